@@ -1,0 +1,80 @@
+/**
+ * Wire protocol v1: message types shared by the servers, the fleet and the conformance checker.
+ * The normative description is protocol/README.md; this file is its executable form.
+ */
+
+/** Protocol version announced by `/healthz` and recorded in results. */
+export const PROTOCOL_VERSION = 1;
+
+/** Columns a card can be in. A frame naming any other column is `BAD_MESSAGE`. */
+export const COLUMNS = ['backlog', 'todo', 'doing', 'review', 'done'] as const;
+export type Column = (typeof COLUMNS)[number];
+
+/** Largest client frame the parser accepts, in bytes (UTF-8). Larger frames get `BAD_MESSAGE`. */
+export const MAX_FRAME_BYTES = 4096;
+/** Largest `title`, in UTF-16 code units (JavaScript string length). */
+export const MAX_TITLE_LENGTH = 200;
+/** Largest `id` (client message id), in characters. */
+export const MAX_ID_LENGTH = 64;
+/**
+ * The transport's hard ceiling (ws `maxPayload`), in bytes. Frames between MAX_FRAME_BYTES and this
+ * get `BAD_MESSAGE` and the socket stays open; frames above it are closed by the transport with
+ * close code 1009 (message too big), because a server must not buffer unbounded input.
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
+
+/** Stable error codes. Never renumber or rename: outside implementations rely on them. */
+export const ERROR_CODES = ['BAD_MESSAGE', 'UNKNOWN_CARD', 'OVERLOADED', 'BUSY_EXHAUSTED', 'WRITE_FAILED'] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** WebSocket close code used when a slow consumer's unsent buffer passes the server's bound. */
+export const CLOSE_SLOW_CONSUMER = 4008;
+/** WebSocket close code used when the server shuts down. */
+export const CLOSE_GOING_AWAY = 1001;
+
+/** client -> server */
+export interface ClientUpdate {
+  type: 'update';
+  /** Unique per sender (per `user`); used to match the ack and for exactly-once storage. */
+  id: string;
+  /** Card id; must belong to the socket's board. */
+  card: number;
+  column: Column;
+  title: string;
+  /** Scheduled send time, ms on the fleet's shared clock. */
+  at: number;
+  /** Actual send time, ms on the fleet's shared clock. */
+  sentAt: number;
+}
+
+/** server -> sender, once the update is durably committed. */
+export interface AckMessage {
+  type: 'ack';
+  id: string;
+  /** The board's sequence number given to this update. */
+  seq: number;
+  /** Time the update waited before its transaction began, ms. */
+  queueMs: number;
+  /** Time of the commit (of the batch, for batched), ms. */
+  commitMs: number;
+  /** Transaction attempts (1 = no retry). Always 1 for batched unless the batch was retried. */
+  attempts: number;
+}
+
+/** server -> every other socket on the board. */
+export interface BroadcastMessage extends Omit<ClientUpdate, 'type'> {
+  type: 'update';
+  /** The sender's user id. */
+  from: number;
+  seq: number;
+}
+
+/** server -> sender, when an update is refused or failed. */
+export interface ErrorMessage {
+  type: 'error';
+  id?: string;
+  code: ErrorCode;
+  message: string;
+}
+
+export type ServerMessage = AckMessage | BroadcastMessage | ErrorMessage;
