@@ -110,7 +110,14 @@ export interface FleetResult {
   reasons: string[];
   /** The resolved fleet options (url, connections, perBoard, rates, seed, warm-up, duration, workers…). */
   config: Record<string, unknown>;
-  window: { warmupSec: number; durationSec: number; startedAtIso: string; wallSec: number };
+  window: {
+    warmupSec: number;
+    durationSec: number;
+    startedAtIso: string;
+    wallSec: number;
+    /** The `t` of the first and last time-series seconds wholly inside the measured window (absent when none). */
+    measuredT?: { from: number; to: number };
+  };
   sockets: SocketsReport;
   latency: {
     connectMs: LatencyStat;

@@ -1,5 +1,67 @@
-// Placeholder during development: replaced by the real command.
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('wami-bench conformance: not built yet\n');
-  return 1;
+/**
+ * `wami-bench conformance ws://HOST:PORT`: plays wire protocol v1's rules against any server and
+ * prints each check as PASS or FAIL with the reason. Exit 0 only if all pass (1 if any fails,
+ * 2 on bad flags).
+ */
+import { DEFAULT_CONFORMANCE_OPTIONS as D, normalizeServerUrl, runConformance, type ConformanceOptions } from '../../protocol/conformance.js';
+import { intFlag, parseCommand, UsageError, type CommandSpec } from '../args.js';
+
+const spec: CommandSpec = {
+  usage: 'wami-bench conformance ws://HOST:PORT[/ws] [--board N] [--other-board N] [--cards-per-board M]',
+  summary:
+    "Plays wire protocol v1's rules (protocol/README.md) against a running server, through real sockets and HTTP,\n" +
+    'and prints each check as PASS or FAIL with the reason. Exit 0 only if every check passes. It needs two\n' +
+    'existing boards and the seeded layout (board b owns cards (b-1)*M+1 .. b*M); run it against a server\n' +
+    'nobody else is using.',
+  flagHelp: [
+    `--board N              a board that exists (default ${D.board})`,
+    `--other-board N        another board that exists (default ${D.otherBoard})`,
+    `--unknown-board N      a board id that does not exist (default ${D.unknownBoard})`,
+    `--cards-per-board M    cards per board of the seeded layout (default ${D.cardsPerBoard})`,
+    `--timeout-ms N         longest wait for any expected frame or response (default ${D.timeoutMs})`,
+    `--quiet-ms N           silence awaited before concluding something did not arrive (default ${D.quietMs})`,
+    `--burst N              updates per sender in the seq burst check (default ${D.burst})`,
+  ],
+  options: {
+    board: { type: 'string' },
+    'other-board': { type: 'string' },
+    'unknown-board': { type: 'string' },
+    'cards-per-board': { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    'quiet-ms': { type: 'string' },
+    burst: { type: 'string' },
+  },
+  allowPositionals: true,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const p = parseCommand(spec, argv);
+  if (!p) return 0;
+  const [url, ...extra] = p.positionals;
+  if (url === undefined) throw new UsageError(`missing the server URL, e.g. ws://127.0.0.1:8080\n\nUsage: ${spec.usage}`);
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  try {
+    normalizeServerUrl(url);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const v = p.values;
+  const opts: ConformanceOptions = {
+    ...D,
+    url,
+    board: intFlag(v, 'board', D.board, 1),
+    otherBoard: intFlag(v, 'other-board', D.otherBoard, 1),
+    unknownBoard: intFlag(v, 'unknown-board', D.unknownBoard, 1),
+    cardsPerBoard: intFlag(v, 'cards-per-board', D.cardsPerBoard, 1),
+    timeoutMs: intFlag(v, 'timeout-ms', D.timeoutMs, 1, 600_000),
+    quietMs: intFlag(v, 'quiet-ms', D.quietMs, 0, 600_000),
+    burst: intFlag(v, 'burst', D.burst, 1, 10_000),
+  };
+  if (opts.board === opts.otherBoard) throw new UsageError('--board and --other-board must differ');
+  if (opts.unknownBoard === opts.board || opts.unknownBoard === opts.otherBoard) throw new UsageError('--unknown-board must differ from the boards that exist');
+  process.stdout.write(`wami-bench conformance: protocol v1 against ${url}\n`);
+  const results = await runConformance(opts, (r) => process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.name}${r.detail ? ` — ${r.detail}` : ''}\n`));
+  const failed = results.filter((r) => !r.ok).length;
+  process.stdout.write(`\n${results.length - failed} passed, ${failed} failed\n`);
+  return failed === 0 ? 0 : 1;
 }

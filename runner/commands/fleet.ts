@@ -1,5 +1,169 @@
-// Placeholder during development: replaced by the real command.
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('wami-bench fleet: not built yet\n');
-  return 1;
+/**
+ * `wami-bench fleet`: runs the client fleet against any server that speaks protocol v1 and writes
+ * its FleetResult JSON. Calls the same runFleet() the runner uses.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { FleetConfigError, runFleet, type FleetOptions } from '../../clients/coordinator.js';
+import { formatProgress } from '../../clients/progress.js';
+import { DEFAULT_GUARD } from '../../clients/guard.js';
+import { intFlag, numFlag, parseCommand, strFlag, UsageError, type CommandSpec } from '../args.js';
+
+const spec: CommandSpec = {
+  usage:
+    'wami-bench fleet --url ws://127.0.0.1:PORT[/ws] --connections N --per-board K --updates-per-user-per-min R --duration-sec S ' +
+    '[--warmup-sec W] [--seed X] [--workers K] [--cards-per-board M] [--arrival poisson|fixed] [--connect-rate R] [--first-user U] ' +
+    '[--ledger FILE] [--out FILE.json]',
+  summary:
+    'Opens N WebSockets (users) from several worker processes, user u on board floor(u/K)+1, and sends each user\'s updates on a ' +
+    'seeded open-loop schedule; measures connect, ack and fan-out latency from the scheduled time (and from the actual send time), ' +
+    'delivery (expected, missing, duplicate, out-of-order, phantom) and errors; marks the run invalid when the fleet itself could not ' +
+    'keep up. Progress goes to stderr once a second; the FleetResult JSON goes to --out (or stdout).\n\n' +
+    'Exit status: 0 status ok; 3 status invalid (the fleet fell behind, saturated, or not every socket was reached); ' +
+    '1 status errored (the fleet could not run: server unreachable, worker crashed) or a harness error; 2 bad flags; 130 interrupted.',
+  flagHelp: [
+    '--url URL                      server, ws:// or wss:// (a missing path means /ws) (required)',
+    '--connections N                sockets (= users) to open, 1..1000000 (required)',
+    '--per-board K                  users per board, 1..N (required)',
+    '--updates-per-user-per-min R   each user\'s mean update rate, >= 0 (required; 0 = connect only)',
+    '--duration-sec S               measured seconds, >= 1 (required)',
+    '--warmup-sec W                 seconds of load before the measured window (default 5)',
+    '--drain-sec D                  longest wait for answers after the last send (default 5)',
+    '--seed X                       schedule seed: same seed, same schedule (default 1)',
+    '--arrival poisson|fixed        inter-arrival law per user (default poisson)',
+    '--cards-per-board M            cards per board in the seeded database (default 20)',
+    '--workers K                    worker processes (default: from CPUs and sockets, at least 2, <= 19000 sockets each)',
+    '--connect-rate R               connection attempts per second, whole fleet (default 1000)',
+    '--handshake-timeout-ms T       WebSocket handshake timeout (default 10000)',
+    '--first-user U                 global id of the first user, to run a segment of a fleet (default 0)',
+    '--source-addresses A,B,…       source addresses to spread sockets over (default 127.0.0.2,… 15000 sockets each, for loopback targets)',
+    '--sample-every N               sample 1 in N updates for first/median/last recipient (default 100)',
+    '--node-flags "F …"             node flags of the workers (default "--max-semi-space-size=64")',
+    '--ca FILE                      PEM CA to trust for wss://',
+    '--cpus LIST                    pin the workers to these CPUs with taskset, e.g. 1-3',
+    '--id-prefix P                  prefix of client message ids (default: random per run)',
+    `--lag-bound-ms X               invalid when the schedule lag p99 exceeds X ms (default ${DEFAULT_GUARD.lagMsP99})`,
+    `--cpu-bound-pct X              invalid when a worker stays at >= X% of a core for ${DEFAULT_GUARD.cpuSustainSec}+ measured seconds (default ${DEFAULT_GUARD.cpuPct})`,
+    `--eld-bound-ms X               invalid when a worker's event-loop delay p99 exceeds X ms (default ${DEFAULT_GUARD.eventLoopDelayMsP99})`,
+    '--ledger FILE                  also write the ledger (acked, errored, unanswered, seen) for the audit',
+    '--out FILE                     write the FleetResult JSON there (default: stdout)',
+    '--quiet                        no progress lines',
+  ],
+  options: {
+    url: { type: 'string' },
+    connections: { type: 'string' },
+    'per-board': { type: 'string' },
+    'updates-per-user-per-min': { type: 'string' },
+    'duration-sec': { type: 'string' },
+    'warmup-sec': { type: 'string' },
+    'drain-sec': { type: 'string' },
+    seed: { type: 'string' },
+    arrival: { type: 'string' },
+    'cards-per-board': { type: 'string' },
+    workers: { type: 'string' },
+    'connect-rate': { type: 'string' },
+    'handshake-timeout-ms': { type: 'string' },
+    'first-user': { type: 'string' },
+    'source-addresses': { type: 'string' },
+    'sample-every': { type: 'string' },
+    'node-flags': { type: 'string' },
+    ca: { type: 'string' },
+    cpus: { type: 'string' },
+    'id-prefix': { type: 'string' },
+    'lag-bound-ms': { type: 'string' },
+    'cpu-bound-pct': { type: 'string' },
+    'eld-bound-ms': { type: 'string' },
+    ledger: { type: 'string' },
+    out: { type: 'string' },
+    quiet: { type: 'boolean' },
+  },
+};
+
+/** Parses the flags into FleetOptions (exported for tests). Throws UsageError naming the bad flag. */
+export function fleetOptionsFromArgv(argv: string[]): { opts: FleetOptions; out: string | null; quiet: boolean } | null {
+  const p = parseCommand(spec, argv);
+  if (!p) return null;
+  const v = p.values;
+  const opts: FleetOptions = {
+    url: strFlag(v, 'url', undefined),
+    connections: intFlag(v, 'connections', undefined, 1, 1_000_000),
+    perBoard: intFlag(v, 'per-board', undefined, 1, 1_000_000),
+    updatesPerUserPerMin: numFlag(v, 'updates-per-user-per-min', undefined, 0, 60_000),
+    durationSec: numFlag(v, 'duration-sec', undefined, 1, 86_400),
+    warmupSec: numFlag(v, 'warmup-sec', 5, 0, 3600),
+    drainSec: numFlag(v, 'drain-sec', 5, 0, 600),
+    seed: intFlag(v, 'seed', 1, 0),
+    arrival: strFlag(v, 'arrival', 'poisson', ['poisson', 'fixed']) as 'poisson' | 'fixed',
+    cardsPerBoard: intFlag(v, 'cards-per-board', 20, 1, 100_000),
+    connectRatePerSec: numFlag(v, 'connect-rate', 1000, 1, 1_000_000),
+    handshakeTimeoutMs: intFlag(v, 'handshake-timeout-ms', 10_000, 1, 600_000),
+    firstUser: intFlag(v, 'first-user', 0, 0),
+    sampleEvery: intFlag(v, 'sample-every', 100, 1, 1_000_000),
+    guard: {
+      lagMsP99: numFlag(v, 'lag-bound-ms', DEFAULT_GUARD.lagMsP99, 0),
+      cpuPct: numFlag(v, 'cpu-bound-pct', DEFAULT_GUARD.cpuPct, 0),
+      eventLoopDelayMsP99: numFlag(v, 'eld-bound-ms', DEFAULT_GUARD.eventLoopDelayMsP99, 0),
+    },
+  };
+  if (v.workers !== undefined) opts.workers = intFlag(v, 'workers', undefined, 1, 1024);
+  if (v['source-addresses'] !== undefined) {
+    opts.sourceAddresses = strFlag(v, 'source-addresses', undefined)
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  }
+  if (v['node-flags'] !== undefined) opts.nodeFlags = String(v['node-flags']).split(/\s+/).filter((s) => s !== '');
+  if (v.ca !== undefined) {
+    const f = strFlag(v, 'ca', undefined);
+    try {
+      opts.ca = readFileSync(f, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--ca: cannot read ${f}: ${(e as Error).message}`);
+    }
+  }
+  if (v.cpus !== undefined) opts.cpus = strFlag(v, 'cpus', undefined);
+  if (v['id-prefix'] !== undefined) opts.idPrefix = strFlag(v, 'id-prefix', undefined);
+  if (v.ledger !== undefined) opts.ledgerFile = resolve(strFlag(v, 'ledger', undefined));
+  const out = v.out !== undefined ? resolve(strFlag(v, 'out', undefined)) : null;
+  return { opts, out, quiet: v.quiet === true };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const parsed = fleetOptionsFromArgv(argv);
+  if (!parsed) return 0;
+  const { opts, out, quiet } = parsed;
+  const abort = new AbortController();
+  const onSig = (): void => abort.abort();
+  process.once('SIGINT', onSig);
+  process.once('SIGTERM', onSig);
+  let result;
+  try {
+    result = await runFleet(opts, {
+      signal: abort.signal,
+      ...(quiet ? {} : { onSecond: (p) => process.stderr.write(formatProgress(p) + '\n') }),
+    });
+  } catch (e) {
+    if (e instanceof FleetConfigError) throw new UsageError(e.message);
+    if (abort.signal.aborted) {
+      process.stderr.write('wami-bench fleet: interrupted; every worker was stopped\n');
+      return 130;
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSig);
+    process.removeListener('SIGTERM', onSig);
+  }
+  const json = JSON.stringify(result, null, 2) + '\n';
+  if (out) writeFileSync(out, json);
+  else process.stdout.write(json);
+  const r = result;
+  const lat = r.latency;
+  process.stderr.write(
+    `fleet ${r.status}: ${r.sockets.reached}/${r.sockets.asked} sockets; ${r.updates.sent} sent, ${r.updates.acked} acked, ` +
+      `${r.updates.errored} errored, ${r.updates.unanswered} unanswered; delivery ${r.delivery.received}/${r.delivery.expected} ` +
+      `(missing ${r.delivery.missing}, duplicate ${r.delivery.duplicate}, out-of-order ${r.delivery.outOfOrder}, phantom ${r.delivery.phantom}); ` +
+      `ack p99 ${lat.ackMs.p99} ms, fanout p99 ${lat.fanoutMs.p99} ms${out ? `; wrote ${out}` : ''}\n`,
+  );
+  for (const reason of r.reasons) process.stderr.write(`  - ${reason}\n`);
+  return r.status === 'ok' ? 0 : r.status === 'invalid' ? 3 : 1;
 }

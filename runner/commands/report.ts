@@ -1,5 +1,51 @@
-// Placeholder during development: replaced by the real command.
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('wami-bench report: not built yet\n');
-  return 1;
+import { dirname, relative, resolve } from 'node:path';
+import { REPORT_FORMATS, ResultLoadError, loadResult, writeReportFiles, type ReportFormat } from '../../report/index.js';
+import { parseCommand, strFlag, UsageError, type CommandSpec } from '../args.js';
+
+const spec: CommandSpec = {
+  usage: 'wami-bench report RESULT.json [--format FORMATS] [--out DIR]',
+  summary:
+    'Turns a result.json into report.html (one self-contained page, no network) and summary.md beside it. ' +
+    'Exports for CI tools on request: benchmark-gab.json (github-action-benchmark customSmallerIsBetter) and benchmark-bmf.json (Bencher Metric Format).',
+  flagHelp: [
+    '--format FORMATS   comma-separated: html, md, github-action-benchmark, bencher, or all (default html,md)',
+    '--out DIR          directory to write into (default: the result file\'s directory)',
+  ],
+  options: { format: { type: 'string' }, out: { type: 'string' } },
+  allowPositionals: true,
+};
+
+/** Parses --format: a comma-separated list of formats, or "all". */
+export function parseFormats(raw: string): ReportFormat[] {
+  const parts = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) throw new UsageError('--format needs a value');
+  const out: ReportFormat[] = [];
+  for (const p of parts) {
+    if (p === 'all') out.push(...REPORT_FORMATS);
+    else if ((REPORT_FORMATS as readonly string[]).includes(p)) out.push(p as ReportFormat);
+    else throw new UsageError(`--format: unknown format "${p}" (one of ${REPORT_FORMATS.join(', ')}, all)`);
+  }
+  return [...new Set(out)];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const p = parseCommand(spec, argv);
+  if (!p) return 0;
+  if (p.positionals.length !== 1) throw new UsageError(`expected one result file, got ${p.positionals.length}\n\nUsage: ${spec.usage}`);
+  const file = resolve(p.positionals[0] as string);
+  const formats = parseFormats(strFlag(p.values, 'format', 'html,md'));
+  const outDir = resolve(strFlag(p.values, 'out', dirname(file)));
+  let result;
+  try {
+    result = await loadResult(file);
+  } catch (e) {
+    if (e instanceof ResultLoadError) throw new UsageError(e.message);
+    throw e;
+  }
+  const written = await writeReportFiles(result, outDir, formats);
+  for (const f of formats) {
+    const path = written[f];
+    if (path) process.stdout.write(`wrote ${relative(process.cwd(), path) || path}\n`);
+  }
+  return 0;
 }

@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS card_events (
   title         TEXT NOT NULL,
   at            REAL NOT NULL,
   committed_at  REAL NOT NULL,
+  -- the update's sentAt: per-request workers rebuild broadcast frames from these rows
+  sent_at       REAL NOT NULL DEFAULT 0,
   UNIQUE(board_id, seq),
   UNIQUE(user_id, client_msg_id)
 );

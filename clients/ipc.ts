@@ -1,0 +1,104 @@
+/**
+ * Messages between the coordinator and its workers (node IPC, 'advanced' serialization). Per-second
+ * messages are aggregate numbers and small encoded histograms, never per-update records; the large
+ * parts (ledger, broadcasts seen, sampled arrivals) travel once, in the final report.
+ */
+import type { SeenEntry } from './delivery.js';
+import type { Arrival } from './schedule.js';
+
+export interface WorkerInit {
+  type: 'init';
+  index: number;
+  firstUser: number;
+  count: number;
+  /** The whole fleet's first user (for the source-address spread). */
+  fleetFirstUser: number;
+  url: string;
+  perBoard: number;
+  cardsPerBoard: number;
+  updatesPerUserPerMin: number;
+  /** Rate steps, seconds after the measured window starts. */
+  rateSteps: Array<{ atSec: number; updatesPerUserPerMin: number }>;
+  arrival: Arrival;
+  seed: number;
+  sampleEvery: number;
+  idPrefix: string;
+  sourceAddresses: string[];
+  /** This worker's share of the connect rate, attempts per second. */
+  connectRatePerSec: number;
+  handshakeTimeoutMs: number;
+  ca?: string;
+  /** t = 0 of the time series, shared clock ms. */
+  originMs: number;
+  /** The worker exits by itself at this shared-clock time whatever happens (no orphans). */
+  hardDeadlineMs: number;
+}
+
+export interface WorkerStart {
+  type: 'start';
+  /** Schedule origin, shared clock ms. */
+  t0: number;
+  warmupMs: number;
+  measureMs: number;
+}
+
+export type CoordinatorMessage = WorkerInit | WorkerStart | { type: 'stop-connect' } | { type: 'finish' };
+
+export interface ConnectedReport {
+  type: 'connected';
+  index: number;
+  asked: number;
+  reached: number;
+  failuresByKind: Record<string, number>;
+}
+
+export interface TickReport {
+  type: 'tick';
+  index: number;
+  /** Bucket: the second [t, t+1) since originMs. */
+  t: number;
+  openSockets: number;
+  sent: number;
+  acked: number;
+  errors: number;
+  delivered: number;
+  /** Encoded per-second histograms (µs): acks and broadcasts arriving in this second, sends' lag. */
+  ackHist: string;
+  fanoutHist: string;
+  lagHist: string;
+  cpuPct: number;
+  eventLoopDelayMsP99: number;
+  rssBytes: number | null;
+  pendingAcks: number;
+}
+
+export interface WorkerFinal {
+  type: 'final';
+  index: number;
+  sockets: { asked: number; reached: number; failuresByKind: Record<string, number>; closedEarly: number };
+  /** Users of this worker not connected for the whole window. */
+  notWholeUsers: number[];
+  /** Measured-window histograms, encoded (µs). */
+  hist: { connect: string; ack: string; ackUncorrected: string; fanout: string; fanoutUncorrected: string; lag: string };
+  updates: { sent: number; acked: number; errored: number; unanswered: number };
+  errorsByCode: Record<string, number>;
+  errorsByKind: Record<string, number>;
+  duplicate: number;
+  outOfOrder: number;
+  /** Broadcast frames received (all sockets, duplicates included). */
+  receivedFrames: number;
+  seen: SeenEntry[];
+  acked: Array<[number, string, number]>;
+  errored: Array<[number, string, string]>;
+  unanswered: Array<[number, string]>;
+  /** Sampled updates: [sampleKey, latencies from `at` of every arrival here, ms]. */
+  samples: Array<[string, number[]]>;
+  cpuSec: number;
+  /** Event-loop delay p99 over the measured window, ms. */
+  eventLoopDelayMsP99: number;
+  rssBytesMax: number;
+  /** A few examples of protocol errors seen, for the reader. */
+  examples: string[];
+}
+
+export type WorkerMessage = ConnectedReport | TickReport | WorkerFinal | { type: 'drained'; index: number } | { type: 'fatal'; index: number; message: string };

@@ -1,0 +1,367 @@
+/**
+ * The charts of the page as JSON-only specs (no functions): titles, axes with units, datasets as
+ * [x, y] pairs, downsampled. Per-run charts carry one dataset list per selection (stage × repeat)
+ * and the page switches between them; the scaling curve is the same for every selection. The
+ * page's script turns a spec into a chart.js config (see page-script.ts).
+ */
+import type { TimePoint } from '../clients/types.js';
+import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import { sig } from './format.js';
+import { distributionOf } from './hdr.js';
+import { M } from './metrics.js';
+import { groupByStage, isValid, stageLabel, valuesOf, variantsOf } from './runs.js';
+import { downsample, pointsPerRun, xy, type Reduce } from './series.js';
+import { median } from './stats.js';
+
+export type XY = Array<[number, number]>;
+
+export interface DatasetSpec {
+  label: string;
+  data: XY;
+  color: string;
+  /** solid | dashed | dotted */
+  dash?: 'dashed' | 'dotted';
+  /** Plot against the right-hand axis. */
+  y2?: boolean;
+  /** Draw points only (scatter). */
+  pointsOnly?: boolean;
+  /** Mark each point on the line (few points, e.g. one per stage). */
+  points?: boolean;
+}
+
+export interface AxisSpec {
+  label: string;
+  log?: boolean;
+  /** x = 1/(1-p): ticks labelled as percentiles. */
+  percentile?: boolean;
+  min?: number;
+}
+
+export interface ChartSpec {
+  id: string;
+  title: string;
+  x: AxisSpec;
+  y: AxisSpec;
+  y2?: AxisSpec;
+  /** Datasets per selection key; absent for charts that do not depend on the selection. */
+  bySel?: Record<string, DatasetSpec[]>;
+  datasets?: DatasetSpec[];
+  /** A line under the chart (what it shows, what is missing). */
+  note?: string;
+}
+
+export interface Selection {
+  key: string;
+  label: string;
+  stageIndex: number;
+  repeat: number;
+}
+
+export interface ChartSet {
+  selections: Selection[];
+  defaultSel: string;
+  /** Charts by section id. */
+  scaling: ChartSpec[];
+  distribution: ChartSpec[];
+  overTime: ChartSpec[];
+  errors: ChartSpec[];
+  resources: ChartSpec[];
+  sqlite: ChartSpec[];
+}
+
+export const PALETTE = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#0891b2', '#be123c', '#a16207', '#4b5563'];
+
+const MiB = 1024 * 1024;
+
+function selKey(stageIndex: number, repeat: number): string {
+  return `${stageIndex}:${repeat}`;
+}
+
+/** Selections (stage × repeat) in order, and the default: the largest stage, its first repeat. */
+export function selectionsOf(result: ResultFile): { selections: Selection[]; defaultSel: string } {
+  const seen = new Map<string, Selection & { runs: RunRecord[] }>();
+  for (const r of result.runs) {
+    const key = selKey(r.stage.index, r.repeat);
+    let s = seen.get(key);
+    if (!s) {
+      s = { key, label: '', stageIndex: r.stage.index, repeat: r.repeat, runs: [] };
+      seen.set(key, s);
+    }
+    s.runs.push(r);
+  }
+  const list = [...seen.values()].sort((a, b) => a.stageIndex - b.stageIndex || a.repeat - b.repeat);
+  const selections = list.map(({ runs, ...s }) => {
+    const bad = runs.filter((r) => !isValid(r)).map((r) => `${r.variant} ${r.status}`);
+    const stage = runs[0]?.stage ?? { index: s.stageIndex, connections: 0 };
+    return { ...s, label: `${stageLabel(stage)} · repeat ${s.repeat}${bad.length ? ` (${bad.join(', ')})` : ''}` };
+  });
+  const maxStage = Math.max(...list.map((s) => s.stageIndex));
+  const def = selections.find((s) => s.stageIndex === maxStage);
+  return { selections, defaultSel: def?.key ?? selections[0]?.key ?? '' };
+}
+
+type FleetKey = 't' | 'openSockets' | 'sent' | 'acked' | 'delivered' | 'errors' | 'ackP99Ms' | 'fanoutP99Ms' | 'lagMsP99';
+const FLEET_RULES: Record<FleetKey, Reduce> = { t: 'first', openSockets: 'mean', sent: 'mean', acked: 'mean', delivered: 'mean', errors: 'mean', ackP99Ms: 'max', fanoutP99Ms: 'max', lagMsP99: 'max' };
+type ResKey = 't' | 'rss' | 'pss' | 'cpu' | 'fleetCpu' | 'conns';
+const RES_RULES: Record<ResKey, Reduce> = { t: 'first', rss: 'max', pss: 'max', cpu: 'mean', fleetCpu: 'mean', conns: 'mean' };
+type SrvKey = 't' | 'queueDepth' | 'walBytes' | 'busyHits' | 'retries' | 'exhausted' | 'persisted' | 'commitMsP99' | 'eventLoopDelayMsP99';
+const SRV_RULES: Record<SrvKey, Reduce> = { t: 'first', queueDepth: 'max', walBytes: 'max', busyHits: 'mean', retries: 'mean', exhausted: 'mean', persisted: 'mean', commitMsP99: 'max', eventLoopDelayMsP99: 'max' };
+
+/** Per-second error counts by code, when the fleet's time points carry them (an optional field). */
+function errorsByCodeSeries(ts: readonly TimePoint[], maxPoints: number): Map<string, XY> {
+  const codes = new Set<string>();
+  for (const p of ts) {
+    const by = (p as TimePoint & { errorsByCode?: Record<string, number> }).errorsByCode;
+    if (by) for (const k of Object.keys(by)) codes.add(k);
+  }
+  const out = new Map<string, XY>();
+  for (const code of [...codes].sort()) {
+    const rows = ts.map((p) => ({ t: p.t, n: (p as TimePoint & { errorsByCode?: Record<string, number> }).errorsByCode?.[code] ?? 0 }));
+    out.set(code, xy(downsample(rows, maxPoints, { t: 'first', n: 'mean' }), 't', 'n'));
+  }
+  return out;
+}
+
+/** Open sockets at each resource sample: the server's own count, else the fleet's at the nearest second. */
+function socketsAt(run: RunRecord, t: number, conns: number | null): number | null {
+  if (conns !== null) return conns;
+  let best: TimePoint | null = null;
+  for (const p of run.timeseries) if (best === null || Math.abs(p.t - t) < Math.abs(best.t - t)) best = p;
+  return best ? best.openSockets : null;
+}
+
+/** Builds every chart of the page. */
+export function buildCharts(result: ResultFile): ChartSet {
+  const variants = variantsOf(result);
+  const color = (v: string) => PALETTE[variants.indexOf(v) % PALETTE.length] as string;
+  const { selections, defaultSel } = selectionsOf(result);
+  const maxPoints = pointsPerRun(result.runs.length);
+  const tag = (r: RunRecord) => (isValid(r) ? r.variant : `${r.variant} (${r.status})`);
+
+  const runsOf = (s: Selection) => variants.map((v) => result.runs.find((r) => r.variant === v && r.stage.index === s.stageIndex && r.repeat === s.repeat)).filter((r): r is RunRecord => !!r);
+
+  const per = (fn: (runs: RunRecord[]) => DatasetSpec[]): Record<string, DatasetSpec[]> => {
+    const out: Record<string, DatasetSpec[]> = {};
+    for (const s of selections) out[s.key] = fn(runsOf(s));
+    return out;
+  };
+
+  const fleet = new Map<RunRecord, Array<Record<FleetKey, number | null>>>();
+  const res = new Map<RunRecord, Array<Record<ResKey, number | null>>>();
+  const srv = new Map<RunRecord, Array<Record<SrvKey, number | null>>>();
+  for (const r of result.runs) {
+    fleet.set(r, downsample(r.timeseries, maxPoints, FLEET_RULES));
+    const samples = r.resources.server.samples.map((s) => ({ t: s.t, rss: s.serverRssBytes, pss: s.serverPssBytes, cpu: s.serverCpuPct, fleetCpu: s.fleetCpuPct, conns: socketsAt(r, s.t, s.serverConnections) }));
+    res.set(r, downsample(samples, maxPoints, RES_RULES));
+    srv.set(r, downsample(r.server.timeseries, maxPoints, SRV_RULES));
+  }
+  const F = (r: RunRecord) => fleet.get(r) ?? [];
+  const R = (r: RunRecord) => res.get(r) ?? [];
+  const S = (r: RunRecord) => srv.get(r) ?? [];
+  const tFleet = 'time since first connect (s)';
+  const tRun = 'time since run start (s)';
+
+  // Scaling across stages: medians of valid runs.
+  const stages = groupByStage(result);
+  const scaling: ChartSpec[] = [];
+  if (stages.length > 1) {
+    const curve = (v: string, get: (r: RunRecord) => number | null, scale = 1): XY => {
+      const out: XY = [];
+      for (const g of stages) {
+        const cell = g.cells.find((c) => c.variant === v);
+        const vals = cell ? valuesOf(cell.valid, { id: '', label: '', unit: 'count', better: null, get }) : [];
+        if (vals.length) out.push([g.connections, sig(median(vals) * scale, 4)]);
+      }
+      return out;
+    };
+    scaling.push({
+      id: 'scaling-latency',
+      title: 'Latency p99 against sockets (median of valid repeats)',
+      x: { label: 'open sockets (stage)' },
+      y: { label: 'p99 latency (ms)', min: 0 },
+      datasets: variants.flatMap((v) => [
+        { label: `${v} fan-out p99`, data: curve(v, M.fanoutP99.get), color: color(v), points: true },
+        { label: `${v} ack p99`, data: curve(v, M.ackP99.get), color: color(v), dash: 'dashed' as const, points: true },
+      ]),
+    });
+    scaling.push({
+      id: 'scaling-ram',
+      title: 'Server memory against sockets (median of valid repeats)',
+      x: { label: 'open sockets (stage)' },
+      y: { label: 'RAM per socket (KiB)', min: 0 },
+      y2: { label: 'server RSS max (MiB)', min: 0 },
+      datasets: variants.flatMap((v) => [
+        { label: `${v} RAM per socket`, data: curve(v, M.ramPerSocket.get, 1 / 1024), color: color(v), points: true },
+        { label: `${v} RSS max`, data: curve(v, M.rss.get, 1 / MiB), color: color(v), dash: 'dashed' as const, y2: true, points: true },
+      ]),
+    });
+  }
+
+  const hdrChart = (id: string, title: string, which: 'fanoutMs' | 'ackMs'): ChartSpec => ({
+    id,
+    title,
+    x: { label: 'percentile (x = 1/(1−p), log scale)', log: true, percentile: true, min: 1 },
+    y: { label: 'latency (ms)', min: 0 },
+    bySel: per((runs) =>
+      runs.flatMap((r) => [
+        { label: `${tag(r)} corrected (from scheduled time)`, data: distributionOf(r.latency[which].histogram), color: color(r.variant) },
+        { label: `${tag(r)} uncorrected (from actual send)`, data: distributionOf(r.latency[which].uncorrected.histogram), color: color(r.variant), dash: 'dashed' as const },
+      ]),
+    ),
+    note: 'Corrected latency counts from the scheduled send time, so a stalled server cannot hide its stall (coordinated omission); the uncorrected line counts from the actual send.',
+  });
+  const distribution = [hdrChart('hdr-fanout', 'Fan-out latency distribution (each other member)', 'fanoutMs'), hdrChart('hdr-ack', 'Ack latency distribution (durable commit)', 'ackMs')];
+
+  const overTime: ChartSpec[] = [
+    {
+      id: 'ts-latency',
+      title: 'Latency p99 over time, with open sockets',
+      x: { label: tFleet },
+      y: { label: 'p99 latency per second (ms)', min: 0 },
+      y2: { label: 'open sockets', min: 0 },
+      bySel: per((runs) =>
+        runs.flatMap((r) => [
+          { label: `${tag(r)} fan-out p99`, data: xy(F(r), 't', 'fanoutP99Ms'), color: color(r.variant) },
+          { label: `${tag(r)} ack p99`, data: xy(F(r), 't', 'ackP99Ms'), color: color(r.variant), dash: 'dashed' as const },
+          { label: `${tag(r)} open sockets`, data: xy(F(r), 't', 'openSockets'), color: color(r.variant), dash: 'dotted' as const, y2: true },
+        ]),
+      ),
+    },
+    {
+      id: 'ts-throughput',
+      title: 'Throughput over time',
+      x: { label: tFleet },
+      y: { label: 'updates per second', min: 0 },
+      y2: { label: 'broadcasts delivered per second', min: 0 },
+      bySel: per((runs) =>
+        runs.flatMap((r) => [
+          { label: `${tag(r)} sent/s`, data: xy(F(r), 't', 'sent'), color: color(r.variant) },
+          { label: `${tag(r)} acked/s`, data: xy(F(r), 't', 'acked'), color: color(r.variant), dash: 'dashed' as const },
+          { label: `${tag(r)} delivered/s`, data: xy(F(r), 't', 'delivered'), color: color(r.variant), dash: 'dotted' as const, y2: true },
+        ]),
+      ),
+    },
+  ];
+
+  const byCodeAvailable = result.runs.some((r) => r.timeseries.some((p) => (p as TimePoint & { errorsByCode?: unknown }).errorsByCode));
+  const errors: ChartSpec[] = [
+    {
+      id: 'ts-errors',
+      title: 'Errors over time by code',
+      x: { label: tFleet },
+      y: { label: 'errors per second', min: 0 },
+      bySel: per((runs) =>
+        runs.flatMap((r) => {
+          const ds: DatasetSpec[] = [];
+          const byCode = errorsByCodeSeries(r.timeseries, maxPoints);
+          if (byCode.size > 0) {
+            let i = 0;
+            for (const [code, data] of byCode) ds.push({ label: `${tag(r)} ${code}`, data, color: color(r.variant), dash: i++ % 2 ? 'dashed' : undefined });
+          } else {
+            ds.push({ label: `${tag(r)} all codes (fleet)`, data: xy(F(r), 't', 'errors'), color: color(r.variant) });
+          }
+          if (r.server.exhausted > 0 || r.server.timeseries.some((p) => p.exhausted > 0)) {
+            ds.push({ label: `${tag(r)} BUSY_EXHAUSTED (server)`, data: xy(S(r), 't', 'exhausted'), color: color(r.variant), dash: 'dotted' });
+          }
+          return ds;
+        }),
+      ),
+      note: byCodeAvailable
+        ? 'Counted by the fleet, per error code; the server’s own BUSY_EXHAUSTED count is dotted.'
+        : 'The fleet’s per-second series has totals only; the BUSY_EXHAUSTED line comes from the server’s metrics. Totals by code are in the side-by-side table.',
+    },
+  ];
+
+  const resources: ChartSpec[] = [
+    {
+      id: 'res-memory',
+      title: 'Server memory over time (whole process tree)',
+      x: { label: tRun },
+      y: { label: 'memory (MiB)', min: 0 },
+      bySel: per((runs) =>
+        runs.flatMap((r) => [
+          { label: `${tag(r)} RSS`, data: xy(R(r), 't', 'rss', 1 / MiB), color: color(r.variant) },
+          { label: `${tag(r)} PSS`, data: xy(R(r), 't', 'pss', 1 / MiB), color: color(r.variant), dash: 'dashed' as const },
+        ]),
+      ),
+      note: 'PSS shares each page among the processes that map it, so for several worker processes it is the fairer figure.',
+    },
+    {
+      id: 'res-cpu',
+      title: 'CPU over time',
+      x: { label: tRun },
+      y: { label: 'CPU (% of one core)', min: 0 },
+      bySel: per((runs) =>
+        runs.flatMap((r) => [
+          { label: `${tag(r)} server`, data: xy(R(r), 't', 'cpu'), color: color(r.variant) },
+          { label: `${tag(r)} fleet`, data: xy(R(r), 't', 'fleetCpu'), color: color(r.variant), dash: 'dashed' as const },
+        ]),
+      ),
+    },
+    {
+      id: 'res-eventloop',
+      title: 'Event-loop delay over time',
+      x: { label: tFleet },
+      y: { label: 'delay p99 (ms)', min: 0 },
+      bySel: per((runs) =>
+        runs.flatMap((r) => [
+          { label: `${tag(r)} server event-loop delay p99`, data: xy(S(r), 't', 'eventLoopDelayMsP99'), color: color(r.variant) },
+          { label: `${tag(r)} fleet schedule lag p99`, data: xy(F(r), 't', 'lagMsP99'), color: color(r.variant), dash: 'dashed' as const },
+        ]),
+      ),
+      note: 'A fleet that lags its own schedule makes the run invalid: the load would no longer be the one asked for.',
+    },
+    {
+      id: 'res-rss-sockets',
+      title: 'Server RSS against open sockets',
+      x: { label: 'open sockets', min: 0 },
+      y: { label: 'server RSS (MiB)', min: 0 },
+      bySel: per((runs) => runs.map((r) => ({ label: tag(r), data: xy(R(r), 'conns', 'rss', 1 / MiB), color: color(r.variant), pointsOnly: true }))),
+    },
+  ];
+
+  const sqlite: ChartSpec[] = [
+    {
+      id: 'sql-commit',
+      title: 'Commit time over time',
+      x: { label: tFleet },
+      y: { label: 'commit p99 per second (ms)', min: 0 },
+      bySel: per((runs) => runs.map((r) => ({ label: `${tag(r)} commit p99`, data: xy(S(r), 't', 'commitMsP99'), color: color(r.variant) }))),
+    },
+    {
+      id: 'sql-busy',
+      title: 'SQLITE_BUSY hits, retries and exhausted retries',
+      x: { label: tFleet },
+      y: { label: 'per second', min: 0 },
+      bySel: per((runs) =>
+        runs.flatMap((r) => [
+          { label: `${tag(r)} BUSY hits`, data: xy(S(r), 't', 'busyHits'), color: color(r.variant) },
+          { label: `${tag(r)} retries`, data: xy(S(r), 't', 'retries'), color: color(r.variant), dash: 'dashed' as const },
+          { label: `${tag(r)} exhausted`, data: xy(S(r), 't', 'exhausted'), color: color(r.variant), dash: 'dotted' as const },
+        ]),
+      ),
+    },
+    {
+      id: 'sql-queue',
+      title: 'Write queue depth and persisted updates',
+      x: { label: tFleet },
+      y: { label: 'queue depth (updates)', min: 0 },
+      y2: { label: 'persisted per second', min: 0 },
+      bySel: per((runs) =>
+        runs.flatMap((r) => [
+          { label: `${tag(r)} queue depth`, data: xy(S(r), 't', 'queueDepth'), color: color(r.variant) },
+          { label: `${tag(r)} persisted/s`, data: xy(S(r), 't', 'persisted'), color: color(r.variant), dash: 'dashed' as const, y2: true },
+        ]),
+      ),
+    },
+    {
+      id: 'sql-wal',
+      title: 'WAL file size over time',
+      x: { label: tFleet },
+      y: { label: 'WAL size (MiB)', min: 0 },
+      bySel: per((runs) => runs.map((r) => ({ label: `${tag(r)} WAL`, data: xy(S(r), 't', 'walBytes', 1 / MiB), color: color(r.variant) }))),
+    },
+  ];
+
+  return { selections, defaultSel, scaling, distribution, overTime, errors, resources, sqlite };
+}

@@ -1,0 +1,256 @@
+/**
+ * report.html: one self-contained page per result. chart.js's UMD build is inlined, the data is
+ * embedded as escaped JSON, and nothing is fetched from anywhere. Sections in the order the reader
+ * needs them: verdict and warnings, (scaling curve when there are stages), side-by-side tables,
+ * latency distribution, latency and throughput over time, errors, server resources, scaling curve,
+ * SQLite, audit, environment, resolved scenario.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import { buildCharts, type ChartSpec } from './charts.js';
+import { compactJson, escapeHtml, fmtBytes, fmtNum, jsonForScript } from './format.js';
+import { PAGE_SCRIPT } from './page-script.js';
+import { groupByStage, isValid, stageLabel } from './runs.js';
+import { PAGE_CSS } from './style.js';
+import { stageTable, type StageTable } from './table.js';
+import { acrossStages, computeVerdict, type Verdict } from './verdict.js';
+
+export interface HtmlOptions {
+  /** Single-run noise band for winners and ratio colours; default 0.05. */
+  noiseBand?: number;
+  /** Bootstrap seed; default 0x5eed. */
+  seed?: number;
+}
+
+let chartJsCache: string | null = null;
+
+/**
+ * chart.js's UMD build. Its package `exports` hide dist/chart.umd.js, so resolve the package's main
+ * entry (dist/chart.cjs) and take the UMD file beside it.
+ */
+export function chartJsSource(): string {
+  if (chartJsCache !== null) return chartJsCache;
+  const require = createRequire(import.meta.url);
+  const dir = dirname(require.resolve('chart.js'));
+  for (const name of ['chart.umd.min.js', 'chart.umd.js']) {
+    const file = join(dir, name);
+    if (existsSync(file)) {
+      // A closing tag inside the library would end the <script> element early.
+      chartJsCache = readFileSync(file, 'utf8').replace(/<\/(script)/gi, '<\\/$1').replace(/\/\/# sourceMappingURL=.*$/gm, '');
+      return chartJsCache;
+    }
+  }
+  throw new Error(`chart.js UMD build not found beside ${dir} (looked for chart.umd.min.js, chart.umd.js)`);
+}
+
+const e = escapeHtml;
+
+function section(id: string, title: string, body: string): string {
+  return `<section id="${id}"><h2>${e(title)}</h2>\n${body}\n</section>`;
+}
+
+function chartFigure(c: ChartSpec): string {
+  return `<figure class="chart"><div class="box"><canvas id="chart-${e(c.id)}" role="img" aria-label="${e(c.title)}"></canvas></div>${c.note ? `<figcaption>${e(c.note)}</figcaption>` : ''}</figure>`;
+}
+
+function chartGrid(charts: ChartSpec[]): string {
+  return `<div class="grid">${charts.map(chartFigure).join('\n')}</div>`;
+}
+
+function renderBanner(v: Verdict, stages: number): string {
+  const errors = v.warnings.filter((w) => w.severity === 'error');
+  const cls = errors.length ? 'banner has-errors' : v.warnings.length ? 'banner has-warnings' : 'banner';
+  const head = v.headline ? `Verdict at ${fmtNum(v.headline.connections)} sockets${stages > 1 ? ' (largest comparable stage)' : ''}` : 'Verdict: no comparison possible';
+  const rows = v.criteria
+    .map((c) => {
+      const who = c.winner ?? (c.tied.length ? `tie (${c.tied.join(', ')})` : '—');
+      const across = stages > 1 ? `<td class="muted">${e(acrossStages(v, c.id))}</td>` : '';
+      return `<tr><th>${e(c.label)}</th><td class="winner">${e(who)}</td><td>${e(c.text)}</td>${across}</tr>`;
+    })
+    .join('\n');
+  const table = v.criteria.length ? `<div class="tablewrap"><table class="verdict"><thead><tr><th>criterion</th><th>wins</th><th>figures (median of valid runs)</th>${stages > 1 ? '<th>across stages</th>' : ''}</tr></thead><tbody>${rows}</tbody></table></div>` : '<p>Fewer than two variants have valid runs at any stage, so nothing can be compared.</p>';
+  const warnings = v.warnings.length
+    ? `<div class="warnings"><h3>Warnings (${v.warnings.length})</h3><ul>${v.warnings.map((w) => `<li class="${w.severity}">${e(w.message)}</li>`).join('\n')}</ul></div>`
+    : '<p class="ok-line">No warnings: every run valid, every audit passed, every threshold met, every broadcast delivered.</p>';
+  return `<section id="verdict" class="${cls}"><h2>${e(head)}</h2>\n${table}\n<p class="caveat">${e(v.caveat)}</p>\n${warnings}\n<p class="note">A winner needs its lead outside the noise: with repeats, the 95% bootstrap interval of the ratio must exclude 1; with single runs, the lead must exceed 5%. Invalid and errored runs never count.</p></section>`;
+}
+
+function renderTable(t: StageTable): string {
+  const head = `<thead><tr>${t.header.map((h, i) => `<th${i > 0 ? ' class="num"' : ''}>${e(h)}</th>`).join('')}</tr></thead>`;
+  const body = t.rows
+    .map((r) => {
+      if ('heading' in r) return `<tr class="heading"><td colspan="${t.header.length}">${e(r.heading)}</td></tr>`;
+      const cells = r.cells.map((c) => `<td class="num${c.cls ? ` ${c.cls}` : ''}"${c.title ? ` title="${e(c.title)}"` : ''}>${e(c.text)}</td>`).join('');
+      const sub = /^\s/.test(r.label);
+      return `<tr><td${sub ? ' class="sub"' : ''}>${e(r.label.trim())}</td>${cells}</tr>`;
+    })
+    .join('\n');
+  return `<div class="tablewrap"><table class="side">${head}<tbody>${body}</tbody></table></div>`;
+}
+
+function simpleTable(header: string[], rows: Array<Array<{ text: string; cls?: string } | string>>, rowCls?: (i: number) => string | undefined): string {
+  const h = `<thead><tr>${header.map((x) => `<th>${e(x)}</th>`).join('')}</tr></thead>`;
+  const b = rows
+    .map((r, i) => {
+      const cls = rowCls?.(i);
+      return `<tr${cls ? ` class="${cls}"` : ''}>${r.map((c) => (typeof c === 'string' ? `<td>${e(c)}</td>` : `<td class="${c.cls ?? ''}">${e(c.text)}</td>`)).join('')}</tr>`;
+    })
+    .join('\n');
+  return `<div class="tablewrap"><table>${h}<tbody>${b}</tbody></table></div>`;
+}
+
+const n = (x: number | null | undefined) => ({ text: fmtNum(x), cls: 'num' });
+const runName = (r: RunRecord) => `${r.variant} · stage ${r.stage.index + 1} (${fmtNum(r.stage.connections)}) · #${r.repeat}`;
+
+function renderSqlite(result: ResultFile): string {
+  const join = (xs: Array<number | null | undefined>) => xs.map((x) => fmtNum(x)).join(' · ');
+  const rows = result.runs.map((r) => {
+    const s = r.server;
+    return [
+      runName(r),
+      { text: r.status, cls: isValid(r) ? 'pass' : 'fail' },
+      n(s.batchSize?.count),
+      { text: s.batchSize ? join([s.batchSize.mean, s.batchSize.p50, s.batchSize.p99, s.batchSize.max]) : '—', cls: 'num' },
+      { text: s.commitMs ? join([s.commitMs.mean, s.commitMs.p50, s.commitMs.p99]) : '—', cls: 'num' },
+      n(s.queueDepthMax),
+      n(s.busyHits),
+      n(s.retries),
+      n(s.exhausted),
+      { text: fmtBytes(s.walBytesMax), cls: 'num' },
+      n(s.updatesPersisted),
+    ];
+  });
+  return simpleTable(
+    ['run', 'status', 'batches', 'batch size mean · p50 · p99 · max', 'commit ms mean · p50 · p99', 'queue max', 'BUSY hits', 'retries', 'exhausted', 'WAL max', 'persisted'],
+    rows,
+    (i) => (result.runs[i] && !isValid(result.runs[i] as RunRecord) ? 'invalid' : undefined),
+  );
+}
+
+function renderAudit(result: ResultFile): string {
+  const invalid = (i: number) => (result.runs[i] && !isValid(result.runs[i] as RunRecord) ? 'invalid' : undefined);
+  const runs = simpleTable(
+    ['run', 'kind', 'flags', 'via', 'status', 'reasons', 'sockets', 'sent', 'acked', 'errored', 'unanswered', 'wall (s)'],
+    result.runs.map((r) => [runName(r), r.variantKind, r.variantFlags.join(' '), r.via, { text: r.status, cls: isValid(r) ? 'pass' : 'fail' }, r.reasons.join('; '), { text: `${fmtNum(r.sockets.reached)}/${fmtNum(r.sockets.asked)}`, cls: 'num' }, n(r.updates.sent), n(r.updates.acked), n(r.updates.errored), n(r.updates.unanswered), n(r.wallSec)]),
+    invalid,
+  );
+  const audit = simpleTable(
+    ['run', 'audit', 'acked, not stored', 'broadcast, not stored', 'stored, not acked', 'stored, not broadcast', 'final state mismatches', 'boards with seq gaps', 'events stored', 'examples'],
+    result.runs.map((r) => {
+      const a = r.audit;
+      if (!a) return [runName(r), { text: 'not audited', cls: 'fail' }, '', '', '', '', '', '', '', ''];
+      return [runName(r), { text: a.ok ? 'passed' : 'FAILED', cls: a.ok ? 'pass' : 'fail' }, n(a.lostAcked), n(a.phantom), n(a.storedNotAcked), n(a.notBroadcast), n(a.finalStateMismatches), n(a.seqGaps), n(a.eventsStored), a.examples.slice(0, 3).join('; ')];
+    }),
+    invalid,
+  );
+  const delivery = simpleTable(
+    ['run', 'expected', 'received', 'missing', 'duplicate', 'out of order', 'phantom', 'sockets closed early'],
+    result.runs.map((r) => [runName(r), n(r.delivery.expected), n(r.delivery.received), n(r.delivery.missing), n(r.delivery.duplicate), n(r.delivery.outOfOrder), n(r.delivery.phantom), n(r.sockets.closedEarly)]),
+    invalid,
+  );
+  const thresholdRows = result.runs.flatMap((r) => r.thresholds.map((t) => [runName(r), t.expr, { text: t.actual === null ? '—' : fmtNum(t.actual), cls: 'num' }, { text: t.pass ? 'pass' : 'FAIL', cls: t.pass ? 'pass' : 'fail' }]));
+  const thresholds = thresholdRows.length ? simpleTable(['run', 'threshold', 'actual', 'outcome'], thresholdRows) : '<p class="note">The scenario sets no thresholds.</p>';
+  return `<h3>Runs</h3>${runs}<h3>Audit: the database against what the fleet saw</h3>${audit}<h3>Delivery accounting</h3>${delivery}<h3>Thresholds</h3>${thresholds}`;
+}
+
+function renderEnvironment(result: ResultFile): string {
+  const env = result.environment;
+  const items: Array<[string, string]> = [
+    ['CPU', `${env.cpuCount} × ${env.cpuModel}`],
+    ['memory', fmtBytes(env.memTotalBytes)],
+    ['OS / kernel', `${env.os} / ${env.kernel}`],
+    ['Node', env.node],
+    ['SQLite', env.sqlite],
+    ['server and fleet', env.pinned ? 'one machine, pinned to separate CPUs (taskset)' : 'one machine, NOT pinned: they share the same cores'],
+    ['server Node flags', env.serverNodeFlags.join(' ') || '(none)'],
+    ['fleet Node flags', env.fleetNodeFlags.join(' ') || '(none)'],
+    ['file descriptors', `soft ${env.fdLimit.soft ?? '?'}, hard ${env.fdLimit.hard ?? '?'}`],
+    ['ephemeral ports', env.ephemeralPortRange ? `${env.ephemeralPortRange[0]}–${env.ephemeralPortRange[1]}` : 'unknown'],
+    ['host', env.hostname],
+    ['git', `${env.git.commit ?? 'unknown'}${env.git.dirty ? ' (dirty)' : ''}`],
+    ['packages', Object.entries(env.packages).map(([k, v]) => `${k}@${v}`).join(', ')],
+    ['tool', `${result.tool.name} ${result.tool.version}`],
+    ['run', `${result.runId}, ${result.startedAtIso} → ${result.finishedAtIso}`],
+  ];
+  return `<dl class="env">${items.map(([k, v]) => `<dt>${e(k)}</dt><dd>${e(v)}</dd>`).join('\n')}</dl>`;
+}
+
+/** Renders the whole page. */
+export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
+  const verdict = computeVerdict(result, opts);
+  const stages = groupByStage(result);
+  const charts = buildCharts(result);
+  const multiStage = stages.length > 1;
+
+  const scalingBody = multiStage
+    ? `<p class="note">Each point is the median of a variant's valid repeats at one stage; a missing point means no valid run there.</p>${chartGrid(charts.scaling)}`
+    : '<p class="note">This scenario has a single stage, so there is no scaling curve: run a scenario with several stages (e.g. 1k → 30k sockets) to see one.</p>';
+  const scalingSection = section('scaling', 'Scaling across stages', scalingBody);
+
+  const tables = `<div class="stages">${stages.map((g) => `<div><h3>${e(stageLabel(g))} · ${fmtNum(g.durationSec)} s measured</h3>${renderTable(stageTable(g, opts))}</div>`).join('\n')}</div>`;
+  const baseline = stages[0]?.cells[0]?.variant ?? '';
+  const tablesNote = `<p class="note">Values are medians of the valid runs (hover a cell for each repeat). Ratio columns divide by <b>${e(baseline)}</b>; green: that variant is better beyond noise, red: worse. Cells marked ⚠ come only from invalid or errored runs and count for nothing.</p>`;
+
+  const options = charts.selections.map((s) => `<option value="${e(s.key)}"${s.key === charts.defaultSel ? ' selected' : ''}>${e(s.label)}</option>`).join('');
+  const selbar = `<div class="selbar" id="selection"><label for="wami-sel"><b>Charts below show:</b></label> <select id="wami-sel">${options}</select><span class="muted">one run per variant at the chosen stage and repeat</span></div>`;
+
+  const allCharts: ChartSpec[] = [...charts.scaling, ...charts.distribution, ...charts.overTime, ...charts.errors, ...charts.resources, ...charts.sqlite];
+  const data = { defaultSel: charts.defaultSel, charts: allCharts };
+
+  const toc: Array<[string, string]> = [
+    ['verdict', 'Verdict'],
+    ...(multiStage ? ([['scaling', 'Scaling']] as Array<[string, string]>) : []),
+    ['tables', 'Side by side'],
+    ['distribution', 'Latency distribution'],
+    ['over-time', 'Over time'],
+    ['errors', 'Errors'],
+    ['resources', 'Server resources'],
+    ...(multiStage ? [] : ([['scaling', 'Scaling']] as Array<[string, string]>)),
+    ['sqlite', 'SQLite'],
+    ['audit', 'Audit'],
+    ['environment', 'Environment'],
+    ['scenario', 'Scenario'],
+  ];
+  const title = `wami-bench · ${result.scenario.name} · ${result.runId}`;
+  const variants = stages[0]?.cells.map((c) => c.variant) ?? [];
+  const sqliteBody = `${chartGrid(charts.sqlite)}<h3>Batches, commits and contention per run</h3>${renderSqlite(result)}`;
+
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${e(title)}</title>
+<style>${PAGE_CSS}</style>
+</head>
+<body>
+<main>
+<header class="top">
+<h1>${e(result.scenario.name)}: ${e(variants.join(' vs '))}</h1>
+<div class="meta">run ${e(result.runId)} · ${e(result.startedAtIso)} · ${stages.length} stage${stages.length === 1 ? '' : 's'} · ${result.runs.length} runs · status <b>${e(result.status)}</b> · ${e(result.tool.name)} ${e(result.tool.version)} · commit ${e((result.environment.git.commit ?? 'unknown').slice(0, 12))}${result.environment.git.dirty ? ' (dirty)' : ''}</div>
+<nav class="toc">${toc.map(([id, label]) => `<a href="#${id}">${e(label)}</a>`).join('')}</nav>
+</header>
+${renderBanner(verdict, stages.length)}
+${multiStage ? scalingSection : ''}
+${section('tables', 'Side by side, per stage', tablesNote + tables)}
+${selbar}
+${section('distribution', 'Latency percentile distribution', chartGrid(charts.distribution))}
+${section('over-time', 'Latency and throughput over time', chartGrid(charts.overTime))}
+${section('errors', 'Errors over time', chartGrid(charts.errors))}
+${section('resources', 'Server resources', chartGrid(charts.resources))}
+${multiStage ? '' : scalingSection}
+${section('sqlite', 'SQLite', sqliteBody)}
+${section('audit', 'Runs, audit and thresholds', renderAudit(result))}
+${section('environment', 'Environment', renderEnvironment(result))}
+${section('scenario', 'Resolved scenario', `<p class="note">${e(result.scenario.file ?? '(inline)')} · hash ${e(result.scenario.hash)}</p><pre>${e(compactJson(result.scenario.resolved))}</pre>`)}
+<p class="note">Latency percentiles come from HDR histograms (hdr-histogram-js; recorded in microseconds, shown in ms). Generated by ${e(result.tool.name)} ${e(result.tool.version)}; this page fetches nothing from any network.</p>
+</main>
+<script type="application/json" id="wami-data">${jsonForScript(data)}</script>
+<script>${chartJsSource()}</script>
+<script>${PAGE_SCRIPT}</script>
+</body>
+</html>
+`;
+}

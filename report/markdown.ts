@@ -1,0 +1,102 @@
+/**
+ * summary.md: the verdict, the warnings and the side-by-side tables, for a CI job summary or a pull
+ * request comment. Always under 64 KB: when a large result would exceed it, the warnings are capped
+ * and the tables keep only the gate metrics, and as a last resort the text is cut with a note.
+ */
+import type { ResultFile } from '../runner/result-types.js';
+import { fmtNum, mdCell } from './format.js';
+import { GATE_METRICS } from './metrics.js';
+import { groupByStage, stageLabel } from './runs.js';
+import { stageTable, type StageTable } from './table.js';
+import { acrossStages, computeVerdict } from './verdict.js';
+
+/** Hard ceiling of summary.md in bytes (GitHub comments take 65,536 characters). */
+export const SUMMARY_MAX_BYTES = 60_000;
+
+export interface MarkdownOptions {
+  noiseBand?: number;
+  seed?: number;
+  /** Name of the HTML report to point to, e.g. "report.html". */
+  htmlName?: string;
+}
+
+const GATE_IDS = new Set(['runs', ...GATE_METRICS.map((m) => m.id)]);
+
+function mdTable(t: StageTable, compact: boolean): string {
+  const lines = [`| ${t.header.map(mdCell).join(' | ')} |`, `|${t.header.map((_, i) => (i === 0 ? ':--' : '--:')).join('|')}|`];
+  for (const r of t.rows) {
+    if ('heading' in r) {
+      if (!compact) lines.push(`| **${mdCell(r.heading)}** |${' |'.repeat(t.header.length - 1)}`);
+      continue;
+    }
+    if (compact && !GATE_IDS.has(r.metricId)) continue;
+    const cells = r.cells.map((c) => {
+      const text = mdCell(c.text);
+      if (c.cls === 'good') return `${text} ✅`;
+      if (c.cls === 'bad') return `${text} 🔻`;
+      return text;
+    });
+    lines.push(`| ${mdCell(r.label.replace(/^\s+/, '↳ '))} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): string {
+  const v = computeVerdict(result, opts);
+  const stages = groupByStage(result);
+  const variants = stages[0]?.cells.map((c) => c.variant) ?? [];
+  const out: string[] = [];
+  out.push(`## wami-bench · ${mdCell(result.scenario.name)} · ${mdCell(result.runId)}`);
+  out.push('');
+  out.push(`**${variants.map(mdCell).join(' vs ')}** · ${stages.length} stage${stages.length === 1 ? '' : 's'} · ${result.runs.length} runs · status **${result.status}** · commit \`${(result.environment.git.commit ?? 'unknown').slice(0, 12)}\`${result.environment.git.dirty ? ' (dirty)' : ''}`);
+  out.push('');
+  out.push(`> ${v.caveat}`);
+  out.push('');
+  if (v.headline) {
+    out.push(`### Verdict at ${fmtNum(v.headline.connections)} sockets${stages.length > 1 ? ' (largest comparable stage)' : ''}`);
+    out.push('');
+    const multi = stages.length > 1;
+    out.push(`| criterion | wins | figures (median of valid runs) |${multi ? ' across stages |' : ''}`);
+    out.push(`|:--|:--|:--|${multi ? ':--|' : ''}`);
+    for (const c of v.criteria) {
+      const who = c.winner ? `**${mdCell(c.winner)}**` : c.tied.length ? `tie (${mdCell(c.tied.join(', '))})` : '—';
+      out.push(`| ${c.label} | ${who} | ${mdCell(c.text)} |${multi ? ` ${mdCell(acrossStages(v, c.id))} |` : ''}`);
+    }
+  } else {
+    out.push('### Verdict: no comparison possible');
+    out.push('');
+    out.push('Fewer than two variants have valid runs at any stage.');
+  }
+  out.push('');
+  if (v.warnings.length) {
+    const cap = compact ? 20 : 60;
+    out.push(`### Warnings (${v.warnings.length})`);
+    out.push('');
+    for (const w of v.warnings.slice(0, cap)) out.push(`- ${w.severity === 'error' ? '✖' : '⚠'} ${w.message.replace(/\r?\n/g, ' ')}`);
+    if (v.warnings.length > cap) out.push(`- … and ${v.warnings.length - cap} more: see the HTML report.`);
+  } else {
+    out.push('✅ No warnings: every run valid, every audit passed, every threshold met, every broadcast delivered.');
+  }
+  out.push('');
+  for (const g of stages) {
+    out.push(`### ${stageLabel(g)} · ${fmtNum(g.durationSec)} s measured`);
+    out.push('');
+    out.push(mdTable(stageTable(g, opts), compact));
+    out.push('');
+  }
+  const base = variants[0] ?? '';
+  out.push(`<sub>Medians of valid runs; ratio columns divide by ${mdCell(base)}, with a 95% bootstrap interval when there are repeats. ✅ better / 🔻 worse beyond noise. ⚠ marks figures from invalid or errored runs, which count for nothing.${compact ? ' Tables trimmed to the gate metrics to fit.' : ''}${opts.htmlName ? ` Charts and the full tables: ${mdCell(opts.htmlName)}.` : ''}</sub>`);
+  return out.join('\n') + '\n';
+}
+
+/** Renders summary.md, trimmed to stay under SUMMARY_MAX_BYTES. */
+export function renderMarkdown(result: ResultFile, opts: MarkdownOptions = {}): string {
+  let md = render(result, opts, false);
+  if (Buffer.byteLength(md) <= SUMMARY_MAX_BYTES) return md;
+  md = render(result, opts, true);
+  if (Buffer.byteLength(md) <= SUMMARY_MAX_BYTES) return md;
+  const note = '\n\n… (cut to fit 64 KB; see the HTML report)\n';
+  let cut = md.slice(0, SUMMARY_MAX_BYTES - 200);
+  while (Buffer.byteLength(cut) > SUMMARY_MAX_BYTES - 200) cut = cut.slice(0, -100);
+  return cut.slice(0, cut.lastIndexOf('\n')) + note;
+}

@@ -1,0 +1,112 @@
+/**
+ * The metrics the report, the comparison and the exports read from one run, with their units and
+ * direction. Ids are dotted like threshold metrics (`fanout.p99Ms`). One place, so the table, the
+ * gate and the exported JSON always agree on what a name means.
+ */
+import type { RunRecord } from '../runner/result-types.js';
+import type { Unit } from './format.js';
+
+export interface MetricDef {
+  id: string;
+  label: string;
+  unit: Unit;
+  /** Which way is better; null for context rows (sockets reached, counts sent). */
+  better: 'lower' | 'higher' | null;
+  get(run: RunRecord): number | null;
+}
+
+const perSec = (n: number, run: RunRecord) => (run.stage.durationSec > 0 ? n / run.stage.durationSec : null);
+
+const lat = (which: 'fanoutMs' | 'ackMs', key: 'p50' | 'p90' | 'p99' | 'p999' | 'max', name: string, label: string): MetricDef => ({
+  id: `${name}.${key === 'max' ? 'maxMs' : `${key}Ms`}`,
+  label,
+  unit: 'ms',
+  better: 'lower',
+  get: (r) => r.latency[which][key],
+});
+
+export const M = {
+  fanoutP50: lat('fanoutMs', 'p50', 'fanout', 'fan-out p50'),
+  fanoutP90: lat('fanoutMs', 'p90', 'fanout', 'fan-out p90'),
+  fanoutP99: lat('fanoutMs', 'p99', 'fanout', 'fan-out p99'),
+  fanoutP999: lat('fanoutMs', 'p999', 'fanout', 'fan-out p99.9'),
+  fanoutMax: lat('fanoutMs', 'max', 'fanout', 'fan-out max'),
+  ackP50: lat('ackMs', 'p50', 'ack', 'ack p50'),
+  ackP90: lat('ackMs', 'p90', 'ack', 'ack p90'),
+  ackP99: lat('ackMs', 'p99', 'ack', 'ack p99'),
+  ackP999: lat('ackMs', 'p999', 'ack', 'ack p99.9'),
+  ackMax: lat('ackMs', 'max', 'ack', 'ack max'),
+  socketsReached: { id: 'sockets.reached', label: 'sockets reached', unit: 'count', better: 'higher', get: (r) => r.sockets.reached } as MetricDef,
+  sentPerSec: { id: 'updates.sentPerSec', label: 'updates sent', unit: 'perSec', better: null, get: (r) => perSec(r.updates.sent, r) } as MetricDef,
+  ackedPerSec: { id: 'updates.ackedPerSec', label: 'updates acked', unit: 'perSec', better: 'higher', get: (r) => perSec(r.updates.acked, r) } as MetricDef,
+  deliveredPerSec: { id: 'delivery.receivedPerSec', label: 'broadcasts delivered', unit: 'perSec', better: 'higher', get: (r) => perSec(r.delivery.received, r) } as MetricDef,
+  missing: { id: 'delivery.missing', label: 'broadcasts missing', unit: 'count', better: 'lower', get: (r) => r.delivery.missing } as MetricDef,
+  errors: { id: 'errors.total', label: 'errors', unit: 'count', better: 'lower', get: (r) => r.errors.total } as MetricDef,
+  rss: { id: 'server.rssBytesMax', label: 'server RSS max', unit: 'bytes', better: 'lower', get: (r) => r.resources.server.rssBytesMax } as MetricDef,
+  pss: { id: 'server.pssBytesMax', label: 'server PSS max', unit: 'bytes', better: 'lower', get: (r) => r.resources.server.pssBytesMax } as MetricDef,
+  ramPerSocket: { id: 'server.rssBytesPerSocket', label: 'RAM per socket', unit: 'bytes', better: 'lower', get: (r) => r.resources.server.rssBytesPerSocket } as MetricDef,
+  cpuSec: { id: 'server.cpuSec', label: 'server CPU', unit: 'sec', better: 'lower', get: (r) => r.resources.server.cpuSec } as MetricDef,
+  cpuPctMean: {
+    id: 'server.cpuPctMean',
+    label: 'server CPU mean',
+    unit: 'pct',
+    better: 'lower',
+    get: (r) => {
+      const s = r.resources.server.samples;
+      return s.length ? s.reduce((a, x) => a + x.serverCpuPct, 0) / s.length : null;
+    },
+  } as MetricDef,
+  eventLoopP99: { id: 'server.eventLoopDelayMsP99', label: 'server event-loop delay p99', unit: 'ms', better: 'lower', get: (r) => r.server.eventLoopDelayMsP99 } as MetricDef,
+  fleetLagP99: { id: 'fleet.lagMsP99', label: 'fleet schedule lag p99', unit: 'ms', better: null, get: (r) => r.fleet.lagMsP99 } as MetricDef,
+  fleetCpuMax: { id: 'fleet.cpuPctMax', label: 'fleet worker CPU max', unit: 'pct', better: null, get: (r) => r.fleet.cpuPctMax } as MetricDef,
+} satisfies Record<string, MetricDef>;
+
+/** A row of the side-by-side table: a metric, or a heading. */
+export type TableRow = { heading: string } | { metric: MetricDef };
+
+/** The side-by-side table, in order. Errors by code are inserted after `errors` per result. */
+export const TABLE_ROWS: TableRow[] = [
+  { heading: 'Fan-out (scheduled send → each other member)' },
+  { metric: M.fanoutP50 },
+  { metric: M.fanoutP90 },
+  { metric: M.fanoutP99 },
+  { metric: M.fanoutP999 },
+  { metric: M.fanoutMax },
+  { heading: 'Ack (scheduled send → durable ack)' },
+  { metric: M.ackP50 },
+  { metric: M.ackP90 },
+  { metric: M.ackP99 },
+  { metric: M.ackP999 },
+  { metric: M.ackMax },
+  { heading: 'Throughput and errors' },
+  { metric: M.socketsReached },
+  { metric: M.sentPerSec },
+  { metric: M.ackedPerSec },
+  { metric: M.deliveredPerSec },
+  { metric: M.missing },
+  { metric: M.errors },
+  { heading: 'Server cost' },
+  { metric: M.rss },
+  { metric: M.pss },
+  { metric: M.ramPerSocket },
+  { metric: M.cpuSec },
+  { metric: M.cpuPctMean },
+  { metric: M.eventLoopP99 },
+  { heading: 'Fleet (is the load honest?)' },
+  { metric: M.fleetLagP99 },
+  { metric: M.fleetCpuMax },
+];
+
+/** Metrics of the comparison gate and the exports. */
+export const GATE_METRICS: MetricDef[] = [M.fanoutP99, M.fanoutP50, M.ackP99, M.ackP50, M.ramPerSocket, M.cpuSec, M.errors];
+
+/** Error rows for one code (server error code) or kind (client-side failure). */
+export function errorCodeMetric(code: string, source: 'code' | 'kind'): MetricDef {
+  return {
+    id: `errors.${source === 'code' ? 'byCode' : 'byKind'}.${code}`,
+    label: `  ${code}`,
+    unit: 'count',
+    better: 'lower',
+    get: (r) => (source === 'code' ? r.errors.byCode[code] : r.errors.byKind[code]) ?? 0,
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * The script of the page, as text: reads the embedded JSON, turns each chart spec (charts.ts) into
+ * a chart.js config, and swaps datasets when the reader picks another stage or repeat. Plain ES5
+ * so any browser runs it from disk; no network, no modules. Sets `window.wamiReport` when done.
+ */
+export const PAGE_SCRIPT = String.raw`(function () {
+  'use strict';
+  var data = JSON.parse(document.getElementById('wami-data').textContent);
+  var C = window.Chart;
+  C.defaults.animation = false;
+  C.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
+  C.defaults.font.size = 12;
+  C.defaults.color = '#1f2937';
+  var DASH = { dashed: [6, 4], dotted: [2, 3] };
+
+  function pct(x) {
+    var p = 100 * (1 - 1 / x);
+    if (p <= 0) return '0%';
+    return String(+p.toPrecision(7)) + '%';
+  }
+  function num(v) {
+    return typeof v === 'number' ? (Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : String(+v.toPrecision(4))) : String(v);
+  }
+  function dataset(d) {
+    return {
+      label: d.label,
+      data: d.data.map(function (p) { return { x: p[0], y: p[1] }; }),
+      borderColor: d.color,
+      backgroundColor: d.color,
+      borderDash: d.dash ? DASH[d.dash] : [],
+      borderWidth: d.dash === 'dotted' ? 1.5 : 2,
+      yAxisID: d.y2 ? 'y2' : 'y',
+      showLine: !d.pointsOnly,
+      pointRadius: d.pointsOnly ? 2.5 : d.points ? 3.5 : 0,
+      pointHoverRadius: 4,
+      tension: 0
+    };
+  }
+  function axis(a, position) {
+    var s = { type: a.log ? 'logarithmic' : 'linear', position: position, title: { display: true, text: a.label }, ticks: { callback: num } };
+    if (a.min !== undefined) s.min = a.min;
+    if (a.percentile) {
+      s.afterBuildTicks = function (ax) {
+        var t = [];
+        for (var v = 1; v <= ax.max * 1.0001; v *= 10) {
+          t.push({ value: v });
+          if (v === 1 && ax.max >= 2) t.push({ value: 2 });
+        }
+        ax.ticks = t;
+      };
+      s.ticks = { callback: function (v) { return pct(v); }, autoSkip: false };
+    }
+    return s;
+  }
+  var emptyPlugin = {
+    id: 'wamiEmpty',
+    afterDraw: function (chart) {
+      var any = chart.data.datasets.some(function (d) { return d.data.length > 0; });
+      if (any) return;
+      var a = chart.chartArea, ctx = chart.ctx;
+      ctx.save();
+      ctx.fillStyle = '#6b7280';
+      ctx.textAlign = 'center';
+      ctx.font = '13px system-ui, sans-serif';
+      ctx.fillText('no data for this selection', (a.left + a.right) / 2, (a.top + a.bottom) / 2);
+      ctx.restore();
+    }
+  };
+  function config(spec, datasets) {
+    var scales = { x: axis(spec.x, 'bottom'), y: axis(spec.y, 'left') };
+    if (spec.y2) {
+      scales.y2 = axis(spec.y2, 'right');
+      scales.y2.grid = { drawOnChartArea: false };
+    }
+    var scatter = datasets.length > 0 && datasets.every(function (d) { return d.pointsOnly; });
+    return {
+      type: scatter ? 'scatter' : 'line',
+      data: { datasets: datasets.map(dataset) },
+      plugins: [emptyPlugin],
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        normalized: true,
+        interaction: { mode: 'nearest', intersect: false },
+        plugins: {
+          title: { display: true, text: spec.title, font: { size: 14, weight: '600' } },
+          legend: { position: 'bottom', labels: { boxWidth: 18, boxHeight: 2, padding: 8 } },
+          tooltip: {
+            callbacks: {
+              title: function (items) {
+                if (!items.length) return '';
+                var x = items[0].parsed.x;
+                return spec.x.percentile ? 'percentile ' + pct(x) : spec.x.label + ': ' + num(x);
+              },
+              label: function (item) { return item.dataset.label + ': ' + num(item.parsed.y); }
+            }
+          }
+        },
+        scales: scales
+      }
+    };
+  }
+
+  var sel = document.getElementById('wami-sel');
+  var key = sel ? sel.value : data.defaultSel;
+  var charts = [];
+  data.charts.forEach(function (spec) {
+    var canvas = document.getElementById('chart-' + spec.id);
+    if (!canvas) return;
+    var ds = spec.bySel ? (spec.bySel[key] || []) : (spec.datasets || []);
+    charts.push({ spec: spec, chart: new C(canvas, config(spec, ds)) });
+  });
+  if (sel) {
+    sel.addEventListener('change', function () {
+      charts.forEach(function (c) {
+        if (!c.spec.bySel) return;
+        c.chart.data.datasets = (c.spec.bySel[sel.value] || []).map(dataset);
+        c.chart.update();
+      });
+    });
+  }
+  window.wamiReport = { ready: true, charts: charts.length };
+})();
+`;

@@ -1,0 +1,86 @@
+/**
+ * Grouping of a result's runs: by stage, then by variant (in the scenario's order), with the valid
+ * runs (status ok) apart from the rest. Only valid runs enter medians, ratios and winners; the
+ * others are shown, marked, and counted, never averaged in.
+ */
+import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import type { MetricDef } from './metrics.js';
+import { median } from './stats.js';
+
+export interface VariantCell {
+  variant: string;
+  /** Every run of this variant at this stage, in repeat order. */
+  runs: RunRecord[];
+  /** The runs with status ok. */
+  valid: RunRecord[];
+}
+
+export interface StageGroup {
+  index: number;
+  connections: number;
+  durationSec: number;
+  cells: VariantCell[];
+}
+
+export const isValid = (r: RunRecord): boolean => r.status === 'ok';
+
+/** Variant names in order of first appearance (the runner interleaves them in scenario order). */
+export function variantsOf(result: ResultFile): string[] {
+  const seen: string[] = [];
+  for (const r of result.runs) if (!seen.includes(r.variant)) seen.push(r.variant);
+  return seen;
+}
+
+/** Runs grouped by stage (ascending index), each stage with one cell per variant. */
+export function groupByStage(result: ResultFile): StageGroup[] {
+  const variants = variantsOf(result);
+  const byStage = new Map<number, StageGroup>();
+  for (const r of result.runs) {
+    let g = byStage.get(r.stage.index);
+    if (!g) {
+      g = { index: r.stage.index, connections: r.stage.connections, durationSec: r.stage.durationSec, cells: variants.map((v) => ({ variant: v, runs: [], valid: [] })) };
+      byStage.set(r.stage.index, g);
+    }
+    const cell = g.cells.find((c) => c.variant === r.variant) as VariantCell;
+    cell.runs.push(r);
+    if (isValid(r)) cell.valid.push(r);
+  }
+  const groups = [...byStage.values()].sort((a, b) => a.index - b.index);
+  for (const g of groups) for (const c of g.cells) {
+    c.runs.sort((a, b) => a.repeat - b.repeat);
+    c.valid.sort((a, b) => a.repeat - b.repeat);
+  }
+  return groups;
+}
+
+/** The metric's values over the runs, nulls dropped. */
+export function valuesOf(runs: readonly RunRecord[], m: MetricDef): number[] {
+  const out: number[] = [];
+  for (const r of runs) {
+    const v = m.get(r);
+    if (v !== null && Number.isFinite(v)) out.push(v);
+  }
+  return out;
+}
+
+/** Median of the metric over the valid runs; null when none has a value. */
+export function cellMedian(cell: VariantCell, m: MetricDef): number | null {
+  const v = valuesOf(cell.valid, m);
+  return v.length ? median(v) : null;
+}
+
+/** "stage 2 · 5,000 sockets" */
+export function stageLabel(g: { index: number; connections: number }): string {
+  return `stage ${g.index + 1} · ${g.connections.toLocaleString('en-US')} sockets`;
+}
+
+/** "ok 3/3", "ok 2/3 (1 invalid)", "invalid 1/1" */
+export function cellStatus(cell: VariantCell): string {
+  const n = cell.runs.length;
+  if (n === 0) return 'not run';
+  const bad = cell.runs.filter((r) => !isValid(r));
+  if (bad.length === 0) return n === 1 ? 'ok' : `ok ${n}/${n}`;
+  const kinds = [...new Set(bad.map((r) => r.status))].join('/');
+  if (bad.length === n) return `${kinds} ${n}/${n} (excluded)`;
+  return `ok ${n - bad.length}/${n} (${bad.length} ${kinds} excluded)`;
+}

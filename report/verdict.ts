@@ -1,0 +1,181 @@
+/**
+ * The verdict: which variant wins on fan-out p99, ack p99, RAM per socket and errors (per stage,
+ * and at the largest stage that can be compared), and every reason to doubt the numbers: invalid
+ * or errored runs, audit failures, failed thresholds, lost deliveries. Only valid runs compete.
+ */
+import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import { fmtInterval, fmtNum, fmtRatio, fmtUnit } from './format.js';
+import { M, type MetricDef } from './metrics.js';
+import { groupByStage, isValid, stageLabel, valuesOf, type StageGroup } from './runs.js';
+import { bootstrapRatio, median, type RatioEstimate } from './stats.js';
+
+export interface VerdictOptions {
+  /** Single-run noise band: a runner-up within this fraction of the best is a tie; default 0.05. */
+  noiseBand?: number;
+  /** Bootstrap seed (see stats.bootstrapRatio); default 0x5eed. */
+  seed?: number;
+}
+
+export interface Candidate {
+  variant: string;
+  /** Median over the valid runs; null when it has none. */
+  value: number | null;
+  /** Valid runs / all runs. */
+  valid: number;
+  total: number;
+}
+
+export interface CriterionResult {
+  id: 'fanoutP99' | 'ackP99' | 'ramPerSocket' | 'errors';
+  label: string;
+  metric: MetricDef;
+  stage: { index: number; connections: number };
+  /** The clear winner; null on a tie or when fewer than two variants have valid runs. */
+  winner: string | null;
+  /** Variants tied for the best value (within noise), when there is no clear winner. */
+  tied: string[];
+  runnerUp: string | null;
+  /** runner-up / best, with its bootstrap interval when there are repeats. */
+  ratio: RatioEstimate | null;
+  candidates: Candidate[];
+  /** One line for the banner, e.g. "batched: 6.2 ms vs 51.6 ms (per-request ×8.3)". */
+  text: string;
+}
+
+export type WarningKind = 'result' | 'run' | 'audit' | 'threshold' | 'delivery' | 'sockets' | 'comparison';
+
+export interface Warning {
+  severity: 'error' | 'warn';
+  kind: WarningKind;
+  message: string;
+}
+
+export interface Verdict {
+  /** The largest stage where at least two variants have valid runs; null when none. */
+  headline: { index: number; connections: number } | null;
+  /** The criteria at the headline stage. */
+  criteria: CriterionResult[];
+  /** The criteria at every stage, in stage order. */
+  byStage: Array<{ index: number; connections: number; criteria: CriterionResult[] }>;
+  warnings: Warning[];
+  /** Plain statement of what limits absolute figures (server and fleet on one machine). */
+  caveat: string;
+}
+
+const CRITERIA: Array<{ id: CriterionResult['id']; label: string; metric: MetricDef }> = [
+  { id: 'fanoutP99', label: 'Fan-out p99', metric: M.fanoutP99 },
+  { id: 'ackP99', label: 'Ack p99', metric: M.ackP99 },
+  { id: 'ramPerSocket', label: 'RAM per socket', metric: M.ramPerSocket },
+  { id: 'errors', label: 'Errors', metric: M.errors },
+];
+
+/** Judges one criterion at one stage (lower is better for all four). */
+export function judgeCriterion(stage: StageGroup, c: (typeof CRITERIA)[number], opts: VerdictOptions = {}): CriterionResult {
+  const band = opts.noiseBand ?? 0.05;
+  const cand = stage.cells.map((cell) => {
+    const values = valuesOf(cell.valid, c.metric);
+    return { variant: cell.variant, values, value: values.length ? median(values) : null, valid: cell.valid.length, total: cell.runs.length };
+  });
+  const candidates: Candidate[] = cand.map(({ variant, value, valid, total }) => ({ variant, value, valid, total }));
+  const base = { id: c.id, label: c.label, metric: c.metric, stage: { index: stage.index, connections: stage.connections }, candidates };
+  const ranked = cand.filter((x) => x.value !== null).sort((a, b) => (a.value as number) - (b.value as number));
+  const best = ranked[0];
+  const second = ranked[1];
+  if (!best || !second) {
+    const only = best ? `only ${best.variant} has valid runs` : 'no valid runs';
+    return { ...base, winner: null, tied: [], runnerUp: null, ratio: null, text: `no comparison (${only})` };
+  }
+  const ratio = bootstrapRatio(best.values, second.values, { seed: opts.seed });
+  const est = ratio as RatioEstimate;
+  const tie = est.interval ? est.interval.lo <= 1 : est.ratio < 1 + band;
+  const f = (v: number | null) => fmtUnit(v, c.metric.unit);
+  const others = ranked.slice(1).map((x) => `${x.variant} ${f(x.value)}`).join(', ');
+  if (tie) {
+    const tied = ranked.filter((x) => {
+      const r = bootstrapRatio(best.values, x.values, { seed: opts.seed }) as RatioEstimate;
+      return r.interval ? r.interval.lo <= 1 : r.ratio < 1 + band;
+    });
+    const names = tied.map((x) => x.variant);
+    const text = best.value === 0 && second.value === 0 ? `tie: none at all (${names.join(', ')})` : `tie within noise: ${best.variant} ${f(best.value)} vs ${others} (${fmtRatio(est.ratio)}${est.interval ? ` ${fmtInterval(est.interval)}` : ''})`;
+    return { ...base, winner: null, tied: names, runnerUp: second.variant, ratio, text };
+  }
+  const ratioText = Number.isFinite(est.ratio) ? ` (${second.variant} ${fmtRatio(est.ratio)}${est.interval ? ` ${fmtInterval(est.interval)}` : ''})` : '';
+  const text = `${best.variant}: ${f(best.value)} vs ${others}${ratioText}`;
+  return { ...base, winner: best.variant, tied: [], runnerUp: second.variant, ratio, text };
+}
+
+function runLabel(r: RunRecord): string {
+  return `${r.variant} · ${stageLabel(r.stage)} · repeat ${r.repeat}`;
+}
+
+/** Every warning a reader must see before trusting the numbers. */
+export function collectWarnings(result: ResultFile): Warning[] {
+  const w: Warning[] = [];
+  if (result.status !== 'ok') w.push({ severity: result.status === 'errored' ? 'error' : 'warn', kind: 'result', message: `The run as a whole is ${result.status}${result.reasons.length ? `: ${result.reasons.join('; ')}` : ''}.` });
+  if (result.runs.length === 0) w.push({ severity: 'error', kind: 'result', message: 'The result holds no runs.' });
+  for (const r of result.runs) {
+    if (!isValid(r)) {
+      w.push({ severity: r.status === 'errored' ? 'error' : 'warn', kind: 'run', message: `${runLabel(r)} is ${r.status}${r.reasons.length ? `: ${r.reasons.join('; ')}` : ''}. Excluded from medians, ratios and winners.` });
+    }
+    if (r.audit === null) {
+      if (isValid(r)) w.push({ severity: 'warn', kind: 'audit', message: `${runLabel(r)}: no audit of the database.` });
+    } else if (!r.audit.ok) {
+      const a = r.audit;
+      const parts = [
+        a.lostAcked && `${a.lostAcked} acked but not stored`,
+        a.phantom && `${a.phantom} broadcast but not stored`,
+        a.storedNotAcked && `${a.storedNotAcked} stored but never acked`,
+        a.notBroadcast && `${a.notBroadcast} stored but never broadcast`,
+        a.finalStateMismatches && `${a.finalStateMismatches} card(s) whose final state disagrees with the last event`,
+        a.seqGaps && `${a.seqGaps} boards with seq gaps`,
+      ].filter(Boolean);
+      w.push({ severity: 'error', kind: 'audit', message: `${runLabel(r)}: audit FAILED: ${parts.join(', ') || 'see examples'}.${a.examples.length ? ` e.g. ${a.examples.slice(0, 2).join('; ')}` : ''}` });
+    }
+    for (const t of r.thresholds) {
+      if (!t.pass) w.push({ severity: 'warn', kind: 'threshold', message: `${runLabel(r)}: threshold failed: ${t.expr} (actual ${t.actual === null ? 'none' : fmtNum(t.actual)}).` });
+    }
+    const d = r.delivery;
+    if (d.missing || d.duplicate || d.outOfOrder || d.phantom) {
+      const parts = [d.missing && `${d.missing} missing`, d.duplicate && `${d.duplicate} duplicate`, d.outOfOrder && `${d.outOfOrder} out of order`, d.phantom && `${d.phantom} phantom`].filter(Boolean);
+      w.push({ severity: d.phantom ? 'error' : 'warn', kind: 'delivery', message: `${runLabel(r)}: broadcasts ${parts.join(', ')} (of ${d.expected} expected).` });
+    }
+    if (r.sockets.failed > 0 || r.sockets.reached < r.sockets.asked) {
+      w.push({ severity: 'warn', kind: 'sockets', message: `${runLabel(r)}: ${r.sockets.reached} of ${r.sockets.asked} sockets connected (${r.sockets.failed} failed).` });
+    }
+  }
+  for (const g of groupByStage(result)) {
+    const comparable = g.cells.filter((c) => c.valid.length > 0);
+    if (g.cells.length > 1 && comparable.length < 2) w.push({ severity: 'warn', kind: 'comparison', message: `${stageLabel(g)}: fewer than two variants have valid runs, so there is no winner at this stage.` });
+  }
+  return w;
+}
+
+/** What the machine allows one to conclude. */
+export function caveatOf(result: ResultFile): string {
+  const e = result.environment;
+  const pin = e.pinned ? 'pinned to separate CPUs' : 'not pinned to separate CPUs, so they compete for the same cores';
+  return `Server and fleet share one machine (${e.cpuCount} × ${e.cpuModel}; ${pin}). Absolute figures are limited by that machine; the ratios between variants, measured under the same fleet, are the figures to rely on.`;
+}
+
+/** The verdict of a result: winners per criterion and stage, warnings and the caveat. */
+export function computeVerdict(result: ResultFile, opts: VerdictOptions = {}): Verdict {
+  const stages = groupByStage(result);
+  const byStage = stages.map((g) => ({ index: g.index, connections: g.connections, criteria: CRITERIA.map((c) => judgeCriterion(g, c, opts)) }));
+  const comparable = stages.filter((g) => g.cells.filter((c) => c.valid.length > 0).length >= 2);
+  const top = comparable.sort((a, b) => b.connections - a.connections || b.index - a.index)[0];
+  const headline = top ? { index: top.index, connections: top.connections } : null;
+  const criteria = headline ? (byStage.find((s) => s.index === headline.index)?.criteria ?? []) : [];
+  return { headline, criteria, byStage, warnings: collectWarnings(result), caveat: caveatOf(result) };
+}
+
+/** "batched at 2 of 2 stages" / "tie" — a criterion's winners across stages. */
+export function acrossStages(v: Verdict, id: CriterionResult['id']): string {
+  const rows = v.byStage.map((s) => s.criteria.find((c) => c.id === id)).filter((c): c is CriterionResult => !!c && (c.winner !== null || c.tied.length > 0));
+  if (rows.length === 0) return 'no comparable stage';
+  const wins = new Map<string, number>();
+  for (const c of rows) {
+    const k = c.winner ?? 'tie';
+    wins.set(k, (wins.get(k) ?? 0) + 1);
+  }
+  return [...wins.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} at ${n} of ${v.byStage.length} stages`).join(', ');
+}

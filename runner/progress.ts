@@ -1,0 +1,67 @@
+/**
+ * Terminal progress for long runs: one status line a second (rewritten in place on a TTY, every
+ * 5 s otherwise), and plain lines for events. Pure formatting is separate from writing.
+ */
+import type { TimePoint } from '../clients/types.js';
+
+export interface ProgressState {
+  label: string;
+  phase: string;
+  point: TimePoint | null;
+  /** Seconds left in this run, and in the whole plan. */
+  runLeftSec: number;
+  totalLeftSec: number;
+}
+
+export function fmtDuration(sec: number): string {
+  const s = Math.max(0, Math.round(sec));
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+function fmtMs(v: number): string {
+  if (!Number.isFinite(v)) return '-';
+  return v >= 100 ? `${Math.round(v)}ms` : `${v.toFixed(1)}ms`;
+}
+
+export function formatProgress(p: ProgressState): string {
+  const t = p.point;
+  const body = t
+    ? `sockets ${t.openSockets}  sent ${t.sent}/s  acked ${t.acked}/s  delivered ${t.delivered}/s  err ${t.errors}/s  ` +
+      `p99 ack ${fmtMs(t.ackP99Ms)} fanout ${fmtMs(t.fanoutP99Ms)}  lag ${fmtMs(t.lagMsP99)}`
+    : '';
+  return `[${p.label}] ${p.phase.padEnd(7)} ${body}  left ${fmtDuration(p.runLeftSec)} (all ${fmtDuration(p.totalLeftSec)})`;
+}
+
+export class Progress {
+  private lastPlain = 0;
+  private live = false;
+  constructor(
+    private readonly out: NodeJS.WriteStream = process.stderr,
+    private readonly quiet = false,
+  ) {}
+
+  /** A status line; on a TTY it replaces the previous one. */
+  status(p: ProgressState): void {
+    if (this.quiet) return;
+    const line = formatProgress(p);
+    if (this.out.isTTY) {
+      const width = this.out.columns ?? 160;
+      this.out.write(`\r\x1b[2K${line.slice(0, width - 1)}`);
+      this.live = true;
+    } else if (Date.now() - this.lastPlain >= 5000) {
+      this.lastPlain = Date.now();
+      this.out.write(line + '\n');
+    }
+  }
+
+  /** A line that stays. */
+  log(msg: string): void {
+    if (this.quiet) return;
+    if (this.live) {
+      this.out.write('\r\x1b[2K');
+      this.live = false;
+    }
+    this.out.write(msg + '\n');
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * `wami-bench run` as a library: preflight, the planned runs, result.json (validated against its
+ * schema), then the report. The CLI in runner/commands/run.ts parses flags and calls runScenario.
+ */
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RunStatus } from '../clients/types.js';
+import type { Scenario } from '../scenarios/schema.js';
+import { scenarioHash } from '../scenarios/load.js';
+import { UsageError } from './args.js';
+import { captureEnvironment } from './environment.js';
+import { executeRun } from './lifecycle.js';
+import { estimateRunSec, planRuns } from './plan.js';
+import { checkPlan, gatherFacts, SOCKETS_PER_SOURCE_ADDRESS } from './preflight.js';
+import { Progress, fmtDuration } from './progress.js';
+import { ResultFileSchema } from './result-schema.js';
+import { RESULT_SCHEMA_VERSION, type ResultFile, type RunRecord } from './result-types.js';
+
+/** Node flags every server process runs with, whatever the variant (so neither design wins by tuning). */
+export const DEFAULT_SERVER_NODE_FLAGS = ['--max-semi-space-size=64', '--max-old-space-size=4096'];
+/** Node flags of every fleet worker. */
+export const DEFAULT_FLEET_NODE_FLAGS = ['--max-semi-space-size=64'];
+
+export interface RunOptions {
+  /** Directory for result.json and report.html; default results/<runId>. */
+  outDir?: string;
+  pin?: boolean;
+  keepDb?: boolean;
+  quiet?: boolean;
+  /** Skip writing report.html/summary.md. */
+  noReport?: boolean;
+  scenarioFile: string | null;
+  signal?: AbortSignal;
+}
+
+export interface RunOutcome {
+  result: ResultFile;
+  resultPath: string;
+  outDir: string;
+  exitCode: number;
+}
+
+function toolVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function makeRunId(name: string, d = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${name}-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+/** Overall status and exit code from the runs: 1 if any errored, 3 if a threshold or the audit failed, else 0. */
+export function summarize(runs: RunRecord[]): { status: RunStatus; reasons: string[]; exitCode: number } {
+  const reasons: string[] = [];
+  let status: RunStatus = 'ok';
+  for (const r of runs) {
+    const tag = `${r.variant} stage ${r.stage.index + 1} (${r.stage.connections}) repeat ${r.repeat}`;
+    if (r.status === 'errored') status = 'errored';
+    else if (r.status === 'invalid' && status === 'ok') status = 'invalid';
+    if (r.status !== 'ok') reasons.push(`${tag}: ${r.status}: ${r.reasons.join('; ')}`);
+  }
+  const thresholdFailed = runs.some((r) => r.thresholds.some((t) => !t.pass));
+  const auditFailed = runs.some((r) => r.audit !== null && !r.audit.ok);
+  if (auditFailed) reasons.push('the audit found lost or phantom updates (correctness gate failed)');
+  if (thresholdFailed) reasons.push('thresholds failed');
+  const exitCode = status === 'errored' ? 1 : thresholdFailed || auditFailed ? 3 : 0;
+  return { status, reasons, exitCode };
+}
+
+export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOutcome> {
+  const started = new Date();
+  const runId = makeRunId(s.name, started);
+  const outDir = resolve(opts.outDir ?? join('results', runId));
+  const progress = new Progress(process.stderr, opts.quiet ?? false);
+  const maxConn = Math.max(...s.stages.map((st) => st.connections));
+  const facts = await gatherFacts(outDir, Math.ceil(maxConn / SOCKETS_PER_SOURCE_ADDRESS));
+  const check = checkPlan(s, facts);
+  for (const n of check.notes) progress.log(`preflight: ${n}`);
+  for (const w of check.warnings) progress.log(`preflight warning: ${w}`);
+  if (!check.ok) throw new UsageError(`preflight refused the run:\n${check.errors.map((e) => `  - ${e}`).join('\n')}`);
+  const pin = opts.pin ?? false;
+  if (pin && !facts.tasksetPath) throw new UsageError('--pin needs taskset (Debian: apt-get install -y util-linux)');
+  if (pin && facts.cpus < 2) throw new UsageError('--pin needs at least 2 CPUs (server on CPU 0, fleet on the rest)');
+
+  mkdirSync(outDir, { recursive: true });
+  const serverNodeFlags = s.server.nodeFlags ?? DEFAULT_SERVER_NODE_FLAGS;
+  const fleetNodeFlags = s.fleet.nodeFlags ?? DEFAULT_FLEET_NODE_FLAGS;
+  const environment = captureEnvironment({ serverNodeFlags, fleetNodeFlags, pinned: pin });
+
+  const plan = planRuns(s);
+  const estimates = plan.map((p) => estimateRunSec(s, p.stage));
+  let done = 0;
+  const totalLeftSec = (): number => estimates.slice(done + 1).reduce((a, b) => a + b, 0);
+  progress.log(`wami-bench run ${s.name}: ${plan.length} run(s), about ${fmtDuration(estimates.reduce((a, b) => a + b, 0))}; results in ${outDir}`);
+
+  const abort = new AbortController();
+  const onSigint = (): void => {
+    if (abort.signal.aborted) {
+      progress.log('second interrupt: exiting now');
+      process.exit(130);
+    }
+    progress.log('interrupted: stopping the current run cleanly (Ctrl-C again to exit at once)');
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  if (opts.signal) opts.signal.addEventListener('abort', () => abort.abort());
+
+  const runs: RunRecord[] = [];
+  const resolved = JSON.parse(JSON.stringify(s)) as Record<string, unknown>;
+  const build = (): ResultFile => {
+    const sum = summarize(runs);
+    const interrupted = abort.signal.aborted;
+    return {
+      schemaVersion: RESULT_SCHEMA_VERSION,
+      runId,
+      tool: { name: 'wami-bench', version: toolVersion() },
+      scenario: { name: s.name, file: opts.scenarioFile, hash: scenarioHash(s), resolved },
+      environment,
+      status: interrupted ? 'errored' : sum.status,
+      reasons: interrupted ? ['interrupted before all runs finished', ...sum.reasons] : sum.reasons,
+      runs,
+      startedAtIso: started.toISOString(),
+      finishedAtIso: new Date().toISOString(),
+    };
+  };
+  const resultPath = join(outDir, 'result.json');
+  const write = (r: ResultFile): void => {
+    const v = ResultFileSchema.safeParse(r);
+    if (!v.success) throw new Error(`internal error: result.json does not match its schema: ${v.error.message.slice(0, 2000)}`);
+    writeFileSync(resultPath, JSON.stringify(r, null, 1) + '\n');
+  };
+  try {
+    for (let i = 0; i < plan.length; i++) {
+      done = i;
+      if (abort.signal.aborted) break;
+      const rec = await executeRun({ scenario: s, opts: { outDir, serverNodeFlags, fleetNodeFlags, pin, cpus: facts.cpus, keepDb: opts.keepDb ?? false, progress, signal: abort.signal }, totalLeftSec }, plan[i]!);
+      runs.push(rec);
+      write(build()); // partial result after every run, so a crash or Ctrl-C keeps what was measured
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  const result = build();
+  write(result);
+  if (!opts.noReport) {
+    try {
+      const { writeReport } = await import('../report/index.js');
+      const r = await writeReport(resultPath);
+      progress.log(`report: ${r.html}\nsummary: ${r.md}`);
+    } catch (e) {
+      progress.log(`report could not be written: ${(e as Error).message}`);
+    }
+  }
+  const sum = summarize(runs);
+  const exitCode = abort.signal.aborted ? 1 : sum.exitCode;
+  progress.log(`result: ${resultPath} — status ${result.status}${result.reasons.length ? `\n  ${result.reasons.join('\n  ')}` : ''}`);
+  return { result, resultPath, outDir, exitCode };
+}

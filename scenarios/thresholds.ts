@@ -1,0 +1,96 @@
+/**
+ * Thresholds: `'fanoutMs.p99 < 250'`, `'audit.lostAcked == 0'`. Pure: parsing, the registry of
+ * metric ids (dotted, units in the names) and evaluation against one run record.
+ */
+import type { RunRecord, ThresholdOutcome } from '../runner/result-types.js';
+
+export const THRESHOLD_OPS = ['<', '<=', '>', '>=', '==', '!='] as const;
+export type ThresholdOp = (typeof THRESHOLD_OPS)[number];
+
+export interface ParsedThreshold {
+  expr: string;
+  metric: string;
+  op: ThresholdOp;
+  limit: number;
+}
+
+type Getter = (r: RunRecord) => number | null | undefined;
+
+const LATENCY = ['connectMs', 'ackMs', 'fanoutMs'] as const;
+const PCTS = ['p50', 'p90', 'p99', 'p999', 'max', 'mean', 'count'] as const;
+
+/** Every metric id a threshold (or the capacity SLO) can name, with how to read it from a run. */
+export const METRICS: ReadonlyMap<string, Getter> = (() => {
+  const m = new Map<string, Getter>();
+  for (const l of LATENCY) {
+    for (const p of PCTS) {
+      m.set(`${l}.${p}`, (r) => r.latency[l][p]);
+      if (l !== 'connectMs') m.set(`${l}.uncorrected.${p}`, (r) => r.latency[l].uncorrected[p]);
+    }
+  }
+  for (const k of ['asked', 'reached', 'failed', 'closedEarly'] as const) m.set(`sockets.${k}`, (r) => r.sockets[k]);
+  for (const k of ['expected', 'received', 'missing', 'duplicate', 'outOfOrder', 'phantom'] as const) {
+    m.set(`delivery.${k}`, (r) => r.delivery[k]);
+  }
+  for (const k of ['sent', 'acked', 'errored', 'unanswered'] as const) m.set(`updates.${k}`, (r) => r.updates[k]);
+  m.set('errors.total', (r) => r.errors.total);
+  for (const code of ['BAD_MESSAGE', 'UNKNOWN_CARD', 'OVERLOADED', 'BUSY_EXHAUSTED', 'WRITE_FAILED']) {
+    m.set(`errors.byCode.${code}`, (r) => r.errors.byCode[code] ?? 0);
+  }
+  for (const k of ['lostAcked', 'storedNotAcked', 'phantom', 'notBroadcast', 'finalStateMismatches', 'seqGaps'] as const) {
+    m.set(`audit.${k}`, (r) => (r.audit ? r.audit[k] : null));
+  }
+  m.set('resources.server.rssBytesMax', (r) => r.resources.server.rssBytesMax);
+  m.set('resources.server.pssBytesMax', (r) => r.resources.server.pssBytesMax);
+  m.set('resources.server.rssBytesPerSocket', (r) => r.resources.server.rssBytesPerSocket);
+  m.set('resources.server.cpuSec', (r) => r.resources.server.cpuSec);
+  for (const k of ['busyHits', 'retries', 'exhausted', 'walBytesMax', 'eventLoopDelayMsP99', 'queueDepthMax', 'slowConsumerCloses'] as const) {
+    m.set(`server.${k}`, (r) => r.server[k]);
+  }
+  m.set('fleet.lagMsP99', (r) => r.fleet.lagMsP99);
+  m.set('fleet.cpuSec', (r) => r.fleet.cpuSec);
+  m.set('fleet.rssBytesMax', (r) => r.fleet.rssBytesMax);
+  return m;
+})();
+
+const EXPR_RE = /^\s*([A-Za-z][\w.]*)\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*$/i;
+
+/** Parses one expression; throws an Error naming what is wrong (unknown metric, bad operator, bad number). */
+export function parseThreshold(expr: string): ParsedThreshold {
+  const m = EXPR_RE.exec(expr);
+  if (!m) {
+    throw new Error(`threshold "${expr}" is not of the form "<metric> <op> <number>" with op one of ${THRESHOLD_OPS.join(' ')}`);
+  }
+  const metric = m[1]!;
+  if (!METRICS.has(metric)) {
+    const near = [...METRICS.keys()].filter((k) => k.split('.')[0] === metric.split('.')[0]).slice(0, 8);
+    throw new Error(`threshold "${expr}" names an unknown metric "${metric}"${near.length ? ` (known: ${near.join(', ')}, …)` : ''}`);
+  }
+  return { expr: expr.trim(), metric, op: m[2] as ThresholdOp, limit: Number(m[3]) };
+}
+
+function compare(a: number, op: ThresholdOp, b: number): boolean {
+  switch (op) {
+    case '<':
+      return a < b;
+    case '<=':
+      return a <= b;
+    case '>':
+      return a > b;
+    case '>=':
+      return a >= b;
+    case '==':
+      return a === b;
+    case '!=':
+      return a !== b;
+  }
+}
+
+/** Evaluates thresholds against a run. A metric that is not available (null) fails the threshold. */
+export function evaluateThresholds(run: RunRecord, thresholds: readonly ParsedThreshold[]): ThresholdOutcome[] {
+  return thresholds.map((t) => {
+    const v = METRICS.get(t.metric)!(run);
+    const actual = typeof v === 'number' && Number.isFinite(v) ? v : null;
+    return { expr: t.expr, metric: t.metric, op: t.op, limit: t.limit, actual, pass: actual !== null && compare(actual, t.op, t.limit) };
+  });
+}

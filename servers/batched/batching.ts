@@ -1,0 +1,124 @@
+/**
+ * The batched variant's pure logic, no I/O: the bounded update queue and the commit policy of the
+ * writer (retry a failing transaction, then bisect it so one bad row cannot lose a whole batch).
+ * The writer thread drives `commitWithSplit` with a real SQLite transaction; tests drive it with
+ * exact numbers.
+ */
+
+/** FIFO with a bound; `takeAll` hands everything queued to the writer at once (the seed's PopAll). */
+export class BoundedQueue<T> {
+  private items: T[] = [];
+  constructor(readonly max: number) {
+    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`queue bound must be a positive integer, got ${max}`);
+  }
+  get length(): number {
+    return this.items.length;
+  }
+  /** Whether `n` more items fit. */
+  hasRoom(n = 1): boolean {
+    return this.items.length + n <= this.max;
+  }
+  /** Appends; returns false (and appends nothing) when the queue is full. */
+  push(item: T): boolean {
+    if (this.items.length >= this.max) return false;
+    this.items.push(item);
+    return true;
+  }
+  /** Removes and returns everything queued, oldest first. */
+  takeAll(): T[] {
+    const out = this.items;
+    this.items = [];
+    return out;
+  }
+}
+
+/** One try of one transaction over `items`: all committed or none. */
+export type TryCommit<T> = (items: readonly T[]) => { ok: true; startMs: number; endMs: number } | { ok: false; error: unknown };
+
+export interface SplitPolicy {
+  /** Extra tries of the same range after a failure before splitting it (default 1). */
+  retries: number;
+  /**
+   * Whether splitting can help with this error. A constraint or trigger failure belongs to one row:
+   * split. A busy or locked database is not about any row: splitting would only multiply waiting
+   * transactions, so the range fails as a whole. Default: split unless SQLITE_BUSY / SQLITE_LOCKED.
+   */
+  splittable: (error: unknown) => boolean;
+}
+
+export type ItemOutcome =
+  | { ok: true; attempts: number; startMs: number; endMs: number; size: number }
+  | { ok: false; attempts: number; error: unknown };
+
+export interface TxRecord {
+  size: number;
+  ok: boolean;
+  /** endMs - startMs of a committed transaction; 0 for a failed one. */
+  durationMs: number;
+  error?: unknown;
+}
+
+export interface SplitResult {
+  /** One outcome per input item, same order. */
+  outcomes: ItemOutcome[];
+  /** Every transaction tried, in order. */
+  tx: TxRecord[];
+  /** Ranges split in two. */
+  splits: number;
+  /** Tries beyond the first of any range. */
+  retries: number;
+}
+
+export function sqliteCode(error: unknown): string {
+  const c = (error as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : '';
+}
+
+export function isBusyError(error: unknown): boolean {
+  const c = sqliteCode(error);
+  return c.startsWith('SQLITE_BUSY') || c.startsWith('SQLITE_LOCKED');
+}
+
+export const DEFAULT_SPLIT_POLICY: SplitPolicy = { retries: 1, splittable: (e) => !isBusyError(e) };
+
+/**
+ * Commits `items`, recursively: try the whole range (1 + `retries` times); if it still fails and
+ * the error is splittable, commit each half on its own. A single item that still fails is reported
+ * failed. With one bad row among n, this costs about 2·log2(n)·(1+retries) extra transactions.
+ * Each item's `attempts` is the number of transactions it took part in.
+ */
+export function commitWithSplit<T>(items: readonly T[], tryCommit: TryCommit<T>, policy: SplitPolicy = DEFAULT_SPLIT_POLICY): SplitResult {
+  const outcomes: ItemOutcome[] = new Array<ItemOutcome>(items.length);
+  const attempts = new Array<number>(items.length).fill(0);
+  const tx: TxRecord[] = [];
+  let splits = 0;
+  let retries = 0;
+
+  const run = (lo: number, hi: number): void => {
+    const range = items.slice(lo, hi);
+    let error: unknown;
+    for (let t = 0; t <= policy.retries; t++) {
+      if (t > 0) retries++;
+      for (let i = lo; i < hi; i++) attempts[i]!++;
+      const r = tryCommit(range);
+      if (r.ok) {
+        tx.push({ size: hi - lo, ok: true, durationMs: r.endMs - r.startMs });
+        for (let i = lo; i < hi; i++) outcomes[i] = { ok: true, attempts: attempts[i]!, startMs: r.startMs, endMs: r.endMs, size: hi - lo };
+        return;
+      }
+      error = r.error;
+      tx.push({ size: hi - lo, ok: false, durationMs: 0, error });
+    }
+    if (hi - lo > 1 && policy.splittable(error)) {
+      splits++;
+      const mid = lo + Math.ceil((hi - lo) / 2);
+      run(lo, mid);
+      run(mid, hi);
+      return;
+    }
+    for (let i = lo; i < hi; i++) outcomes[i] = { ok: false, attempts: attempts[i]!, error };
+  };
+
+  if (items.length > 0) run(0, items.length);
+  return { outcomes, tx, splits, retries };
+}

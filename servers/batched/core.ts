@@ -1,0 +1,236 @@
+/**
+ * The batched server's core: the port of the seed's design, given sockets. It owns the boards
+ * (board id -> sockets, seq in RAM), the bounded queue and the writer thread. Each valid update
+ * gets the board's next seq, is broadcast at once from RAM to the board's other sockets (no SQL),
+ * and is queued; every `flushIntervalMs` the writer commits everything queued as one transaction
+ * and the senders get their acks. The HTTP/upgrade front is elsewhere (servers/common/front.ts),
+ * so a future shard process is this core fed with sockets handed over by a primary.
+ */
+import type { WebSocket } from 'ws';
+import { nowMs } from '../../protocol/clock.js';
+import { CLOSE_GOING_AWAY, type ErrorCode } from '../../protocol/messages.js';
+import { parseClientFrame } from '../../protocol/parse.js';
+import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
+import { CardIndex, loadBoardSeqs } from '../common/boards.js';
+import { openDb } from '../common/db.js';
+import { Fanout } from '../common/fanout.js';
+import type { ServerMetrics } from '../common/metrics.js';
+import { BoundedQueue } from './batching.js';
+import type { WriteRow } from './writer-core.js';
+import { WriterThread } from './writer.js';
+
+/** Options of the batched core. Defaults: see DEFAULT_BATCHED_OPTIONS. */
+export interface BatchedCoreOptions {
+  /** SQLite file (must exist, seeded). */
+  dbFile: string;
+  /** Period of the writer's flush, ms (default 100). */
+  flushIntervalMs: number;
+  /** Bound of the queue (updates waiting for the writer); past it: OVERLOADED (default 50000). */
+  maxQueue: number;
+  /** Unsent bytes per socket before it is closed with 4008 (default 1 MiB). */
+  maxBufferedBytes: number;
+  /** Extra tries of a failing (sub-)batch before it is split (default 1). */
+  batchRetries: number;
+  /** busy_timeout of the writer's connection, ms (default 5000; only outside writers can make it wait). */
+  writerBusyTimeoutMs: number;
+}
+
+export const DEFAULT_BATCHED_OPTIONS: Omit<BatchedCoreOptions, 'dbFile'> = {
+  flushIntervalMs: 100,
+  maxQueue: 50_000,
+  maxBufferedBytes: 1024 * 1024,
+  batchRetries: 1,
+  writerBusyTimeoutMs: 5000,
+};
+
+interface Board {
+  seq: number;
+  members: Set<WebSocket>;
+}
+
+interface Queued {
+  row: WriteRow;
+  ws: WebSocket;
+}
+
+const round3 = (x: number): number => Math.round(Math.max(0, x) * 1000) / 1000;
+
+export class BatchedCore {
+  private readonly queue: BoundedQueue<Queued>;
+  private readonly fanout: Fanout;
+  private readonly timer: NodeJS.Timeout;
+  private inflight: Promise<void> | null = null;
+  private flushDue = false;
+  private stopping = false;
+  private sockets = new Set<WebSocket>();
+
+  private constructor(
+    readonly opts: BatchedCoreOptions,
+    private readonly metrics: ServerMetrics,
+    private readonly boards: Map<number, Board>,
+    private readonly cards: CardIndex,
+    private readonly writer: WriterThread,
+  ) {
+    this.queue = new BoundedQueue(opts.maxQueue);
+    this.fanout = new Fanout(opts.maxBufferedBytes, metrics);
+    this.timer = setInterval(() => this.tick(), opts.flushIntervalMs);
+    writer.onFatal = (e) => {
+      process.stderr.write(`wami-bench serve batched: writer thread died: ${e.message}\n`);
+      process.exit(1);
+    };
+  }
+
+  /** Loads boards (with their seq) and cards from the file and starts the writer thread. */
+  static async open(opts: BatchedCoreOptions, metrics: ServerMetrics): Promise<BatchedCore> {
+    const db = openDb(opts.dbFile, { readonly: true });
+    let seqs: Map<number, number>;
+    let cards: CardIndex;
+    try {
+      seqs = loadBoardSeqs(db);
+      cards = CardIndex.load(db);
+    } finally {
+      db.close();
+    }
+    const boards = new Map<number, Board>();
+    for (const [id, seq] of seqs) boards.set(id, { seq, members: new Set() });
+    const writer = await WriterThread.start({ dbFile: opts.dbFile, busyTimeoutMs: opts.writerBusyTimeoutMs, batchRetries: opts.batchRetries });
+    return new BatchedCore(opts, metrics, boards, cards, writer);
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+  get boardCount(): number {
+    return this.boards.size;
+  }
+  hasBoard(id: number): boolean {
+    return this.boards.has(id);
+  }
+
+  /** Takes over an open WebSocket of `user` on `board` (the board must exist). */
+  attach(ws: WebSocket, board: number, user: number): void {
+    const b = this.boards.get(board);
+    if (!b || this.stopping) {
+      ws.close(CLOSE_GOING_AWAY, this.stopping ? 'server shutting down' : 'unknown board');
+      return;
+    }
+    b.members.add(ws);
+    this.sockets.add(ws);
+    ws.on('message', (data, isBinary) => this.onMessage(ws, b, board, user, data as Buffer, isBinary));
+    ws.on('error', () => {});
+    ws.once('close', () => {
+      b.members.delete(ws);
+      this.sockets.delete(ws);
+    });
+  }
+
+  private error(ws: WebSocket, code: ErrorCode, message: string, id?: string): void {
+    this.metrics.errors.inc({ code });
+    this.fanout.send(ws, serializeError(code, message, id));
+  }
+
+  private onMessage(ws: WebSocket, b: Board, board: number, user: number, data: Buffer, isBinary: boolean): void {
+    const receivedAt = nowMs();
+    if (isBinary) return this.error(ws, 'BAD_MESSAGE', 'binary frames are not accepted: send JSON in text frames');
+    const p = parseClientFrame(data);
+    if (!p.ok) return this.error(ws, 'BAD_MESSAGE', p.message, p.id);
+    const u = p.msg;
+    this.metrics.updatesReceived.inc();
+    const owner = this.cards.boardOf(u.card);
+    if (owner !== board) {
+      return this.error(ws, 'UNKNOWN_CARD', owner === undefined ? `card ${u.card} does not exist` : `card ${u.card} is not on board ${board}`, u.id);
+    }
+    if (this.stopping) return this.error(ws, 'OVERLOADED', 'server is shutting down', u.id);
+    if (!this.queue.hasRoom()) return this.error(ws, 'OVERLOADED', `write queue is full (${this.queue.max} updates)`, u.id);
+    const seq = ++b.seq;
+    this.fanout.broadcast(b.members, ws, serializeBroadcast(u, user, seq));
+    this.queue.push({
+      ws,
+      row: { board, seq, card: u.card, user, id: u.id, column: u.column, title: u.title, at: u.at, sentAt: u.sentAt, receivedAt },
+    });
+  }
+
+  private tick(): void {
+    if (this.inflight) this.flushDue = true;
+    else if (this.queue.length > 0) this.inflight = this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue.takeAll();
+    const m = this.metrics;
+    try {
+      let result;
+      try {
+        result = await this.writer.write(batch.map((q) => q.row));
+      } catch (e) {
+        for (const q of batch) {
+          m.broadcastUnpersisted.inc();
+          m.txAttempts.observe(1);
+          this.error(q.ws, 'WRITE_FAILED', `writer failed: ${(e as Error).message}`, q.row.id);
+        }
+        return;
+      }
+      for (const t of result.tx) {
+        if (!t.ok) continue;
+        m.batchSize.observe(t.size);
+        m.commitDuration.observe(t.durationMs / 1000);
+      }
+      if (result.busyHits) m.sqliteBusy.inc(result.busyHits);
+      if (result.retries) m.txRetries.inc(result.retries);
+      if (result.splits) m.batchSplits.inc(result.splits);
+      let persisted = 0;
+      for (let i = 0; i < batch.length; i++) {
+        const q = batch[i]!;
+        const r = result.rows[i]!;
+        m.txAttempts.observe(r.attempts);
+        if (r.ok) {
+          persisted++;
+          const queueMs = r.startMs - q.row.receivedAt;
+          m.queueWait.observe(Math.max(0, queueMs) / 1000);
+          this.fanout.send(q.ws, serializeAck({ id: q.row.id, seq: q.row.seq, queueMs: round3(queueMs), commitMs: round3(r.commitMs), attempts: r.attempts }));
+        } else {
+          m.broadcastUnpersisted.inc();
+          this.error(q.ws, 'WRITE_FAILED', `update was broadcast as seq ${q.row.seq} but could not be stored: ${r.code}: ${r.message}`, q.row.id);
+        }
+      }
+      m.updatesPersisted.inc(persisted);
+    } finally {
+      this.inflight = null;
+      if ((this.flushDue || this.stopping) && this.queue.length > 0) {
+        this.flushDue = false;
+        this.inflight = this.flush();
+      }
+    }
+  }
+
+  /**
+   * Graceful stop: refuse new updates (OVERLOADED), commit and ack everything queued, close every
+   * socket with 1001, close the database and end the writer thread.
+   */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    while (this.inflight || this.queue.length > 0) {
+      if (!this.inflight) this.inflight = this.flush();
+      await this.inflight;
+    }
+    for (const ws of this.sockets) {
+      try {
+        ws.close(CLOSE_GOING_AWAY, 'server shutting down');
+      } catch {
+        ws.terminate();
+      }
+    }
+    await this.writer.close();
+  }
+
+  /** Resolves once every socket has closed, or after `timeoutMs` (then terminates the rest). */
+  async waitSocketsClosed(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const ws of this.sockets) ws.terminate();
+  }
+}

@@ -1,0 +1,64 @@
+/** The batched variant as a running server: the shared HTTP/upgrade front + the batched core. */
+import { PROTOCOL_VERSION } from '../../protocol/messages.js';
+import { boardReader } from '../common/boards.js';
+import { openDb } from '../common/db.js';
+import { Front } from '../common/front.js';
+import { createMetrics, renderMetrics } from '../common/metrics.js';
+import { BatchedCore, type BatchedCoreOptions } from './core.js';
+
+export interface BatchedServerOptions extends BatchedCoreOptions {
+  host: string;
+  port: number;
+  maxPayloadBytes: number;
+}
+
+export interface RunningServer {
+  host: string;
+  port: number;
+  /** Graceful stop (SIGTERM semantics). */
+  stop(): Promise<void>;
+}
+
+export async function startBatchedServer(opts: BatchedServerOptions): Promise<RunningServer> {
+  let core: BatchedCore | null = null;
+  const metrics = createMetrics({ dbFile: opts.dbFile, connections: () => core?.connections ?? 0, queueDepth: () => core?.queueDepth ?? 0 });
+  core = await BatchedCore.open(opts, metrics);
+  const c = core;
+  const reader = openDb(opts.dbFile, { readonly: true });
+  const readBoard = boardReader(reader);
+  const startedAt = Date.now();
+  const front = new Front({
+    host: opts.host,
+    port: opts.port,
+    maxPayloadBytes: opts.maxPayloadBytes,
+    hasBoard: (id) => c.hasBoard(id),
+    onSocket: (ws, board, user) => c.attach(ws, board, user),
+    healthz: () => ({
+      status: 'ok',
+      variant: 'batched',
+      protocol: PROTOCOL_VERSION,
+      pid: process.pid,
+      connections: c.connections,
+      queueDepth: c.queueDepth,
+      boards: c.boardCount,
+      uptimeSec: Math.round((Date.now() - startedAt) / 1000),
+    }),
+    metrics: () => renderMetrics(metrics),
+    readBoard,
+    upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
+  });
+  const addr = await front.listen();
+  let stopping: Promise<void> | null = null;
+  return {
+    host: addr.address,
+    port: addr.port,
+    stop: () =>
+      (stopping ??= (async () => {
+        front.stopAccepting();
+        await c.shutdown();
+        await c.waitSocketsClosed(2000);
+        front.destroyAll();
+        reader.close();
+      })()),
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * The HTTP/upgrade front both variants share: one `http.Server` on one port serving
+ * `GET /healthz`, `GET /metrics`, `GET /boards/:id`, and the protocol v1 WebSocket handshake on
+ * `/ws` (validated before any WebSocket exists: 400/404). It knows nothing about boards' sockets
+ * or writes: an accepted socket is handed to `onSocket`, the variant's core. (A later `--shards`
+ * front hands the raw upgrade to another process's core instead.)
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { BoardView } from './boards.js';
+import { checkHandshake, rejectUpgrade } from './handshake.js';
+import { METRICS_CONTENT_TYPE } from './metrics.js';
+
+export interface FrontOptions {
+  host: string;
+  /** 0 = any free port. */
+  port: number;
+  /** ws maxPayload: frames above it are closed by the transport with 1009. */
+  maxPayloadBytes: number;
+  hasBoard: (id: number) => boolean;
+  onSocket: (ws: WebSocket, board: number, user: number, req: IncomingMessage) => void;
+  healthz: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  metrics: () => Promise<string>;
+  readBoard: (id: number) => BoardView | null;
+  /** Extra response headers on a successful upgrade, e.g. ['X-Wami-Pid: 123']. */
+  upgradeHeaders?: string[];
+}
+
+export class Front {
+  readonly server: Server;
+  readonly wss: WebSocketServer;
+  private accepting = true;
+
+  constructor(private readonly opts: FrontOptions) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: opts.maxPayloadBytes,
+      clientTracking: false,
+    });
+    if (opts.upgradeHeaders?.length) {
+      const extra = opts.upgradeHeaders;
+      this.wss.on('headers', (headers: string[]) => headers.push(...extra));
+    }
+    this.server = createServer((req, res) => void this.onRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((res, rej) => {
+      this.server.once('error', rej);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', rej);
+        res(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting connections (new HTTP requests on open keep-alive connections get 503). */
+  stopAccepting(): void {
+    this.accepting = false;
+    this.server.close();
+    this.server.closeIdleConnections();
+  }
+
+  /** Destroys whatever is still connected (call after the core closed its sockets). */
+  destroyAll(): void {
+    this.server.closeAllConnections();
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (!this.accepting) return rejectUpgrade(socket, 503, 'server is shutting down');
+    const h = checkHandshake(req.url, this.opts.hasBoard);
+    if (!h.ok) return rejectUpgrade(socket, h.status, h.reason);
+    try {
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.opts.onSocket(ws, h.board, h.user, req));
+    } catch {
+      socket.destroy();
+    }
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (!this.accepting) return send(res, 503, { error: 'server is shutting down' });
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('Allow', 'GET, HEAD');
+        return send(res, 405, { error: `method ${req.method} not allowed` });
+      }
+      if (path === '/healthz') return send(res, 200, await this.opts.healthz());
+      if (path === '/metrics') {
+        const text = await this.opts.metrics();
+        res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+        res.end(req.method === 'HEAD' ? undefined : text);
+        return;
+      }
+      const m = /^\/boards\/([^/]+)$/.exec(path);
+      if (m) {
+        const raw = decodeURIComponent(m[1]!);
+        if (!/^\d{1,15}$/.test(raw)) return send(res, 400, { error: `board id must be a non-negative integer, got "${raw.slice(0, 32)}"` });
+        const view = this.opts.readBoard(Number(raw));
+        return view ? send(res, 200, view) : send(res, 404, { error: `unknown board ${raw}` });
+      }
+      if (path === '/ws') return send(res, 426, { error: 'WebSocket endpoint: connect with Upgrade: websocket' });
+      return send(res, 404, { error: `no route for ${path.slice(0, 64)}` });
+    } catch (e) {
+      try {
+        send(res, 500, { error: String((e as Error)?.message ?? e) });
+      } catch {
+        res.destroy();
+      }
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}

@@ -1,0 +1,186 @@
+/**
+ * The metrics both variants expose on `GET /metrics` (Prometheus text via prom-client). The names
+ * are a contract with the runner, which scrapes them by name; see protocol/README.md.
+ *
+ * Two registries: `app` (the wami_* metrics) and `defaults` (prom-client's default process/Node
+ * metrics, among them `nodejs_eventloop_lag_p99_seconds` and `process_resident_memory_bytes`).
+ * They are collected separately and every collection is caught, so a scrape can never crash a
+ * server (near 20k sockets reading /proc or `process.memoryUsage()` can throw EMFILE).
+ */
+import { statSync } from 'node:fs';
+import client, { type Counter, type Gauge, type Histogram, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
+
+export interface MetricsHooks {
+  /** Open sockets of this process. */
+  connections: () => number;
+  /** Updates waiting to be written (batched: queued, not yet taken by the writer; per-request: in flight). */
+  queueDepth: () => number;
+  /** The SQLite database file; its `-wal` file's size is `wami_wal_bytes`. */
+  dbFile: string;
+}
+
+export interface ServerMetrics {
+  app: Registry;
+  defaults: Registry;
+  updatesReceived: Counter;
+  updatesPersisted: Counter;
+  broadcastFrames: Counter;
+  errors: Counter<'code'>;
+  slowConsumerCloses: Counter;
+  batchSize: Histogram;
+  commitDuration: Histogram;
+  queueWait: Histogram;
+  sqliteBusy: Counter;
+  txRetries: Counter;
+  busyExhausted: Counter;
+  txAttempts: Histogram;
+  broadcastUnpersisted: Counter;
+  batchSplits: Counter;
+}
+
+/** The exact metric names, for the README, the conformance check and tests. */
+export const METRIC_NAMES = [
+  'wami_connections',
+  'wami_updates_received_total',
+  'wami_updates_persisted_total',
+  'wami_broadcast_frames_total',
+  'wami_errors_total',
+  'wami_slow_consumer_closes_total',
+  'wami_queue_depth',
+  'wami_batch_size',
+  'wami_commit_duration_seconds',
+  'wami_queue_wait_seconds',
+  'wami_sqlite_busy_total',
+  'wami_tx_retries_total',
+  'wami_busy_exhausted_total',
+  'wami_tx_attempts',
+  'wami_wal_bytes',
+  'wami_broadcast_unpersisted_total',
+] as const;
+
+function safe(fn: () => number): number {
+  try {
+    const v = fn();
+    return Number.isFinite(v) ? v : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function createMetrics(hooks: MetricsHooks): ServerMetrics {
+  const app = new Registry();
+  const defaults = new Registry();
+  try {
+    client.collectDefaultMetrics({ register: defaults, eventLoopMonitoringPrecision: 10 });
+  } catch {
+    // default metrics are a nice-to-have; never fail startup on them
+  }
+  const reg = [app];
+  const counter = (name: string, help: string): Counter => new client.Counter({ name, help, registers: reg });
+  new client.Gauge({
+    name: 'wami_connections',
+    help: 'Open WebSocket connections.',
+    registers: reg,
+    collect(this: Gauge) {
+      this.set(safe(hooks.connections));
+    },
+  });
+  new client.Gauge({
+    name: 'wami_queue_depth',
+    help: 'Updates accepted but not yet in a transaction (batched: waiting in the queue; per-request: in flight incl. backoff).',
+    registers: reg,
+    collect(this: Gauge) {
+      this.set(safe(hooks.queueDepth));
+    },
+  });
+  new client.Gauge({
+    name: 'wami_wal_bytes',
+    help: 'Size of the SQLite -wal file in bytes.',
+    registers: reg,
+    aggregator: 'max',
+    collect(this: Gauge) {
+      this.set(safe(() => statSync(`${hooks.dbFile}-wal`).size));
+    },
+  });
+  return {
+    app,
+    defaults,
+    updatesReceived: counter('wami_updates_received_total', 'Valid update frames received from clients.'),
+    updatesPersisted: counter('wami_updates_persisted_total', 'Updates committed to SQLite (one cards UPDATE + one card_events INSERT each).'),
+    broadcastFrames: counter('wami_broadcast_frames_total', 'Broadcast frames sent to sockets (one per receiving socket).'),
+    errors: new client.Counter({ name: 'wami_errors_total', help: 'Error frames sent, by code.', labelNames: ['code'] as const, registers: reg }),
+    slowConsumerCloses: counter('wami_slow_consumer_closes_total', 'Sockets closed (4008) because their unsent buffer passed --max-buffered-bytes.'),
+    batchSize: new client.Histogram({
+      name: 'wami_batch_size',
+      help: 'Updates per committed transaction.',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000],
+      registers: reg,
+    }),
+    commitDuration: new client.Histogram({
+      name: 'wami_commit_duration_seconds',
+      help: 'Duration of a committed transaction, BEGIN to COMMIT, in seconds.',
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers: reg,
+    }),
+    queueWait: new client.Histogram({
+      name: 'wami_queue_wait_seconds',
+      help: 'Per update: from receipt to the start of the transaction that committed it, in seconds.',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+      registers: reg,
+    }),
+    sqliteBusy: counter('wami_sqlite_busy_total', 'SQLITE_BUSY errors met (each failed attempt).'),
+    txRetries: counter('wami_tx_retries_total', 'Transaction attempts beyond the first (retries).'),
+    busyExhausted: counter('wami_busy_exhausted_total', 'Updates answered BUSY_EXHAUSTED (retries ran out).'),
+    txAttempts: new client.Histogram({
+      name: 'wami_tx_attempts',
+      help: 'Transaction attempts per finished update (committed or given up).',
+      buckets: [1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100],
+      registers: reg,
+    }),
+    broadcastUnpersisted: counter(
+      'wami_broadcast_unpersisted_total',
+      'batched: updates already broadcast (before commit) whose write finally failed: phantoms by design.',
+    ),
+    batchSplits: counter('wami_batch_splits_total', 'batched: failing batches split in two to isolate bad rows.'),
+  };
+}
+
+async function safeText(r: Registry, what: string): Promise<string> {
+  try {
+    return await r.metrics();
+  } catch (e) {
+    return `# ${what} metrics unavailable: ${String((e as Error)?.message ?? e).replace(/\n/g, ' ')}\n`;
+  }
+}
+
+/** Prometheus text of this process's metrics. Never throws. */
+export async function renderMetrics(m: ServerMetrics): Promise<string> {
+  const a = await safeText(m.app, 'wami');
+  const d = await safeText(m.defaults, 'default');
+  return a.endsWith('\n') || a === '' ? a + d : `${a}\n${d}`;
+}
+
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+/** This process's metrics as JSON (for cluster aggregation). Never throws; a failing registry is skipped. */
+export async function metricsJson(m: ServerMetrics): Promise<MetricObjectWithValues<MetricValue<string>>[][]> {
+  const out: MetricObjectWithValues<MetricValue<string>>[][] = [];
+  for (const r of [m.app, m.defaults]) {
+    try {
+      out.push((await r.getMetricsAsJSON()) as MetricObjectWithValues<MetricValue<string>>[]);
+    } catch {
+      // skipped: see renderMetrics
+    }
+  }
+  return out;
+}
+
+/** Aggregates the JSON metrics of several processes (sum unless the metric says otherwise). Never throws. */
+export async function aggregateMetrics(perProcess: MetricObjectWithValues<MetricValue<string>>[][][]): Promise<string> {
+  try {
+    const flat = perProcess.flat();
+    return await client.AggregatorRegistry.aggregate(flat).metrics();
+  } catch (e) {
+    return `# aggregated metrics unavailable: ${String((e as Error)?.message ?? e).replace(/\n/g, ' ')}\n`;
+  }
+}

@@ -1,0 +1,294 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { Ledger } from '../clients/types.js';
+import { openDb, seedDatabase } from '../servers/common/db.js';
+import { auditDatabase, compareLedger, readStoredState, type StoredState } from '../runner/audit.js';
+
+/** Two boards: board 1 (cards 1, 2; seq 1..3), board 2 (card 3; seq 1..2). */
+function fixture(): { stored: StoredState; ledger: Ledger } {
+  const stored: StoredState = {
+    boards: [
+      { id: 1, seq: 3 },
+      { id: 2, seq: 2 },
+    ],
+    cards: [
+      { id: 1, board: 1, col: 'doing', title: 'A2', version: 2 },
+      { id: 2, board: 1, col: 'done', title: 'B1', version: 1 },
+      { id: 3, board: 2, col: 'todo', title: 'C2', version: 2 },
+    ],
+    events: [
+      { board: 1, seq: 1, card: 1, user: 10, clientMsgId: 'a', col: 'todo', title: 'A1' },
+      { board: 1, seq: 2, card: 1, user: 11, clientMsgId: 'b', col: 'doing', title: 'A2' },
+      { board: 1, seq: 3, card: 2, user: 10, clientMsgId: 'c', col: 'done', title: 'B1' },
+      { board: 2, seq: 1, card: 3, user: 20, clientMsgId: 'd', col: 'todo', title: 'C1' },
+      { board: 2, seq: 2, card: 3, user: 21, clientMsgId: 'e', col: 'todo', title: 'C2' },
+    ],
+  };
+  const ledger: Ledger = {
+    acked: [
+      [10, 'a', 1],
+      [11, 'b', 2],
+      [10, 'c', 3],
+      [20, 'd', 1],
+      [21, 'e', 2],
+    ],
+    errored: [],
+    unanswered: [],
+    seen: [
+      [10, 'a', 1, 1],
+      [11, 'b', 1, 2],
+      [10, 'c', 1, 3],
+      [20, 'd', 2, 1],
+      [21, 'e', 2, 2],
+    ],
+  };
+  return { stored, ledger };
+}
+
+const counts = (r: ReturnType<typeof compareLedger>) => ({
+  lostAcked: r.lostAcked,
+  storedNotAcked: r.storedNotAcked,
+  phantom: r.phantom,
+  notBroadcast: r.notBroadcast,
+  finalStateMismatches: r.finalStateMismatches,
+  seqGaps: r.seqGaps,
+  eventsStored: r.eventsStored,
+  ok: r.ok,
+});
+const ZERO = { lostAcked: 0, storedNotAcked: 0, phantom: 0, notBroadcast: 0, finalStateMismatches: 0, seqGaps: 0, eventsStored: 5, ok: true };
+
+describe('compareLedger (pure)', () => {
+  test('a clean run: every count 0, ok, no examples', () => {
+    const { stored, ledger } = fixture();
+    const r = compareLedger(stored, ledger);
+    assert.deepEqual(counts(r), ZERO);
+    assert.deepEqual(r.examples, []);
+    assert.deepEqual(r.storedNotAckedDetail, { errored: 0, unanswered: 0, unknown: 0 });
+  });
+
+  test('lostAcked: acked but not stored, and acked with another seq than stored', () => {
+    const { stored, ledger } = fixture();
+    ledger.acked.push([10, 'x', 4]); // never stored
+    ledger.acked[3] = [20, 'd', 5]; // stored as seq 1
+    const r = compareLedger(stored, ledger);
+    assert.deepEqual(counts(r), { ...ZERO, lostAcked: 2, ok: false });
+    assert.equal(r.ackedSeqMismatch, 1);
+    assert.ok(r.examples.some((e) => e.startsWith('lostAcked: user 10 msg x acked seq 4')));
+    assert.ok(r.examples.some((e) => e.includes('acked seq 5, stored as board 2 seq 1')));
+  });
+
+  test('storedNotAcked: errored, unanswered and unknown to the fleet, each counted', () => {
+    const { stored, ledger } = fixture();
+    ledger.acked = ledger.acked.filter(([, id]) => id === 'a' || id === 'd');
+    ledger.errored.push([11, 'b', 'WRITE_FAILED']);
+    ledger.unanswered.push([10, 'c']);
+    // 'e' is in neither list: unknown
+    const r = compareLedger(stored, ledger);
+    assert.deepEqual(counts(r), { ...ZERO, storedNotAcked: 3 });
+    assert.deepEqual(r.storedNotAckedDetail, { errored: 1, unanswered: 1, unknown: 1 });
+    assert.ok(r.examples.some((e) => e.includes('answered WRITE_FAILED')));
+  });
+
+  test('phantom: seen but not stored, or seen with another board/seq than stored', () => {
+    const { stored, ledger } = fixture();
+    ledger.seen.push([30, 'zz', 2, 3]);
+    ledger.seen[1] = [11, 'b', 1, 9];
+    const r = compareLedger(stored, ledger);
+    assert.deepEqual(counts(r), { ...ZERO, phantom: 2, ok: false });
+  });
+
+  test('notBroadcast: stored but seen by nobody; restricted to boardsWithOtherMembers when given', () => {
+    const { stored, ledger } = fixture();
+    ledger.seen = ledger.seen.filter(([, id]) => id !== 'c' && id !== 'e');
+    assert.deepEqual(counts(compareLedger(stored, ledger)), { ...ZERO, notBroadcast: 2 });
+    assert.deepEqual(counts(compareLedger(stored, ledger, { boardsWithOtherMembers: new Set([1]) })), { ...ZERO, notBroadcast: 1 });
+    assert.deepEqual(counts(compareLedger(stored, ledger, { boardsWithOtherMembers: new Set() })), ZERO);
+  });
+
+  test('finalStateMismatches: row vs last event, version vs event count, event on a foreign or unknown card', () => {
+    const { stored, ledger } = fixture();
+    stored.cards[1] = { ...stored.cards[1]!, title: 'B-old' }; // last event says B1
+    stored.cards[2] = { ...stored.cards[2]!, version: 3 }; // 2 events
+    let r = compareLedger(stored, ledger);
+    assert.deepEqual(counts(r), { ...ZERO, finalStateMismatches: 2, ok: false });
+    assert.ok(r.examples.some((e) => e.startsWith('finalState: card 2: row (done, "B-old") but last event seq 3 (done, "B1")')));
+    assert.ok(r.examples.some((e) => e === 'finalState: card 3: version 3 but 2 events'));
+
+    // An event of board 2 naming card 1 (of board 1), and one naming a card that does not exist.
+    const f2 = fixture();
+    f2.stored.boards[1]!.seq = 4;
+    f2.stored.events.push({ board: 2, seq: 3, card: 1, user: 22, clientMsgId: 'f', col: 'doing', title: 'A2' });
+    f2.stored.events.push({ board: 2, seq: 4, card: 99, user: 22, clientMsgId: 'g', col: 'doing', title: '?' });
+    f2.ledger.acked.push([22, 'f', 3], [22, 'g', 4]);
+    f2.ledger.seen.push([22, 'f', 2, 3], [22, 'g', 2, 4]);
+    r = compareLedger(f2.stored, f2.ledger);
+    // card 1: version 2 but 3 events, and an event on board 2 (one card, counted once); card 99: unknown.
+    assert.deepEqual(counts(r), { ...ZERO, finalStateMismatches: 2, eventsStored: 7, ok: false });
+    assert.ok(r.examples.some((e) => e === 'finalState: event board 2 seq 4 for card 99, which does not exist'));
+    assert.ok(r.examples.some((e) => e === 'finalState: event board 2 seq 3 for card 1 of board 1'));
+  });
+
+  test('seqGaps: a missing seq, a short board, and events of an unknown board', () => {
+    const { stored, ledger } = fixture();
+    stored.boards[1]!.seq = 3; // board 2 claims 3 events, has 2
+    stored.boards.push({ id: 3, seq: 0 }); // empty board: fine
+    stored.events.push({ board: 7, seq: 1, card: 3, user: 40, clientMsgId: 'h', col: 'todo', title: 'C2' });
+    ledger.acked.push([40, 'h', 1]);
+    ledger.seen.push([40, 'h', 7, 1]);
+    const r = compareLedger(stored, ledger);
+    // board 2 short (1 gap) + board 7 unknown (1) = 2; card 3 gets a 3rd event on board 7: version and foreign board = 1 card.
+    assert.equal(r.seqGaps, 2);
+    assert.equal(r.finalStateMismatches, 1);
+    assert.equal(r.ok, false);
+  });
+
+  test('deleting an event row: lost, phantom, seq gap and final-state mismatch all show it', () => {
+    const { stored, ledger } = fixture();
+    stored.events.splice(1, 1); // board 1 seq 2, user 11 'b'
+    const r = compareLedger(stored, ledger);
+    assert.deepEqual(counts(r), { ...ZERO, lostAcked: 1, phantom: 1, seqGaps: 1, finalStateMismatches: 1, eventsStored: 4, ok: false });
+    assert.ok(r.examples.length >= 4 && r.examples.length <= 10);
+  });
+
+  test('examples stay within 10 (and maxExamples) and cover every failing class', () => {
+    const { stored, ledger } = fixture();
+    for (let i = 0; i < 50; i++) {
+      ledger.acked.push([99, `lost${i}`, i + 1]);
+      ledger.seen.push([98, `ph${i}`, 1, i + 10]);
+    }
+    const r = compareLedger(stored, ledger);
+    assert.equal(r.lostAcked, 50);
+    assert.equal(r.phantom, 50);
+    assert.equal(r.examples.length, 10);
+    assert.ok(r.examples.some((e) => e.startsWith('phantom:')));
+    assert.equal(compareLedger(stored, ledger, { maxExamples: 3 }).examples.length, 3);
+  });
+
+  test('scale: 30k users, 300k events, compared in well under 5 s', () => {
+    const users = 30_000;
+    const boards = 300;
+    const n = 300_000;
+    const stored: StoredState = { boards: [], cards: [], events: [] };
+    const ledger: Ledger = { acked: [], errored: [], unanswered: [], seen: [] };
+    const seq = new Array<number>(boards + 1).fill(0);
+    const ver = new Map<number, number>();
+    for (let i = 0; i < n; i++) {
+      const user = i % users;
+      const board = (user % boards) + 1;
+      const card = (board - 1) * 10 + (i % 10) + 1;
+      const s = ++seq[board]!;
+      const id = `${user}-${i}`;
+      stored.events.push({ board, seq: s, card, user, clientMsgId: id, col: 'todo', title: id });
+      ver.set(card, (ver.get(card) ?? 0) + 1);
+      ledger.acked.push([user, id, s]);
+      ledger.seen.push([user, id, board, s]);
+    }
+    const last = new Map<number, string>();
+    for (const e of stored.events) last.set(e.card, e.title);
+    for (let b = 1; b <= boards; b++) {
+      stored.boards.push({ id: b, seq: seq[b]! });
+      for (let k = 0; k < 10; k++) {
+        const id = (b - 1) * 10 + k + 1;
+        stored.cards.push({ id, board: b, col: 'todo', title: last.get(id) ?? '', version: ver.get(id) ?? 0 });
+      }
+    }
+    const t0 = performance.now();
+    const r = compareLedger(stored, ledger);
+    const ms = performance.now() - t0;
+    assert.deepEqual(counts(r), { ...ZERO, eventsStored: n });
+    assert.ok(ms < 5000, `took ${ms} ms`);
+  });
+});
+
+describe('auditDatabase (real SQLite)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wami-audit-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Writes updates exactly as a server does: boards.seq + 1, one cards UPDATE, one card_events INSERT. */
+  function simulate(file: string, updates: number, boards: number, cardsPerBoard: number, usersPerBoard: number): Ledger {
+    const db = openDb(file);
+    const ledger: Ledger = { acked: [], errored: [], unanswered: [], seen: [] };
+    const nextSeq = db.prepare('UPDATE boards SET seq = seq + 1 WHERE id = ? RETURNING seq').pluck();
+    const upd = db.prepare('UPDATE cards SET col = ?, title = ?, version = version + 1, updated_at = ? WHERE id = ? AND board_id = ?');
+    const ins = db.prepare(
+      'INSERT INTO card_events (board_id, seq, card_id, user_id, client_msg_id, col, title, at, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const cols = ['backlog', 'todo', 'doing', 'review', 'done'];
+    db.transaction(() => {
+      for (let i = 0; i < updates; i++) {
+        const board = (i % boards) + 1;
+        const user = (board - 1) * usersPerBoard + (i % usersPerBoard);
+        const card = (board - 1) * cardsPerBoard + ((i * 7) % cardsPerBoard) + 1;
+        const id = `u${user}-m${i}`;
+        const col = cols[i % cols.length]!;
+        const title = `title ${i}`;
+        const seq = nextSeq.get(board) as number;
+        upd.run(col, title, i + 0.5, card, board);
+        ins.run(board, seq, card, user, id, col, title, i, i + 0.5);
+        ledger.acked.push([user, id, seq]);
+        ledger.seen.push([user, id, board, seq]);
+      }
+    })();
+    db.close();
+    return ledger;
+  }
+
+  test('clean database: audit ok; deleting events: lostAcked counts exactly the deleted acked rows', () => {
+    const file = join(dir, 'a.db');
+    seedDatabase(file, { boards: 3, cardsPerBoard: 4 });
+    const ledger = simulate(file, 60, 3, 4, 5);
+    const clean = auditDatabase(file, ledger);
+    assert.deepEqual(counts(clean), { ...ZERO, eventsStored: 60 });
+
+    // Delete 5 events: boards 1 and 2 (not the last seq of either), on 5 distinct cards? Compute expectations from rows.
+    const db = openDb(file);
+    const victims = db
+      .prepare('SELECT board_id, seq, card_id FROM card_events WHERE (board_id = 1 AND seq IN (2, 5, 9)) OR (board_id = 2 AND seq IN (1, 20))')
+      .all() as Array<{ board_id: number; seq: number; card_id: number }>;
+    assert.equal(victims.length, 5);
+    db.prepare('DELETE FROM card_events WHERE (board_id = 1 AND seq IN (2, 5, 9)) OR (board_id = 2 AND seq IN (1, 20))').run();
+    db.close();
+
+    const r = auditDatabase(file, ledger);
+    assert.equal(r.lostAcked, 5);
+    assert.equal(r.phantom, 5);
+    assert.equal(r.seqGaps, 2);
+    assert.equal(r.finalStateMismatches, new Set(victims.map((v) => v.card_id)).size);
+    assert.equal(r.eventsStored, 55);
+    assert.equal(r.storedNotAcked, 0);
+    assert.equal(r.ok, false);
+    assert.ok(r.examples.some((e) => e.startsWith('lostAcked:')));
+  });
+
+  test('the read-only reader sees WAL content and leaves the file unchanged', () => {
+    const file = join(dir, 'b.db');
+    seedDatabase(file, { boards: 2, cardsPerBoard: 3 });
+    simulate(file, 10, 2, 3, 2);
+    const s = readStoredState(file);
+    assert.equal(s.events.length, 10);
+    assert.equal(s.boards.length, 2);
+    assert.equal(s.cards.length, 6);
+    assert.deepEqual(
+      s.boards.map((b) => b.seq),
+      [5, 5],
+    );
+  });
+
+  test('a missing database file throws a clear error', () => {
+    assert.throws(() => auditDatabase(join(dir, 'nope.db'), { acked: [], errored: [], unanswered: [], seen: [] }), /not found/);
+  });
+
+  test('scale: 100k events in SQLite audited in a few seconds', () => {
+    const file = join(dir, 'big.db');
+    seedDatabase(file, { boards: 1000, cardsPerBoard: 10 });
+    const ledger = simulate(file, 100_000, 1000, 10, 30);
+    const t0 = performance.now();
+    const r = auditDatabase(file, ledger);
+    const ms = performance.now() - t0;
+    assert.deepEqual(counts(r), { ...ZERO, eventsStored: 100_000 });
+    assert.ok(ms < 5000, `audit took ${ms} ms`);
+  });
+});

@@ -1,0 +1,95 @@
+/** `wami-bench fleet` as a user runs it: flags, exit codes, progress, the JSON it writes. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FleetResult } from '../clients/types.js';
+import { CLI, startServer } from './helpers/server.js';
+
+function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const c = spawn(process.execPath, [CLI, 'fleet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    c.on('exit', (code) => {
+      clearTimeout(t);
+      res({ code, stdout, stderr });
+    });
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'wami-fleet-cli-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+const base = ['--url', 'ws://127.0.0.1:9/ws', '--connections', '10', '--per-board', '5', '--updates-per-user-per-min', '1', '--duration-sec', '2'];
+
+test('--help documents the flags and the exit codes', async () => {
+  const r = await cli(['--help']);
+  assert.equal(r.code, 0);
+  for (const s of ['--connections', '--per-board', '--updates-per-user-per-min', '--duration-sec', '--warmup-sec', '--seed', '--workers', '--out', '--ledger', '--connect-rate', '--first-user']) {
+    assert.ok(r.stdout.includes(s), `help mentions ${s}`);
+  }
+  assert.match(r.stdout, /0 status ok; 3 status invalid/);
+});
+
+test('bad flags exit 2 and name the flag', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--url', 'ws://127.0.0.1:9', '--connections', '10', '--per-board', '20', '--updates-per-user-per-min', '1', '--duration-sec', '2'], /--per-board.*cannot exceed --connections/],
+    [[...base, '--updates-per-user-per-min=-3'], /--updates-per-user-per-min/],
+    [[...base, '--arrival', 'uniform'], /--arrival must be one of poisson\|fixed/],
+    [[...base, '--workers', '0'], /--workers/],
+    [[...base, '--bogus'], /bogus/],
+    [['--connections', '10'], /--url is required/],
+    [[...base.slice(0, -2)], /--duration-sec is required/],
+    [[...base, '--url', 'http://127.0.0.1:9'], /--url: URL must start with ws:\/\/ or wss:\/\//],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, `${args.join(' ')} -> ${r.code}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+});
+
+test('an unreachable server: status errored, exit 1, quickly, with the failure kinds', async () => {
+  const out = join(dir, 'unreachable.json');
+  const t = Date.now();
+  const r = await cli([...base, '--url', 'ws://127.0.0.1:1', '--warmup-sec', '0', '--out', out]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.ok(Date.now() - t < 20_000);
+  const res = JSON.parse(readFileSync(out, 'utf8')) as FleetResult;
+  assert.equal(res.status, 'errored');
+  assert.deepEqual(res.sockets.failuresByKind, { refused: 10 });
+  assert.match(res.reasons[0]!, /no socket reached the server.*refused=10/);
+});
+
+test('a short real run through the CLI: progress on stderr, the FleetResult JSON, exit 0', { timeout: 60_000 }, async () => {
+  const srv = await startServer('batched', { boards: 10, cardsPerBoard: 20 });
+  try {
+    const out = join(dir, 'run.json');
+    const ledger = join(dir, 'ledger.json');
+    const r = await cli([
+      '--url', `ws://127.0.0.1:${srv.port}`, '--connections', '40', '--per-board', '8', '--updates-per-user-per-min', '120',
+      '--warmup-sec', '1', '--duration-sec', '2', '--drain-sec', '3', '--seed', '7', '--lag-bound-ms', '1000', '--eld-bound-ms', '1000',
+      '--cpu-bound-pct', '1000', '--out', out, '--ledger', ledger,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /fleet (connect|warmup) .* open \d+\/40 .*ack p99/);
+    assert.match(r.stderr, /fleet measure/);
+    assert.match(r.stderr, /fleet ok: 40\/40 sockets/);
+    const res = JSON.parse(readFileSync(out, 'utf8')) as FleetResult;
+    assert.equal(res.schemaVersion, 1);
+    assert.equal(res.status, 'ok');
+    for (const k of ['status', 'reasons', 'sockets', 'latency', 'delivery', 'errors', 'fleet', 'timeseries', 'updates', 'window', 'config']) assert.ok(k in res, k);
+    for (const k of ['p50', 'p90', 'p99', 'p999', 'max', 'count', 'mean', 'histogram', 'uncorrected'] as const) assert.ok(k in res.latency.ackMs, k);
+    assert.equal(res.config.seed, 7);
+    assert.equal(res.ledgerFile, ledger);
+    assert.equal(res.delivery.missing + res.delivery.duplicate + res.delivery.outOfOrder + res.delivery.phantom, 0);
+  } finally {
+    await srv.stop();
+    srv.cleanup();
+  }
+});

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkPlan, serverProcesses, type MachineFacts } from '../runner/preflight.js';
+import { validateScenario } from '../scenarios/load.js';
+
+const facts: MachineFacts = {
+  cpus: 2,
+  fdSoft: 20000,
+  fdHard: 20000,
+  portRange: [32768, 60999],
+  loopbackOk: ['127.0.0.2', '127.0.0.3', '127.0.0.4'],
+  loopbackFailed: [],
+  freeDiskBytes: 10 * 2 ** 30,
+  freeMemBytes: 20 * 2 ** 30,
+  totalMemBytes: 24 * 2 ** 30,
+  caddyPath: '/usr/bin/caddy',
+  tasksetPath: '/usr/bin/taskset',
+  conntrackMax: null,
+};
+
+function scenario(connections: number, variants: unknown[], extra: Record<string, unknown> = {}) {
+  return validateScenario(
+    {
+      name: 'p',
+      description: 'd',
+      variants,
+      seed: { boards: 2000, cardsPerBoard: 5 },
+      users: { perBoard: 20 },
+      load: { updatesPerUserPerMin: 1 },
+      stages: [{ connections, durationSec: 1 }],
+      ...extra,
+    },
+    'p.json',
+  );
+}
+
+test('server processes come from --shards / --workers, defaults 1 and CPUs', () => {
+  assert.equal(serverProcesses({ name: 'b', kind: 'batched', flags: [] }, 2), 1);
+  assert.equal(serverProcesses({ name: 'b', kind: 'batched', flags: ['--shards', '3'] }, 2), 3);
+  assert.equal(serverProcesses({ name: 'p', kind: 'per-request', flags: [] }, 2), 2);
+  assert.equal(serverProcesses({ name: 'p', kind: 'per-request', flags: ['--workers=8'] }, 2), 8);
+});
+
+test('30k sockets on one batched process is refused with the fix; per-request over 2 workers passes', () => {
+  const s = scenario(30000, [
+    { name: 'batched', kind: 'batched' },
+    { name: 'per-request', kind: 'per-request' },
+  ]);
+  const c = checkPlan(s, facts);
+  assert.equal(c.ok, false);
+  assert.equal(c.errors.length, 1);
+  assert.match(c.errors[0]!, /variant "batched": 30000 sockets over 1 server process\(es\) is ~30000 per process, over the 20000-descriptor limit .* Give it --shards 2 or more/);
+  const ok = checkPlan(scenario(30000, [{ name: 'batched', kind: 'batched', flags: ['--shards', '2'] }, { name: 'per-request', kind: 'per-request' }]), facts);
+  assert.deepEqual(ok.errors, []);
+});
+
+test('too few loopback addresses, a narrow port range and missing Caddy are each refused with what to do', () => {
+  const s = scenario(30000, [{ name: 'b', kind: 'batched', flags: ['--shards', '2'] }]);
+  const c = checkPlan(s, { ...facts, loopbackOk: ['127.0.0.2'], loopbackFailed: ['127.0.0.3', '127.0.0.4'], portRange: [50000, 55000] });
+  assert.equal(c.errors.length, 2);
+  assert.match(c.errors[0]!, /ephemeral port range has 5001 ports but up to 15000 sockets would share one source address.*ip_local_port_range/);
+  assert.match(c.errors[1]!, /need 2 loopback source addresses .* only 1 could be bound \(failed: 127\.0\.0\.3, 127\.0\.0\.4\)/);
+  const caddy = checkPlan(scenario(1000, [{ name: 'b', kind: 'batched' }], { via: 'caddy' }), { ...facts, caddyPath: null });
+  assert.match(caddy.errors.join('\n'), /no `caddy` is on PATH: install Caddy 2 \(Debian: apt-get install -y caddy\)/);
+});
+
+test('Caddy above ~10k sockets is refused: two descriptors per socket', () => {
+  const c = checkPlan(scenario(12000, [{ name: 'b', kind: 'batched' }], { via: 'caddy' }), facts);
+  assert.match(c.errors.join('\n'), /Caddy, which holds 2 descriptors per proxied socket: 12000 sockets need ~24000, over the 20000 limit \(Caddy returns 502 beyond ~9800 sockets here\)/);
+});
+
+test('memory and disk', () => {
+  const s = scenario(1000, [{ name: 'b', kind: 'batched' }]);
+  const c = checkPlan(s, { ...facts, freeDiskBytes: 10 * 2 ** 20 });
+  assert.match(c.errors.join('\n'), /only 10 MiB free on the output disk/);
+  const m = checkPlan(scenario(30000, [{ name: 'b', kind: 'batched', flags: ['--shards', '2'] }]), { ...facts, freeMemBytes: 2 ** 30, totalMemBytes: 2 ** 30 });
+  assert.match(m.errors.join('\n'), /about 1\.4 GiB of memory is needed for 30000 sockets and only 1\.0 GiB is free/);
+});

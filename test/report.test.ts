@@ -1,0 +1,275 @@
+/**
+ * The report from committed fixtures: files written, nothing fetched from a network, size limits,
+ * the verdict and its warnings, input validation (CLI exit 2) and the CI exports.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { toBencherBmf, toGithubActionBenchmark, measureSlug } from '../report/exports.js';
+import { renderHtml } from '../report/html.js';
+import { loadResult, ResultLoadError, validateResult, writeReport, writeReportFiles } from '../report/index.js';
+import { renderMarkdown, SUMMARY_MAX_BYTES } from '../report/markdown.js';
+import { GATE_METRICS } from '../report/metrics.js';
+import { groupByStage } from '../report/runs.js';
+import { stageTable } from '../report/table.js';
+import { computeVerdict } from '../report/verdict.js';
+import type { ResultFile, RunRecord } from '../runner/result-types.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const fixture = (name: string) => join(root, 'results/fixtures', name);
+const cli = join(root, 'dist/runner/cli.js');
+const read = (name: string): ResultFile => JSON.parse(readFileSync(fixture(name), 'utf8')) as ResultFile;
+const clone = <T>(x: T): T => structuredClone(x);
+
+const tmp = mkdtempSync(join(tmpdir(), 'wami-report-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function copyTo(dir: string, result: unknown): string {
+  const d = join(tmp, dir);
+  rmSync(d, { recursive: true, force: true });
+  const f = join(d, 'result.json');
+  spawnSync('mkdir', ['-p', d]);
+  writeFileSync(f, JSON.stringify(result));
+  return f;
+}
+
+function runCli(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', cwd: root });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every src=/href=/data= of a loading element, plus any url(...) or @import in the styles. */
+function externalRefs(html: string): string[] {
+  const refs: string[] = [];
+  for (const m of html.matchAll(/<(script|link|img|iframe|source|embed|object)\b[^>]*?\b(src|href|data)\s*=\s*["']?([^"'\s>]+)/gi)) refs.push(m[3] as string);
+  for (const style of html.matchAll(/<style>([\s\S]*?)<\/style>/gi)) {
+    for (const m of (style[1] as string).matchAll(/url\(\s*["']?([^"')]+)|@import/gi)) refs.push(m[1] ?? '@import');
+  }
+  return refs;
+}
+
+describe('report from the committed fixtures', () => {
+  for (const name of ['result-smoke.json', 'result-stages.json', 'result-invalid.json']) {
+    it(`${name}: writes report.html and summary.md, self-contained and small`, async () => {
+      const f = copyTo(name.replace('.json', ''), read(name));
+      const out = await writeReport(f);
+      assert.equal(out.html, join(tmp, name.replace('.json', ''), 'report.html'));
+      assert.ok(existsSync(out.html) && existsSync(out.md));
+      const html = readFileSync(out.html, 'utf8');
+      assert.ok(statSync(out.html).size < 2 * 1024 * 1024, `report.html is ${statSync(out.html).size} bytes`);
+      assert.ok(statSync(out.md).size < 64 * 1024);
+      assert.deepEqual(externalRefs(html), [], 'no src/href/url() at all');
+      assert.doesNotMatch(html, /<script[^>]+src=/i);
+      assert.doesNotMatch(html, /<link[^>]+href=/i);
+      assert.match(html, /Chart\.js v4/, 'chart.js inlined');
+      assert.match(html, /<script type="application\/json" id="wami-data">/);
+      // The sections, in the issue's order (scaling first only when there are stages).
+      const order = ['id="verdict"', 'id="tables"', 'id="distribution"', 'id="over-time"', 'id="errors"', 'id="resources"', 'id="sqlite"', 'id="audit"', 'id="environment"', 'id="scenario"'];
+      const pos = order.map((s) => html.indexOf(s));
+      assert.ok(pos.every((p) => p > 0), String(pos));
+      assert.deepEqual([...pos].sort((a, b) => a - b), pos);
+      const scaling = html.indexOf('id="scaling"');
+      const multi = name === 'result-stages.json';
+      if (multi) assert.ok(scaling > pos[0]! && scaling < pos[1]!, 'scaling right after the verdict');
+      else assert.ok(scaling > pos[5]! && scaling < pos[6]!, 'scaling in its place when one stage');
+      assert.match(html, /Server and fleet share one machine/);
+      const md = readFileSync(out.md, 'utf8');
+      assert.match(md, /Server and fleet share one machine/);
+      assert.match(md, /\| metric \|/);
+    });
+  }
+
+  it('the embedded data survives hostile strings in the scenario', () => {
+    const r = read('result-smoke.json');
+    r.scenario.resolved = { description: '</script><script>alert(1)</script>\u2028<!--' };
+    const html = renderHtml(r);
+    assert.equal(html.match(/<script/g)?.length, 3, 'only our three script elements');
+    assert.ok(html.includes('&lt;/script&gt;&lt;script&gt;alert(1)'));
+  });
+
+  it('stays under 2 MB for a ramp-30k-sized result (5 stages × 2 variants, 20-minute series)', () => {
+    const smoke = read('result-smoke.json');
+    const r = clone(smoke);
+    const stages = [1000, 5000, 10000, 20000, 30000];
+    r.runs = [];
+    stages.forEach((connections, index) => {
+      for (const base of smoke.runs) {
+        const run = clone(base);
+        run.stage = { index, connections, durationSec: 1200 };
+        const n = 1200;
+        run.timeseries = Array.from({ length: n }, (_, t) => ({ ...(base.timeseries[t % base.timeseries.length] as RunRecord['timeseries'][number]), t }));
+        run.resources.server.samples = Array.from({ length: n }, (_, t) => ({ ...(base.resources.server.samples[t % base.resources.server.samples.length] as RunRecord['resources']['server']['samples'][number]), t }));
+        run.server.timeseries = Array.from({ length: n }, (_, t) => ({ ...(base.server.timeseries[t % base.server.timeseries.length] as RunRecord['server']['timeseries'][number]), t }));
+        r.runs.push(run);
+      }
+    });
+    const html = renderHtml(r);
+    const bytes = Buffer.byteLength(html);
+    assert.ok(bytes < 2 * 1024 * 1024, `ramp-sized report is ${bytes} bytes`);
+    assert.ok(Buffer.byteLength(renderMarkdown(r)) <= SUMMARY_MAX_BYTES);
+  });
+
+  it('summary.md stays under 64 KB when there are very many warnings and stages', () => {
+    const smoke = read('result-invalid.json');
+    const r = clone(smoke);
+    r.runs = [];
+    for (let s = 0; s < 40; s++) for (const base of smoke.runs) r.runs.push({ ...clone(base), stage: { index: s, connections: 1000 * (s + 1), durationSec: 60 } });
+    const md = renderMarkdown(r);
+    assert.ok(Buffer.byteLength(md) <= SUMMARY_MAX_BYTES, String(Buffer.byteLength(md)));
+    assert.match(md, /more: see the HTML report/);
+  });
+});
+
+describe('verdict', () => {
+  it('names a winner per criterion at the largest comparable stage', () => {
+    const r = read('result-stages.json');
+    const v = computeVerdict(r);
+    const maxConn = Math.max(...r.runs.map((x) => x.stage.connections));
+    assert.deepEqual(v.headline?.connections, maxConn);
+    assert.deepEqual(v.criteria.map((c) => c.id), ['fanoutP99', 'ackP99', 'ramPerSocket', 'errors']);
+    assert.equal(v.byStage.length, 2);
+    for (const c of v.criteria) assert.ok(c.winner !== null || c.tied.length > 0 || c.text.startsWith('no comparison'));
+  });
+
+  it('decides from the numbers: lower wins, equal is a tie, and a 3x lead with repeats is clear', () => {
+    const r = read('result-stages.json');
+    for (const run of r.runs) {
+      run.latency.fanoutMs.p99 = run.variant === 'batched' ? 10 + run.repeat : 30 + run.repeat;
+      run.latency.ackMs.p99 = 50;
+    }
+    const v = computeVerdict(r);
+    const fan = v.criteria.find((c) => c.id === 'fanoutP99');
+    assert.equal(fan?.winner, 'batched');
+    assert.equal(fan?.ratio?.ratio, 32 / 12);
+    assert.ok(fan?.ratio?.interval && fan.ratio.interval.lo > 1);
+    const ack = v.criteria.find((c) => c.id === 'ackP99');
+    assert.equal(ack?.winner, null);
+    assert.deepEqual(ack?.tied, ['batched', 'per-request']);
+  });
+
+  it('never lets an invalid run win, and warns about it, the audit and thresholds', () => {
+    const r = read('result-invalid.json');
+    const v = computeVerdict(r);
+    assert.equal(v.headline, null, 'only one variant valid: no comparison');
+    const text = v.warnings.map((w) => `${w.kind}:${w.message}`).join('\n');
+    assert.match(text, /^run:per-request .* is invalid: fleet fell behind/m);
+    assert.match(text, /^audit:batched .* audit FAILED: 2 acked but not stored/m);
+    assert.match(text, /^threshold:batched .* threshold failed: ack\.p99Ms < 50/m);
+    assert.match(text, /^result:The run as a whole is invalid/m);
+    assert.ok(v.warnings.some((w) => w.severity === 'error'));
+    // The invalid variant is marked in the table and has no ratio.
+    const table = stageTable(groupByStage(r)[0]!);
+    const p99 = table.rows.find((x) => 'metricId' in x && x.metricId === 'fanout.p99Ms');
+    assert.ok(p99 && 'cells' in p99);
+    assert.equal(p99.cells[1]?.cls, 'invalid');
+    assert.match(p99.cells[1]?.text ?? '', /⚠ invalid/);
+    assert.match(p99.cells[2]?.text ?? '', /no valid runs/);
+    const md = renderMarkdown(r);
+    assert.match(md, /### Warnings \(\d+\)/);
+    assert.match(md, /invalid 1\/1 \(excluded\)/);
+  });
+
+  it('excludes an invalid repeat from the median but keeps the others', () => {
+    const r = read('result-stages.json');
+    const bad = r.runs.find((x) => x.variant === 'per-request' && x.stage.index === 1 && x.repeat === 2) as RunRecord;
+    bad.status = 'errored';
+    bad.reasons = ['server crashed'];
+    bad.latency.fanoutMs.p99 = 1e6;
+    const v = computeVerdict(r);
+    const fan = v.criteria.find((c) => c.id === 'fanoutP99');
+    const pr = fan?.candidates.find((c) => c.variant === 'per-request');
+    assert.deepEqual([pr?.valid, pr?.total], [2, 3]);
+    assert.ok((pr?.value ?? Infinity) < 1e6);
+    assert.ok(v.warnings.some((w) => w.kind === 'run' && w.severity === 'error' && /server crashed/.test(w.message)));
+  });
+
+  it('handles more than two variants: one column and one ratio per extra variant', () => {
+    const r = read('result-smoke.json');
+    const third = clone(r.runs[1] as RunRecord);
+    third.variant = 'per-request-8w';
+    r.runs.push(third);
+    const t = stageTable(groupByStage(r)[0]!);
+    assert.deepEqual(t.header, ['metric', 'batched', 'per-request', 'per-request-8w', 'per-request / batched', 'per-request-8w / batched']);
+    const v = computeVerdict(r);
+    assert.equal(v.criteria[0]?.candidates.length, 3);
+  });
+});
+
+describe('input validation', () => {
+  it('refuses missing, garbled, wrong-version and wrong-shape files with a clear message', async () => {
+    await assert.rejects(loadResult(join(tmp, 'nope.json')), (e: Error) => e instanceof ResultLoadError && /no such file/.test(e.message));
+    const garbled = join(tmp, 'garbled.json');
+    writeFileSync(garbled, '{"schemaVersion": 1, "runs": [');
+    await assert.rejects(loadResult(garbled), /not valid JSON/);
+    const r = read('result-smoke.json') as unknown as Record<string, unknown>;
+    assert.throws(() => validateResult({ ...r, schemaVersion: 2 }, 'x.json'), /x\.json: schemaVersion 2; this wami-bench reads result files of schemaVersion 1/);
+    assert.throws(() => validateResult([1, 2], 'x.json'), /expected a JSON object/);
+    const bad = clone(r) as { runs: Array<{ latency: { fanoutMs: { p99: unknown } } }> };
+    (bad.runs[0] as { latency: { fanoutMs: { p99: unknown } } }).latency.fanoutMs.p99 = 'fast';
+    assert.throws(() => validateResult(bad, 'x.json'), /runs\[0\]\.latency\.fanoutMs\.p99: .*number/);
+  });
+
+  it('the CLI exits 2 with the reason, and writes what --format asks', () => {
+    let res = runCli(['report', join(tmp, 'missing.json')]);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /missing\.json: no such file/);
+    const garbled = join(tmp, 'garbled2.json');
+    writeFileSync(garbled, 'not json');
+    res = runCli(['report', garbled]);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /not valid JSON/);
+    const f = copyTo('cli', read('result-smoke.json'));
+    res = runCli(['report', f, '--format', 'nope']);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /unknown format "nope"/);
+    res = runCli(['report', f, '--format', 'bencher,github-action-benchmark']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.ok(existsSync(join(tmp, 'cli', 'benchmark-bmf.json')));
+    assert.ok(existsSync(join(tmp, 'cli', 'benchmark-gab.json')));
+    assert.ok(!existsSync(join(tmp, 'cli', 'report.html')));
+    res = runCli(['report', f]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.ok(existsSync(join(tmp, 'cli', 'report.html')) && existsSync(join(tmp, 'cli', 'summary.md')));
+    res = runCli(['report']);
+    assert.equal(res.code, 2);
+  });
+});
+
+describe('exports', () => {
+  it('github-action-benchmark customSmallerIsBetter: {name, unit, value, extra?}', () => {
+    const r = read('result-stages.json');
+    const gab = toGithubActionBenchmark(r);
+    assert.equal(gab.length, 2 * 2 * GATE_METRICS.length);
+    for (const e of gab) {
+      assert.equal(typeof e.name, 'string');
+      assert.equal(typeof e.unit, 'string');
+      assert.ok(Number.isFinite(e.value));
+      assert.ok(Object.keys(e).every((k) => ['name', 'unit', 'value', 'range', 'extra'].includes(k)));
+    }
+    assert.equal(new Set(gab.map((e) => e.name)).size, gab.length, 'names are unique');
+    const p99 = gab.find((e) => e.name === 'smoke-stages · batched · 200 sockets · fan-out p99');
+    assert.equal(p99?.unit, 'ms');
+    assert.match(p99?.extra ?? '', /median of 3 valid runs of 3/);
+  });
+
+  it('Bencher BMF: benchmark -> measure -> {value, lower_value, upper_value}', async () => {
+    const r = read('result-stages.json');
+    const bmf = toBencherBmf(r);
+    assert.deepEqual(Object.keys(bmf).sort(), ['smoke-stages/batched/200 sockets', 'smoke-stages/batched/400 sockets', 'smoke-stages/per-request/200 sockets', 'smoke-stages/per-request/400 sockets']);
+    const m = bmf['smoke-stages/batched/200 sockets']?.['fanout-p99-ms'];
+    assert.ok(m && m.lower_value !== undefined && m.upper_value !== undefined);
+    assert.ok(m.lower_value <= m.value && m.value <= m.upper_value);
+    assert.equal(measureSlug(GATE_METRICS[4]!), 'server-rss-bytes-per-socket');
+    // Invalid cells are left out, single runs have no bounds.
+    const inv = toBencherBmf(read('result-invalid.json'));
+    assert.deepEqual(Object.keys(inv), ['smoke/batched/200 sockets']);
+    assert.deepEqual(Object.keys(inv['smoke/batched/200 sockets']?.['errors-total'] ?? {}), ['value']);
+    const dir = join(tmp, 'exports');
+    const w = await writeReportFiles(r, dir, ['bencher', 'github-action-benchmark']);
+    assert.deepEqual(JSON.parse(readFileSync(w.bencher as string, 'utf8')), bmf);
+  });
+});
