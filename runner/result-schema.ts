@@ -88,6 +88,8 @@ export const RunRecordSchema = z.object({
     updatesPersisted: num,
     broadcastFrames: num,
     errorsByCode: counts,
+    batchSize: z.object({ count: num, mean: num, p50: nullableNum, p99: nullableNum, max: nullableNum }).nullable(),
+    commitMs: z.object({ count: num, mean: num, p50: nullableNum, p99: nullableNum }).nullable(),
     busyHits: num,
     retries: num,
     exhausted: num,
@@ -95,7 +97,19 @@ export const RunRecordSchema = z.object({
     eventLoopDelayMsP99: nullableNum,
     queueDepthMax: nullableNum,
     slowConsumerCloses: num,
-    timeseries: z.array(z.record(z.string(), z.unknown())),
+    timeseries: z.array(
+      z.object({
+        t: num,
+        queueDepth: nullableNum,
+        walBytes: nullableNum,
+        busyHits: num,
+        retries: num,
+        exhausted: num,
+        persisted: num,
+        commitMsP99: nullableNum,
+        eventLoopDelayMsP99: nullableNum,
+      }),
+    ),
   }),
   audit: z
     .object({

@@ -46,7 +46,10 @@ describe('compare CLI', () => {
     const res = compare([b, h, '--max-regression', '10%']);
     assert.equal(res.code, 3, res.stderr);
     assert.match(res.stdout, /regression.* beyond 10%/);
-    assert.match(res.stdout, /\| batched \| 200 \| fan-out p99 \| .* \| ×3 \| — \| \*\*🔻 regressed\*\*/);
+    const first = base.runs[0]!;
+    const conns = first.stage.connections.toLocaleString('en-US');
+    const interval = base.runs.filter((r) => r.variant === first.variant && r.stage.index === first.stage.index).length > 1 ? '\\[[^|]+\\]' : '—';
+    assert.match(res.stdout, new RegExp(`\\| ${first.variant} \\| ${conns} \\| fan-out p99 \\| .* \\| ×3 \\| ${interval} \\| \\*\\*🔻 regressed\\*\\*`));
     assert.ok(existsSync(join(tmp, 'head-slow', 'compare.md')));
     assert.ok(existsSync(join(tmp, 'head-slow', 'compare.html')));
     const html = readFileSync(join(tmp, 'head-slow', 'compare.html'), 'utf8');
@@ -60,7 +63,8 @@ describe('compare CLI', () => {
     const res = compare([b, b, '--out', out]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /No regression beyond 10%/);
-    assert.match(res.stdout, /0 regressed · 0 improved · 14 within noise · 0 inconclusive/);
+    const cells = new Set(base.runs.map((r) => `${r.variant}/${r.stage.index}`)).size;
+    assert.match(res.stdout, new RegExp(`0 regressed · 0 improved · ${cells * 7} within noise · 0 inconclusive`));
     assert.ok(existsSync(join(out, 'compare.md')));
   });
 

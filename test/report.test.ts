@@ -91,6 +91,25 @@ describe('report from the committed fixtures', () => {
     assert.ok(html.includes('&lt;/script&gt;&lt;script&gt;alert(1)'));
   });
 
+  it('renders sparse results: no server series fields, no batch/commit stats, empty histograms and series, one run', async () => {
+    const r = read('result-smoke.json');
+    const run = r.runs[0] as RunRecord;
+    run.server.timeseries = run.server.timeseries.map((p) => ({ t: p.t }) as RunRecord['server']['timeseries'][number]);
+    delete (run.server as Partial<RunRecord['server']>).batchSize;
+    delete (run.server as Partial<RunRecord['server']>).commitMs;
+    run.latency.fanoutMs.histogram = '';
+    run.timeseries = [];
+    run.resources.server.samples = [];
+    run.resources.server.rssBytesPerSocket = null;
+    r.runs = [run];
+    assert.doesNotThrow(() => validateResult(r));
+    const html = renderHtml(r);
+    assert.match(html, /Verdict: no comparison possible/);
+    assert.doesNotThrow(() => renderMarkdown(r));
+    r.runs = [];
+    assert.match(renderHtml(r), /The result holds no runs/);
+  });
+
   it('stays under 2 MB for a ramp-30k-sized result (5 stages × 2 variants, 20-minute series)', () => {
     const smoke = read('result-smoke.json');
     const r = clone(smoke);

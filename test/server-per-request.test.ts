@@ -101,7 +101,7 @@ describe('per-request: workers and SQLITE_BUSY', () => {
     }));
 
   test('held past the deadline: BUSY_EXHAUSTED, nothing stored or broadcast; the next update after release works', () =>
-    withServer(['--workers', '1', '--retry-deadline-ms', '200', '--retry-max-ms', '20'], async (srv) => {
+    withServer(['--workers', '1', '--retry-deadline-ms', '200', '--retry-max-attempts', '1000000', '--retry-max-ms', '20'], async (srv) => {
       const s = await WsClient.connect(srv.wsUrl, 1, 1);
       const m = await WsClient.connect(srv.wsUrl, 1, 2);
       const lock = holdWriteLock(srv.db);

@@ -1,0 +1,174 @@
+/**
+ * The run lifecycle end to end through the real CLI: real servers, the real fleet, real SQLite files.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ResultFileSchema, resultJsonSchema, RESULT_JSON_SCHEMA_FILE } from '../runner/result-schema.js';
+import type { ResultFile } from '../runner/result-types.js';
+import { auditDatabase, readLedger } from '../runner/audit.js';
+import { descendantPids } from '../runner/server-process.js';
+import { CLI } from './helpers/server.js';
+
+const base = {
+  name: 'e2e',
+  description: 'end-to-end test scenario',
+  variants: [
+    { name: 'batched', kind: 'batched' },
+    { name: 'per-request', kind: 'per-request', flags: ['--workers', '2'] },
+  ],
+  seed: { boards: 10, cardsPerBoard: 10 },
+  users: { perBoard: 10, connectRatePerSec: 1000 },
+  load: { updatesPerUserPerMin: 30, arrival: 'poisson', seed: 5 },
+  stages: [{ connections: 100, durationSec: 3 }],
+  warmupSec: 1,
+  repeats: 1,
+  fleet: { drainSec: 3 },
+  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0'],
+};
+
+interface CliRun {
+  code: number | null;
+  stderr: string;
+  pid: number;
+  /** Every descendant pid seen while it ran. */
+  seenPids: Set<number>;
+}
+
+function runCli(args: string[], opts: { onStderr?: (chunk: string, pid: number) => void; timeoutMs?: number } = {}): Promise<CliRun> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const seen = new Set<number>();
+    const poll = setInterval(() => {
+      for (const p of descendantPids(child.pid!)) seen.add(p);
+    }, 200);
+    child.stdout.resume();
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      opts.onStderr?.(d.toString(), child.pid!);
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      rej(new Error(`CLI timed out:\n${stderr}`));
+    }, opts.timeoutMs ?? 120_000);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      res({ code, stderr, pid: child.pid!, seenPids: seen });
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'wami-e2e-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('the committed JSON Schema is the one generated from the zod schema', () => {
+  assert.deepEqual(JSON.parse(readFileSync(RESULT_JSON_SCHEMA_FILE, 'utf8')), JSON.parse(JSON.stringify(resultJsonSchema())));
+});
+
+test('both variants end to end: result.json validates, runs ok, audit clean; deleting stored events makes the audit find loss', async () => {
+  const scn = join(dir, 'e2e.json');
+  writeFileSync(scn, JSON.stringify(base));
+  const out = join(dir, 'out-ok');
+  const r = await runCli(['run', scn, '--out', out, '--keep-db', '--no-report', '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as ResultFile;
+  const v = ResultFileSchema.safeParse(result);
+  assert.ok(v.success, v.success ? '' : v.error.message);
+  assert.equal(result.status, 'ok', result.reasons.join('\n'));
+  assert.deepEqual(result.runs.map((x) => x.variant), ['batched', 'per-request']);
+  for (const run of result.runs) {
+    assert.equal(run.status, 'ok', `${run.variant}: ${run.reasons.join('; ')}`);
+    assert.equal(run.sockets.reached, 100);
+    assert.ok(run.updates.acked > 0, 'updates were acked');
+    assert.ok(run.audit, 'audit ran');
+    assert.equal(run.audit.ok, true, run.audit.examples.join('\n'));
+    assert.equal(run.audit.lostAcked, 0);
+    assert.equal(run.audit.phantom, 0);
+    assert.equal(run.audit.eventsStored, run.updates.acked);
+    assert.equal(typeof run.resources.server.rssBytesPerSocket, 'number');
+    assert.ok(run.resources.server.rssBytesMax > 0);
+    assert.ok(run.resources.server.samples.length > 0);
+    assert.ok(run.thresholds.length === 2 && run.thresholds.every((t) => t.pass));
+  }
+  assert.equal(result.runs[1]!.resources.server.processes >= 3, true, 'per-request tree counts primary and workers');
+  assert.equal(result.environment.serverNodeFlags.includes('--max-semi-space-size=64'), true);
+
+  // Loss: delete stored events of acked updates, audit again.
+  const db = join(out, 'work', 'batched-s1-r1.db');
+  const ledger = readLedger(join(out, 'work', 'batched-s1-r1.ledger.json'));
+  const w = new Database(db);
+  const deleted = w.prepare('DELETE FROM card_events WHERE id IN (SELECT id FROM card_events ORDER BY id DESC LIMIT 3)').run().changes;
+  w.close();
+  assert.equal(deleted, 3);
+  const audit = auditDatabase(db, ledger);
+  assert.equal(audit.lostAcked, 3);
+  assert.equal(audit.ok, false);
+});
+
+test('a failing threshold exits 3 and says which', async () => {
+  const scn = join(dir, 'threshold.json');
+  writeFileSync(scn, JSON.stringify({ ...base, variants: [base.variants[0]], thresholds: ['ackMs.p99 < 0.001'] }));
+  const out = join(dir, 'out-threshold');
+  const r = await runCli(['run', scn, '--out', out, '--no-report']);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /thresholds failed: ackMs\.p99 < 0\.001 \(actual /);
+  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as ResultFile;
+  assert.equal(result.runs[0]!.thresholds[0]!.pass, false);
+});
+
+test('killing the server mid-run: status errored with the reason, exit 1, no orphan processes', async () => {
+  const scn = join(dir, 'kill.json');
+  writeFileSync(scn, JSON.stringify({ ...base, variants: [base.variants[1]], stages: [{ connections: 100, durationSec: 30 }] }));
+  const out = join(dir, 'out-kill');
+  let killed = false;
+  const r = await runCli(['run', scn, '--out', out, '--no-report'], {
+    onStderr: (chunk, pid) => {
+      if (!killed && /\] measure /.test(chunk)) {
+        // The server is the CLI's child running `serve`; kill its whole tree by PID.
+        for (const p of descendantPids(pid)) {
+          let cmd = '';
+          try {
+            cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+          } catch {
+            continue;
+          }
+          if (cmd.includes('\0serve\0')) {
+            killed = true;
+            process.kill(p, 'SIGKILL');
+          }
+        }
+      }
+    },
+  });
+  assert.ok(killed, `the server was found and killed:\n${r.stderr}`);
+  assert.equal(r.code, 1, r.stderr);
+  const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as ResultFile;
+  assert.equal(result.status, 'errored');
+  assert.equal(result.runs[0]!.status, 'errored');
+  assert.match(result.runs[0]!.reasons.join('\n'), /server exited during the run/);
+  await new Promise((res) => setTimeout(res, 500));
+  const orphans = [...r.seenPids].filter(alive).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('dist/');
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(orphans, [], 'no process of the run is left');
+  assert.equal(existsSync(join(out, 'work')) ? readdirSync(join(out, 'work')).filter((f) => f.endsWith('.db')).length : 0, 0, 'databases removed');
+});
