@@ -303,7 +303,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       firstUser: seg.firstUser,
       count: seg.count,
       fleetFirstUser: cfg.firstUser,
-      url: cfg.url,
+      urls: cfg.urls,
       perBoard: cfg.perBoard,
       cardsPerBoard: cfg.cardsPerBoard,
       updatesPerUserPerMin: cfg.updatesPerUserPerMin,
@@ -360,7 +360,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     if (ok && !broken() && reachedNow === 0) {
       const kinds: Record<string, number> = {};
       for (const w of workers) if (w.connected) mergeCounts(kinds, w.connected.failuresByKind);
-      errors.push(`no socket reached the server at ${cfg.url} (${Object.entries(kinds).map(([k, n]) => `${k}=${n}`).join(', ') || 'no answer'})`);
+      errors.push(`no socket reached the server at ${cfg.urls.join(', ')} (${Object.entries(kinds).map(([k, n]) => `${k}=${n}`).join(', ') || 'no answer'})`);
     }
 
     if (ok && !broken() && errors.length === 0) {

@@ -13,7 +13,8 @@ export interface WorkerInit {
   count: number;
   /** The whole fleet's first user (for the source-address spread). */
   fleetFirstUser: number;
-  url: string;
+  /** Server URLs; board b's users connect to urls[(b - 1) % urls.length]. */
+  urls: string[];
   perBoard: number;
   cardsPerBoard: number;
   updatesPerUserPerMin: number;

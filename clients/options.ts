@@ -6,12 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
 import { DEFAULT_GUARD, type GuardBounds } from './guard.js';
-import { addressSpread, defaultSourceAddresses, defaultWorkerCount, MAX_SOCKETS_PER_ADDRESS, MAX_SOCKETS_PER_WORKER, normaliseServerUrl, segments } from './plan.js';
+import { addressSpread, defaultSourceAddresses, isLoopbackHost, loopbackPortUsage, defaultWorkerCount, MAX_SOCKETS_PER_ADDRESS, MAX_SOCKETS_PER_WORKER, normaliseServerUrl, segments } from './plan.js';
 import type { Arrival } from './schedule.js';
 
 export interface FleetOptions {
-  /** Server URL, ws:// or wss://; a missing path means /ws. */
-  url: string;
+  /**
+   * Server URL, ws:// or wss://; a missing path means /ws. Several URLs (servers that each serve
+   * every board, e.g. two processes on two ports when one cannot hold all the sockets): board b's
+   * users connect to urls[(b - 1) % urls.length].
+   */
+  url: string | string[];
   /** Sockets (= users) to open. */
   connections: number;
   /** Users per board: user u is on board floor(u / perBoard) + 1. */
@@ -41,7 +45,7 @@ export interface FleetOptions {
   handshakeTimeoutMs?: number;
   /** Worker processes. Default from CPUs and sockets, at least 2 (see defaultWorkerCount). */
   workers?: number;
-  /** Source addresses to spread sockets over. Default 127.0.0.2, … (15k sockets each) for loopback targets. */
+  /** Source addresses to spread sockets over. Default: for loopback targets, the least used of 127.0.0.2…254, 8,000 sockets each. */
   sourceAddresses?: string[];
   /** Global id of the fleet's first user (to run a segment of a larger fleet elsewhere). Default 0. */
   firstUser?: number;
@@ -62,7 +66,10 @@ export interface FleetOptions {
 }
 
 export interface ResolvedFleetOptions {
+  /** The first (usually only) URL. */
   url: string;
+  /** Every URL; board b's users connect to urls[(b - 1) % urls.length]. */
+  urls: string[];
   connections: number;
   perBoard: number;
   cardsPerBoard: number;
@@ -141,12 +148,17 @@ function num(option: string, v: unknown, min: number, max: number): number {
 
 /** Applies defaults and checks every option; throws FleetConfigError naming the first bad one. */
 export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism()): ResolvedFleetOptions {
-  let url: URL;
-  try {
-    url = normaliseServerUrl(o.url);
-  } catch (e) {
-    fail('url', (e as Error).message);
-  }
+  const rawUrls = Array.isArray(o.url) ? o.url : [o.url];
+  if (rawUrls.length === 0) fail('url', 'at least one URL is needed');
+  const urls: URL[] = rawUrls.map((x) => {
+    try {
+      return normaliseServerUrl(x);
+    } catch (e) {
+      fail('url', (e as Error).message);
+    }
+  });
+  const url = urls[0]!;
+  const allLoopback = urls.every((x) => isLoopbackHost(x.hostname));
   const connections = int('connections', o.connections, 1, 1_000_000);
   const perBoard = int('perBoard', o.perBoard, 1, 1_000_000);
   if (perBoard > connections) fail('perBoard', `users per board (${perBoard}) cannot exceed --connections (${connections})`);
@@ -181,7 +193,7 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
 
   let sourceAddresses: string[];
   if (o.sourceAddresses === undefined) {
-    sourceAddresses = defaultSourceAddresses(connections, url.hostname);
+    sourceAddresses = allLoopback ? defaultSourceAddresses(connections, url.hostname, undefined, loopbackPortUsage()) : [];
   } else {
     sourceAddresses = [...o.sourceAddresses];
     for (const a of sourceAddresses) if (isIP(a) === 0) fail('sourceAddresses', `"${a}" is not an IP address`);
@@ -203,6 +215,7 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
 
   const r: ResolvedFleetOptions = {
     url: url.toString(),
+    urls: urls.map((x) => x.toString()),
     connections,
     perBoard,
     cardsPerBoard,

@@ -2,14 +2,18 @@
  * How a fleet is laid out: worker count, each worker's segment of the users, source addresses,
  * connect URLs. Pure functions with exact results (tested).
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
 /** A worker never holds more sockets than this (a process here cannot open more than 20,000 files). */
 export const MAX_SOCKETS_PER_WORKER = 19_000;
 /** Default sockets per worker the default worker count aims at. */
 export const DEFAULT_SOCKETS_PER_WORKER = 15_000;
-/** Default sockets per loopback source address (each address has ~28k ephemeral ports). */
-export const DEFAULT_SOCKETS_PER_ADDRESS = 15_000;
+/**
+ * Default sockets per loopback source address. bind(0) on an address gets slow (kernel port search)
+ * and finally fails (EADDRNOTAVAIL) as its ~28k ephemeral ports fill up, TIME_WAIT included.
+ */
+export const DEFAULT_SOCKETS_PER_ADDRESS = 8_000;
 /** Hard ceiling of sockets per source address. */
 export const MAX_SOCKETS_PER_ADDRESS = 20_000;
 
@@ -51,15 +55,54 @@ export function isLoopbackHost(host: string): boolean {
   return isIP(h) === 4 && h.startsWith('127.');
 }
 
+/** The loopback source addresses the fleet may use: 127.0.0.2 … 127.0.0.254. */
+export const LOOPBACK_SOURCES: readonly string[] = Array.from({ length: 253 }, (_, i) => `127.0.0.${i + 2}`);
+
 /**
- * Default source addresses: 127.0.0.2, 127.0.0.3, … with at most DEFAULT_SOCKETS_PER_ADDRESS
- * sockets each, when the target is a loopback address; otherwise none (the kernel chooses).
+ * Default source addresses for a loopback target: ceil(connections / perAddress) of 127.0.0.2…254,
+ * the least used first (`usage`: sockets per local address now, TIME_WAIT included, e.g. from
+ * loopbackPortUsage()), ties broken by address order. Back-to-back runs thereby move to fresh
+ * addresses instead of fighting the previous run's TIME_WAIT ports. Not loopback: none (the kernel chooses).
  */
-export function defaultSourceAddresses(connections: number, targetHost: string, perAddress = DEFAULT_SOCKETS_PER_ADDRESS): string[] {
+export function defaultSourceAddresses(connections: number, targetHost: string, perAddress = DEFAULT_SOCKETS_PER_ADDRESS, usage: Record<string, number> = {}): string[] {
   if (!isLoopbackHost(targetHost)) return [];
   const n = Math.max(1, Math.ceil(connections / perAddress));
-  if (n > 250) throw new RangeError(`too many source addresses needed (${n})`);
-  return Array.from({ length: n }, (_, i) => `127.0.0.${i + 2}`);
+  if (n > LOOPBACK_SOURCES.length) throw new RangeError(`too many source addresses needed (${n})`);
+  return LOOPBACK_SOURCES.map((a, i) => ({ a, i, used: usage[a] ?? 0 }))
+    .sort((x, y) => x.used - y.used || x.i - y.i)
+    .slice(0, n)
+    .sort((x, y) => x.i - y.i)
+    .map((x) => x.a);
+}
+
+/** Sockets per IPv4 local address right now (all states), from /proc/net/tcp; {} when unreadable. */
+export function loopbackPortUsage(procNetTcp = '/proc/net/tcp'): Record<string, number> {
+  let text: string;
+  try {
+    text = readFileSync(procNetTcp, 'latin1');
+  } catch {
+    return {};
+  }
+  return countLocalAddresses(text);
+}
+
+/** Counts the local addresses of a /proc/net/tcp text ("0200007F:9C40" is 127.0.0.2). */
+export function countLocalAddresses(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const re = /^\s*\d+:\s+([0-9A-F]{8}):/gm;
+  let m: RegExpExecArray | null;
+  const seen = new Map<string, string>();
+  while ((m = re.exec(text)) !== null) {
+    const hex = m[1]!;
+    let a = seen.get(hex);
+    if (a === undefined) {
+      const v = parseInt(hex, 16);
+      a = `${v & 255}.${(v >>> 8) & 255}.${(v >>> 16) & 255}.${v >>> 24}`;
+      seen.set(hex, a);
+    }
+    out[a] = (out[a] ?? 0) + 1;
+  }
+  return out;
 }
 
 /** The source address of user `user` (round-robin by its index in the fleet); undefined when none. */

@@ -85,7 +85,7 @@ function send(m: WorkerMessage, cb?: () => void): void {
 
 let init: WorkerInit | null = null;
 let users: User[] = [];
-let baseUrl = '';
+let baseUrls: string[] = [];
 let finishing = false;
 
 // connect phase
@@ -300,7 +300,7 @@ function openSocket(u: User): void {
   if (i.ca !== undefined) opts.ca = i.ca;
   let ws: WsWithUser;
   try {
-    ws = new WebSocket(connectUrl(baseUrl, u.board, u.user), opts) as WsWithUser;
+    ws = new WebSocket(connectUrl(baseUrls[(u.board - 1) % baseUrls.length]!, u.board, u.user), opts) as WsWithUser;
   } catch (e) {
     fail(u, classifyConnectError(e));
     return;
@@ -316,8 +316,11 @@ function openSocket(u: User): void {
 function startConnecting(): void {
   const rate = init!.connectRatePerSec;
   const began = nowMs();
+  // Never catch up in a burst: a late turn opens at most 20 ms worth of sockets, so a busy worker
+  // slows its connect rate instead of stalling its event loop for seconds.
+  const burst = Math.max(1, Math.ceil(rate * 0.02));
   const step = (): void => {
-    const due = Math.min(users.length, Math.floor(((nowMs() - began) * rate) / 1000) + 1);
+    const due = Math.min(users.length, Math.floor(((nowMs() - began) * rate) / 1000) + 1, nextToOpen + burst);
     while (nextToOpen < due) openSocket(users[nextToOpen++]!);
     if (nextToOpen >= users.length && connectTimer) {
       clearInterval(connectTimer);
@@ -618,7 +621,7 @@ function exit(code: number): void {
 
 function onInit(m: WorkerInit): void {
   init = m;
-  baseUrl = m.url;
+  baseUrls = m.urls;
   users = new Array<User>(m.count);
   for (let k = 0; k < m.count; k++) {
     const user = m.firstUser + k;

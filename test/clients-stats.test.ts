@@ -6,7 +6,7 @@ import { nextRandom } from '../clients/prng.js';
 import { firstMedianLast, isSampled, recipientsReport } from '../clients/sampling.js';
 import { boardMembers, joinDelivery, type SeenEntry } from '../clients/delivery.js';
 import { evaluateGuard, longestRunAtOrAbove, DEFAULT_GUARD } from '../clients/guard.js';
-import { addressSpread, connectUrl, defaultSourceAddresses, defaultWorkerCount, normaliseServerUrl, segments, sourceAddressFor } from '../clients/plan.js';
+import { addressSpread, connectUrl, countLocalAddresses, defaultSourceAddresses, loopbackPortUsage, defaultWorkerCount, normaliseServerUrl, segments, sourceAddressFor } from '../clients/plan.js';
 import { classifyConnectError } from '../clients/failures.js';
 import { parseVmRss, RssReader } from '../clients/procstat.js';
 import { FleetConfigError, resolveFleetOptions } from '../clients/options.js';
@@ -152,10 +152,21 @@ test('plan: segments, workers, source-address spread, URLs', () => {
   assert.deepEqual([200, 10_000, 30_000, 45_000, 1].map((c) => defaultWorkerCount(c, 2)), [2, 2, 2, 3, 1]);
   assert.equal(defaultWorkerCount(30_000, 16), 6);
   assert.deepEqual(defaultSourceAddresses(1000, '127.0.0.1'), ['127.0.0.2']);
-  assert.deepEqual(defaultSourceAddresses(15_000, 'localhost'), ['127.0.0.2']);
-  assert.deepEqual(defaultSourceAddresses(30_000, '127.0.0.1'), ['127.0.0.2', '127.0.0.3']);
-  assert.deepEqual(defaultSourceAddresses(30_001, '127.0.0.1'), ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
+  assert.deepEqual(defaultSourceAddresses(8000, 'localhost'), ['127.0.0.2']);
+  assert.deepEqual(defaultSourceAddresses(8001, 'localhost'), ['127.0.0.2', '127.0.0.3']);
+  assert.deepEqual(defaultSourceAddresses(30_000, '127.0.0.1'), ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']);
   assert.deepEqual(defaultSourceAddresses(30_000, '10.0.0.5'), []);
+  assert.deepEqual(defaultSourceAddresses(30_000, '127.0.0.1', 15_000), ['127.0.0.2', '127.0.0.3']);
+  // The least used addresses first (a previous run's TIME_WAIT ports), ties by address order.
+  assert.deepEqual(defaultSourceAddresses(20_000, '127.0.0.1', 8000, { '127.0.0.2': 14_000, '127.0.0.3': 5, '127.0.0.5': 1 }), ['127.0.0.4', '127.0.0.6', '127.0.0.7']);
+  assert.deepEqual(
+    countLocalAddresses(
+      '  sl  local_address rem_address   st\n   0: 0100007F:A3B1 0100007F:0050 06\n   1: 0200007F:9C40 0100007F:0050 01\n  12: 0200007F:9C41 0100007F:0050 06\n',
+    ),
+    { '127.0.0.1': 1, '127.0.0.2': 2 },
+  );
+  assert.equal(typeof loopbackPortUsage(), 'object');
+  assert.deepEqual(loopbackPortUsage('/nonexistent'), {});
   const addrs = ['127.0.0.2', '127.0.0.3'];
   assert.deepEqual(addressSpread(30_001, addrs), { '127.0.0.2': 15_001, '127.0.0.3': 15_000 });
   assert.deepEqual([100, 101, 102, 103].map((u) => sourceAddressFor(u, 100, addrs)), ['127.0.0.2', '127.0.0.3', '127.0.0.2', '127.0.0.3']);
@@ -195,7 +206,7 @@ test('RSS from /proc/<pid>/status, through one kept descriptor', () => {
 test('options: defaults and errors that name the flag', () => {
   const r = resolveFleetOptions({ url: 'ws://127.0.0.1:9', connections: 30_000, perBoard: 30, updatesPerUserPerMin: 1, durationSec: 60 }, 2);
   assert.equal(r.workers, 2);
-  assert.deepEqual(r.sourceAddresses, ['127.0.0.2', '127.0.0.3']);
+  assert.equal(r.sourceAddresses.length, 4);
   assert.deepEqual(r.nodeFlags, ['--max-semi-space-size=64']);
   assert.equal(r.url, 'ws://127.0.0.1:9/ws');
   assert.equal(r.warmupSec, 5);

@@ -113,4 +113,34 @@ describe('batched: queue, shutdown, failures', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('a socket that stops reading is closed once its unsent buffer passes --max-buffered-bytes, and counted; the others go on', async () => {
+    const srv = await startServer('batched', { boards: 1, cardsPerBoard: 5, flags: ['--max-buffered-bytes', '65536', '--flush-interval-ms', '10'] });
+    try {
+      const s = await WsClient.connect(srv.wsUrl, 1, 31);
+      const m = await WsClient.connect(srv.wsUrl, 1, 32);
+      const stuck = await WsClient.connect(srv.wsUrl, 1, 33);
+      (stuck.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // never reads again
+      const title = 'z'.repeat(200);
+      let sent = 0;
+      // flood in acked chunks until the kernel buffers toward `stuck` are full and the server's passes the bound
+      while ((await metric(srv.httpUrl, 'wami_slow_consumer_closes_total')) === 0) {
+        assert.ok(sent < 200_000, 'no slow-consumer close after 200k broadcasts');
+        const chunk = Array.from({ length: 500 }, (_, i) => s.sendUpdate(1 + (i % 5), { title }));
+        await Promise.all(chunk.map((u) => s.answer(u.id)));
+        sent += chunk.length;
+      }
+      assert.equal(await metric(srv.httpUrl, 'wami_slow_consumer_closes_total'), 1);
+      await waitUntil(async () => (await metric(srv.httpUrl, 'wami_connections')) === 2, 'the stuck socket to be gone');
+      // the reading member got everything so far and keeps getting updates
+      await m.waitUpdates(sent);
+      const u = s.sendUpdate(2, { title: 'still here' });
+      await s.answer(u.id);
+      await m.until(() => m.updates().find((x) => x.id === u.id), 'an update after the close');
+      stuck.ws.terminate();
+    } finally {
+      assert.equal(await srv.stop(), 0);
+      srv.cleanup();
+    }
+  });
 });

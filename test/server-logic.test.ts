@@ -190,3 +190,38 @@ test('CardIndex: dense and sparse ids give the same answers', () => {
   assert.equal(sparse.boardOf(10_000_000), 9);
   assert.equal(dense.boardOf(10_000_000), undefined);
 });
+
+test('metrics: a scrape survives collectors that throw (EMFILE near the file limit), and the runner\'s names are all there', async () => {
+  const { createMetrics, renderMetrics, METRIC_NAMES } = await import('../servers/common/metrics.js');
+  const m = createMetrics({
+    dbFile: '/nonexistent/wami.db',
+    connections: () => {
+      throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    },
+    queueDepth: () => 7,
+  });
+  const orig = process.memoryUsage;
+  const origCpu = process.cpuUsage;
+  // prom-client guards memoryUsage itself but not cpuUsage: our guard must keep the scrape whole
+  process.cpuUsage = () => {
+    throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+  };
+  process.memoryUsage = Object.assign(
+    () => {
+      throw Object.assign(new Error('EMFILE: too many open files, uv_resident_set_memory'), { code: 'EMFILE' });
+    },
+    { rss: () => 0 },
+  ) as typeof process.memoryUsage;
+  try {
+    const text = await renderMetrics(m);
+    for (const n of METRIC_NAMES) assert.match(text, new RegExp(`^# TYPE ${n} `, 'm'), n);
+    assert.match(text, /^wami_connections 0$/m);
+    assert.match(text, /^wami_queue_depth 7$/m);
+    assert.match(text, /^wami_wal_bytes 0$/m);
+    assert.match(text, /^# TYPE nodejs_eventloop_lag_p99_seconds gauge$/m);
+    assert.match(text, /^# TYPE process_resident_memory_bytes gauge$/m);
+  } finally {
+    process.memoryUsage = orig;
+    process.cpuUsage = origCpu;
+  }
+});

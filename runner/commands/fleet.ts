@@ -22,7 +22,8 @@ const spec: CommandSpec = {
     'Exit status: 0 status ok; 3 status invalid (the fleet fell behind, saturated, or not every socket was reached); ' +
     '1 status errored (the fleet could not run: server unreachable, worker crashed) or a harness error; 2 bad flags; 130 interrupted.',
   flagHelp: [
-    '--url URL                      server, ws:// or wss:// (a missing path means /ws) (required)',
+    '--url URL[,URL…]               server, ws:// or wss:// (a missing path means /ws) (required); several servers that',
+    '                               each serve every board: board b\'s users go to the ((b-1) mod n)-th',
     '--connections N                sockets (= users) to open, 1..1000000 (required)',
     '--per-board K                  users per board, 1..N (required)',
     '--updates-per-user-per-min R   each user\'s mean update rate, >= 0 (required; 0 = connect only)',
@@ -36,9 +37,9 @@ const spec: CommandSpec = {
     '--connect-rate R               connection attempts per second, whole fleet (default 1000)',
     '--handshake-timeout-ms T       WebSocket handshake timeout (default 10000)',
     '--first-user U                 global id of the first user, to run a segment of a fleet (default 0)',
-    '--source-addresses A,B,…       source addresses to spread sockets over (default 127.0.0.2,… 15000 sockets each, for loopback targets)',
+    '--source-addresses A,B,…       source addresses to spread sockets over (default for loopback targets: the least used of 127.0.0.2…254, 8000 sockets each)',
     '--sample-every N               sample 1 in N updates for first/median/last recipient (default 100)',
-    '--node-flags "F …"             node flags of the workers (default "--max-semi-space-size=64")',
+    '--node-flags="F …"             node flags of the workers, space-separated, given with = (default "--max-semi-space-size=64")',
     '--ca FILE                      PEM CA to trust for wss://',
     '--cpus LIST                    pin the workers to these CPUs with taskset, e.g. 1-3',
     '--id-prefix P                  prefix of client message ids (default: random per run)',
@@ -85,7 +86,10 @@ export function fleetOptionsFromArgv(argv: string[]): { opts: FleetOptions; out:
   if (!p) return null;
   const v = p.values;
   const opts: FleetOptions = {
-    url: strFlag(v, 'url', undefined),
+    url: strFlag(v, 'url', undefined)
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
     connections: intFlag(v, 'connections', undefined, 1, 1_000_000),
     perBoard: intFlag(v, 'per-board', undefined, 1, 1_000_000),
     updatesPerUserPerMin: numFlag(v, 'updates-per-user-per-min', undefined, 0, 60_000),

@@ -1,5 +1,60 @@
-// Placeholder during development: replaced by the real command.
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('wami-bench micro: not built yet\n');
-  return 1;
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { markdown, MICRO_SCHEMA_VERSION, terminalTable, type MicroResultFile } from '../../micro/output.js';
+import { runSuites, SUITE_NAMES } from '../../micro/suites.js';
+import { parseCommand, strFlag, UsageError, type CommandSpec } from '../args.js';
+import { captureEnvironment } from '../environment.js';
+import { makeRunId } from '../run.js';
+
+const spec: CommandSpec = {
+  usage: 'wami-bench micro [--quick] [--suites a,b] [--out DIR]',
+  summary:
+    'tinybench suites of the parts in isolation, with the servers\' own code: the batched queue, protocol parse and validate, ' +
+    'broadcast serialization once vs per socket, SQLite UPDATE+INSERT at 1, 10, 100, 1,000 and 10,000 updates per transaction ' +
+    'against one transaction per update, and the retry policy. Prints a table; writes micro.json and micro.md under ' +
+    `results/micro-<id>/. Suites: ${SUITE_NAMES.join(', ')}.`,
+  flagHelp: [
+    '--quick          100 ms per task instead of 1 s (a smoke check, not a measurement)',
+    '--suites a,b     run only these suites',
+    '--out DIR        output directory (default results/micro-<id>)',
+  ],
+  options: { quick: { type: 'boolean' }, suites: { type: 'string' }, out: { type: 'string' } },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const p = parseCommand(spec, argv);
+  if (!p) return 0;
+  const quick = p.values.quick === true;
+  let suites: string[] | undefined;
+  if (p.values.suites !== undefined) {
+    suites = strFlag(p.values, 'suites', undefined).split(',').map((s) => s.trim()).filter(Boolean);
+    const unknown = suites.filter((s) => !SUITE_NAMES.includes(s));
+    if (unknown.length) throw new UsageError(`--suites: unknown suite(s) ${unknown.join(', ')} (known: ${SUITE_NAMES.join(', ')})`);
+  }
+  const started = new Date();
+  const id = makeRunId('micro', started).replace(/^micro-/, '');
+  const outDir = resolve(typeof p.values.out === 'string' ? p.values.out : join('results', `micro-${id}`));
+  const timeMs = quick ? 100 : 1000;
+  const environment = captureEnvironment({ serverNodeFlags: process.execArgv, fleetNodeFlags: [], pinned: false });
+  process.stderr.write(`wami-bench micro: ${timeMs} ms per task${quick ? ' (quick)' : ''}\n`);
+  const tasks = await runSuites({ timeMs, warmupMs: quick ? 20 : 200, minIterations: quick ? 4 : 64, ...(suites ? { suites } : {}) }, (r) =>
+    process.stderr.write(`  ${r.suite} / ${r.task}: ${r.unitsPerSec.toFixed(0)} ${r.unit} per s\n`),
+  );
+  const file: MicroResultFile = {
+    schemaVersion: MICRO_SCHEMA_VERSION,
+    kind: 'micro',
+    id,
+    quick,
+    timeMsPerTask: timeMs,
+    environment,
+    tasks,
+    startedAtIso: started.toISOString(),
+    finishedAtIso: new Date().toISOString(),
+  };
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'micro.json'), JSON.stringify(file, null, 1) + '\n');
+  writeFileSync(join(outDir, 'micro.md'), markdown(file));
+  process.stdout.write(terminalTable(tasks) + '\n');
+  process.stderr.write(`wrote ${join(outDir, 'micro.json')} and micro.md\n`);
+  return 0;
 }

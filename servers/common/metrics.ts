@@ -58,6 +58,24 @@ export const METRIC_NAMES = [
   'wami_broadcast_unpersisted_total',
 ] as const;
 
+/**
+ * Makes one metric's collect() unable to fail a scrape: if it throws (EMFILE reading /proc or in
+ * process.memoryUsage() near the file limit), the metric keeps its last value.
+ */
+function guardCollect(m: unknown): void {
+  const metric = m as { collect?: (this: unknown) => unknown };
+  const orig = metric.collect;
+  if (typeof orig !== 'function') return;
+  metric.collect = function (this: unknown) {
+    try {
+      const r = orig.call(this);
+      return r instanceof Promise ? r.catch(() => undefined) : r;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 function safe(fn: () => number): number {
   try {
     const v = fn();
@@ -72,6 +90,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
   const defaults = new Registry();
   try {
     client.collectDefaultMetrics({ register: defaults, eventLoopMonitoringPrecision: 10 });
+    for (const m of defaults.getMetricsAsArray()) guardCollect(m);
   } catch {
     // default metrics are a nice-to-have; never fail startup on them
   }

@@ -17,6 +17,10 @@ export function msgId(prefix = 'm'): string {
 
 export class WsClient {
   readonly frames: ServerMessage[] = [];
+  /** First ack/error per message id, and broadcasts, indexed as they arrive (O(1) waits). */
+  private readonly answers = new Map<string, ServerMessage>();
+  private readonly answerWaiters = new Map<string, ((m: ServerMessage) => void)[]>();
+  private readonly broadcasts: BroadcastMessage[] = [];
   readonly bad: string[] = [];
   closed: { code: number; reason: string } | null = null;
   private listeners = new Set<() => void>();
@@ -31,8 +35,19 @@ export class WsClient {
   ) {
     ws.on('message', (data) => {
       const p = parseServerFrame(data as Buffer);
-      if (p.ok) this.frames.push(p.msg);
-      else this.bad.push(`${p.message}: ${String(data)}`);
+      if (p.ok) {
+        const f = p.msg;
+        this.frames.push(f);
+        if (f.type === 'update') this.broadcasts.push(f);
+        else if (f.id !== undefined && !this.answers.has(f.id)) {
+          this.answers.set(f.id, f);
+          const ws = this.answerWaiters.get(f.id);
+          if (ws) {
+            this.answerWaiters.delete(f.id);
+            ws.forEach((w) => w(f));
+          }
+        }
+      } else this.bad.push(`${p.message}: ${String(data)}`);
       for (const l of [...this.listeners]) l();
     });
     ws.on('close', (code, reason) => {
@@ -77,17 +92,29 @@ export class WsClient {
 
   /** The ack or error answering message `id`. */
   answer(id: string, timeoutMs = WAIT_MS): Promise<ServerMessage> {
-    return this.until(() => this.frames.find((f) => (f.type === 'ack' || f.type === 'error') && f.id === id), `answer to ${id}`, timeoutMs);
+    const have = this.answers.get(id);
+    if (have) return Promise.resolve(have);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        reject(new Error(`user ${this.user}: no answer to ${id} within ${timeoutMs} ms; closed=${JSON.stringify(this.closed)}`));
+      }, timeoutMs);
+      const list = this.answerWaiters.get(id) ?? [];
+      list.push((m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+      this.answerWaiters.set(id, list);
+    });
   }
 
-  /** Broadcasts received, in arrival order. */
+  /** Broadcasts received, in arrival order (a copy). */
   updates(): BroadcastMessage[] {
-    return this.frames.filter((f): f is BroadcastMessage => f.type === 'update');
+    return [...this.broadcasts];
   }
 
   /** Waits until at least `n` broadcasts have arrived. */
   waitUpdates(n: number, timeoutMs = WAIT_MS): Promise<BroadcastMessage[]> {
-    return this.until(() => (this.updates().length >= n ? this.updates() : undefined), `${n} broadcasts (have ${this.updates().length})`, timeoutMs);
+    return this.until(() => (this.broadcasts.length >= n ? this.updates() : undefined), `${n} broadcasts (have ${this.broadcasts.length})`, timeoutMs);
   }
 
   /** Sends a valid update (fields overridable) and returns it. */

@@ -1,0 +1,63 @@
+/**
+ * Output of the micro suites: a terminal table, markdown, and the JSON written to
+ * results/micro-<id>/ with the environment captured like a run.
+ */
+import type { Environment } from '../runner/result-types.js';
+import type { MicroTaskResult } from './suites.js';
+
+export const MICRO_SCHEMA_VERSION = 1;
+
+export interface MicroResultFile {
+  schemaVersion: typeof MICRO_SCHEMA_VERSION;
+  kind: 'micro';
+  id: string;
+  quick: boolean;
+  timeMsPerTask: number;
+  environment: Environment;
+  tasks: MicroTaskResult[];
+  startedAtIso: string;
+  finishedAtIso: string;
+}
+
+const plural = (u: string): string => (/(s|sh|ch|x)$/.test(u) ? `${u}es` : `${u}s`);
+
+function fmtRate(v: number): string {
+  if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+  if (v >= 1e3) return `${(v / 1e3).toFixed(1)}k`;
+  return v.toFixed(v >= 100 ? 0 : 1);
+}
+
+function fmtMs(v: number): string {
+  if (v >= 1) return `${v.toFixed(2)} ms`;
+  if (v >= 0.001) return `${(v * 1000).toFixed(2)} µs`;
+  return `${(v * 1e6).toFixed(0)} ns`;
+}
+
+export function rows(tasks: MicroTaskResult[]): string[][] {
+  return tasks.map((t) => [t.suite, t.task, fmtRate(t.opsPerSec), `${fmtRate(t.unitsPerSec)} ${plural(t.unit)}/s`, fmtMs(t.meanMs), fmtMs(t.p99Ms), `±${t.rmePct.toFixed(1)}%`, String(t.samples)]);
+}
+
+const HEAD = ['suite', 'task', 'ops/s', 'units/s', 'mean', 'p99', 'rme', 'samples'];
+
+export function terminalTable(tasks: MicroTaskResult[]): string {
+  const all = [HEAD, ...rows(tasks)];
+  const widths = HEAD.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => r.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  return [line(HEAD), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
+}
+
+export function markdown(f: MicroResultFile): string {
+  const e = f.environment;
+  return [
+    `## wami-bench micro · ${f.id}${f.quick ? ' (quick)' : ''}`,
+    '',
+    `${e.cpuCount} × ${e.cpuModel} · Node ${e.node} · SQLite ${e.sqlite} · ${e.os} · commit \`${(e.git.commit ?? 'unknown').slice(0, 12)}\`${e.git.dirty ? ' (dirty)' : ''} · ${f.timeMsPerTask} ms per task`,
+    '',
+    `| ${HEAD.join(' | ')} |`,
+    `|${HEAD.map((_, i) => (i >= 2 ? '--:' : ':--')).join('|')}|`,
+    ...rows(f.tasks).map((r) => `| ${r.join(' | ')} |`),
+    '',
+    '<sub>ops/s: iterations of the task per second; units/s: updates, frames, pushes or decisions per second (ops/s × units per op). Noisy shared 2-core machines: compare ratios within one run.</sub>',
+    '',
+  ].join('\n');
+}
