@@ -345,13 +345,17 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     for (const s of segs) workers.push(spawnWorker(s));
     hooks.onWorkers?.(workers.map((w) => w.child.pid ?? -1).filter((p) => p > 0));
     if (cfg.cpus !== undefined) {
-      for (const w of workers) if (w.child.pid) await tasksetPid(cfg.cpus, w.child.pid);
+      try {
+        for (const w of workers) if (w.child.pid) await tasksetPid(cfg.cpus, w.child.pid);
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
     }
 
     // -- connect
     const allConnected = (): boolean => workers.every((w) => w.connected !== null);
-    let ok = await until(() => allConnected() || broken(), connectDeadline);
-    if (!ok) {
+    let ok = errors.length === 0 && (await until(() => allConnected() || broken(), connectDeadline));
+    if (!ok && errors.length === 0) {
       for (const w of workers) if (!w.connected) tell(w, { type: 'stop-connect' });
       ok = await until(() => allConnected() || broken(), nowMs() + STOP_CONNECT_MS);
       if (!ok) errors.push(`the workers did not finish connecting by the deadline (${Math.round((connectDeadline - origin) / 1000)} s + ${STOP_CONNECT_MS / 1000} s)`);

@@ -158,6 +158,28 @@ test('a fleet given too much work for its CPU reports invalid, with the reason',
   });
 });
 
+test('two servers, one fleet: board b goes to the ((b-1) mod 2)-th URL', { timeout: 60_000 }, async () => {
+  await withServer('batched', { boards: 4, cardsPerBoard: 10 }, async (a) => {
+    await withServer('batched', { boards: 4, cardsPerBoard: 10 }, async (b) => {
+      const seen: Array<[number, number]> = [];
+      const conns = async (s: TestServer): Promise<number> => ((await (await fetch(`${s.httpUrl}/healthz`)).json()) as { connections: number }).connections;
+      let probe: Promise<void> | null = null;
+      const r = await runFleet(
+        { url: [a.wsUrl, b.wsUrl], connections: 40, perBoard: 10, cardsPerBoard: 10, updatesPerUserPerMin: 60, warmupSec: 0.5, durationSec: 2, drainSec: 3, guard: LOOSE },
+        {
+          onSecond: (p) => {
+            if (p.phase === 'measure' && probe === null) probe = Promise.all([conns(a), conns(b)]).then(([x, y]) => void seen.push([x, y]));
+          },
+        },
+      );
+      await probe;
+      assertClean(r, 40);
+      assert.deepEqual(seen, [[20, 20]], 'boards 1 and 3 on the first server, 2 and 4 on the second');
+      assert.deepEqual(r.config.urls, [a.wsUrl, b.wsUrl]);
+    });
+  });
+});
+
 test('abort stops every worker and rejects', { timeout: 30_000 }, async () => {
   await withServer('batched', { boards: 10, cardsPerBoard: 10 }, async (srv) => {
     const ac = new AbortController();

@@ -57,20 +57,21 @@ function pollOnce(): void {
     if (rows.length === 0) return;
     cursor = rows[rows.length - 1]![0] as number;
     if (feeds.activeBoards > 0) {
-      feeds.polled(
-        rows.map(
-          (r): FeedRow => ({
-            board: r[1] as number,
-            seq: r[2] as number,
-            frame: () =>
-              serializeBroadcast(
-                { type: 'update', id: r[5] as string, card: r[3] as number, column: r[6] as Column, title: r[7] as string, at: r[8] as number, sentAt: r[9] as number },
-                r[4] as number,
-                r[2] as number,
-              ),
-          }),
-        ),
-      );
+      const mine: FeedRow[] = [];
+      for (const r of rows) {
+        if (feeds.lastSeq(r[1] as number) === undefined) continue; // no member of that board here
+        mine.push({
+          board: r[1] as number,
+          seq: r[2] as number,
+          frame: () =>
+            serializeBroadcast(
+              { type: 'update', id: r[5] as string, card: r[3] as number, column: r[6] as Column, title: r[7] as string, at: r[8] as number, sentAt: r[9] as number },
+              r[4] as number,
+              r[2] as number,
+            ),
+        });
+      }
+      feeds.polled(mine);
     }
     if (rows.length < opts!.pollBatch) return;
   }
@@ -216,8 +217,6 @@ const front = new Front({
 async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
-  const dbg = process.env.WAMI_DEBUG_SHUTDOWN ? (s: string) => process.stderr.write(`[worker ${process.pid} ${Date.now() % 100000}] ${s}\n`) : () => {};
-  dbg(`shutdown: inflight ${inflight}, sockets ${sockets.size}`);
   front.stopAccepting();
   if (inflight > 0) await new Promise<void>((r) => idleWaiters.push(r));
   clearInterval(pollTimer);
@@ -225,10 +224,8 @@ async function shutdown(): Promise<void> {
   for (const ws of sockets) ws.close(CLOSE_GOING_AWAY, 'server shutting down');
   const deadline = Date.now() + 2000;
   while (sockets.size > 0 && Date.now() < deadline) await sleep(20);
-  dbg(`sockets closed: ${sockets.size} left`);
   front.destroyAll();
   db.close();
-  dbg('exit');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown());
