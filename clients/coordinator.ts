@@ -10,6 +10,7 @@
  * have a deadline, and every worker also exits by itself at a hard deadline or when this process
  * goes away. Every worker started is stopped, on success, crash or abort.
  */
+import { driftWindowFor } from './drift.js';
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -552,6 +553,11 @@ function aggregate(cfg: ResolvedFleetOptions, x: AggregateInput): FleetResult {
       ackMs: { ...latencyStat(hist((f) => f.hist.ack)), uncorrected: latencyStat(hist((f) => f.hist.ackUncorrected)) },
       fanoutMs: { ...latencyStat(hist((f) => f.hist.fanout)), uncorrected: latencyStat(hist((f) => f.hist.fanoutUncorrected)) },
       recipients: recipientsReport(finals.map((f) => f.samples)),
+    },
+    drift: {
+      windowSec: driftWindowFor(cfg.durationSec * 1000) / 1000,
+      ackMs: { first: latencyStat(hist((f) => f.hist.ackFirst)), last: latencyStat(hist((f) => f.hist.ackLast)) },
+      fanoutMs: { first: latencyStat(hist((f) => f.hist.fanoutFirst)), last: latencyStat(hist((f) => f.hist.fanoutLast)) },
     },
     updates,
     delivery: join.report,

@@ -104,6 +104,16 @@ export interface RecipientsReport {
   last: Percentiles;
 }
 
+/**
+ * Steady latency: the corrected latency of updates scheduled in the first `windowSec` of the
+ * measured window against those in its last `windowSec` (60 s, or half the window when shorter).
+ */
+export interface DriftReport {
+  windowSec: number;
+  ackMs: { first: LatencyStat; last: LatencyStat };
+  fanoutMs: { first: LatencyStat; last: LatencyStat };
+}
+
 export interface FleetResult {
   schemaVersion: 1;
   status: RunStatus;
@@ -125,6 +135,7 @@ export interface FleetResult {
     fanoutMs: CorrectedLatencyStat;
     recipients: RecipientsReport;
   };
+  drift: DriftReport;
   updates: UpdatesReport;
   delivery: DeliveryReport;
   errors: ErrorsReport;

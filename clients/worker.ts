@@ -19,6 +19,7 @@ import type { ClientUpdate } from '../protocol/messages.js';
 import { classifyConnectError, closeKind } from './failures.js';
 import { TimeHeap } from './heap.js';
 import { encodeHistogram, newHistogram, recordMs } from './histogram.js';
+import { driftWindowFor } from './drift.js';
 import type { CoordinatorMessage, TickReport, WorkerFinal, WorkerInit, WorkerMessage, WorkerStart } from './ipc.js';
 import { connectUrl, sourceAddressFor } from './plan.js';
 import { RssReader } from './procstat.js';
@@ -130,6 +131,12 @@ const hAck = newHistogram();
 const hAckU = newHistogram();
 const hFan = newHistogram();
 const hFanU = newHistogram();
+// drift: the first and the last `driftWindowMs` of the measured window (corrected latencies)
+const hAckFirst = newHistogram();
+const hAckLast = newHistogram();
+const hFanFirst = newHistogram();
+const hFanLast = newHistogram();
+let driftWindowMs = 0;
 const hLag = newHistogram();
 // per second
 const sAck = newHistogram();
@@ -235,6 +242,8 @@ function onMessage(this: WebSocket, data: WebSocket.RawData): void {
     if (isMeasured(p.at)) {
       recordMs(hAck, lat);
       recordMs(hAckU, now - p.sentAt);
+      if (p.at < measureStart + driftWindowMs) recordMs(hAckFirst, lat);
+      if (p.at >= measureEnd - driftWindowMs) recordMs(hAckLast, lat);
     }
     ledgerAcked.push([u.user, m.id, m.seq]);
     (u.seqs ??= new SeqSet()).add(m.seq);
@@ -267,6 +276,8 @@ function onMessage(this: WebSocket, data: WebSocket.RawData): void {
     if (isMeasured(m.at)) {
       recordMs(hFan, lat);
       recordMs(hFanU, now - m.sentAt);
+      if (m.at < measureStart + driftWindowMs) recordMs(hFanFirst, lat);
+      if (m.at >= measureEnd - driftWindowMs) recordMs(hFanLast, lat);
       if (rec.sampled) {
         const k = sampleKey(m.from, m.id);
         const arr = samples.get(k);
@@ -410,6 +421,7 @@ function start(m: WorkerStart): void {
   t0 = m.t0;
   measureStart = round3(t0 + m.warmupMs);
   measureEnd = round3(t0 + m.warmupMs + m.measureMs);
+  driftWindowMs = driftWindowFor(m.measureMs);
   cfg = {
     seed: i.seed,
     perBoard: i.perBoard,
@@ -545,6 +557,10 @@ function finalReport(): WorkerFinal {
       fanout: encodeHistogram(hFan),
       fanoutUncorrected: encodeHistogram(hFanU),
       lag: encodeHistogram(hLag),
+      ackFirst: encodeHistogram(hAckFirst),
+      ackLast: encodeHistogram(hAckLast),
+      fanoutFirst: encodeHistogram(hFanFirst),
+      fanoutLast: encodeHistogram(hFanLast),
     },
     updates: { sent, acked, errored, unanswered: unanswered.length },
     errorsByCode: { ...errorsByCode },

@@ -57,9 +57,11 @@ function emptyResources(): ServerResources {
 }
 
 /** A FleetResult-shaped placeholder for runs where the fleet never produced one. */
-function emptyFleetPart(): Pick<FleetResult, 'sockets' | 'latency' | 'updates' | 'delivery' | 'errors' | 'fleet' | 'timeseries'> {
+function emptyFleetPart(): Pick<FleetResult, 'sockets' | 'latency' | 'drift' | 'window' | 'updates' | 'delivery' | 'errors' | 'fleet' | 'timeseries'> {
   const p = { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, count: 0, mean: 0, histogram: '' };
   return {
+    drift: { windowSec: 0, ackMs: { first: { ...p }, last: { ...p } }, fanoutMs: { first: { ...p }, last: { ...p } } },
+    window: { warmupSec: 0, durationSec: 0, startedAtIso: new Date().toISOString(), wallSec: 0 },
     sockets: { asked: 0, reached: 0, failed: 0, failuresByKind: {}, closedEarly: 0 },
     latency: {
       connectMs: { ...p },
@@ -193,6 +195,7 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
       ledgerFile,
       ...(s.fleet.workers !== undefined ? { workers: s.fleet.workers } : {}),
       ...(s.fleet.drainSec !== undefined ? { drainSec: s.fleet.drainSec } : {}),
+      ...(s.fleet.guard !== undefined ? { guard: s.fleet.guard } : {}),
       ...(opts.pin ? { cpus: opts.cpus > 2 ? `1-${opts.cpus - 1}` : '1' } : {}),
     };
     const runEst = estimateRunSec(s, stage);
@@ -281,6 +284,8 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
     reasons,
     sockets: f.sockets,
     latency: f.latency,
+    drift: f.drift,
+    window: f.window,
     updates: f.updates,
     delivery: f.delivery,
     errors: f.errors,

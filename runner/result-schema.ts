@@ -59,6 +59,18 @@ export const RunRecordSchema = z.object({
     fanoutMs: corrected,
     recipients: z.object({ sampled: num, first: percentiles, median: percentiles, last: percentiles }),
   }),
+  drift: z.object({
+    windowSec: num,
+    ackMs: z.object({ first: latencyStat, last: latencyStat }),
+    fanoutMs: z.object({ first: latencyStat, last: latencyStat }),
+  }),
+  window: z.object({
+    warmupSec: num,
+    durationSec: num,
+    startedAtIso: z.string(),
+    wallSec: num,
+    measuredT: z.object({ from: num, to: num }).optional(),
+  }),
   updates: z.object({ sent: num, acked: num, errored: num, unanswered: num }),
   delivery: z.object({ expected: num, received: num, missing: num, duplicate: num, outOfOrder: num, phantom: num }),
   errors: z.object({ total: num, byCode: counts, byKind: counts }),
@@ -164,6 +176,25 @@ export const ResultFileSchema = z.object({
   runs: z.array(RunRecordSchema),
   startedAtIso: z.string(),
   finishedAtIso: z.string(),
+  capacity: z
+    .object({
+      slo: z.array(z.string()),
+      startConnections: num,
+      step: num,
+      maxConnections: num,
+      durationSec: num,
+      variants: z.array(
+        z.object({
+          variant: z.string(),
+          steps: z.array(z.object({ connections: num, status: z.enum(['ok', 'invalid', 'errored']), sloPass: z.boolean(), actual: z.record(z.string(), nullableNum) })),
+          largestPassing: nullableNum,
+          stoppedAt: nullableNum,
+          stoppedBecause: z.enum(['slo-broken', 'fleet-invalid', 'errored', 'audit-failed', 'max-reached', 'interrupted']).nullable(),
+          detail: z.string(),
+        }),
+      ),
+    })
+    .optional(),
 });
 
 export function resultJsonSchema(): unknown {

@@ -6,6 +6,7 @@
  */
 import type {
   DeliveryReport,
+  DriftReport,
   ErrorsReport,
   FleetCost,
   FleetResult,
@@ -127,6 +128,10 @@ export interface RunRecord {
   reasons: string[];
   sockets: SocketsReport;
   latency: FleetResult['latency'];
+  /** First against last part of the measured window (steady latency). */
+  drift: DriftReport;
+  /** The fleet's window: warm-up, measured seconds, and which time-series seconds were measured. */
+  window: FleetResult['window'];
   updates: UpdatesReport;
   delivery: DeliveryReport;
   errors: ErrorsReport;
@@ -152,4 +157,6 @@ export interface ResultFile {
   runs: RunRecord[];
   startedAtIso: string;
   finishedAtIso: string;
+  /** Present when the result comes from `wami-bench capacity`. */
+  capacity?: import('./capacity.js').CapacityReport;
 }

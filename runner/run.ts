@@ -11,7 +11,7 @@ import { scenarioHash } from '../scenarios/load.js';
 import { UsageError } from './args.js';
 import { captureEnvironment } from './environment.js';
 import { executeRun } from './lifecycle.js';
-import { estimateRunSec, planRuns } from './plan.js';
+import { estimateRunSec, planRuns, type PlannedRun } from './plan.js';
 import { checkPlan, gatherFacts, SOCKETS_PER_SOURCE_ADDRESS } from './preflight.js';
 import { Progress, fmtDuration } from './progress.js';
 import { ResultFileSchema } from './result-schema.js';
@@ -73,14 +73,54 @@ export function summarize(runs: RunRecord[]): { status: RunStatus; reasons: stri
   return { status, reasons, exitCode };
 }
 
+/**
+ * What a session runs: a fixed plan (`run`) or an adaptive one (`capacity`). `drive` calls `exec`
+ * for each run it wants, in order, and stops early when `aborted()` says so.
+ */
+export interface SessionDriver {
+  /** Largest socket count any run may ask for (the preflight checks it). */
+  maxConnections: number;
+  /** One line for the start of the run. */
+  describe: string;
+  /** Expected seconds still to run after `done` runs, for progress. */
+  estimateLeftSec: (done: number) => number;
+  drive: (exec: (pr: PlannedRun, scenario: Scenario) => Promise<RunRecord>, aborted: () => boolean) => Promise<void>;
+  /** Extra top-level fields of the result (e.g. `capacity`). */
+  extra?: () => Partial<ResultFile>;
+  /** Exit code from the runs; default summarize(). */
+  exitCode?: (runs: RunRecord[]) => number;
+  /** runId prefix; default the scenario name. */
+  idPrefix?: string;
+}
+
+export function planDriver(s: Scenario): SessionDriver {
+  const plan = planRuns(s);
+  const estimates = plan.map((p) => estimateRunSec(s, p.stage));
+  return {
+    maxConnections: Math.max(...s.stages.map((st) => st.connections)),
+    describe: `${plan.length} run(s), about ${fmtDuration(estimates.reduce((a, b) => a + b, 0))}`,
+    estimateLeftSec: (done) => estimates.slice(done + 1).reduce((a, b) => a + b, 0),
+    drive: async (exec, aborted) => {
+      for (const pr of plan) {
+        if (aborted()) break;
+        await exec(pr, s);
+      }
+    },
+  };
+}
+
 export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOutcome> {
+  return runSession(s, opts, planDriver(s));
+}
+
+export async function runSession(s: Scenario, opts: RunOptions, driver: SessionDriver): Promise<RunOutcome> {
   const started = new Date();
-  const runId = makeRunId(s.name, started);
+  const runId = makeRunId(driver.idPrefix ?? s.name, started);
   const outDir = resolve(opts.outDir ?? join('results', runId));
   const progress = new Progress(process.stderr, opts.quiet ?? false);
-  const maxConn = Math.max(...s.stages.map((st) => st.connections));
+  const maxConn = driver.maxConnections;
   const facts = await gatherFacts(outDir, Math.ceil(maxConn / SOCKETS_PER_SOURCE_ADDRESS));
-  const check = checkPlan(s, facts);
+  const check = checkPlan({ ...s, stages: [...s.stages, { connections: maxConn, durationSec: 1 }] }, facts);
   for (const n of check.notes) progress.log(`preflight: ${n}`);
   for (const w of check.warnings) progress.log(`preflight warning: ${w}`);
   if (!check.ok) throw new UsageError(`preflight refused the run:\n${check.errors.map((e) => `  - ${e}`).join('\n')}`);
@@ -92,12 +132,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOut
   const serverNodeFlags = s.server.nodeFlags ?? DEFAULT_SERVER_NODE_FLAGS;
   const fleetNodeFlags = s.fleet.nodeFlags ?? DEFAULT_FLEET_NODE_FLAGS;
   const environment = captureEnvironment({ serverNodeFlags, fleetNodeFlags, pinned: pin });
-
-  const plan = planRuns(s);
-  const estimates = plan.map((p) => estimateRunSec(s, p.stage));
-  let done = 0;
-  const totalLeftSec = (): number => estimates.slice(done + 1).reduce((a, b) => a + b, 0);
-  progress.log(`wami-bench run ${s.name}: ${plan.length} run(s), about ${fmtDuration(estimates.reduce((a, b) => a + b, 0))}; results in ${outDir}`);
+  progress.log(`wami-bench ${driver.idPrefix ?? 'run'} ${s.name}: ${driver.describe}; results in ${outDir}`);
 
   const abort = new AbortController();
   const onSigint = (): void => {
@@ -128,6 +163,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOut
       runs,
       startedAtIso: started.toISOString(),
       finishedAtIso: new Date().toISOString(),
+      ...(driver.extra ? driver.extra() : {}),
     };
   };
   const resultPath = join(outDir, 'result.json');
@@ -136,14 +172,18 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOut
     if (!v.success) throw new Error(`internal error: result.json does not match its schema: ${v.error.message.slice(0, 2000)}`);
     writeFileSync(resultPath, JSON.stringify(r, null, 1) + '\n');
   };
+  const lifecycle = { outDir, serverNodeFlags, fleetNodeFlags, pin, cpus: facts.cpus, keepDb: opts.keepDb ?? false, progress, signal: abort.signal };
   try {
-    for (let i = 0; i < plan.length; i++) {
-      done = i;
-      if (abort.signal.aborted) break;
-      const rec = await executeRun({ scenario: s, opts: { outDir, serverNodeFlags, fleetNodeFlags, pin, cpus: facts.cpus, keepDb: opts.keepDb ?? false, progress, signal: abort.signal }, totalLeftSec }, plan[i]!);
-      runs.push(rec);
-      write(build()); // partial result after every run, so a crash or Ctrl-C keeps what was measured
-    }
+    await driver.drive(
+      async (pr, scenario) => {
+        const done = runs.length;
+        const rec = await executeRun({ scenario, opts: lifecycle, totalLeftSec: () => driver.estimateLeftSec(done) }, pr);
+        runs.push(rec);
+        write(build()); // partial result after every run, so a crash or Ctrl-C keeps what was measured
+        return rec;
+      },
+      () => abort.signal.aborted,
+    );
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
@@ -159,8 +199,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOut
       progress.log(`report could not be written: ${(e as Error).message}`);
     }
   }
-  const sum = summarize(runs);
-  const exitCode = abort.signal.aborted ? 1 : sum.exitCode;
+  const exitCode = abort.signal.aborted ? 1 : (driver.exitCode ?? ((r: RunRecord[]) => summarize(r).exitCode))(runs);
   progress.log(`result: ${resultPath} — status ${result.status}${result.reasons.length ? `\n  ${result.reasons.join('\n  ')}` : ''}`);
   return { result, resultPath, outDir, exitCode };
 }

@@ -95,6 +95,15 @@ export const ScenarioSchema = z
         /** Seconds to wait after the last scheduled send for acks and broadcasts. */
         drainSec: z.number().positive().max(120).optional(),
         nodeFlags: z.array(z.string().regex(/^--[\w-]+(=.*)?$/)).optional(),
+        /** Bounds of the fleet's saturation guard; a run past one is `invalid`. Defaults: 50 ms, 90 %, 3 s, 50 ms. */
+        guard: z
+          .strictObject({
+            lagMsP99: z.number().positive().optional(),
+            cpuPct: z.number().positive().max(1000).optional(),
+            cpuSustainSec: z.number().int().positive().optional(),
+            eventLoopDelayMsP99: z.number().positive().optional(),
+          })
+          .optional(),
       })
       .default({}),
   })

@@ -1,5 +1,93 @@
-// Placeholder during development: replaced by the real command.
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('wami-bench capacity: not built yet\n');
-  return 1;
+import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios/load.js';
+import { parseThreshold } from '../../scenarios/thresholds.js';
+import { capacityDriver, capacityLines } from '../capacity.js';
+import { intFlag, numFlag, parseCommand, UsageError, type CommandSpec } from '../args.js';
+import { runSession } from '../run.js';
+
+const spec: CommandSpec = {
+  usage: "wami-bench capacity <scenario-name|path> --slo 'fanoutMs.p99 < 250' [--max-connections 30000] [--step 2500] [options]",
+  summary:
+    'Raises the sockets per variant, one full audited run per step, until the SLO breaks, the fleet becomes invalid ' +
+    '(reported as the measuring machine\'s limit, not the server\'s), a run errors, or --max-connections is reached. ' +
+    'Reports the largest passing count per variant, with every evidence run in one result.json and report.\n' +
+    `Shipped scenarios: ${BUILTIN_SCENARIOS.join(', ')}; the scenario gives the variants, boards, rate and warm-up; its stages are replaced by the steps.\n` +
+    'Exit codes: 0 a passing count for every variant, 1 harness error, 2 bad input, 3 some variant never met the SLO.',
+  flagHelp: [
+    "--slo EXPR           the service-level objective, a threshold like 'fanoutMs.p99 < 250' (repeatable; all must hold)",
+    '--max-connections N  upper end of the search (default 30000)',
+    '--step N             sockets added per step (default 2500)',
+    '--start N            first step (default: --step)',
+    '--duration-sec S     measured seconds per step (default: the scenario\'s first stage)',
+    '--warmup-sec S       warm-up seconds per step',
+    '--variants A,B       search only these variants',
+    '--out DIR            output directory (default results/capacity-<scenario>-<time>)',
+    '--pin                pin the server to CPU 0 and the fleet to the other CPUs (taskset)',
+    '--no-report          write result.json only',
+    '--quiet              no progress output',
+  ],
+  options: {
+    slo: { type: 'string', multiple: true },
+    'max-connections': { type: 'string' },
+    step: { type: 'string' },
+    start: { type: 'string' },
+    'duration-sec': { type: 'string' },
+    'warmup-sec': { type: 'string' },
+    variants: { type: 'string' },
+    out: { type: 'string' },
+    pin: { type: 'boolean' },
+    'no-report': { type: 'boolean' },
+    quiet: { type: 'boolean' },
+  },
+  allowPositionals: true,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const p = parseCommand(spec, argv);
+  if (!p) return 0;
+  if (p.positionals.length !== 1) throw new UsageError(`expected exactly one scenario name or path, got ${p.positionals.length}\n\nUsage: ${spec.usage}`);
+  const v = p.values;
+  const sloRaw = (v.slo as string[] | undefined) ?? [];
+  if (sloRaw.length === 0) throw new UsageError("--slo is required, e.g. --slo 'fanoutMs.p99 < 250'");
+  const slo = sloRaw.map((e) => {
+    try {
+      return parseThreshold(e);
+    } catch (err) {
+      throw new UsageError(`--slo: ${(err as Error).message}`);
+    }
+  });
+  const maxConnections = intFlag(v, 'max-connections', 30000, 1, 200_000);
+  const step = intFlag(v, 'step', 2500, 1, 200_000);
+  const start = intFlag(v, 'start', Math.min(step, maxConnections), 1, maxConnections);
+  const { scenario, file } = await loadScenario(p.positionals[0]!);
+  const s = applyOverrides(
+    scenario,
+    {
+      ...(v['warmup-sec'] !== undefined ? { warmupSec: numFlag(v, 'warmup-sec', undefined, 0, 600) } : {}),
+      ...(typeof v.variants === 'string' ? { variants: v.variants.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+    },
+    file,
+  );
+  if (start < s.users.perBoard) throw new UsageError(`--start ${start} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
+  const durationSec = v['duration-sec'] !== undefined ? numFlag(v, 'duration-sec', undefined, 1, 3600) : s.stages[0]!.durationSec;
+  const ladder: number[] = [];
+  for (let c = start; ; c = Math.min(c + step, maxConnections)) {
+    ladder.push(c);
+    if (c >= maxConnections) break;
+  }
+  const resolved = {
+    ...s,
+    seed: { ...s.seed, boards: Math.max(s.seed.boards, Math.ceil(maxConnections / s.users.perBoard)) },
+    stages: ladder.map((connections) => ({ connections, durationSec })),
+  };
+  const driver = capacityDriver(resolved, { slo, startConnections: start, step, maxConnections }, durationSec);
+  const out = await runSession(resolved, {
+    scenarioFile: file,
+    ...(typeof v.out === 'string' ? { outDir: v.out } : {}),
+    pin: v.pin === true,
+    noReport: v['no-report'] === true,
+    quiet: v.quiet === true,
+  }, driver);
+  const cap = out.result.capacity;
+  if (cap) process.stdout.write(`capacity (${cap.slo.join(' and ')}):\n${capacityLines(cap).map((l) => `  ${l}`).join('\n')}\n`);
+  return out.exitCode;
 }

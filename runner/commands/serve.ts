@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_FRAME_BYTES } from '../../protocol/messages.js';
 import { DEFAULT_BATCHED_OPTIONS } from '../../servers/batched/core.js';
 import { startBatchedServer } from '../../servers/batched/server.js';
+import { startShardedBatchedServer } from '../../servers/batched/sharded.js';
 import type { PerRequestOptions } from '../../servers/per-request/config.js';
 import { startPerRequestServer } from '../../servers/per-request/primary.js';
 import { DEFAULT_RETRY_POLICY } from '../../servers/per-request/retry-policy.js';
@@ -21,7 +22,7 @@ type Variant = (typeof VARIANTS)[number];
 
 const COMMON_FLAGS = ['db', 'host', 'port', 'max-payload-bytes', 'max-buffered-bytes'];
 const VARIANT_FLAGS: Record<Variant, string[]> = {
-  batched: ['flush-interval-ms', 'max-queue', 'batch-retries', 'writer-busy-timeout-ms'],
+  batched: ['flush-interval-ms', 'max-queue', 'batch-retries', 'writer-busy-timeout-ms', 'shards'],
   'per-request': ['workers', 'tx-mode', 'busy-timeout-ms', 'retry-max-attempts', 'retry-deadline-ms', 'retry-base-ms', 'retry-max-ms', 'poll-ms', 'poll-batch'],
 };
 
@@ -45,7 +46,12 @@ const spec: CommandSpec = {
     `  --flush-interval-ms N         writer period in ms (default ${DEFAULT_BATCHED_OPTIONS.flushIntervalMs})`,
     `  --max-queue N                 queued updates before OVERLOADED (default ${DEFAULT_BATCHED_OPTIONS.maxQueue})`,
     `  --batch-retries N             extra tries of a failing batch before it is split (default ${DEFAULT_BATCHED_OPTIONS.batchRetries})`,
-    `  --writer-busy-timeout-ms N    busy_timeout of the writer connection (default ${DEFAULT_BATCHED_OPTIONS.writerBusyTimeoutMs})`,
+    `  --writer-busy-timeout-ms N    busy_timeout of the writer connection (default ${DEFAULT_BATCHED_OPTIONS.writerBusyTimeoutMs}); with --shards N:`,
+    '                                how long a writer waits out SQLITE_BUSY from the other shards per try (counted)',
+    '  --shards N                    processes holding sockets (default 1: the single-process design). N >= 2: a',
+    '                                primary on the port hands each socket to the shard owning its board,',
+    '                                shard = (board - 1) mod N, each with its own queue and writer thread on the',
+    '                                same file. One process holds ~19.9k sockets under a 20,000-descriptor limit.',
     'per-request (W processes, one transaction per update, SQLITE_BUSY retried by the app):',
     '  --workers W                   worker processes (default: os.availableParallelism())',
     '  --tx-mode immediate|deferred  BEGIN IMMEDIATE (default) or plain BEGIN (the Redbean/Fullmoon baseline)',
@@ -119,9 +125,16 @@ export async function main(argv: string[]): Promise<number> {
       batchRetries: intFlag(v, 'batch-retries', D.batchRetries, 0, 100),
       writerBusyTimeoutMs: intFlag(v, 'writer-busy-timeout-ms', D.writerBusyTimeoutMs, 0, 3_600_000),
     };
+    const shards = intFlag(v, 'shards', 1, 1, 64);
     checkDatabase(dbFile);
-    config = o;
-    server = await startBatchedServer(o);
+    config = { ...o, shards };
+    if (shards === 1) {
+      server = await startBatchedServer(o);
+    } else {
+      const s = await startShardedBatchedServer({ ...o, shards });
+      config.shardPids = s.shardPids;
+      server = s;
+    }
   } else {
     const txMode = strFlag(v, 'tx-mode', 'immediate', ['immediate', 'deferred']) as 'immediate' | 'deferred';
     const o: PerRequestOptions = {

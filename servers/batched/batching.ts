@@ -44,7 +44,19 @@ export interface SplitPolicy {
    * transactions, so the range fails as a whole. Default: split unless SQLITE_BUSY / SQLITE_LOCKED.
    */
   splittable: (error: unknown) => boolean;
+  /**
+   * Several writers on one file (batched `--shards N`): SQLITE_BUSY / SQLITE_LOCKED from another
+   * writer is waited out inside one try instead of failing it. Each BUSY is still a failed
+   * transaction (recorded in `tx`, so counted as a busy hit, one more attempt for its rows and one
+   * more retry), followed by `sleep(backoff)` (jittered, doubling from `BUSY_BACKOFF_FIRST_MS` up to
+   * `BUSY_BACKOFF_MAX_MS`), until `maxMs` have passed since the try's first BUSY; only then does the
+   * try fail. Absent (the single-process default): a BUSY fails the try like any other error.
+   */
+  busyWait?: { maxMs: number; sleep: (ms: number) => void; now: () => number; random?: () => number };
 }
+
+export const BUSY_BACKOFF_FIRST_MS = 0.25;
+export const BUSY_BACKOFF_MAX_MS = 8;
 
 export type ItemOutcome =
   | { ok: true; attempts: number; startMs: number; endMs: number; size: number }
@@ -99,15 +111,26 @@ export function commitWithSplit<T>(items: readonly T[], tryCommit: TryCommit<T>,
     let error: unknown;
     for (let t = 0; t <= policy.retries; t++) {
       if (t > 0) retries++;
-      for (let i = lo; i < hi; i++) attempts[i]!++;
-      const r = tryCommit(range);
-      if (r.ok) {
-        tx.push({ size: hi - lo, ok: true, durationMs: r.endMs - r.startMs });
-        for (let i = lo; i < hi; i++) outcomes[i] = { ok: true, attempts: attempts[i]!, startMs: r.startMs, endMs: r.endMs, size: hi - lo };
-        return;
+      let busySince = -1;
+      for (let k = 0; ; k++) {
+        for (let i = lo; i < hi; i++) attempts[i]!++;
+        const r = tryCommit(range);
+        if (r.ok) {
+          tx.push({ size: hi - lo, ok: true, durationMs: r.endMs - r.startMs });
+          for (let i = lo; i < hi; i++) outcomes[i] = { ok: true, attempts: attempts[i]!, startMs: r.startMs, endMs: r.endMs, size: hi - lo };
+          return;
+        }
+        error = r.error;
+        tx.push({ size: hi - lo, ok: false, durationMs: 0, error });
+        const bw = policy.busyWait;
+        if (!bw || !(bw.maxMs > 0) || !isBusyError(error)) break;
+        const now = bw.now();
+        if (busySince < 0) busySince = now;
+        if (now - busySince >= bw.maxMs) break;
+        retries++;
+        const jitter = 0.5 + (bw.random ?? Math.random)() / 2;
+        bw.sleep(Math.min(BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_FIRST_MS * 2 ** Math.min(k, 16)) * jitter);
       }
-      error = r.error;
-      tx.push({ size: hi - lo, ok: false, durationMs: 0, error });
     }
     if (hi - lo > 1 && policy.splittable(error)) {
       splits++;

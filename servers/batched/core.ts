@@ -4,7 +4,7 @@
  * gets the board's next seq, is broadcast at once from RAM to the board's other sockets (no SQL),
  * and is queued; every `flushIntervalMs` the writer commits everything queued as one transaction
  * and the senders get their acks. The HTTP/upgrade front is elsewhere (servers/common/front.ts),
- * so a future shard process is this core fed with sockets handed over by a primary.
+ * so a shard process of `--shards N` (shard.ts) is this core fed with sockets handed over by a primary.
  */
 import type { WebSocket } from 'ws';
 import { nowMs } from '../../protocol/clock.js';
@@ -33,6 +33,11 @@ export interface BatchedCoreOptions {
   batchRetries: number;
   /** busy_timeout of the writer's connection, ms (default 5000; only outside writers can make it wait). */
   writerBusyTimeoutMs: number;
+  /**
+   * Set by a shard of `--shards N` (other writers share the file): the writer waits out SQLITE_BUSY
+   * in the app, up to writerBusyTimeoutMs per try, counting every hit. Absent: the single-process design.
+   */
+  writerSharedFile?: boolean;
 }
 
 export const DEFAULT_BATCHED_OPTIONS: Omit<BatchedCoreOptions, 'dbFile'> = {
@@ -80,8 +85,11 @@ export class BatchedCore {
     };
   }
 
-  /** Loads boards (with their seq) and cards from the file and starts the writer thread. */
-  static async open(opts: BatchedCoreOptions, metrics: ServerMetrics): Promise<BatchedCore> {
+  /**
+   * Loads boards (with their seq) and cards from the file and starts the writer thread. A shard
+   * passes `ownsBoard`: it keeps only its boards (others are then unknown to it).
+   */
+  static async open(opts: BatchedCoreOptions, metrics: ServerMetrics, ownsBoard?: (id: number) => boolean): Promise<BatchedCore> {
     const db = openDb(opts.dbFile, { readonly: true });
     let seqs: Map<number, number>;
     let cards: CardIndex;
@@ -92,8 +100,13 @@ export class BatchedCore {
       db.close();
     }
     const boards = new Map<number, Board>();
-    for (const [id, seq] of seqs) boards.set(id, { seq, members: new Set() });
-    const writer = await WriterThread.start({ dbFile: opts.dbFile, busyTimeoutMs: opts.writerBusyTimeoutMs, batchRetries: opts.batchRetries });
+    for (const [id, seq] of seqs) if (!ownsBoard || ownsBoard(id)) boards.set(id, { seq, members: new Set() });
+    const writer = await WriterThread.start({
+      dbFile: opts.dbFile,
+      busyTimeoutMs: opts.writerBusyTimeoutMs,
+      batchRetries: opts.batchRetries,
+      ...(opts.writerSharedFile ? { busyWaitMs: opts.writerBusyTimeoutMs } : {}),
+    });
     return new BatchedCore(opts, metrics, boards, cards, writer);
   }
 

@@ -6,7 +6,7 @@
  */
 import { nowMs } from '../../protocol/clock.js';
 import type { DB } from '../common/db.js';
-import { commitWithSplit, DEFAULT_SPLIT_POLICY, isBusyError, sqliteCode, type SplitPolicy } from './batching.js';
+import { BUSY_BACKOFF_FIRST_MS, BUSY_BACKOFF_MAX_MS, commitWithSplit, DEFAULT_SPLIT_POLICY, isBusyError, sqliteCode, type SplitPolicy } from './batching.js';
 
 /** One queued update, as it travels to the writer thread (structured-clone friendly). */
 export interface WriteRow {
@@ -87,12 +87,20 @@ export function createBatchWriter(db: DB, policy: SplitPolicy = DEFAULT_SPLIT_PO
       if (failed) {
         // seqs of rows that finally failed were already handed out (and broadcast): keep boards.seq
         // past them so a restart never reuses a seq.
-        try {
-          db.exec('BEGIN IMMEDIATE');
-          raiseBoardSeqs(rows);
-          db.exec('COMMIT');
-        } catch {
-          if (db.inTransaction) db.exec('ROLLBACK');
+        // (with several writers on the file, a BUSY here is waited out like in commitWithSplit)
+        const bw = policy.busyWait;
+        const since = bw?.now() ?? 0;
+        for (let k = 0; ; k++) {
+          try {
+            db.exec('BEGIN IMMEDIATE');
+            raiseBoardSeqs(rows);
+            db.exec('COMMIT');
+            break;
+          } catch (e) {
+            if (db.inTransaction) db.exec('ROLLBACK');
+            if (!bw || !isBusyError(e) || bw.now() - since >= bw.maxMs) break;
+            bw.sleep(Math.min(BUSY_BACKOFF_MAX_MS, BUSY_BACKOFF_FIRST_MS * 2 ** Math.min(k, 16)));
+          }
         }
       }
       return {

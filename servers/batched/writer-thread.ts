@@ -2,6 +2,7 @@
  * The writer thread (worker_threads): the port of the seed's TDatabaseWriterThread. It owns the
  * only writing SQLite connection of the batched variant and commits each batch it is handed.
  */
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDb } from '../common/db.js';
 import { DEFAULT_SPLIT_POLICY } from './batching.js';
@@ -11,6 +12,12 @@ export interface WriterThreadData {
   dbFile: string;
   busyTimeoutMs: number;
   batchRetries: number;
+  /**
+   * Several writers share the file (batched --shards N): > 0 turns SQLite's own busy_timeout off
+   * after opening and waits out SQLITE_BUSY in the app instead, up to this many ms per try, so
+   * every BUSY is seen and counted (wami_sqlite_busy_total). Absent or 0: SQLite's busy_timeout only.
+   */
+  busyWaitMs?: number;
 }
 
 export type ToWriter = { type: 'batch'; id: number; rows: WriteRow[] } | { type: 'close' };
@@ -18,7 +25,13 @@ export type ToWriter = { type: 'batch'; id: number; rows: WriteRow[] } | { type:
 const data = workerData as WriterThreadData;
 const port = parentPort!;
 const db = openDb(data.dbFile, { busyTimeoutMs: data.busyTimeoutMs });
-const writer = createBatchWriter(db, { ...DEFAULT_SPLIT_POLICY, retries: data.batchRetries });
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+const busyWait =
+  data.busyWaitMs && data.busyWaitMs > 0
+    ? { maxMs: data.busyWaitMs, sleep: (ms: number) => void Atomics.wait(sleepCell, 0, 0, ms), now: () => performance.now() }
+    : undefined;
+if (busyWait) db.pragma('busy_timeout = 0');
+const writer = createBatchWriter(db, { ...DEFAULT_SPLIT_POLICY, retries: data.batchRetries, ...(busyWait ? { busyWait } : {}) });
 
 port.on('message', (m: ToWriter) => {
   if (m.type === 'batch') {

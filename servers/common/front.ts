@@ -2,8 +2,9 @@
  * The HTTP/upgrade front both variants share: one `http.Server` on one port serving
  * `GET /healthz`, `GET /metrics`, `GET /boards/:id`, and the protocol v1 WebSocket handshake on
  * `/ws` (validated before any WebSocket exists: 400/404). It knows nothing about boards' sockets
- * or writes: an accepted socket is handed to `onSocket`, the variant's core. (A later `--shards`
- * front hands the raw upgrade to another process's core instead.)
+ * or writes: an accepted socket is handed to `onSocket`, the variant's core. The primary of
+ * batched `--shards N` gives `handOff` instead: a validated upgrade request is handed, socket and
+ * all, to the shard process that owns the board (servers/batched/sharded.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +21,14 @@ export interface FrontOptions {
   /** ws maxPayload: frames above it are closed by the transport with 1009. */
   maxPayloadBytes: number;
   hasBoard: (id: number) => boolean;
-  onSocket: (ws: WebSocket, board: number, user: number, req: IncomingMessage) => void;
+  /** Gets each accepted WebSocket. Required unless `handOff` is given. */
+  onSocket?: (ws: WebSocket, board: number, user: number, req: IncomingMessage) => void;
+  /**
+   * Instead of completing the WebSocket handshake here: gets the upgrade request that passed the
+   * v1 checks (400/404/503 are answered here first), with its raw socket and the bytes read past
+   * the request head, and takes over the socket.
+   */
+  handOff?: (req: IncomingMessage, socket: Duplex, head: Buffer, board: number, user: number) => void;
   healthz: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   metrics: () => Promise<string>;
   readBoard: (id: number) => BoardView | null;
@@ -34,6 +42,7 @@ export class Front {
   private accepting = true;
 
   constructor(private readonly opts: FrontOptions) {
+    if (!opts.onSocket && !opts.handOff) throw new TypeError('Front needs onSocket or handOff');
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -80,7 +89,9 @@ export class Front {
     const h = checkHandshake(req.url, this.opts.hasBoard);
     if (!h.ok) return rejectUpgrade(socket, h.status, h.reason);
     try {
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.opts.onSocket(ws, h.board, h.user, req));
+      if (this.opts.handOff) return this.opts.handOff(req, socket, head, h.board, h.user);
+      const onSocket = this.opts.onSocket!;
+      this.wss.handleUpgrade(req, socket, head, (ws) => onSocket(ws, h.board, h.user, req));
     } catch {
       socket.destroy();
     }

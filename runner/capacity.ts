@@ -1,0 +1,152 @@
+/**
+ * Capacity search: per variant, raise the sockets by `step` until the SLO breaks, the fleet becomes
+ * invalid (reported as the fleet's limit, never as the server's), a run errors, or the maximum is
+ * reached. The stepping logic is pure (`recordStep`, `nextConnections`); `capacityDriver` runs it
+ * through the same run lifecycle as `run`, so every step is a full, audited run in one result.
+ */
+import type { Scenario, Variant } from '../scenarios/schema.js';
+import { evaluateThresholds, type ParsedThreshold } from '../scenarios/thresholds.js';
+import type { SessionDriver } from './run.js';
+import { estimateRunSec } from './plan.js';
+import { fmtDuration } from './progress.js';
+import type { RunRecord } from './result-types.js';
+
+export type CapacityStop = 'slo-broken' | 'fleet-invalid' | 'errored' | 'audit-failed' | 'max-reached' | 'interrupted';
+
+export interface CapacityStep {
+  connections: number;
+  status: RunRecord['status'];
+  sloPass: boolean;
+  /** The SLO metrics' values at this step. */
+  actual: Record<string, number | null>;
+}
+
+export interface CapacityVariant {
+  variant: string;
+  steps: CapacityStep[];
+  /** Largest socket count whose run was valid, met the SLO and passed the audit; null if none. */
+  largestPassing: number | null;
+  stoppedAt: number | null;
+  stoppedBecause: CapacityStop | null;
+  detail: string;
+}
+
+export interface CapacityReport {
+  slo: string[];
+  startConnections: number;
+  step: number;
+  maxConnections: number;
+  durationSec: number;
+  variants: CapacityVariant[];
+}
+
+export interface CapacityConfig {
+  slo: ParsedThreshold[];
+  startConnections: number;
+  step: number;
+  maxConnections: number;
+}
+
+export function newVariantState(variant: string): CapacityVariant {
+  return { variant, steps: [], largestPassing: null, stoppedAt: null, stoppedBecause: null, detail: '' };
+}
+
+/** The next socket count to try for this variant, or null when its search is over. */
+export function nextConnections(v: CapacityVariant, cfg: CapacityConfig): number | null {
+  if (v.stoppedBecause !== null) return null;
+  const last = v.steps[v.steps.length - 1];
+  if (!last) return Math.min(cfg.startConnections, cfg.maxConnections);
+  return Math.min(last.connections + cfg.step, cfg.maxConnections);
+}
+
+/** Folds one step's run into the variant's state (mutates and returns it). */
+export function recordStep(v: CapacityVariant, connections: number, run: RunRecord, cfg: CapacityConfig): CapacityVariant {
+  const outcomes = evaluateThresholds(run, cfg.slo);
+  const sloPass = outcomes.every((o) => o.pass);
+  v.steps.push({ connections, status: run.status, sloPass, actual: Object.fromEntries(outcomes.map((o) => [o.metric, o.actual])) });
+  const stop = (because: CapacityStop, detail: string): CapacityVariant => {
+    v.stoppedAt = connections;
+    v.stoppedBecause = because;
+    v.detail = detail;
+    return v;
+  };
+  if (run.status === 'errored') return stop('errored', `the run at ${connections} sockets errored: ${run.reasons.join('; ')}`);
+  if (run.status === 'invalid') {
+    return stop('fleet-invalid', `at ${connections} sockets the fleet could not hold its own schedule (${run.reasons.join('; ')}): this is the measuring machine's limit, not a measured limit of the server`);
+  }
+  if (run.audit && !run.audit.ok) return stop('audit-failed', `the audit failed at ${connections} sockets (lostAcked ${run.audit.lostAcked}, phantom ${run.audit.phantom})`);
+  if (!sloPass) {
+    const failed = outcomes.filter((o) => !o.pass).map((o) => `${o.expr} (actual ${o.actual === null ? 'n/a' : Math.round(o.actual * 100) / 100})`);
+    return stop('slo-broken', `the SLO broke at ${connections} sockets: ${failed.join('; ')}`);
+  }
+  v.largestPassing = connections;
+  if (connections >= cfg.maxConnections) return stop('max-reached', `the SLO held up to the maximum asked for, ${cfg.maxConnections} sockets`);
+  return v;
+}
+
+/** Exit code: 0 when every variant found a passing count, 1 if a run errored before any, else 3. */
+export function capacityExitCode(r: CapacityReport): number {
+  if (r.variants.every((v) => v.largestPassing !== null)) return 0;
+  return r.variants.some((v) => v.largestPassing === null && v.stoppedBecause === 'errored') ? 1 : 3;
+}
+
+/** One line per variant for the terminal and the summary. */
+export function capacityLines(r: CapacityReport): string[] {
+  return r.variants.map(
+    (v) => `${v.variant}: ${v.largestPassing === null ? 'no passing count' : `${v.largestPassing} sockets`} — ${v.detail || 'not finished'}`,
+  );
+}
+
+export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: number): SessionDriver {
+  const states = s.variants.map((v) => newVariantState(v.name));
+  const report: CapacityReport = {
+    slo: cfg.slo.map((t) => t.expr),
+    startConnections: cfg.startConnections,
+    step: cfg.step,
+    maxConnections: cfg.maxConnections,
+    durationSec,
+    variants: states,
+  };
+  const ladder: number[] = [];
+  for (let c = Math.min(cfg.startConnections, cfg.maxConnections); ; c = Math.min(c + cfg.step, cfg.maxConnections)) {
+    ladder.push(c);
+    if (c >= cfg.maxConnections) break;
+  }
+  const stageOf = (connections: number): Scenario['stages'][number] => ({ connections, durationSec });
+  const estimateLeft = (): number =>
+    states.reduce((acc, v) => {
+      const next = nextConnections(v, cfg);
+      return next === null ? acc : acc + ladder.filter((c) => c >= next).reduce((a, c) => a + estimateRunSec(s, stageOf(c)), 0);
+    }, 0);
+  return {
+    idPrefix: `capacity-${s.name}`,
+    maxConnections: cfg.maxConnections,
+    describe: `capacity search, SLO ${report.slo.join(' and ')}, ${cfg.startConnections} → ${cfg.maxConnections} sockets in steps of ${cfg.step} (at most ${ladder.length * s.variants.length} runs, at most ${fmtDuration(ladder.reduce((a, c) => a + estimateRunSec(s, stageOf(c)), 0) * s.variants.length)})`,
+    estimateLeftSec: () => estimateLeft(),
+    drive: async (exec, aborted) => {
+      // Variants interleave at each step (A B A B …), like `run`.
+      for (let stepIndex = 0; ; stepIndex++) {
+        let any = false;
+        for (let i = 0; i < s.variants.length; i++) {
+          const v: Variant = s.variants[i]!;
+          const st = states[i]!;
+          const next = nextConnections(st, cfg);
+          if (next === null) continue;
+          if (aborted()) {
+            st.stoppedBecause = 'interrupted';
+            st.detail = 'interrupted';
+            continue;
+          }
+          any = true;
+          const stage = stageOf(next);
+          const scenario: Scenario = { ...s, stages: [stage], seed: { ...s.seed, boards: Math.max(s.seed.boards, Math.ceil(cfg.maxConnections / s.users.perBoard)) } };
+          const rec = await exec({ variant: v, stage, stageIndex: stepIndex, repeat: 1 }, scenario);
+          recordStep(st, next, rec, cfg);
+        }
+        if (!any) break;
+      }
+    },
+    extra: () => ({ capacity: report }),
+    exitCode: () => capacityExitCode(report),
+  };
+}

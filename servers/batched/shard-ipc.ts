@@ -1,0 +1,44 @@
+/**
+ * batched `--shards N`: what the primary and its shard processes share. Board b lives in shard
+ * `shardOf(b, N)`; the messages they exchange over the fork() IPC channel.
+ */
+import type { BatchedServerOptions } from './server.js';
+
+/** Environment variable carrying a shard's ShardConfig (JSON). */
+export const SHARD_CONFIG_ENV = 'WAMI_BATCHED_SHARD_CONFIG';
+
+export interface ShardConfig {
+  /** The server's options (host/port unused: a shard never listens). */
+  opts: BatchedServerOptions;
+  /** This shard's index, 0..shards-1. */
+  shard: number;
+  shards: number;
+}
+
+/**
+ * The shard owning board `board` of `shards`: (board - 1) mod shards, so the seeded boards 1..B
+ * go round-robin (board 1 -> shard 0, board 2 -> shard 1, …). Stable: it depends on nothing else.
+ */
+export function shardOf(board: number, shards: number): number {
+  return (((board - 1) % shards) + shards) % shards;
+}
+
+/** Primary -> shard. A `conn` message comes with the socket's handle. */
+export type ToShard =
+  | { wami: 'conn'; /** the request head as read by the primary, plus any bytes after it (latin1) */ head: string }
+  | { wami: 'collect'; gid: number; what: 'metrics' | 'health' }
+  | { wami: 'stop' };
+
+/** Shard -> primary. */
+export type FromShard =
+  | { wami: 'ready'; pid: number; boards: number }
+  | { wami: 'collected'; gid: number; data: unknown }
+  | { wami: 'fatal'; message: string };
+
+export interface ShardHealth {
+  shard: number;
+  pid: number;
+  connections: number;
+  queueDepth: number;
+  boards: number;
+}

@@ -1,0 +1,85 @@
+/**
+ * One shard process of batched `--shards N` (forked by sharded.ts): the batched core (boards,
+ * queue, writer thread) for its own boards, fed with sockets the primary hands over. It never
+ * listens: its http.Server + ws only complete handshakes of sockets it is given, the pattern of
+ * `@socket.io/sticky`: `server.emit('connection', socket)`, then the request head the primary
+ * already read is replayed with `socket.emit('data', head)`. Its writer shares the SQLite file with
+ * the other shards' writers and waits out SQLITE_BUSY from them (counted).
+ *
+ * Stops (flush, ack, close sockets with 1001, close the db, exit 0) on the primary's `stop`, on
+ * SIGTERM, or when the IPC channel goes (the primary died). SIGINT is ignored: Ctrl-C reaches the
+ * whole process group and the primary coordinates the stop.
+ */
+import type { Socket } from 'node:net';
+import { PROTOCOL_VERSION } from '../../protocol/messages.js';
+import { Front } from '../common/front.js';
+import { createMetrics, metricsJson, renderMetrics } from '../common/metrics.js';
+import { BatchedCore } from './core.js';
+import { SHARD_CONFIG_ENV, shardOf, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
+
+const cfg = JSON.parse(process.env[SHARD_CONFIG_ENV] ?? 'null') as ShardConfig | null;
+if (!cfg || typeof process.send !== 'function') {
+  process.stderr.write(`batched shard: ${SHARD_CONFIG_ENV} or the IPC channel is missing (started outside the primary?)\n`);
+  process.exit(2);
+}
+const { opts, shard, shards } = cfg;
+const tell = (m: FromShard): void => {
+  if (process.connected) process.send!(m);
+};
+
+let core: BatchedCore | null = null;
+const metrics = createMetrics({ dbFile: opts.dbFile, connections: () => core?.connections ?? 0, queueDepth: () => core?.queueDepth ?? 0 });
+try {
+  core = await BatchedCore.open({ ...opts, writerSharedFile: true }, metrics, (id) => shardOf(id, shards) === shard);
+} catch (e) {
+  const message = `batched shard ${shard}: cannot start: ${(e as Error).message}`;
+  process.stderr.write(`${message}\n`);
+  tell({ wami: 'fatal', message });
+  process.exit(1);
+}
+const c = core;
+
+const health = (): ShardHealth => ({ shard, pid: process.pid, connections: c.connections, queueDepth: c.queueDepth, boards: c.boardCount });
+const front = new Front({
+  host: opts.host,
+  port: 0,
+  maxPayloadBytes: opts.maxPayloadBytes,
+  hasBoard: (id) => c.hasBoard(id),
+  onSocket: (ws, board, user) => c.attach(ws, board, user),
+  // a shard serves no HTTP routes (the primary does); these answer only if a request reaches it anyway
+  healthz: () => ({ status: 'ok', variant: 'batched', protocol: PROTOCOL_VERSION, ...health() }),
+  metrics: () => renderMetrics(metrics),
+  readBoard: () => null,
+  upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
+});
+
+let stopping: Promise<void> | null = null;
+const stop = (): Promise<void> =>
+  (stopping ??= (async () => {
+    front.stopAccepting();
+    await c.shutdown();
+    await c.waitSocketsClosed(2000);
+    front.destroyAll();
+    process.exit(0);
+  })());
+
+process.on('message', (m: ToShard, handle?: unknown) => {
+  if (m?.wami === 'conn') {
+    const socket = handle as Socket | undefined;
+    if (!socket) return;
+    front.server.emit('connection', socket);
+    socket.emit('data', Buffer.from(m.head, 'latin1'));
+    socket.resume();
+  } else if (m?.wami === 'collect') {
+    const reply = (data: unknown): void => tell({ wami: 'collected', gid: m.gid, data });
+    if (m.what === 'health') reply(health());
+    else void metricsJson(metrics).then(reply, () => reply([]));
+  } else if (m?.wami === 'stop') {
+    void stop();
+  }
+});
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => {});
+process.on('disconnect', () => void stop());
+
+tell({ wami: 'ready', pid: process.pid, boards: c.boardCount });

@@ -1,0 +1,222 @@
+/**
+ * batched `--shards N` (N >= 2): the primary. One process can hold only about 19.9k sockets here
+ * (hard RLIMIT_NOFILE 20,000), so the batched design scales out by board: N shard processes
+ * (shard.ts, child_process.fork with the primary's execArgv), each the batched core for the boards
+ * b with (b - 1) mod N = its index, with its own board/socket map, queue and writer thread, all
+ * committing to the same SQLite file.
+ *
+ * The primary listens on the one port with the shared front (servers/common/front.ts): it answers
+ * `/healthz` (shards + connections gathered from them), `/metrics` (the shards' metrics aggregated
+ * with prom-client's AggregatorRegistry, as per-request does), and `/boards/:id` (its own read-only
+ * connection). A WebSocket upgrade is checked here (400/404/503 at the handshake), then the raw
+ * socket and the request head are handed to the board's shard (the `@socket.io/sticky` pattern:
+ * `child.send(msg, socket, { keepOpen: false })`): the primary keeps no descriptor of it, and the
+ * shard's own http server + ws complete the handshake (its `X-Wami-Pid` names the shard). So a
+ * board's members all live in one process: broadcast stays in RAM, and seq order and exactly-once
+ * per board are those of the single-process design.
+ *
+ * Startup: resolves only once every shard is ready and the port listens. A shard that exits on its
+ * own resolves `failed` (the CLI then stops the others and exits 1: no silent half-service).
+ * `stop()`: stop accepting, tell every shard to stop (each flushes its queue, acks, closes its
+ * sockets with 1001 and its database), wait for them, close.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { PROTOCOL_VERSION } from '../../protocol/messages.js';
+import { boardReader, loadBoardSeqs } from '../common/boards.js';
+import { openDb } from '../common/db.js';
+import { Front } from '../common/front.js';
+import { rejectUpgrade } from '../common/handshake.js';
+import { aggregateMetrics } from '../common/metrics.js';
+import type { BatchedServerOptions, RunningServer } from './server.js';
+import { SHARD_CONFIG_ENV, shardOf, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
+
+export interface ShardedBatchedOptions extends BatchedServerOptions {
+  /** Shard processes, >= 2 (1 is the single-process server.ts). */
+  shards: number;
+}
+
+export interface RunningShardedServer extends RunningServer {
+  shardPids: number[];
+  /** Resolves with a message if a shard exits on its own (the caller should stop and exit non-zero). */
+  failed: Promise<string>;
+}
+
+const SHARD_MAIN = fileURLToPath(new URL('./shard.js', import.meta.url));
+/** Longest wait for the shards' answers to a /metrics or /healthz gather. */
+const GATHER_TIMEOUT_MS = 2000;
+/** Longest wait for a shard to flush and exit on stop before it is killed. */
+const STOP_TIMEOUT_MS = 30_000;
+
+interface Shard {
+  index: number;
+  child: ChildProcess;
+  pid: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  dead: boolean;
+}
+
+/** The request head as the client sent it (request line + raw headers), for the shard's parser. */
+function requestHead(req: IncomingMessage): string {
+  let s = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) s += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return `${s}\r\n`;
+}
+
+type Handle = { readStop?: () => number };
+
+export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Promise<RunningShardedServer> {
+  const n = opts.shards;
+  if (!Number.isSafeInteger(n) || n < 2) throw new RangeError(`shards must be an integer >= 2, got ${n}`);
+  const reader = openDb(opts.dbFile, { readonly: true });
+  const boardIds = new Set(loadBoardSeqs(reader).keys());
+  const readBoard = boardReader(reader);
+  const startedAt = Date.now();
+
+  let stopping = false;
+  let failWith: (msg: string) => void = () => {};
+  const failed = new Promise<string>((r) => (failWith = r));
+
+  // gathering metrics / health from every live shard
+  let nextGid = 1;
+  const pending = new Map<number, (data: unknown) => void>();
+  const gather = (what: 'metrics' | 'health'): Promise<unknown[]> => {
+    const live = shards.filter((s) => !s.dead && s.child.connected);
+    if (live.length === 0) return Promise.resolve([]);
+    const gid = nextGid++;
+    return new Promise((resolve) => {
+      const got: unknown[] = [];
+      const done = (): void => {
+        clearTimeout(timer);
+        pending.delete(gid);
+        resolve(got);
+      };
+      const timer = setTimeout(done, GATHER_TIMEOUT_MS);
+      pending.set(gid, (data) => {
+        got.push(data);
+        if (got.length >= live.length) done();
+      });
+      for (const s of live) s.child.send({ wami: 'collect', gid, what } satisfies ToShard, (e) => e && undefined);
+    });
+  };
+
+  const shards: Shard[] = [];
+  const ready: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const config: ShardConfig = { opts: { ...opts }, shard: i, shards: n };
+    const child = fork(SHARD_MAIN, [], {
+      execArgv: process.execArgv,
+      env: { ...process.env, [SHARD_CONFIG_ENV]: JSON.stringify(config) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+      child.once('exit', (code, signal) => res({ code, signal })),
+    );
+    const s: Shard = { index: i, child, pid: child.pid ?? 0, exited, dead: false };
+    shards.push(s);
+    ready.push(
+      new Promise<void>((resolve, reject) => {
+        let fatal = '';
+        child.on('message', (m: FromShard) => {
+          if (m?.wami === 'ready') resolve();
+          else if (m?.wami === 'collected') pending.get(m.gid)?.(m.data);
+          else if (m?.wami === 'fatal') fatal = m.message;
+        });
+        child.once('error', (e) => {
+          s.dead = true;
+          const msg = `shard ${i} could not run: ${e.message}`;
+          reject(new Error(msg));
+          if (!stopping) failWith(msg);
+        });
+        void exited.then(({ code, signal }) => {
+          s.dead = true;
+          if (stopping) return;
+          const msg = `shard ${i} (pid ${s.pid}) exited (code ${code}, signal ${signal})${fatal ? `: ${fatal}` : ''}`;
+          reject(new Error(`${msg} before it was ready`));
+          failWith(msg);
+        });
+      }),
+    );
+  }
+
+  const handOff = (req: IncomingMessage, socket: Duplex, head: Buffer, board: number): void => {
+    const s = shards[shardOf(board, n)];
+    if (stopping || !s || s.dead || !s.child.connected) return rejectUpgrade(socket, 503, stopping ? 'server is shutting down' : 'shard unavailable');
+    const sock = socket as Socket;
+    // Nothing more may be read here: bytes read now would be lost with the handle. (WebSocket
+    // clients send nothing before the 101, but the kernel keeps whatever comes for the shard.)
+    sock.pause();
+    const handle = (sock as unknown as { _handle?: Handle })._handle;
+    handle?.readStop?.();
+    let bytes = requestHead(req) + head.toString('latin1');
+    if (sock.readableLength > 0) {
+      const more = sock.read(sock.readableLength) as Buffer | null;
+      handle?.readStop?.();
+      if (more) bytes += more.toString('latin1');
+    }
+    // keepOpen false: once the shard acknowledges the handle, the primary's descriptor is closed
+    s.child.send({ wami: 'conn', head: bytes } satisfies ToShard, sock, { keepOpen: false }, (e) => {
+      if (e) sock.destroy();
+    });
+  };
+
+  const front = new Front({
+    host: opts.host,
+    port: opts.port,
+    maxPayloadBytes: opts.maxPayloadBytes,
+    hasBoard: (id) => boardIds.has(id),
+    handOff,
+    healthz: async () => {
+      const per = ((await gather('health')) as ShardHealth[]).sort((a, b) => a.shard - b.shard);
+      return {
+        status: per.length === n ? 'ok' : 'degraded',
+        variant: 'batched',
+        protocol: PROTOCOL_VERSION,
+        pid: process.pid,
+        shards: n,
+        connections: per.reduce((t, x) => t + x.connections, 0),
+        queueDepth: per.reduce((t, x) => t + x.queueDepth, 0),
+        boards: boardIds.size,
+        uptimeSec: Math.round((Date.now() - startedAt) / 1000),
+        perShard: per,
+      };
+    },
+    metrics: async () => aggregateMetrics((await gather('metrics')) as MetricObjectWithValues<MetricValue<string>>[][][]),
+    readBoard,
+  });
+
+  let stopPromise: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopPromise ??= (async () => {
+      stopping = true;
+      front.stopAccepting();
+      await Promise.all(
+        shards.map(async (s) => {
+          if (!s.dead) {
+            const t = setTimeout(() => s.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+            if (s.child.connected) s.child.send({ wami: 'stop' } satisfies ToShard, (e) => e && s.child.kill('SIGTERM'));
+            else s.child.kill('SIGTERM');
+            const { code, signal } = await s.exited;
+            clearTimeout(t);
+            if (code !== 0) process.stderr.write(`batched: shard ${s.index} (pid ${s.pid}) stopped with code ${code}, signal ${signal}\n`);
+          }
+        }),
+      );
+      front.destroyAll();
+      reader.close();
+    })());
+
+  try {
+    await Promise.all(ready);
+    const addr = await front.listen();
+    return { host: addr.address, port: addr.port, shardPids: shards.map((s) => s.pid), stop, failed };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
