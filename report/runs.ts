@@ -5,6 +5,7 @@
  */
 import type { ResultFile, RunRecord } from '../runner/result-types.js';
 import type { MetricDef } from './metrics.js';
+import { serverProcesses } from '../runner/preflight.js';
 import { median } from './stats.js';
 
 export interface VariantCell {
@@ -83,4 +84,33 @@ export function cellStatus(cell: VariantCell): string {
   const kinds = [...new Set(bad.map((r) => r.status))].join('/');
   if (bad.length === n) return `${kinds} ${n}/${n} (excluded)`;
   return `ok ${n - bad.length}/${n} (${bad.length} ${kinds} excluded)`;
+}
+
+/**
+ * The server's shape in one run: batched `--shards N` (default 1) or per-request `--workers W`
+ * (default: the machine's CPU count, environment.cpuCount), and the processes seen in its tree.
+ */
+export interface ServerShape {
+  /** 'shards' for batched, 'workers' for per-request. */
+  unit: 'shards' | 'workers';
+  count: number;
+  /** Whether the count came from the variant's flags (false: the server's default). */
+  fromFlags: boolean;
+  /** Most processes seen in the server's tree during the run. */
+  processes: number;
+}
+
+export function serverShape(run: RunRecord, cpuCount: number): ServerShape {
+  const unit = run.variantKind === 'batched' ? 'shards' : 'workers';
+  const fromFlags = run.variantFlags.some((f) => f === `--${unit}` || f.startsWith(`--${unit}=`));
+  const count = serverProcesses({ name: run.variant, kind: run.variantKind, flags: run.variantFlags }, cpuCount);
+  return { unit, count, fromFlags, processes: run.resources.server.processes };
+}
+
+/** "1 shard", "2 workers (default: CPU count)", with the processes seen: "2 workers · 3 processes". */
+export function shapeLabel(s: ServerShape, withProcesses = true): string {
+  const noun = s.unit === 'shards' ? (s.count === 1 ? 'shard' : 'shards') : s.count === 1 ? 'worker' : 'workers';
+  const dflt = s.fromFlags ? '' : s.unit === 'shards' ? ' (default)' : ' (default: CPU count)';
+  const procs = withProcesses && s.processes > 0 ? ` · ${s.processes} process${s.processes === 1 ? '' : 'es'}` : '';
+  return `${s.count} ${noun}${dflt}${procs}`;
 }

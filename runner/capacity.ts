@@ -97,6 +97,17 @@ export function capacityLines(r: CapacityReport): string[] {
   );
 }
 
+/** The socket counts a search may try: start, start + step, …, capped at the maximum. */
+export function capacityLadder(cfg: Pick<CapacityConfig, 'startConnections' | 'step' | 'maxConnections'>): number[] {
+  const ladder: number[] = [];
+  for (let c = Math.min(cfg.startConnections, cfg.maxConnections); ; c = Math.min(c + cfg.step, cfg.maxConnections)) {
+    ladder.push(c);
+    if (c >= cfg.maxConnections) break;
+  }
+  return ladder;
+}
+
+/** Drives the search; `s.stages` must be the ladder (capacityLadder) with the step duration. */
 export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: number): SessionDriver {
   const states = s.variants.map((v) => newVariantState(v.name));
   const report: CapacityReport = {
@@ -107,11 +118,7 @@ export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: nu
     durationSec,
     variants: states,
   };
-  const ladder: number[] = [];
-  for (let c = Math.min(cfg.startConnections, cfg.maxConnections); ; c = Math.min(c + cfg.step, cfg.maxConnections)) {
-    ladder.push(c);
-    if (c >= cfg.maxConnections) break;
-  }
+  const ladder = capacityLadder(cfg);
   const stageOf = (connections: number): Scenario['stages'][number] => ({ connections, durationSec });
   const estimateLeft = (): number =>
     states.reduce((acc, v) => {
@@ -125,7 +132,7 @@ export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: nu
     estimateLeftSec: () => estimateLeft(),
     drive: async (exec, aborted) => {
       // Variants interleave at each step (A B A B …), like `run`.
-      for (let stepIndex = 0; ; stepIndex++) {
+      for (;;) {
         let any = false;
         for (let i = 0; i < s.variants.length; i++) {
           const v: Variant = s.variants[i]!;
@@ -139,8 +146,7 @@ export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: nu
           }
           any = true;
           const stage = stageOf(next);
-          const scenario: Scenario = { ...s, stages: [stage], seed: { ...s.seed, boards: Math.max(s.seed.boards, Math.ceil(cfg.maxConnections / s.users.perBoard)) } };
-          const rec = await exec({ variant: v, stage, stageIndex: stepIndex, repeat: 1 }, scenario);
+          const rec = await exec({ variant: v, stage, stageIndex: Math.max(0, ladder.indexOf(next)), repeat: 1 }, s);
           recordStep(st, next, rec, cfg);
         }
         if (!any) break;

@@ -1,6 +1,6 @@
 import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios/load.js';
 import { parseThreshold } from '../../scenarios/thresholds.js';
-import { capacityDriver, capacityLines } from '../capacity.js';
+import { capacityDriver, capacityLadder, capacityLines } from '../capacity.js';
 import { intFlag, numFlag, parseCommand, UsageError, type CommandSpec } from '../args.js';
 import { runSession } from '../run.js';
 
@@ -69,11 +69,7 @@ export async function main(argv: string[]): Promise<number> {
   );
   if (start < s.users.perBoard) throw new UsageError(`--start ${start} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
   const durationSec = v['duration-sec'] !== undefined ? numFlag(v, 'duration-sec', undefined, 1, 3600) : s.stages[0]!.durationSec;
-  const ladder: number[] = [];
-  for (let c = start; ; c = Math.min(c + step, maxConnections)) {
-    ladder.push(c);
-    if (c >= maxConnections) break;
-  }
+  const ladder = capacityLadder({ startConnections: start, step, maxConnections });
   const resolved = {
     ...s,
     seed: { ...s.seed, boards: Math.max(s.seed.boards, Math.ceil(maxConnections / s.users.perBoard)) },
