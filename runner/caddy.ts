@@ -3,13 +3,12 @@
  * project's Caddyfile, TLS from Caddy's internal CA on a loopback address. The fleet trusts the CA's
  * root certificate through its `ca` option; verification is never turned off.
  */
-import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { descendantPids } from './server-process.js';
+import { killTree, spawnChild, type Exit } from './child.js';
 
 export const CADDYFILE = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'Caddyfile');
 
@@ -21,9 +20,9 @@ export interface RunningCaddy {
   /** PEM of the internal CA's root certificate. */
   ca: string;
   isRunning: () => boolean;
-  exited: Promise<{ code: number | null; signal: string | null }>;
+  exited: Promise<Exit>;
   output: () => string;
-  stop: (graceMs?: number) => Promise<{ code: number | null; signal: string | null; forced: boolean }>;
+  stop: (graceMs?: number) => Promise<Exit & { forced: boolean }>;
 }
 
 /** A free TCP port on `host` (bound, then released). */
@@ -58,28 +57,15 @@ export async function startCaddy(opts: { upstream: string; host?: string; storag
   mkdirSync(opts.storageDir, { recursive: true });
   const env = { WAMI_CADDY_HOST: host, WAMI_CADDY_PORT: String(port), WAMI_UPSTREAM: opts.upstream, WAMI_CADDY_STORAGE: opts.storageDir, XDG_DATA_HOME: opts.storageDir, XDG_CONFIG_HOME: opts.storageDir };
   const args = ['run', '--config', CADDYFILE, '--adapter', 'caddyfile'];
-  const [file, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, 'caddy', ...args]] : ['caddy', args];
-  const child: ResultPromise = execa(file, argv, { env, reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false, cleanup: true });
-  let out = '';
-  const append = (d: Buffer): void => {
-    out = (out + d.toString()).slice(-32768);
-  };
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  let running = true;
-  const exited = child.then((r) => {
-    running = false;
-    return { code: r.exitCode ?? null, signal: r.signal ?? null };
-  });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('could not start caddy');
+  const child = spawnChild('caddy', args, { env, ...(opts.cpus ? { cpus: opts.cpus } : {}) });
+  const { pid, exited } = child;
   const rootCrt = join(opts.storageDir, 'pki', 'authorities', 'local', 'root.crt');
   const httpsUrl = `https://${host}:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 20000);
   let ca = '';
   let last = '';
   while (Date.now() < deadline) {
-    if (!running) throw new Error(`caddy exited before it was ready. Output:\n${out.slice(-3000)}`);
+    if (!child.isRunning()) throw new Error(`caddy exited before it was ready. Output:\n${child.output().slice(-3000)}`);
     if (!ca && existsSync(rootCrt)) ca = readFileSync(rootCrt, 'utf8');
     if (ca) {
       try {
@@ -93,9 +79,9 @@ export async function startCaddy(opts: { upstream: string; host?: string; storag
     await new Promise((r) => setTimeout(r, 150));
   }
   if (Date.now() >= deadline) {
-    process.kill(pid, 'SIGKILL');
+    killTree(pid);
     await exited;
-    throw new Error(`caddy not ready within ${opts.timeoutMs ?? 20000} ms (last: ${last || 'no root certificate yet'}). Output:\n${out.slice(-3000)}`);
+    throw new Error(`caddy not ready within ${opts.timeoutMs ?? 20000} ms (last: ${last || 'no root certificate yet'}). Output:\n${child.output().slice(-3000)}`);
   }
   return {
     pid,
@@ -103,25 +89,9 @@ export async function startCaddy(opts: { upstream: string; host?: string; storag
     wssUrl: `wss://${host}:${port}/ws`,
     httpsUrl,
     ca,
-    isRunning: () => running,
+    isRunning: child.isRunning,
     exited,
-    output: () => out,
-    stop: async (graceMs = 10000) => {
-      if (!running) return { ...(await exited), forced: false };
-      process.kill(pid, 'SIGTERM');
-      let forced = false;
-      const t = setTimeout(() => {
-        forced = true;
-        for (const p of descendantPids(pid)) process.kill(p, 'SIGKILL');
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }, graceMs);
-      const r = await exited;
-      clearTimeout(t);
-      return { ...r, forced };
-    },
+    output: child.output,
+    stop: (graceMs = 10000) => child.stop(graceMs),
   };
 }
