@@ -18,10 +18,13 @@ import { Progress, fmtDuration } from './progress.js';
 import { ResourceSampler } from './resources.js';
 import type { AuditReport, RunRecord, ServerMetricsSummary, ServerResources } from './result-types.js';
 import { startCaddy, type RunningCaddy } from './caddy.js';
+import { effectiveFlags } from './preflight.js';
 import { startHttpLoad, type HttpLoadResult, type RunningHttpLoad } from './http-load.js';
 import { descendantPids, startServerProcess, waitHealthy, type RunningServer } from './server-process.js';
 
 export interface LifecycleOptions {
+  /** Open-file limit of a process here (soft), for --shards auto-sizing; null if unknown. */
+  fdLimit: number | null;
   outDir: string;
   serverNodeFlags: string[];
   fleetNodeFlags: string[];
@@ -115,6 +118,9 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
   let httpResult: HttpLoadResult | null = null;
   const via = variant.via ?? s.via;
   let stopping = false;
+  // batched without --shards gets the fewest shards the fd limit allows (1 = the seed's design).
+  const runFlags = effectiveFlags(variant, stage.connections, opts.fdLimit);
+  if (runFlags.length !== variant.flags.length) opts.progress.log(`  ${variant.name}: ${stage.connections} sockets exceed one process's file limit: running with ${runFlags.slice(variant.flags.length).join(' ')}`);
   const fail = (why: string): void => {
     st.status = 'errored';
     reasons.push(why);
@@ -131,7 +137,7 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
   try {
     server = await startServerProcess({
       kind: variant.kind,
-      flags: variant.flags,
+      flags: runFlags,
       db,
       nodeFlags: opts.serverNodeFlags,
       ...(opts.pin ? { cpus: '0' } : {}),
@@ -276,7 +282,7 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
   const record: RunRecord = {
     variant: variant.name,
     variantKind: variant.kind,
-    variantFlags: variant.flags,
+    variantFlags: runFlags,
     via,
     stage: { index: stageIndex, connections: stage.connections, durationSec: stage.durationSec },
     repeat,

@@ -35,14 +35,40 @@ export const EST_BYTES_PER_SOCKET = 30 * 1024;
 /** Caddy holds two descriptors per proxied socket (client side and upstream). */
 export const CADDY_FDS_PER_SOCKET = 2;
 
+/** The flag that sets how many processes hold a variant's sockets. */
+export function processFlag(kind: Variant['kind']): '--shards' | '--workers' {
+  return kind === 'batched' ? '--shards' : '--workers';
+}
+
+/** The value of `flag` in a flag list (`--flag N` or `--flag=N`), or undefined. */
+export function flagValue(flags: readonly string[], flag: string): string | undefined {
+  const i = flags.indexOf(flag);
+  if (i >= 0) return flags[i + 1];
+  return flags.find((f) => f.startsWith(`${flag}=`))?.slice(flag.length + 1);
+}
+
 /** How many server processes hold sockets for a variant: batched --shards N (default 1), per-request --workers W (default CPUs). */
-export function serverProcesses(v: Variant, cpus: number): number {
-  const flag = v.kind === 'batched' ? '--shards' : '--workers';
-  const i = v.flags.indexOf(flag);
-  const inline = v.flags.find((f) => f.startsWith(`${flag}=`));
-  const raw = i >= 0 ? v.flags[i + 1] : inline?.split('=')[1];
+export function serverProcesses(v: { kind: Variant['kind']; flags: readonly string[]; name?: string }, cpus: number): number {
+  const raw = flagValue(v.flags, processFlag(v.kind));
   const n = raw === undefined ? (v.kind === 'batched' ? 1 : cpus) : Number(raw);
   return Number.isSafeInteger(n) && n > 0 ? n : 1;
+}
+
+/** Sockets one server process may hold: the fd limit less a reserve, and for per-request a 10% margin for round-robin imbalance. */
+function socketsPerProcess(kind: Variant['kind'], procs: number, fd: number): number {
+  const perProc = fd - FD_RESERVE;
+  return kind === 'per-request' && procs > 1 ? Math.floor(perProc / 1.1) : perProc;
+}
+
+/**
+ * The serve flags a variant runs with at `connections` sockets. A batched variant that does not set
+ * --shards gets the fewest shards that keep every process under the fd limit (1 — the seed's
+ * single-process design — whenever one process can hold them). Explicit flags are never changed.
+ */
+export function effectiveFlags(v: Pick<Variant, 'kind' | 'flags'>, connections: number, fdLimit: number | null): string[] {
+  if (v.kind !== 'batched' || fdLimit === null || flagValue(v.flags, '--shards') !== undefined) return [...v.flags];
+  const shards = Math.max(1, Math.ceil(connections / socketsPerProcess('batched', 1, fdLimit)));
+  return shards > 1 ? [...v.flags, '--shards', String(shards)] : [...v.flags];
 }
 
 export interface PlanCheck {
@@ -64,12 +90,14 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
     const perProc = fd - FD_RESERVE;
     notes.push(`file-descriptor limit per process: soft ${f.fdSoft ?? '?'}, hard ${f.fdHard ?? '?'} -> at most ${perProc} sockets per process`);
     for (const v of s.variants) {
-      const procs = serverProcesses(v, f.cpus);
+      const flags = effectiveFlags(v, maxConn, fd);
+      const procs = serverProcesses({ kind: v.kind, flags }, f.cpus);
+      if (flags.length !== v.flags.length) notes.push(`variant "${v.name}": ${maxConn} sockets need ${flagValue(flags, '--shards')} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`);
       // per-request balances sockets round-robin over workers; allow 10% imbalance.
       const perServerProc = Math.ceil((maxConn / procs) * (v.kind === 'per-request' && procs > 1 ? 1.1 : 1));
       if (perServerProc > perProc) {
         const need = Math.ceil((maxConn * (v.kind === 'per-request' ? 1.1 : 1)) / perProc);
-        const flag = v.kind === 'batched' ? '--shards' : '--workers';
+        const flag = processFlag(v.kind);
         errors.push(
           `variant "${v.name}": ${maxConn} sockets over ${procs} server process(es) is ~${perServerProc} per process, over the ` +
             `${fd}-descriptor limit (the hard limit ${f.fdHard ?? '?'} cannot be raised here). Give it ${flag} ${need} or more in the scenario's variant flags.`,

@@ -172,7 +172,7 @@ export async function runSession(s: Scenario, opts: RunOptions, driver: SessionD
     if (!v.success) throw new Error(`internal error: result.json does not match its schema: ${v.error.message.slice(0, 2000)}`);
     writeFileSync(resultPath, JSON.stringify(r, null, 1) + '\n');
   };
-  const lifecycle = { outDir, serverNodeFlags, fleetNodeFlags, pin, cpus: facts.cpus, keepDb: opts.keepDb ?? false, progress, signal: abort.signal };
+  const lifecycle = { fdLimit: facts.fdSoft ?? facts.fdHard, outDir, serverNodeFlags, fleetNodeFlags, pin, cpus: facts.cpus, keepDb: opts.keepDb ?? false, progress, signal: abort.signal };
   try {
     await driver.drive(
       async (pr, scenario) => {

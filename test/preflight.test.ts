@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPlan, serverProcesses, type MachineFacts } from '../runner/preflight.js';
+import { checkPlan, effectiveFlags, serverProcesses, SOCKETS_PER_SOURCE_ADDRESS, type MachineFacts } from '../runner/preflight.js';
 import { validateScenario } from '../scenarios/load.js';
 
 const facts: MachineFacts = {
@@ -8,7 +8,7 @@ const facts: MachineFacts = {
   fdSoft: 20000,
   fdHard: 20000,
   portRange: [32768, 60999],
-  loopbackOk: ['127.0.0.2', '127.0.0.3', '127.0.0.4'],
+  loopbackOk: Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`),
   loopbackFailed: [],
   freeDiskBytes: 10 * 2 ** 30,
   freeMemBytes: 20 * 2 ** 30,
@@ -41,25 +41,31 @@ test('server processes come from --shards / --workers, defaults 1 and CPUs', () 
   assert.equal(serverProcesses({ name: 'p', kind: 'per-request', flags: ['--workers=8'] }, 2), 8);
 });
 
-test('30k sockets on one batched process is refused with the fix; per-request over 2 workers passes', () => {
+test('30k sockets: batched without --shards gets 2 shards; an explicit --shards 1 is refused with the fix; per-request over 2 workers passes', () => {
   const s = scenario(30000, [
     { name: 'batched', kind: 'batched' },
     { name: 'per-request', kind: 'per-request' },
   ]);
   const c = checkPlan(s, facts);
-  assert.equal(c.ok, false);
-  assert.equal(c.errors.length, 1);
-  assert.match(c.errors[0]!, /variant "batched": 30000 sockets over 1 server process\(es\) is ~30000 per process, over the 20000-descriptor limit .* Give it --shards 2 or more/);
-  const ok = checkPlan(scenario(30000, [{ name: 'batched', kind: 'batched', flags: ['--shards', '2'] }, { name: 'per-request', kind: 'per-request' }]), facts);
-  assert.deepEqual(ok.errors, []);
+  assert.deepEqual(c.errors, []);
+  assert.match(c.notes.join('\n'), /variant "batched": 30000 sockets need 2 shards \(one process holds at most 19600 sockets here\)/);
+  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: [] }, 30000, 20000), ['--shards', '2']);
+  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: [] }, 19000, 20000), [], 'one process when it fits: the seed design');
+  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: ['--shards', '3'] }, 30000, 20000), ['--shards', '3'], 'explicit flags are kept');
+  assert.deepEqual(effectiveFlags({ kind: 'per-request', flags: [] }, 30000, 20000), []);
+  const one = checkPlan(scenario(30000, [{ name: 'batched', kind: 'batched', flags: ['--shards', '1'] }]), facts);
+  assert.equal(one.errors.length, 1);
+  assert.match(one.errors[0]!, /variant "batched": 30000 sockets over 1 server process\(es\) is ~30000 per process, over the 20000-descriptor limit .* Give it --shards 2 or more/);
+  const pr = checkPlan(scenario(40000, [{ name: 'per-request', kind: 'per-request' }]), facts);
+  assert.match(pr.errors.join('\n'), /variant "per-request": 40000 sockets over 2 server process\(es\) is ~22000 per process.* Give it --workers 3 or more/);
 });
 
 test('too few loopback addresses, a narrow port range and missing Caddy are each refused with what to do', () => {
   const s = scenario(30000, [{ name: 'b', kind: 'batched', flags: ['--shards', '2'] }]);
   const c = checkPlan(s, { ...facts, loopbackOk: ['127.0.0.2'], loopbackFailed: ['127.0.0.3', '127.0.0.4'], portRange: [50000, 55000] });
   assert.equal(c.errors.length, 2);
-  assert.match(c.errors[0]!, /ephemeral port range has 5001 ports but up to 15000 sockets would share one source address.*ip_local_port_range/);
-  assert.match(c.errors[1]!, /need 2 loopback source addresses .* only 1 could be bound \(failed: 127\.0\.0\.3, 127\.0\.0\.4\)/);
+  assert.match(c.errors[0]!, new RegExp(`ephemeral port range has 5001 ports but up to ${SOCKETS_PER_SOURCE_ADDRESS} sockets would share one source address.*ip_local_port_range`));
+  assert.match(c.errors[1]!, new RegExp(`need ${Math.ceil(30000 / SOCKETS_PER_SOURCE_ADDRESS)} loopback source addresses .* only 1 could be bound \\(failed: 127\\.0\\.0\\.3, 127\\.0\\.0\\.4\\)`));
   const caddy = checkPlan(scenario(1000, [{ name: 'b', kind: 'batched' }], { via: 'caddy' }), { ...facts, caddyPath: null });
   assert.match(caddy.errors.join('\n'), /no `caddy` is on PATH: install Caddy 2 \(Debian: apt-get install -y caddy\)/);
 });
