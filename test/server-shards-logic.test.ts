@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { shardOf } from '../servers/batched/shard-ipc.js';
 import { createBatchWriter, type WriteRow } from '../servers/batched/writer-core.js';
 import { openDb, seedDatabase } from '../servers/common/db.js';
 import { cardId } from '../protocol/layout.js';
+import { CLI } from './helpers/server.js';
 
 test('shardOf: (board - 1) mod N, stable, every board in 0..N-1', () => {
   assert.deepEqual([1, 2, 3, 4, 5].map((b) => shardOf(b, 2)), [0, 1, 0, 1, 0]);
@@ -136,6 +137,29 @@ test('two writers on one file: with the shards\' busy wait a batch survives anot
     assert.equal(db.prepare('SELECT count(*) FROM card_events WHERE board_id = 2').pluck().get(), 4);
     assert.equal(db.prepare('SELECT seq FROM boards WHERE id = 2').pluck().get(), 4);
     db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('serve --shards: documented in --help; bad values and the wrong variant exit 2', () => {
+  const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const help = cli(['serve', '--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /--shards N/);
+  const dir = mkdtempSync(join(tmpdir(), 'wami-shards-cli-'));
+  try {
+    const db = join(dir, 'ok.db');
+    seedDatabase(db, { boards: 1, cardsPerBoard: 1 });
+    for (const [args, re] of [
+      [['serve', 'batched', '--db', db, '--shards', '0'], /--shards must be between 1/],
+      [['serve', 'batched', '--db', db, '--shards', 'two'], /--shards must be an integer/],
+      [['serve', 'per-request', '--db', db, '--shards', '2'], /--shards applies to the batched variant, not per-request/],
+    ] as const) {
+      const r = cli([...args]);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,12 +9,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { defineVariantContract } from './helpers/server-contract.js';
-import { CLI, startServer, type TestServer } from './helpers/server.js';
+import { CLI, LISTEN_RE, startServer, type TestServer } from './helpers/server.js';
 import { getJson, metric, msgId, waitUntil, WsClient } from './helpers/server-ws.js';
 import { cardId } from '../protocol/layout.js';
+import { seedDatabase } from '../servers/common/db.js';
 import type { AckMessage, BroadcastMessage } from '../protocol/messages.js';
 
 const M = 10;
@@ -239,6 +243,39 @@ describe('batched --shards 2: stop and failure', () => {
     } finally {
       await srv.stop();
       srv.cleanup();
+    }
+  });
+
+  test('shards run with the primary\'s Node flags (execArgv); the config line and /healthz name their pids', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wami-shards-argv-'));
+    const db = join(dir, 'a.db');
+    seedDatabase(db, { boards: 2, cardsPerBoard: 5 });
+    const child = spawn(process.execPath, ['--max-semi-space-size=8', CLI, 'serve', 'batched', '--port', '0', '--db', db, ...SHARDS], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = LISTEN_RE.exec(out);
+          if (m) resolve(Number(m[2]));
+        });
+        child.once('exit', (c) => reject(new Error(`exited ${c} before listening:\n${out}`)));
+      });
+      const config = JSON.parse(/config (\{.*\})/.exec(out)![1]!) as { shards: number; shardPids: number[] };
+      assert.equal(config.shards, 2);
+      assert.equal(config.shardPids.length, 2);
+      for (const pid of config.shardPids) {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        assert.ok(argv.includes('--max-semi-space-size=8'), `shard ${pid}: ${argv.join(' ')}`);
+      }
+      const h = (await getJson(`http://127.0.0.1:${port}/healthz`)).body as Health;
+      assert.deepEqual(h.perShard.map((x) => x.pid), config.shardPids);
+    } finally {
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, out);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -97,7 +97,8 @@ export const DEFAULT_SPLIT_POLICY: SplitPolicy = { retries: 1, splittable: (e) =
  * Commits `items`, recursively: try the whole range (1 + `retries` times); if it still fails and
  * the error is splittable, commit each half on its own. A single item that still fails is reported
  * failed. With one bad row among n, this costs about 2·log2(n)·(1+retries) extra transactions.
- * Each item's `attempts` is the number of transactions it took part in.
+ * Each item's `attempts` is the number of transactions it took part in. With `policy.busyWait`
+ * (several writers on one file), a BUSY inside a try is waited out first (see SplitPolicy).
  */
 export function commitWithSplit<T>(items: readonly T[], tryCommit: TryCommit<T>, policy: SplitPolicy = DEFAULT_SPLIT_POLICY): SplitResult {
   const outcomes: ItemOutcome[] = new Array<ItemOutcome>(items.length);

@@ -32,6 +32,8 @@ export type ToShard =
 /** Shard -> primary. */
 export type FromShard =
   | { wami: 'ready'; pid: number; boards: number }
+  /** Answers every `conn` at once (before the handshake): the primary may send the next socket. */
+  | { wami: 'got' }
   | { wami: 'collected'; gid: number; data: unknown }
   | { wami: 'fatal'; message: string };
 

@@ -65,6 +65,7 @@ const stop = (): Promise<void> =>
 
 process.on('message', (m: ToShard, handle?: unknown) => {
   if (m?.wami === 'conn') {
+    tell({ wami: 'got' });
     const socket = handle as Socket | undefined;
     if (!socket) return;
     front.server.emit('connection', socket);

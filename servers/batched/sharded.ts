@@ -51,6 +51,12 @@ const SHARD_MAIN = fileURLToPath(new URL('./shard.js', import.meta.url));
 const GATHER_TIMEOUT_MS = 2000;
 /** Longest wait for a shard to flush and exit on stop before it is killed. */
 const STOP_TIMEOUT_MS = 30_000;
+/**
+ * Sockets waiting in the primary for their shard, all shards together, past which upgrades are
+ * answered 503 at once: each holds a descriptor of the primary, which must stay under its own
+ * 20,000 (an accept() failing with EMFILE would refuse connections blindly).
+ */
+const MAX_WAITING_HANDOFFS = 16_000;
 
 interface Shard {
   index: number;
@@ -58,6 +64,17 @@ interface Shard {
   pid: number;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   dead: boolean;
+  /** Sockets waiting for their turn to be handed over (see `pump`). */
+  queue: Pending[];
+  /** Index of the first waiting entry of `queue`. */
+  qHead: number;
+  /** A handle is on its way and the shard has not yet said `got`. */
+  inFlight: boolean;
+}
+
+interface Pending {
+  sock: Socket;
+  head: string;
 }
 
 /** The request head as the client sent it (request line + raw headers), for the shard's parser. */
@@ -82,6 +99,8 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
   let failWith: (msg: string) => void = () => {};
   const failed = new Promise<string>((r) => (failWith = r));
 
+  const shards: Shard[] = [];
+
   // gathering metrics / health from every live shard
   let nextGid = 1;
   const pending = new Map<number, (data: unknown) => void>();
@@ -105,7 +124,6 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     });
   };
 
-  const shards: Shard[] = [];
   const ready: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
     const config: ShardConfig = { opts: { ...opts }, shard: i, shards: n };
@@ -117,13 +135,16 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
       child.once('exit', (code, signal) => res({ code, signal })),
     );
-    const s: Shard = { index: i, child, pid: child.pid ?? 0, exited, dead: false };
+    const s: Shard = { index: i, child, pid: child.pid ?? 0, exited, dead: false, queue: [], qHead: 0, inFlight: false };
     shards.push(s);
     ready.push(
       new Promise<void>((resolve, reject) => {
         let fatal = '';
         child.on('message', (m: FromShard) => {
-          if (m?.wami === 'ready') resolve();
+          if (m?.wami === 'got') {
+            s.inFlight = false;
+            pump(s);
+          } else if (m?.wami === 'ready') resolve();
           else if (m?.wami === 'collected') pending.get(m.gid)?.(m.data);
           else if (m?.wami === 'fatal') fatal = m.message;
         });
@@ -135,6 +156,8 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
         });
         void exited.then(({ code, signal }) => {
           s.dead = true;
+          s.inFlight = false;
+          pump(s); // refuses (503) whatever still waits for this shard
           if (stopping) return;
           const msg = `shard ${i} (pid ${s.pid}) exited (code ${code}, signal ${signal})${fatal ? `: ${fatal}` : ''}`;
           reject(new Error(`${msg} before it was ready`));
@@ -144,25 +167,59 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     );
   }
 
+  /**
+   * Hands the shard its next waiting socket, one at a time. Node's IPC carries one handle at a time
+   * per child anyway (it waits for the child's internal ACK and re-queues everything sent meanwhile,
+   * at a cost that grows with the queue), so the primary keeps its own FIFO and sends the next
+   * socket when the shard says `got` (written right after Node's ACK). A socket whose client gave
+   * up while it waited (EOF or error seen here) is dropped instead of handed over.
+   */
+  const pump = (s: Shard): void => {
+    while (!s.inFlight && s.qHead < s.queue.length) {
+      const p = s.queue[s.qHead]!;
+      s.queue[s.qHead++] = undefined as unknown as Pending;
+      if (s.qHead > 1024 && s.qHead * 2 > s.queue.length) {
+        s.queue = s.queue.slice(s.qHead);
+        s.qHead = 0;
+      }
+      const sock = p.sock;
+      if (sock.destroyed || (sock as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended) {
+        sock.destroy();
+        continue;
+      }
+      if (s.dead || !s.child.connected) {
+        rejectUpgrade(sock, 503, stopping ? 'server is shutting down' : 'shard unavailable');
+        continue;
+      }
+      // From here nothing more may be read in the primary: bytes read now would be lost with the
+      // handle. (WebSocket clients send nothing before the 101; the kernel keeps what comes.)
+      let head = p.head;
+      if (sock.readableLength > 0) {
+        const more = sock.read(sock.readableLength) as Buffer | null;
+        if (more) head += more.toString('latin1');
+      }
+      (sock as unknown as { _handle?: Handle })._handle?.readStop?.();
+      s.inFlight = true;
+      // keepOpen false: once the shard has the handle, the primary's descriptor is closed
+      s.child.send({ wami: 'conn', head } satisfies ToShard, sock, { keepOpen: false }, (e) => {
+        if (!e) return;
+        sock.destroy();
+        s.inFlight = false;
+        pump(s);
+      });
+    }
+  };
+
   const handOff = (req: IncomingMessage, socket: Duplex, head: Buffer, board: number): void => {
     const s = shards[shardOf(board, n)];
     if (stopping || !s || s.dead || !s.child.connected) return rejectUpgrade(socket, 503, stopping ? 'server is shutting down' : 'shard unavailable');
+    if (s.queue.length - s.qHead >= MAX_WAITING_HANDOFFS / n) return rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
     const sock = socket as Socket;
-    // Nothing more may be read here: bytes read now would be lost with the handle. (WebSocket
-    // clients send nothing before the 101, but the kernel keeps whatever comes for the shard.)
+    // Paused: whatever arrives stays in the socket's buffer (sent along with the head), and an
+    // EOF from a client that gave up is still seen while it waits.
     sock.pause();
-    const handle = (sock as unknown as { _handle?: Handle })._handle;
-    handle?.readStop?.();
-    let bytes = requestHead(req) + head.toString('latin1');
-    if (sock.readableLength > 0) {
-      const more = sock.read(sock.readableLength) as Buffer | null;
-      handle?.readStop?.();
-      if (more) bytes += more.toString('latin1');
-    }
-    // keepOpen false: once the shard acknowledges the handle, the primary's descriptor is closed
-    s.child.send({ wami: 'conn', head: bytes } satisfies ToShard, sock, { keepOpen: false }, (e) => {
-      if (e) sock.destroy();
-    });
+    s.queue.push({ sock, head: requestHead(req) + head.toString('latin1') });
+    pump(s);
   };
 
   const front = new Front({

@@ -66,6 +66,14 @@ export class Front {
       this.server.once('error', rej);
       this.server.listen(this.opts.port, this.opts.host, () => {
         this.server.off('error', rej);
+        // Once listening, an error here is an accept() that failed (EMFILE near the descriptor
+        // limit, ECONNABORTED): that connection is lost, the server goes on.
+        let logged = 0;
+        this.server.on('error', (e: Error) => {
+          if (Date.now() - logged < 10_000) return;
+          logged = Date.now();
+          process.stderr.write(`wami-bench server ${process.pid}: ${e.message} (connection lost, still serving)\n`);
+        });
         res(this.server.address() as AddressInfo);
       });
     });
