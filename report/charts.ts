@@ -9,6 +9,7 @@ import type { ResultFile, RunRecord } from '../runner/result-types.js';
 import { sig } from './format.js';
 import { distributionOf } from './hdr.js';
 import { M } from './metrics.js';
+import { sloMetrics, stepPoints } from './capacity.js';
 import { groupByStage, isValid, stageLabel, valuesOf, variantsOf } from './runs.js';
 import { downsample, pointsPerRun, xy, type Reduce } from './series.js';
 import { median } from './stats.js';
@@ -27,6 +28,8 @@ export interface DatasetSpec {
   pointsOnly?: boolean;
   /** Mark each point on the line (few points, e.g. one per stage). */
   points?: boolean;
+  /** Point marker other than a circle (e.g. a cross for runs that do not count). */
+  pointStyle?: 'crossRot' | 'triangle';
 }
 
 export interface AxisSpec {
@@ -48,6 +51,11 @@ export interface ChartSpec {
   datasets?: DatasetSpec[];
   /** A line under the chart (what it shows, what is missing). */
   note?: string;
+  /**
+   * Per selection, the x range of the measured window ([from, to], fleet clock); the page shades
+   * what lies outside it (connect, warm-up, drain).
+   */
+  measured?: Record<string, [number, number]>;
 }
 
 export interface Selection {
@@ -61,6 +69,7 @@ export interface ChartSet {
   selections: Selection[];
   defaultSel: string;
   /** Charts by section id. */
+  capacity: ChartSpec[];
   scaling: ChartSpec[];
   distribution: ChartSpec[];
   overTime: ChartSpec[];
@@ -100,10 +109,10 @@ export function selectionsOf(result: ResultFile): { selections: Selection[]; def
   return { selections, defaultSel: def?.key ?? selections[0]?.key ?? '' };
 }
 
-type FleetKey = 't' | 'openSockets' | 'sent' | 'acked' | 'delivered' | 'errors' | 'ackP99Ms' | 'fanoutP99Ms' | 'lagMsP99';
-const FLEET_RULES: Record<FleetKey, Reduce> = { t: 'first', openSockets: 'mean', sent: 'mean', acked: 'mean', delivered: 'mean', errors: 'mean', ackP99Ms: 'max', fanoutP99Ms: 'max', lagMsP99: 'max' };
-type ResKey = 't' | 'rss' | 'pss' | 'cpu' | 'fleetCpu' | 'conns';
-const RES_RULES: Record<ResKey, Reduce> = { t: 'first', rss: 'max', pss: 'max', cpu: 'mean', fleetCpu: 'mean', conns: 'mean' };
+type FleetKey = 't' | 'openSockets' | 'sent' | 'acked' | 'delivered' | 'errors' | 'ackP99Ms' | 'fanoutP99Ms' | 'lagMsP99' | 'fleetCpuPct';
+const FLEET_RULES: Record<FleetKey, Reduce> = { t: 'first', openSockets: 'mean', sent: 'mean', acked: 'mean', delivered: 'mean', errors: 'mean', ackP99Ms: 'max', fanoutP99Ms: 'max', lagMsP99: 'max', fleetCpuPct: 'mean' };
+type ResKey = 't' | 'rss' | 'pss' | 'cpu' | 'fleetCpu' | 'conns' | 'ktcp' | 'fleetRss';
+const RES_RULES: Record<ResKey, Reduce> = { t: 'first', rss: 'max', pss: 'max', cpu: 'mean', fleetCpu: 'mean', conns: 'mean', ktcp: 'max', fleetRss: 'max' };
 type SrvKey = 't' | 'queueDepth' | 'walBytes' | 'busyHits' | 'retries' | 'exhausted' | 'persisted' | 'commitMsP99' | 'eventLoopDelayMsP99';
 const SRV_RULES: Record<SrvKey, Reduce> = { t: 'first', queueDepth: 'max', walBytes: 'max', busyHits: 'mean', retries: 'mean', exhausted: 'mean', persisted: 'mean', commitMsP99: 'max', eventLoopDelayMsP99: 'max' };
 
@@ -133,7 +142,10 @@ function socketsAt(run: RunRecord, t: number, conns: number | null): number | nu
 /** Builds every chart of the page. */
 export function buildCharts(result: ResultFile): ChartSet {
   const variants = variantsOf(result);
-  const color = (v: string) => PALETTE[variants.indexOf(v) % PALETTE.length] as string;
+  const color = (v: string) => {
+    const i = variants.indexOf(v);
+    return PALETTE[(i < 0 ? variants.length : i) % PALETTE.length] as string;
+  };
   const { selections, defaultSel } = selectionsOf(result);
   const maxPoints = pointsPerRun(result.runs.length);
   const tag = (r: RunRecord) => (isValid(r) ? r.variant : `${r.variant} (${r.status})`);
@@ -151,15 +163,24 @@ export function buildCharts(result: ResultFile): ChartSet {
   const srv = new Map<RunRecord, Array<Record<SrvKey, number | null>>>();
   for (const r of result.runs) {
     fleet.set(r, downsample(r.timeseries, maxPoints, FLEET_RULES));
-    const samples = r.resources.server.samples.map((s) => ({ t: s.t, rss: s.serverRssBytes, pss: s.serverPssBytes, cpu: s.serverCpuPct, fleetCpu: s.fleetCpuPct, conns: socketsAt(r, s.t, s.serverConnections) }));
+    const samples = r.resources.server.samples.map((s) => ({ t: s.t, rss: s.serverRssBytes, pss: s.serverPssBytes, cpu: s.serverCpuPct, fleetCpu: s.fleetCpuPct, conns: socketsAt(r, s.t, s.serverConnections), ktcp: s.kernelTcpMemBytes, fleetRss: s.fleetRssBytes }));
     res.set(r, downsample(samples, maxPoints, RES_RULES));
     srv.set(r, downsample(r.server.timeseries, maxPoints, SRV_RULES));
   }
   const F = (r: RunRecord) => fleet.get(r) ?? [];
   const R = (r: RunRecord) => res.get(r) ?? [];
   const S = (r: RunRecord) => srv.get(r) ?? [];
-  const tFleet = 'time since first connect (s)';
-  const tRun = 'time since run start (s)';
+  // Two clocks: the fleet's series count from the fleet's start; the server's metrics and the
+  // resource samples from the run's start, a second or two earlier. They are never mixed on one axis.
+  const tFleet = 'time since the fleet started (s)';
+  const tRun = 'time since the run started (s)';
+  const measured: Record<string, [number, number]> = {};
+  for (const s of selections) {
+    const ws = runsOf(s).map((r) => r.window?.measuredT).filter((w): w is { from: number; to: number } => !!w);
+    if (ws.length) measured[s.key] = [Math.min(...ws.map((w) => w.from)), Math.max(...ws.map((w) => w.to))];
+  }
+  const shade = Object.keys(measured).length ? { measured } : {};
+  const shadeNote = Object.keys(measured).length ? ' Grey: outside the measured window (connecting, warm-up, drain).' : '';
 
   // Scaling across stages: medians of valid runs.
   const stages = groupByStage(result);
@@ -217,6 +238,8 @@ export function buildCharts(result: ResultFile): ChartSet {
       id: 'ts-latency',
       title: 'Latency p99 over time, with open sockets',
       x: { label: tFleet },
+      ...shade,
+      note: `Per-second p99 of corrected latency, as the fleet saw it.${shadeNote}`,
       y: { label: 'p99 latency per second (ms)', min: 0 },
       y2: { label: 'open sockets', min: 0 },
       bySel: per((runs) =>
@@ -231,6 +254,7 @@ export function buildCharts(result: ResultFile): ChartSet {
       id: 'ts-throughput',
       title: 'Throughput over time',
       x: { label: tFleet },
+      ...shade,
       y: { label: 'updates per second', min: 0 },
       y2: { label: 'broadcasts delivered per second', min: 0 },
       bySel: per((runs) =>
@@ -249,6 +273,7 @@ export function buildCharts(result: ResultFile): ChartSet {
       id: 'ts-errors',
       title: 'Errors over time by code',
       x: { label: tFleet },
+      ...shade,
       y: { label: 'errors per second', min: 0 },
       bySel: per((runs) =>
         runs.flatMap((r) => {
@@ -260,15 +285,10 @@ export function buildCharts(result: ResultFile): ChartSet {
           } else {
             ds.push({ label: `${tag(r)} all codes (fleet)`, data: xy(F(r), 't', 'errors'), color: color(r.variant) });
           }
-          if (r.server.exhausted > 0 || r.server.timeseries.some((p) => p.exhausted > 0)) {
-            ds.push({ label: `${tag(r)} BUSY_EXHAUSTED (server)`, data: xy(S(r), 't', 'exhausted'), color: color(r.variant), dash: 'dotted' });
-          }
           return ds;
         }),
       ),
-      note: byCodeAvailable
-        ? 'Counted by the fleet, per error code; the server’s own BUSY_EXHAUSTED count is dotted.'
-        : 'The fleet’s per-second series has totals only; the BUSY_EXHAUSTED line comes from the server’s metrics. Totals by code are in the side-by-side table.',
+      note: `${byCodeAvailable ? 'Counted by the fleet, per error code.' : 'The fleet’s per-second series has totals only; totals by code are in the side-by-side table.'} The server’s own BUSY_EXHAUSTED count per second is in the SQLite panel.${shadeNote}`,
     },
   ];
 
@@ -297,19 +317,30 @@ export function buildCharts(result: ResultFile): ChartSet {
           { label: `${tag(r)} fleet`, data: xy(R(r), 't', 'fleetCpu'), color: color(r.variant), dash: 'dashed' as const },
         ]),
       ),
+      note: `The whole process trees, sampled from /proc once a second. ${result.environment.cpuCount} cores: ${result.environment.cpuCount * 100} % is the machine.`,
     },
     {
       id: 'res-eventloop',
-      title: 'Event-loop delay over time',
+      title: 'Server event-loop delay over time',
+      x: { label: tRun },
+      y: { label: 'event-loop delay p99 (ms)', min: 0 },
+      bySel: per((runs) => runs.map((r) => ({ label: `${tag(r)} server event-loop delay p99`, data: xy(S(r), 't', 'eventLoopDelayMsP99'), color: color(r.variant) }))),
+      note: 'From the server’s /metrics, once a second (the worst process of the tree).',
+    },
+    {
+      id: 'res-fleet',
+      title: 'Fleet over time: schedule lag and CPU',
       x: { label: tFleet },
-      y: { label: 'delay p99 (ms)', min: 0 },
+      ...shade,
+      y: { label: 'schedule lag p99 (ms)', min: 0 },
+      y2: { label: 'fleet CPU (% of one core)', min: 0 },
       bySel: per((runs) =>
         runs.flatMap((r) => [
-          { label: `${tag(r)} server event-loop delay p99`, data: xy(S(r), 't', 'eventLoopDelayMsP99'), color: color(r.variant) },
-          { label: `${tag(r)} fleet schedule lag p99`, data: xy(F(r), 't', 'lagMsP99'), color: color(r.variant), dash: 'dashed' as const },
+          { label: `${tag(r)} schedule lag p99`, data: xy(F(r), 't', 'lagMsP99'), color: color(r.variant) },
+          { label: `${tag(r)} fleet CPU`, data: xy(F(r), 't', 'fleetCpuPct'), color: color(r.variant), dash: 'dashed' as const, y2: true },
         ]),
       ),
-      note: 'A fleet that lags its own schedule makes the run invalid: the load would no longer be the one asked for.',
+      note: `A fleet that lags its own schedule makes the run invalid: the load would no longer be the one asked for.${shadeNote}`,
     },
     {
       id: 'res-rss-sockets',
@@ -317,6 +348,21 @@ export function buildCharts(result: ResultFile): ChartSet {
       x: { label: 'open sockets', min: 0 },
       y: { label: 'server RSS (MiB)', min: 0 },
       bySel: per((runs) => runs.map((r) => ({ label: tag(r), data: xy(R(r), 'conns', 'rss', 1 / MiB), color: color(r.variant), pointsOnly: true }))),
+      note: 'One point per second: open sockets as the server counts them (else the fleet, at the nearest second).',
+    },
+    {
+      id: 'res-kernel',
+      title: 'Kernel TCP memory and fleet RSS over time',
+      x: { label: tRun },
+      y: { label: 'kernel TCP memory (MiB)', min: 0 },
+      y2: { label: 'fleet RSS (MiB)', min: 0 },
+      bySel: per((runs) =>
+        runs.flatMap((r) => [
+          { label: `${tag(r)} kernel TCP memory`, data: xy(R(r), 't', 'ktcp', 1 / MiB), color: color(r.variant) },
+          { label: `${tag(r)} fleet RSS`, data: xy(R(r), 't', 'fleetRss', 1 / MiB), color: color(r.variant), dash: 'dashed' as const, y2: true },
+        ]),
+      ),
+      note: 'Kernel TCP memory is /proc/net/sockstat for the whole machine: the buffers of both ends of every socket, in pages. The fleet’s RSS includes the runner, which hosts its coordinator.',
     },
   ];
 
@@ -324,14 +370,14 @@ export function buildCharts(result: ResultFile): ChartSet {
     {
       id: 'sql-commit',
       title: 'Commit time over time',
-      x: { label: tFleet },
+      x: { label: tRun },
       y: { label: 'commit p99 per second (ms)', min: 0 },
       bySel: per((runs) => runs.map((r) => ({ label: `${tag(r)} commit p99`, data: xy(S(r), 't', 'commitMsP99'), color: color(r.variant) }))),
     },
     {
       id: 'sql-busy',
       title: 'SQLITE_BUSY hits, retries and exhausted retries',
-      x: { label: tFleet },
+      x: { label: tRun },
       y: { label: 'per second', min: 0 },
       bySel: per((runs) =>
         runs.flatMap((r) => [
@@ -344,7 +390,7 @@ export function buildCharts(result: ResultFile): ChartSet {
     {
       id: 'sql-queue',
       title: 'Write queue depth and persisted updates',
-      x: { label: tFleet },
+      x: { label: tRun },
       y: { label: 'queue depth (updates)', min: 0 },
       y2: { label: 'persisted per second', min: 0 },
       bySel: per((runs) =>
@@ -357,11 +403,39 @@ export function buildCharts(result: ResultFile): ChartSet {
     {
       id: 'sql-wal',
       title: 'WAL file size over time',
-      x: { label: tFleet },
+      x: { label: tRun },
       y: { label: 'WAL size (MiB)', min: 0 },
       bySel: per((runs) => runs.map((r) => ({ label: `${tag(r)} WAL`, data: xy(S(r), 't', 'walBytes', 1 / MiB), color: color(r.variant) }))),
     },
   ];
 
-  return { selections, defaultSel, scaling, distribution, overTime, errors, resources, sqlite };
+  const capacity: ChartSpec[] = [];
+  if (result.capacity) {
+    const c = result.capacity;
+    const conns = c.variants.flatMap((v) => v.steps.map((s) => s.connections));
+    const xs: [number, number] = [Math.min(c.startConnections, ...conns), Math.max(c.maxConnections, ...conns)];
+    for (const m of sloMetrics(c)) {
+      const scale = m.unit === 'bytes' ? 1 / MiB : 1;
+      const unit = m.unit === 'bytes' ? 'MiB' : m.unit === 'ms' ? 'ms' : m.unit === 'sec' ? 's' : '';
+      const ds: DatasetSpec[] = [];
+      let crosses = false;
+      for (const v of c.variants) {
+        const pts = stepPoints(v, m.metric, scale);
+        ds.push({ label: `${v.variant} ${m.metric}`, data: pts.ok, color: color(v.variant), points: true });
+        if (pts.invalid.length) crosses = true;
+        if (pts.invalid.length) ds.push({ label: `${v.variant}: invalid or errored step (does not count)`, data: pts.invalid, color: color(v.variant), pointsOnly: true, pointStyle: 'crossRot' });
+      }
+      ds.push({ label: `SLO: ${m.expr}`, data: [[xs[0], sig(m.limit * scale, 4)], [xs[1], sig(m.limit * scale, 4)]], color: '#6b7280', dash: 'dashed' });
+      capacity.push({
+        id: `capacity-${m.metric.replace(/[^\w]+/g, '-')}`,
+        title: `${m.metric} against sockets, per step of the search`,
+        x: { label: 'sockets (capacity step)' },
+        y: { label: `${m.metric}${unit ? ` (${unit})` : ''}`, min: 0 },
+        datasets: ds,
+        note: `One point per step; the dashed line is the SLO.${crosses ? ' Crosses mark steps whose run was invalid (the fleet fell behind) or errored: those say nothing about the server.' : ''}`,
+      });
+    }
+  }
+
+  return { selections, defaultSel, capacity, scaling, distribution, overTime, errors, resources, sqlite };
 }

@@ -1,18 +1,23 @@
 /**
  * report.html: one self-contained page per result. chart.js's UMD build is inlined, the data is
  * embedded as escaped JSON, and nothing is fetched from anywhere. Sections in the order the reader
- * needs them: verdict and warnings, (scaling curve when there are stages), side-by-side tables,
- * latency distribution, latency and throughput over time, errors, server resources, scaling curve,
- * SQLite, audit, environment, resolved scenario.
+ * needs them: verdict and warnings, (capacity, for a capacity search), (scaling curve when there
+ * are stages), side-by-side tables, memory at each stage with the design note's claims, steady
+ * latency, latency distribution, latency and throughput over time, errors, server resources,
+ * (scaling curve when there is one stage), SQLite, audit, environment, resolved scenario.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ResultFile, RunRecord } from '../runner/result-types.js';
 import { buildCharts, type ChartSpec } from './charts.js';
-import { compactJson, escapeHtml, fmtBytes, fmtNum, jsonForScript } from './format.js';
+import { compactJson, escapeHtml, fmtBytes, fmtMs, fmtNum, fmtRatio, jsonForScript } from './format.js';
 import { PAGE_SCRIPT } from './page-script.js';
-import { groupByStage, isValid, stageLabel } from './runs.js';
+import { capacityRows, searchText, sloText } from './capacity.js';
+import { designClaims } from './memory.js';
+import { MEMORY_ROWS } from './metrics.js';
+import { groupByStage, isValid, serverShape, shapeLabel, stageLabel, type StageGroup } from './runs.js';
+import { DRIFT_FLOOR_MS, DRIFT_RATIO, MIN_SAMPLES, steadyStage, windowText } from './steady.js';
 import { PAGE_CSS } from './style.js';
 import { stageTable, type StageTable } from './table.js';
 import { acrossStages, computeVerdict, type Verdict } from './verdict.js';
@@ -132,8 +137,18 @@ function renderSqlite(result: ResultFile): string {
 function renderAudit(result: ResultFile): string {
   const invalid = (i: number) => (result.runs[i] && !isValid(result.runs[i] as RunRecord) ? 'invalid' : undefined);
   const runs = simpleTable(
-    ['run', 'kind', 'flags', 'via', 'status', 'reasons', 'sockets', 'sent', 'acked', 'errored', 'unanswered', 'wall (s)'],
-    result.runs.map((r) => [runName(r), r.variantKind, r.variantFlags.join(' '), r.via, { text: r.status, cls: isValid(r) ? 'pass' : 'fail' }, r.reasons.join('; '), { text: `${fmtNum(r.sockets.reached)}/${fmtNum(r.sockets.asked)}`, cls: 'num' }, n(r.updates.sent), n(r.updates.acked), n(r.updates.errored), n(r.updates.unanswered), n(r.wallSec)]),
+    ['run', 'server', 'flags', 'via', 'status', 'sockets', 'updates sent · acked · errored · unanswered', 'wall (s)', 'reasons'],
+    result.runs.map((r) => [
+      runName(r),
+      { text: `${r.variantKind}: ${shapeLabel(serverShape(r, result.environment.cpuCount))}`, cls: 'nowrap' },
+      { text: r.variantFlags.join(' ') || '—', cls: 'nowrap' },
+      r.via,
+      { text: r.status, cls: isValid(r) ? 'pass' : 'fail' },
+      { text: `${fmtNum(r.sockets.reached)}/${fmtNum(r.sockets.asked)}`, cls: 'num' },
+      { text: [r.updates.sent, r.updates.acked, r.updates.errored, r.updates.unanswered].map((x) => fmtNum(x)).join(' · '), cls: 'num' },
+      n(r.wallSec),
+      { text: r.reasons.join('; '), cls: 'reasons' },
+    ]),
     invalid,
   );
   const audit = simpleTable(
@@ -150,9 +165,84 @@ function renderAudit(result: ResultFile): string {
     result.runs.map((r) => [runName(r), n(r.delivery.expected), n(r.delivery.received), n(r.delivery.missing), n(r.delivery.duplicate), n(r.delivery.outOfOrder), n(r.delivery.phantom), n(r.sockets.closedEarly)]),
     invalid,
   );
-  const thresholdRows = result.runs.flatMap((r) => r.thresholds.map((t) => [runName(r), t.expr, { text: t.actual === null ? '—' : fmtNum(t.actual), cls: 'num' }, { text: t.pass ? 'pass' : 'FAIL', cls: t.pass ? 'pass' : 'fail' }]));
-  const thresholds = thresholdRows.length ? simpleTable(['run', 'threshold', 'actual', 'outcome'], thresholdRows) : '<p class="note">The scenario sets no thresholds.</p>';
+  // One row per run, one column per threshold: "✓ 0" or "✗ 3" (the actual value).
+  const exprs = [...new Set(result.runs.flatMap((r) => r.thresholds.map((t) => t.expr)))];
+  const thresholdRows = result.runs.map((r) => [
+    runName(r),
+    ...exprs.map((x) => {
+      const t = r.thresholds.find((y) => y.expr === x);
+      if (!t) return { text: '—', cls: 'muted' };
+      return { text: `${t.pass ? '✓' : '✗ FAIL'} ${t.actual === null ? '—' : fmtNum(t.actual)}`, cls: `num ${t.pass ? 'pass' : 'fail'}` };
+    }),
+  ]);
+  const thresholds = exprs.length
+    ? `<p class="note">Each cell: pass (✓) or FAIL (✗), and the run's actual value.</p>${simpleTable(['run', ...exprs], thresholdRows, invalid)}`
+    : '<p class="note">The scenario sets no thresholds.</p>';
   return `<h3>Runs</h3>${runs}<h3>Audit: the database against what the fleet saw</h3>${audit}<h3>Delivery accounting</h3>${delivery}<h3>Thresholds</h3>${thresholds}`;
+}
+
+function renderCapacity(result: ResultFile, charts: ChartSpec[]): string {
+  const c = result.capacity;
+  if (!c) return '';
+  const rows = capacityRows(c).map((r) => [
+    { text: r.variant, cls: 'strong' },
+    { text: r.largest, cls: `num strong${r.largest === 'none' ? ' fail' : ''}` },
+    { text: r.stoppedAt, cls: 'num' },
+    { text: r.why, cls: r.ok ? '' : 'fail' },
+    { text: r.detail, cls: 'muted' },
+  ]);
+  const table = simpleTable(['variant', 'largest passing (sockets)', 'stopped at', 'why it stopped', 'the runner’s account'], rows);
+  const body =
+    `<p>SLO: <code>${e(sloText(c))}</code>, searched ${e(searchText(c))}. Each step is a full, audited run; its runs are in the tables below. ` +
+    `“≥” marks a lower bound: the search stopped for a reason other than the server (the fleet, or the maximum asked for).</p>${table}` +
+    (charts.length ? chartGrid(charts) : '');
+  return section('capacity', 'Capacity: the most sockets that met the SLO', body);
+}
+
+function renderClaims(result: ResultFile): string {
+  const claims = designClaims(result);
+  if (!claims.length) return '';
+  const cards = claims
+    .map((c) => `<div class="claim" id="claim-${c.id}"><p class="quote">The design note: “${e(c.quote)}”</p><ul class="plain">${c.measured.map((m) => `<li>${e(m)}</li>`).join('')}</ul><p class="note">${e(c.caveat)}</p></div>`)
+    .join('\n');
+  return `<h3>The design note’s memory claims, against this result</h3><div class="claims">${cards}</div>`;
+}
+
+function renderMemory(result: ResultFile, stages: StageGroup[], opts: HtmlOptions): string {
+  const tables = `<div class="stages">${stages.map((g) => `<div><h3>${e(stageLabel(g))}</h3>${renderTable(stageTable(g, { ...opts, cpuCount: result.environment.cpuCount }, MEMORY_ROWS))}</div>`).join('\n')}</div>`;
+  const note =
+    '<p class="note">Peaks over the run, medians of the valid runs. “÷ sockets” divides by the sockets reached; “growth” subtracts the RSS the server had before any socket connected, so it is what the sockets cost. ' +
+    'The fleet runs on the same machine and its RSS includes the runner, which hosts its coordinator. Kernel TCP memory is the whole machine’s (/proc/net/sockstat): both ends of every loopback socket.</p>';
+  return section('memory', 'Memory at each stage', renderClaims(result) + note + tables);
+}
+
+function renderSteady(stages: StageGroup[]): string {
+  const blocks = stages.map((g) => {
+    const st = steadyStage(g);
+    const win = st.cells.find((c) => c.windowSec !== null);
+    const rows = st.cells
+      .filter((c) => c.from !== 'none')
+      .map((c) =>
+        c.rows
+          .map((r, i) => {
+            const inv = c.from === 'invalid' ? ' invalid' : '';
+            const head = i === 0 ? `<td rowspan="${c.rows.length}" class="strong${inv}">${e(c.variant)}${c.from === 'invalid' ? ' ⚠' : ''}</td>` : '';
+            const few = !r.enoughSamples;
+            const ratioCls = r.drifted ? 'bad' : few ? 'muted' : '';
+            const ratioTitle = few ? `fewest samples in a window: ${r.minSamples}; a ${r.key.endsWith('999') ? 'p99.9 needs 1,000' : 'p99 needs 100'} to mean more than the window's slowest few` : `${r.minSamples} samples or more in each window`;
+            const sign = r.deltaMs === null ? '' : r.deltaMs >= 0 ? '+' : '−';
+            return `<tr>${head}<td>${e(r.label)}</td><td class="num${inv}">${e(fmtMs(r.whole))}</td><td class="num${inv}">${e(fmtMs(r.first))}</td><td class="num${inv}">${e(fmtMs(r.last))}</td><td class="num ${ratioCls}${inv}" title="${e(ratioTitle)}">${e(fmtRatio(r.ratio))}${few && r.ratio !== null ? ' †' : ''}${r.drifted ? ' ⚠' : ''}</td><td class="num${inv}">${r.deltaMs === null ? '—' : e(sign + fmtMs(Math.abs(r.deltaMs)))}</td></tr>`;
+          })
+          .join(''),
+      )
+      .join('\n');
+    const head = '<thead><tr><th>variant</th><th>metric</th><th class="num">whole</th><th class="num">first</th><th class="num">last</th><th class="num">last ÷ first</th><th class="num">change</th></tr></thead>';
+    return `<div><h3>${e(stageLabel(g))}</h3><p class="note">${e(win ? windowText(win) : 'no drift windows recorded')}</p><div class="tablewrap"><table class="steady">${head}<tbody>${rows}</tbody></table></div></div>`;
+  });
+  const note =
+    `<p class="note">Corrected latency (from the scheduled send) of the updates scheduled in the first and in the last part of the measured window: 60 s each, or half the window when it is shorter. Medians of the valid runs (a variant marked ⚠ has only invalid runs here, shown for reference). ` +
+    `A drift is flagged (red, and a warning in the verdict) when last ÷ first exceeds ${DRIFT_RATIO}× by more than ${DRIFT_FLOOR_MS} ms. † marks windows with too few samples for the percentile (under ${fmtNum(MIN_SAMPLES.p99)} for p99, ${fmtNum(MIN_SAMPLES.p999)} for p99.9): never flagged.</p>`;
+  return section('steady', 'Steady latency: first window against last', note + `<div class="stages">${blocks.join('\n')}</div>`);
 }
 
 function renderEnvironment(result: ResultFile): string {
@@ -189,20 +279,23 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
     : '<p class="note">This scenario has a single stage, so there is no scaling curve: run a scenario with several stages (e.g. 1k → 30k sockets) to see one.</p>';
   const scalingSection = section('scaling', 'Scaling across stages', scalingBody);
 
-  const tables = `<div class="stages">${stages.map((g) => `<div><h3>${e(stageLabel(g))} · ${fmtNum(g.durationSec)} s measured</h3>${renderTable(stageTable(g, opts))}</div>`).join('\n')}</div>`;
+  const tables = `<div class="stages">${stages.map((g) => `<div><h3>${e(stageLabel(g))} · ${fmtNum(g.durationSec)} s measured</h3>${renderTable(stageTable(g, { ...opts, cpuCount: result.environment.cpuCount }))}</div>`).join('\n')}</div>`;
   const baseline = stages[0]?.cells[0]?.variant ?? '';
   const tablesNote = `<p class="note">Values are medians of the valid runs (hover a cell for each repeat). Ratio columns divide by <b>${e(baseline)}</b>; green: that variant is better beyond noise, red: worse. Cells marked ⚠ come only from invalid or errored runs and count for nothing.</p>`;
 
   const options = charts.selections.map((s) => `<option value="${e(s.key)}"${s.key === charts.defaultSel ? ' selected' : ''}>${e(s.label)}</option>`).join('');
   const selbar = `<div class="selbar" id="selection"><label for="wami-sel"><b>Charts below show:</b></label> <select id="wami-sel">${options}</select><span class="muted">one run per variant at the chosen stage and repeat</span></div>`;
 
-  const allCharts: ChartSpec[] = [...charts.scaling, ...charts.distribution, ...charts.overTime, ...charts.errors, ...charts.resources, ...charts.sqlite];
+  const allCharts: ChartSpec[] = [...charts.capacity, ...charts.scaling, ...charts.distribution, ...charts.overTime, ...charts.errors, ...charts.resources, ...charts.sqlite];
   const data = { defaultSel: charts.defaultSel, charts: allCharts };
 
   const toc: Array<[string, string]> = [
     ['verdict', 'Verdict'],
+    ...(result.capacity ? ([['capacity', 'Capacity']] as Array<[string, string]>) : []),
     ...(multiStage ? ([['scaling', 'Scaling']] as Array<[string, string]>) : []),
     ['tables', 'Side by side'],
+    ['memory', 'Memory'],
+    ['steady', 'Steady latency'],
     ['distribution', 'Latency distribution'],
     ['over-time', 'Over time'],
     ['errors', 'Errors'],
@@ -233,8 +326,11 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
 <nav class="toc">${toc.map(([id, label]) => `<a href="#${id}">${e(label)}</a>`).join('')}</nav>
 </header>
 ${renderBanner(verdict, stages.length)}
+${renderCapacity(result, charts.capacity)}
 ${multiStage ? scalingSection : ''}
 ${section('tables', 'Side by side, per stage', tablesNote + tables)}
+${renderMemory(result, stages, opts)}
+${renderSteady(stages)}
 ${selbar}
 ${section('distribution', 'Latency percentile distribution', chartGrid(charts.distribution))}
 ${section('over-time', 'Latency and throughput over time', chartGrid(charts.overTime))}

@@ -18,6 +18,9 @@ export { computeVerdict } from './verdict.js';
 export { compareResults, environmentDifferences } from './compare.js';
 export { compareMarkdown, compareHtml } from './compare-render.js';
 export { toBencherBmf, toGithubActionBenchmark } from './exports.js';
+export { designClaims } from './memory.js';
+export { steadyStage, driftWarnings } from './steady.js';
+export { capacityRows } from './capacity.js';
 
 export const REPORT_FORMATS = ['html', 'md', 'github-action-benchmark', 'bencher'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];

@@ -9,6 +9,8 @@ import { GATE_METRICS } from './metrics.js';
 import { groupByStage, stageLabel } from './runs.js';
 import { stageTable, type StageTable } from './table.js';
 import { acrossStages, computeVerdict } from './verdict.js';
+import { capacityRows, searchText, sloText } from './capacity.js';
+import { designClaims } from './memory.js';
 
 /** Hard ceiling of summary.md in bytes (GitHub comments take 65,536 characters). */
 export const SUMMARY_MAX_BYTES = 60_000;
@@ -68,6 +70,17 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     out.push('Fewer than two variants have valid runs at any stage.');
   }
   out.push('');
+  if (result.capacity) {
+    const c = result.capacity;
+    out.push(`### Capacity (SLO \`${mdCell(sloText(c))}\`)`);
+    out.push('');
+    out.push('| variant | largest passing | stopped at | why |');
+    out.push('|:--|--:|--:|:--|');
+    for (const r of capacityRows(c)) out.push(`| ${mdCell(r.variant)} | **${mdCell(r.largest)}** | ${mdCell(r.stoppedAt)} | ${mdCell(r.why)} |`);
+    out.push('');
+    out.push(`<sub>Searched ${mdCell(searchText(c))}. ≥ marks a lower bound: the search stopped for a reason other than the server.</sub>`);
+    out.push('');
+  }
   if (v.warnings.length) {
     const cap = compact ? 20 : 60;
     out.push(`### Warnings (${v.warnings.length})`);
@@ -78,10 +91,21 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     out.push('✅ No warnings: every run valid, every audit passed, every threshold met, every broadcast delivered.');
   }
   out.push('');
+  const claims = compact ? [] : designClaims(result);
+  if (claims.length) {
+    out.push('### The design note’s memory claims, against this result');
+    out.push('');
+    out.push('| the design note says | this result measured |');
+    out.push('|:--|:--|');
+    for (const c of claims) out.push(`| “${mdCell(c.quote)}” | ${c.measured.map(mdCell).join('<br>')} |`);
+    out.push('');
+    out.push('<sub>Extrapolations to 30,000 sockets are straight lines from the largest stage, not measurements. The bytes of a queued update are not measured. Kernel TCP memory is the whole machine’s (both ends of each loopback socket). How to read each figure: report.html, “Memory at each stage”.</sub>');
+    out.push('');
+  }
   for (const g of stages) {
     out.push(`### ${stageLabel(g)} · ${fmtNum(g.durationSec)} s measured`);
     out.push('');
-    out.push(mdTable(stageTable(g, opts), compact));
+    out.push(mdTable(stageTable(g, { ...opts, cpuCount: result.environment.cpuCount }), compact));
     out.push('');
   }
   const base = variants[0] ?? '';

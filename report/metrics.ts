@@ -12,10 +12,44 @@ export interface MetricDef {
   unit: Unit;
   /** Which way is better; null for context rows (sockets reached, counts sent). */
   better: 'lower' | 'higher' | null;
+  /** false: no ratio column for this row (a count where a ratio says nothing, e.g. processes). */
+  ratio?: false;
   get(run: RunRecord): number | null;
 }
 
 const perSec = (n: number, run: RunRecord) => (run.stage.durationSec > 0 ? n / run.stage.durationSec : null);
+
+/** `bytes / sockets reached`; null without a value or a socket. */
+function perSocket(bytes: number | null | undefined, run: RunRecord): number | null {
+  if (bytes === null || bytes === undefined || !(run.sockets.reached > 0)) return null;
+  return bytes / run.sockets.reached;
+}
+
+/** Extra fields runner/resources.ts writes beside the typed ones (older results lack them). */
+interface ResourceExtras {
+  fleet?: { rssBytesMax?: number; cpuSec?: number; cpuPctMax?: number; processesMax?: number };
+  kernelTcpMemBytesMax?: number | null;
+}
+
+const extras = (r: RunRecord): ResourceExtras => r.resources.server as unknown as ResourceExtras;
+
+/**
+ * Most RSS of the fleet's process tree, sampled from /proc like the server's (the runner process,
+ * which hosts the fleet's coordinator, counts as fleet); else the fleet's own figure.
+ */
+export function fleetRssMax(r: RunRecord): number | null {
+  const v = extras(r).fleet?.rssBytesMax;
+  return typeof v === 'number' && v > 0 ? v : r.fleet.rssBytesMax > 0 ? r.fleet.rssBytesMax : null;
+}
+
+/** Most kernel TCP socket memory (/proc/net/sockstat, whole machine) seen during the run. */
+export function kernelTcpMax(r: RunRecord): number | null {
+  let max: number | null = null;
+  for (const s of r.resources.server.samples) if (s.kernelTcpMemBytes !== null && (max === null || s.kernelTcpMemBytes > max)) max = s.kernelTcpMemBytes;
+  if (max !== null) return max;
+  const v = extras(r).kernelTcpMemBytesMax;
+  return typeof v === 'number' ? v : null;
+}
 
 const lat = (which: 'fanoutMs' | 'ackMs', key: 'p50' | 'p90' | 'p99' | 'p999' | 'max', name: string, label: string): MetricDef => ({
   id: `${name}.${key === 'max' ? 'maxMs' : `${key}Ms`}`,
@@ -56,6 +90,16 @@ export const M = {
       return s.length ? s.reduce((a, x) => a + x.serverCpuPct, 0) / s.length : null;
     },
   } as MetricDef,
+  rssIdle: { id: 'server.rssBytesIdle', label: 'server RSS idle (before sockets)', unit: 'bytes', better: 'lower', get: (r) => r.resources.server.rssBytesIdle } as MetricDef,
+  rssGrowthPerSocket: { id: 'server.rssBytesPerSocket', label: 'server RSS growth ÷ sockets (RAM per socket)', unit: 'bytes', better: 'lower', get: (r) => r.resources.server.rssBytesPerSocket } as MetricDef,
+  rssPerSocketAllIn: { id: 'server.rssBytesMaxPerSocket', label: 'server RSS ÷ sockets', unit: 'bytes', better: 'lower', get: (r) => perSocket(r.resources.server.rssBytesMax, r) } as MetricDef,
+  pssPerSocket: { id: 'server.pssBytesMaxPerSocket', label: 'server PSS ÷ sockets', unit: 'bytes', better: 'lower', get: (r) => perSocket(r.resources.server.pssBytesMax, r) } as MetricDef,
+  serverProcesses: { id: 'server.processes', label: 'server processes', unit: 'count', better: null, get: (r) => r.resources.server.processes } as MetricDef,
+  fleetRss: { id: 'fleet.rssBytesMax', label: 'fleet RSS max', unit: 'bytes', better: null, get: (r) => fleetRssMax(r) } as MetricDef,
+  fleetRssPerSocket: { id: 'fleet.rssBytesPerSocket', label: 'fleet RSS ÷ sockets', unit: 'bytes', better: null, get: (r) => perSocket(fleetRssMax(r), r) } as MetricDef,
+  kernelTcp: { id: 'kernel.tcpMemBytesMax', label: 'kernel TCP memory max', unit: 'bytes', better: 'lower', get: (r) => kernelTcpMax(r) } as MetricDef,
+  kernelTcpPerSocket: { id: 'kernel.tcpMemBytesPerSocket', label: 'kernel TCP memory ÷ sockets', unit: 'bytes', better: 'lower', get: (r) => perSocket(kernelTcpMax(r), r) } as MetricDef,
+  queueDepthMax: { id: 'server.queueDepthMax', label: 'write queue depth max', unit: 'count', better: null, get: (r) => r.server.queueDepthMax } as MetricDef,
   eventLoopP99: { id: 'server.eventLoopDelayMsP99', label: 'server event-loop delay p99', unit: 'ms', better: 'lower', get: (r) => r.server.eventLoopDelayMsP99 } as MetricDef,
   fleetLagP99: { id: 'fleet.lagMsP99', label: 'fleet schedule lag p99', unit: 'ms', better: null, get: (r) => r.fleet.lagMsP99 } as MetricDef,
   fleetCpuMax: { id: 'fleet.cpuPctMax', label: 'fleet worker CPU max', unit: 'pct', better: null, get: (r) => r.fleet.cpuPctMax } as MetricDef,
@@ -95,6 +139,28 @@ export const TABLE_ROWS: TableRow[] = [
   { heading: 'Fleet (is the load honest?)' },
   { metric: M.fleetLagP99 },
   { metric: M.fleetCpuMax },
+];
+
+/** A metric under another label (shorter, under a heading that says whose it is). */
+const as = (m: MetricDef, label: string, extra: Partial<MetricDef> = {}): MetricDef => ({ ...m, label, ...extra });
+
+/** The memory table of a stage (html.ts, "Memory at each stage"). */
+export const MEMORY_ROWS: TableRow[] = [
+  { heading: 'Server (whole process tree)' },
+  { metric: as(M.rss, 'RSS peak') },
+  { metric: as(M.rssIdle, 'RSS idle (no sockets yet)') },
+  { metric: as(M.rssPerSocketAllIn, 'RSS peak ÷ sockets') },
+  { metric: as(M.rssGrowthPerSocket, 'RSS growth ÷ sockets') },
+  { metric: as(M.pss, 'PSS peak') },
+  { metric: as(M.pssPerSocket, 'PSS peak ÷ sockets') },
+  { metric: as(M.serverProcesses, 'processes', { ratio: false }) },
+  { metric: as(M.queueDepthMax, 'write queue depth peak', { ratio: false }) },
+  { heading: 'Fleet (load generator, same machine)' },
+  { metric: as(M.fleetRss, 'RSS peak') },
+  { metric: as(M.fleetRssPerSocket, 'RSS peak ÷ sockets') },
+  { heading: 'Kernel TCP memory (whole machine)' },
+  { metric: as(M.kernelTcp, 'peak') },
+  { metric: as(M.kernelTcpPerSocket, 'peak ÷ sockets') },
 ];
 
 /** Metrics of the comparison gate and the exports. */

@@ -31,7 +31,9 @@ export const PAGE_SCRIPT = String.raw`(function () {
       borderWidth: d.dash === 'dotted' ? 1.5 : 2,
       yAxisID: d.y2 ? 'y2' : 'y',
       showLine: !d.pointsOnly,
-      pointRadius: d.pointsOnly ? 2.5 : d.points ? 3.5 : 0,
+      pointRadius: d.pointStyle ? 5 : d.pointsOnly ? 2.5 : d.points ? 3.5 : 0,
+      pointStyle: d.pointStyle || 'circle',
+      pointBorderWidth: d.pointStyle ? 2 : 1,
       pointHoverRadius: 4,
       tension: 0
     };
@@ -66,6 +68,23 @@ export const PAGE_SCRIPT = String.raw`(function () {
       ctx.restore();
     }
   };
+  // Per canvas: the measured window [from, to] on the x axis; outside it is shaded grey.
+  var ranges = {};
+  var shadePlugin = {
+    id: 'wamiShade',
+    beforeDatasetsDraw: function (chart) {
+      var m = ranges[chart.canvas.id];
+      if (!m || !chart.scales.x) return;
+      var x = chart.scales.x, a = chart.chartArea, ctx = chart.ctx;
+      var from = Math.max(a.left, Math.min(a.right, x.getPixelForValue(m[0])));
+      var to = Math.max(a.left, Math.min(a.right, x.getPixelForValue(m[1])));
+      ctx.save();
+      ctx.fillStyle = 'rgba(107, 114, 128, 0.13)';
+      if (from > a.left) ctx.fillRect(a.left, a.top, from - a.left, a.bottom - a.top);
+      if (to < a.right) ctx.fillRect(to, a.top, a.right - to, a.bottom - a.top);
+      ctx.restore();
+    }
+  };
   function config(spec, datasets) {
     var scales = { x: axis(spec.x, 'bottom'), y: axis(spec.y, 'left') };
     if (spec.y2) {
@@ -76,7 +95,7 @@ export const PAGE_SCRIPT = String.raw`(function () {
     return {
       type: scatter ? 'scatter' : 'line',
       data: { datasets: datasets.map(dataset) },
-      plugins: [emptyPlugin],
+      plugins: [emptyPlugin, shadePlugin],
       options: {
         responsive: true,
         maintainAspectRatio: false,
@@ -109,12 +128,14 @@ export const PAGE_SCRIPT = String.raw`(function () {
     var canvas = document.getElementById('chart-' + spec.id);
     if (!canvas) return;
     var ds = spec.bySel ? (spec.bySel[key] || []) : (spec.datasets || []);
+    if (spec.measured) ranges[canvas.id] = spec.measured[key] || null;
     charts.push({ spec: spec, chart: new C(canvas, config(spec, ds)) });
   });
   if (sel) {
     sel.addEventListener('change', function () {
       charts.forEach(function (c) {
         if (!c.spec.bySel) return;
+        if (c.spec.measured) ranges[c.chart.canvas.id] = c.spec.measured[sel.value] || null;
         c.chart.data.datasets = (c.spec.bySel[sel.value] || []).map(dataset);
         c.chart.update();
       });

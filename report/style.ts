@@ -34,7 +34,7 @@ thead th { background: var(--panel); vertical-align: bottom; }
 table.side thead th, table.verdict thead th { white-space: nowrap; }
 td:first-child { white-space: nowrap; }
 td.sub { padding-left: 24px; }
-.stages { display: flex; flex-wrap: wrap; gap: 0 28px; align-items: flex-start; }
+.stages { display: flex; flex-wrap: wrap; gap: 0 22px; align-items: flex-start; }
 .stages > div { min-width: 0; max-width: 100%; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.heading td { background: var(--panel); font-weight: 600; padding-top: 6px; }
@@ -50,6 +50,19 @@ td.fail { color: var(--bad); font-weight: 600; }
 figure.chart { margin: 0; border: 1px solid var(--line); border-radius: 4px; padding: 8px 10px 6px; background: #fff; min-width: 0; }
 figure.chart .box { position: relative; height: 320px; }
 figure.chart figcaption { margin-top: 4px; }
+td.strong { font-weight: 600; }
+td.nowrap { white-space: nowrap; }
+td.reasons { min-width: 260px; }
+ul.plain { margin: 0; padding-left: 16px; }
+ul.plain li { margin: 1px 0; }
+.claims { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px 16px; margin: 6px 0 14px; }
+.claim { border: 1px solid var(--line); border-left: 4px solid #64748b; background: var(--panel); padding: 8px 12px; }
+.claim p.quote { font-weight: 600; margin: 0 0 4px; }
+.claim ul { margin: 0 0 6px; }
+.claim p.note { margin: 0; font-size: .85rem; }
+#capacity td.muted { white-space: normal; min-width: 260px; font-size: .85rem; }
+#capacity td { white-space: normal; }
+#capacity td:first-child, #capacity td.num { white-space: nowrap; }
 dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 6px 0; }
 dl.env dt { color: var(--muted); }
 dl.env dd { margin: 0; word-break: break-word; }

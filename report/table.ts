@@ -6,7 +6,7 @@
  */
 import { fmtInterval, fmtRatio, fmtUnit } from './format.js';
 import { errorCodeMetric, TABLE_ROWS, type MetricDef, type TableRow } from './metrics.js';
-import { cellStatus, valuesOf, type StageGroup, type VariantCell } from './runs.js';
+import { cellStatus, serverShape, shapeLabel, valuesOf, type StageGroup, type VariantCell } from './runs.js';
 import { bootstrapRatio, median } from './stats.js';
 
 export interface Cell {
@@ -31,6 +31,16 @@ export interface TableOptions {
   /** Single-run band within which a ratio is not coloured; default 0.05. */
   noiseBand?: number;
   seed?: number;
+  /** The machine's CPU count (environment.cpuCount): per-request's default worker count. Without it, no shape row. */
+  cpuCount?: number;
+}
+
+/** The server's shape per variant ("1 shard", "2 workers · 3 processes"); several shapes joined. */
+function shapeCell(cell: VariantCell, cpuCount: number): Cell {
+  const shapes = cell.runs.map((r) => serverShape(r, cpuCount));
+  const labels = [...new Set(shapes.map((s) => shapeLabel(s, false).replace(/ \(default.*\)$/, '')))];
+  const full = [...new Set(shapes.map((s) => shapeLabel(s)))].join('; ');
+  return labels.length ? { text: labels.join(' / '), title: `${full}. batched: --shards N (default 1); per-request: --workers W (default: the CPU count)` } : { text: '—', cls: 'muted' };
 }
 
 function valueCell(cell: VariantCell, m: MetricDef): Cell {
@@ -78,16 +88,23 @@ function errorRows(stage: StageGroup): MetricDef[] {
   return [...[...codes].sort().map((k) => errorCodeMetric(k, 'code')), ...[...kinds].sort().map((k) => errorCodeMetric(k, 'kind'))];
 }
 
-/** The side-by-side table of one stage. */
-export function stageTable(stage: StageGroup, opts: TableOptions = {}): StageTable {
+/**
+ * The side-by-side table of one stage: `rows` (default: the side-by-side metrics, with a row per
+ * error code seen), a ratio column per variant against the first.
+ */
+export function stageTable(stage: StageGroup, opts: TableOptions = {}, rowSpec: TableRow[] = TABLE_ROWS): StageTable {
   const [base, ...others] = stage.cells;
   const header = ['metric', ...stage.cells.map((c) => c.variant), ...others.map((c) => `${c.variant} / ${base?.variant ?? ''}`)];
   const repeats = stage.cells.some((c) => c.valid.length > 1);
   const statusCells: Cell[] = stage.cells.map((c) => (c.valid.length === c.runs.length ? { text: cellStatus(c) } : { text: cellStatus(c), cls: 'invalid' }));
   const ratioHeads: Cell[] = others.map(() => ({ text: repeats ? 'median [95% CI]' : 'single run', cls: 'muted' }));
   const rows: Row[] = [{ label: 'runs', metricId: 'runs', cells: [...statusCells, ...ratioHeads] }];
+  if (opts.cpuCount !== undefined) {
+    const cpus = opts.cpuCount;
+    rows.push({ label: 'server shape', metricId: 'server.shape', cells: [...stage.cells.map((c) => shapeCell(c, cpus)), ...others.map((): Cell => ({ text: '', cls: 'muted' }))] });
+  }
   const spec: TableRow[] = [];
-  for (const r of TABLE_ROWS) {
+  for (const r of rowSpec) {
     spec.push(r);
     if ('metric' in r && r.metric.id === 'errors.total') for (const m of errorRows(stage)) spec.push({ metric: m });
   }
@@ -98,7 +115,7 @@ export function stageTable(stage: StageGroup, opts: TableOptions = {}): StageTab
     }
     const m = r.metric;
     const cells = stage.cells.map((c) => valueCell(c, m));
-    if (base) for (const o of others) cells.push(ratioCell(base, o, m, opts));
+    if (base) for (const o of others) cells.push(m.ratio === false ? { text: '', cls: 'muted' } : ratioCell(base, o, m, opts));
     rows.push({ label: m.label, metricId: m.id, cells });
   }
   return { header, rows, repeats };

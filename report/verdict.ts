@@ -1,13 +1,15 @@
 /**
  * The verdict: which variant wins on fan-out p99, ack p99, RAM per socket and errors (per stage,
  * and at the largest stage that can be compared), and every reason to doubt the numbers: invalid
- * or errored runs, audit failures, failed thresholds, lost deliveries. Only valid runs compete.
+ * or errored runs, audit failures, failed thresholds, lost deliveries, latency that drifted over
+ * the measured window (steady.ts). Only valid runs compete.
  */
 import type { ResultFile, RunRecord } from '../runner/result-types.js';
 import { fmtInterval, fmtNum, fmtRatio, fmtUnit } from './format.js';
 import { M, type MetricDef } from './metrics.js';
 import { groupByStage, isValid, stageLabel, valuesOf, type StageGroup } from './runs.js';
 import { bootstrapRatio, median, type RatioEstimate } from './stats.js';
+import { driftWarnings } from './steady.js';
 
 export interface VerdictOptions {
   /** Single-run noise band: a runner-up within this fraction of the best is a tie; default 0.05. */
@@ -42,7 +44,7 @@ export interface CriterionResult {
   text: string;
 }
 
-export type WarningKind = 'result' | 'run' | 'audit' | 'threshold' | 'delivery' | 'sockets' | 'comparison';
+export type WarningKind = 'result' | 'run' | 'audit' | 'threshold' | 'delivery' | 'sockets' | 'comparison' | 'drift';
 
 export interface Warning {
   severity: 'error' | 'warn';
@@ -143,9 +145,15 @@ export function collectWarnings(result: ResultFile): Warning[] {
       w.push({ severity: 'warn', kind: 'sockets', message: `${runLabel(r)}: ${r.sockets.reached} of ${r.sockets.asked} sockets connected (${r.sockets.failed} failed).` });
     }
   }
-  for (const g of groupByStage(result)) {
+  const stages = groupByStage(result);
+  for (const message of driftWarnings(stages)) w.push({ severity: 'warn', kind: 'drift', message });
+  for (const g of stages) {
     const comparable = g.cells.filter((c) => c.valid.length > 0);
-    if (g.cells.length > 1 && comparable.length < 2) w.push({ severity: 'warn', kind: 'comparison', message: `${stageLabel(g)}: fewer than two variants have valid runs, so there is no winner at this stage.` });
+    if (g.cells.length > 1 && comparable.length < 2) {
+      const notRun = g.cells.filter((c) => c.runs.length === 0).map((c) => c.variant);
+      const why = result.capacity && notRun.length ? ` (${notRun.join(', ')} not run here: ${notRun.length === 1 ? 'its' : 'their'} capacity search had stopped)` : '';
+      w.push({ severity: 'warn', kind: 'comparison', message: `${stageLabel(g)}: fewer than two variants have valid runs${why}, so there is no winner at this stage.` });
+    }
   }
   return w;
 }

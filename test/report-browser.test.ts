@@ -14,6 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { writeReport } from '../report/index.js';
+import type { ResultFile } from '../runner/result-types.js';
+import { capacityFixture } from './helpers/report-capacity.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -28,11 +30,13 @@ interface CanvasInfo {
   coloured: number;
 }
 
-async function openReport(browser: Browser, fixture: string, dir: string) {
-  const d = join(dir, fixture.replace('.json', ''));
+/** Opens the report of a committed fixture (by file name) or of a result built in the test. */
+async function openReport(browser: Browser, fixture: string | { name: string; result: ResultFile }, dir: string) {
+  const name = typeof fixture === 'string' ? fixture.replace('.json', '') : fixture.name;
+  const d = join(dir, name);
   mkdirSync(d, { recursive: true });
   const f = join(d, 'result.json');
-  writeFileSync(f, readFileSync(join(root, 'results/fixtures', fixture)));
+  writeFileSync(f, typeof fixture === 'string' ? readFileSync(join(root, 'results/fixtures', fixture)) : JSON.stringify(fixture.result));
   const { html } = await writeReport(f);
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
   const errors: string[] = [];
@@ -118,19 +122,44 @@ describe('report.html in chromium', { skip, timeout: 60_000 }, () => {
     assert.deepEqual(errors, []);
     assert.deepEqual(requests.filter((u) => !/^(file|data):/.test(u)), []);
     await page.screenshot({ path: join(artifacts, 'report-stages.png'), fullPage: true });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(artifacts, 'report-stages-top.png') });
+    await page.close();
+  });
+
+  it('capacity: the section follows the verdict, then the scaling curve; every chart draws', async () => {
+    const { result } = capacityFixture();
+    const { page, errors, requests } = await openReport(browser, { name: 'capacity', result }, tmp);
+    const order = await page.evaluate(() => [...document.querySelectorAll('main > section')].map((s) => s.id).slice(0, 4));
+    assert.deepEqual(order, ['verdict', 'capacity', 'scaling', 'tables']);
+    const text = (await page.textContent('#capacity')) ?? '';
+    assert.match(text, /not the server’s/);
+    const info = await canvases(page);
+    const cap = info.filter((c) => c.id.startsWith('chart-capacity-'));
+    assert.equal(cap.length, result.capacity!.slo.length);
+    for (const c of info) {
+      assert.ok(c.painted > 0.01 * c.width * c.height, `${c.id}: only ${c.painted} pixels drawn`);
+      assert.ok(c.coloured > 50, `${c.id}: no data drawn`);
+    }
+    assert.deepEqual(errors, []);
+    assert.deepEqual(requests.filter((u) => !/^(file|data):/.test(u)), []);
+    await page.screenshot({ path: join(artifacts, 'report-capacity-top.png') });
     await page.close();
   });
 
   it('invalid: warnings visible, invalid runs marked in the legend, still no errors', async () => {
     const { page, errors } = await openReport(browser, 'result-invalid.json', tmp);
-    const banner = await page.textContent('#verdict');
-    assert.match(banner ?? '', /audit FAILED/);
-    assert.match(banner ?? '', /is invalid: fleet fell behind/);
+    const fixture = JSON.parse(readFileSync(join(root, 'results/fixtures/result-invalid.json'), 'utf8')) as ResultFile;
+    const banner = (await page.textContent('#verdict')) ?? '';
+    assert.match(banner, /audit FAILED/);
+    const invalid = fixture.runs.filter((r) => r.status !== 'ok');
+    assert.ok(invalid.length > 0);
+    for (const r of invalid) assert.ok(banner.includes(`is ${r.status}: ${r.reasons[0]}`), `${r.variant}: its reason is in the banner`);
     const legend = await page.evaluate(() => {
       const w = window as unknown as { Chart: { getChart(id: string): { data: { datasets: Array<{ label: string }> } } | undefined } };
       return w.Chart.getChart('chart-ts-latency')?.data.datasets.map((d) => d.label) ?? [];
     });
-    assert.ok(legend.some((l) => l.startsWith('per-request (invalid)')), legend.join(', '));
+    for (const r of invalid) assert.ok(legend.some((l) => l.startsWith(`${r.variant} (${r.status})`)), legend.join(', '));
     for (const c of await canvases(page)) assert.ok(c.painted > 0.01 * c.width * c.height, c.id);
     assert.deepEqual(errors, []);
     await page.screenshot({ path: join(artifacts, 'report-invalid.png'), fullPage: true });

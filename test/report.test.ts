@@ -68,14 +68,17 @@ describe('report from the committed fixtures', () => {
       assert.match(html, /Chart\.js v4/, 'chart.js inlined');
       assert.match(html, /<script type="application\/json" id="wami-data">/);
       // The sections, in the issue's order (scaling first only when there are stages).
-      const order = ['id="verdict"', 'id="tables"', 'id="distribution"', 'id="over-time"', 'id="errors"', 'id="resources"', 'id="sqlite"', 'id="audit"', 'id="environment"', 'id="scenario"'];
-      const pos = order.map((s) => html.indexOf(s));
+      const order = ['verdict', 'tables', 'memory', 'steady', 'distribution', 'over-time', 'errors', 'resources', 'sqlite', 'audit', 'environment', 'scenario'];
+      const at = (id: string) => html.indexOf(`<section id="${id}"`);
+      const pos = order.map(at);
       assert.ok(pos.every((p) => p > 0), String(pos));
       assert.deepEqual([...pos].sort((a, b) => a - b), pos);
-      const scaling = html.indexOf('id="scaling"');
-      const multi = name === 'result-stages.json';
-      if (multi) assert.ok(scaling > pos[0]! && scaling < pos[1]!, 'scaling right after the verdict');
-      else assert.ok(scaling > pos[5]! && scaling < pos[6]!, 'scaling in its place when one stage');
+      const scaling = at('scaling');
+      const r = read(name);
+      const multi = new Set(r.runs.map((x) => x.stage.index)).size > 1;
+      if (multi) assert.ok(scaling > at('verdict') && scaling < at('tables'), 'scaling right after the verdict');
+      else assert.ok(scaling > at('resources') && scaling < at('sqlite'), 'scaling in its place when one stage');
+      assert.equal(at('capacity'), -1, 'no capacity section without a capacity search');
       assert.match(html, /Server and fleet share one machine/);
       const md = readFileSync(out.md, 'utf8');
       assert.match(md, /Server and fleet share one machine/);
@@ -91,22 +94,28 @@ describe('report from the committed fixtures', () => {
     assert.ok(html.includes('&lt;/script&gt;&lt;script&gt;alert(1)'));
   });
 
-  it('renders sparse results: no server series fields, no batch/commit stats, empty histograms and series, one run', async () => {
+  it('renders sparse results: null server stats, empty histograms and series, no drift samples, no audit, one run', async () => {
     const r = read('result-smoke.json');
     const run = r.runs[0] as RunRecord;
-    run.server.timeseries = run.server.timeseries.map((p) => ({ t: p.t }) as RunRecord['server']['timeseries'][number]);
-    delete (run.server as Partial<RunRecord['server']>).batchSize;
-    delete (run.server as Partial<RunRecord['server']>).commitMs;
-    run.latency.fanoutMs.histogram = '';
+    const none = { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, count: 0, mean: 0, histogram: '' };
+    run.server.timeseries = run.server.timeseries.map((p) => ({ t: p.t, queueDepth: null, walBytes: null, busyHits: 0, retries: 0, exhausted: 0, persisted: 0, commitMsP99: null, eventLoopDelayMsP99: null }));
+    Object.assign(run.server, { batchSize: null, commitMs: null, queueDepthMax: null, walBytesMax: null, eventLoopDelayMsP99: null });
+    run.latency.fanoutMs = { ...none, uncorrected: { ...none } };
+    run.drift = { windowSec: 0, ackMs: { first: { ...none }, last: { ...none } }, fanoutMs: { first: { ...none }, last: { ...none } } };
+    run.window = { warmupSec: run.window.warmupSec, durationSec: run.window.durationSec, startedAtIso: run.window.startedAtIso, wallSec: 0 };
     run.timeseries = [];
-    run.resources.server.samples = [];
-    run.resources.server.rssBytesPerSocket = null;
+    run.resources.server = { ...run.resources.server, samples: [], rssBytesPerSocket: null, pssBytesMax: null };
+    run.audit = null;
     r.runs = [run];
     assert.doesNotThrow(() => validateResult(r));
     const html = renderHtml(r);
     assert.match(html, /Verdict: no comparison possible/);
+    assert.match(html, /no audit of the database/);
+    assert.match(html, /<section id="memory"/);
+    assert.match(html, /<section id="steady"/);
     assert.doesNotThrow(() => renderMarkdown(r));
     r.runs = [];
+    assert.doesNotThrow(() => validateResult(r));
     assert.match(renderHtml(r), /The result holds no runs/);
   });
 
@@ -173,20 +182,38 @@ describe('verdict', () => {
   it('never lets an invalid run win, and warns about it, the audit and thresholds', () => {
     const r = read('result-invalid.json');
     const v = computeVerdict(r);
-    assert.equal(v.headline, null, 'only one variant valid: no comparison');
+    const invalid = r.runs.filter((x) => x.status !== 'ok');
+    const validVariants = new Set(r.runs.filter((x) => x.status === 'ok').map((x) => x.variant));
+    assert.ok(invalid.length > 0, 'the fixture has invalid runs');
+    if (validVariants.size < 2) assert.equal(v.headline, null, 'fewer than two variants valid: no comparison');
     const text = v.warnings.map((w) => `${w.kind}:${w.message}`).join('\n');
-    assert.match(text, /^run:per-request .* is invalid: fleet fell behind/m);
-    assert.match(text, /^audit:batched .* audit FAILED: 2 acked but not stored/m);
-    assert.match(text, /^threshold:batched .* threshold failed: ack\.p99Ms < 50/m);
+    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    for (const run of invalid) {
+      // The runner's own reasons, verbatim.
+      assert.match(text, new RegExp(`^run:${esc(run.variant)} · stage ${run.stage.index + 1} .* is ${run.status}: ${esc(run.reasons[0] ?? '')}`, 'm'));
+    }
+    const failedAudit = r.runs.filter((x) => x.audit && !x.audit.ok);
+    assert.ok(failedAudit.length > 0, 'the fixture has a failed audit');
+    for (const run of failedAudit) {
+      assert.match(text, new RegExp(`^audit:${esc(run.variant)} .* audit FAILED: ${run.audit!.lostAcked} acked but not stored`, 'm'));
+    }
+    for (const run of r.runs) for (const t of run.thresholds.filter((x) => !x.pass)) {
+      assert.match(text, new RegExp(`^threshold:${esc(run.variant)} .* threshold failed: ${esc(t.expr)} \\(actual ${t.actual}\\)`, 'm'));
+    }
     assert.match(text, /^result:The run as a whole is invalid/m);
     assert.ok(v.warnings.some((w) => w.severity === 'error'));
-    // The invalid variant is marked in the table and has no ratio.
-    const table = stageTable(groupByStage(r)[0]!);
+    // Invalid variants are marked in the table and have no ratio.
+    const g = groupByStage(r)[0]!;
+    const table = stageTable(g);
     const p99 = table.rows.find((x) => 'metricId' in x && x.metricId === 'fanout.p99Ms');
     assert.ok(p99 && 'cells' in p99);
-    assert.equal(p99.cells[1]?.cls, 'invalid');
-    assert.match(p99.cells[1]?.text ?? '', /⚠ invalid/);
-    assert.match(p99.cells[2]?.text ?? '', /no valid runs/);
+    g.cells.forEach((c, i) => {
+      if (c.valid.length === 0) {
+        assert.equal(p99.cells[i]?.cls, 'invalid');
+        assert.match(p99.cells[i]?.text ?? '', new RegExp(`⚠ ${c.runs[0]!.status}`));
+      }
+    });
+    if (g.cells.some((c) => c.valid.length === 0)) assert.match(p99.cells[g.cells.length]?.text ?? '', /no valid runs/);
     const md = renderMarkdown(r);
     assert.match(md, /### Warnings \(\d+\)/);
     assert.match(md, /invalid 1\/1 \(excluded\)/);
@@ -270,23 +297,34 @@ describe('exports', () => {
       assert.ok(Object.keys(e).every((k) => ['name', 'unit', 'value', 'range', 'extra'].includes(k)));
     }
     assert.equal(new Set(gab.map((e) => e.name)).size, gab.length, 'names are unique');
-    const p99 = gab.find((e) => e.name === 'smoke-stages · batched · 200 sockets · fan-out p99');
+    const top = Math.max(...r.runs.map((x) => x.stage.connections));
+    const runs = r.runs.filter((x) => x.variant === 'batched' && x.stage.connections === top);
+    const p99 = gab.find((e) => e.name === `${r.scenario.name} · batched · ${top} sockets · fan-out p99`);
     assert.equal(p99?.unit, 'ms');
-    assert.match(p99?.extra ?? '', /median of 3 valid runs of 3/);
+    const valid = runs.filter((x) => x.status === 'ok').length;
+    assert.match(p99?.extra ?? '', new RegExp(`median of ${valid} valid runs? of ${runs.length}`));
   });
 
   it('Bencher BMF: benchmark -> measure -> {value, lower_value, upper_value}', async () => {
     const r = read('result-stages.json');
     const bmf = toBencherBmf(r);
-    assert.deepEqual(Object.keys(bmf).sort(), ['smoke-stages/batched/200 sockets', 'smoke-stages/batched/400 sockets', 'smoke-stages/per-request/200 sockets', 'smoke-stages/per-request/400 sockets']);
-    const m = bmf['smoke-stages/batched/200 sockets']?.['fanout-p99-ms'];
-    assert.ok(m && m.lower_value !== undefined && m.upper_value !== undefined);
+    const benches = (res: ResultFile, onlyValid: boolean) =>
+      [...new Set(res.runs.filter((x) => !onlyValid || x.status === 'ok').map((x) => `${res.scenario.name}/${x.variant}/${x.stage.connections} sockets`))].sort();
+    assert.deepEqual(Object.keys(bmf).sort(), benches(r, true));
+    const first = r.runs.find((x) => x.status === 'ok')!;
+    const m = bmf[`${r.scenario.name}/${first.variant}/${first.stage.connections} sockets`]?.['fanout-p99-ms'];
+    assert.ok(m && m.lower_value !== undefined && m.upper_value !== undefined, 'repeats give bounds');
     assert.ok(m.lower_value <= m.value && m.value <= m.upper_value);
     assert.equal(measureSlug(GATE_METRICS[4]!), 'server-rss-bytes-per-socket');
-    // Invalid cells are left out, single runs have no bounds.
-    const inv = toBencherBmf(read('result-invalid.json'));
-    assert.deepEqual(Object.keys(inv), ['smoke/batched/200 sockets']);
-    assert.deepEqual(Object.keys(inv['smoke/batched/200 sockets']?.['errors-total'] ?? {}), ['value']);
+    // Invalid cells are left out.
+    const invalid = read('result-invalid.json');
+    assert.ok(invalid.runs.some((x) => x.status !== 'ok'));
+    assert.deepEqual(Object.keys(toBencherBmf(invalid)).sort(), benches(invalid, true));
+    // Single runs have no bounds.
+    const smoke = read('result-smoke.json');
+    const single = toBencherBmf(smoke);
+    assert.ok(Object.keys(single).length > 0);
+    for (const measures of Object.values(single)) assert.deepEqual(Object.keys(measures['errors-total'] ?? {}), ['value']);
     const dir = join(tmp, 'exports');
     const w = await writeReportFiles(r, dir, ['bencher', 'github-action-benchmark']);
     assert.deepEqual(JSON.parse(readFileSync(w.bencher as string, 'utf8')), bmf);

@@ -5,7 +5,9 @@ import { parseCommand, strFlag, UsageError, type CommandSpec } from '../args.js'
 const spec: CommandSpec = {
   usage: 'wami-bench report RESULT.json [--format FORMATS] [--out DIR]',
   summary:
-    'Turns a result.json into report.html (one self-contained page, no network) and summary.md beside it. ' +
+    'Turns a result.json into report.html and summary.md beside it. The page is one self-contained file (no network): ' +
+    'verdict and warnings, capacity (for a capacity search), scaling curve, side-by-side tables with the server shape, ' +
+    'memory at each stage against the design note\'s claims, steady latency (first window against last), and the per-run charts. ' +
     'Exports for CI tools on request: benchmark-gab.json (github-action-benchmark customSmallerIsBetter) and benchmark-bmf.json (Bencher Metric Format).',
   flagHelp: [
     '--format FORMATS   comma-separated: html, md, github-action-benchmark, bencher, or all (default html,md)',
