@@ -9,7 +9,7 @@
  */
 import { WebSocket } from 'ws';
 import { cardId } from './layout.js';
-import { MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_TITLE_LENGTH, type ClientUpdate, type ServerMessage } from './messages.js';
+import { MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_TITLE_LENGTH, METRIC_NAMES, type ClientUpdate, type ServerMessage } from './messages.js';
 import { parseServerFrame } from './parse.js';
 
 export interface ConformanceOptions {
@@ -34,24 +34,7 @@ export interface ConformanceOptions {
 }
 
 /** The metric names the runner scrapes; a v1 server exposes all of them. */
-export const REQUIRED_METRICS = [
-  'wami_connections',
-  'wami_updates_received_total',
-  'wami_updates_persisted_total',
-  'wami_broadcast_frames_total',
-  'wami_errors_total',
-  'wami_slow_consumer_closes_total',
-  'wami_queue_depth',
-  'wami_batch_size',
-  'wami_commit_duration_seconds',
-  'wami_queue_wait_seconds',
-  'wami_sqlite_busy_total',
-  'wami_tx_retries_total',
-  'wami_busy_exhausted_total',
-  'wami_tx_attempts',
-  'wami_wal_bytes',
-  'wami_broadcast_unpersisted_total',
-] as const;
+export const REQUIRED_METRICS = METRIC_NAMES;
 
 export const DEFAULT_CONFORMANCE_OPTIONS: Omit<ConformanceOptions, 'url'> = {
   board: 1,

@@ -93,6 +93,9 @@ export const RunRecordSchema = z.object({
       rssBytesIdle: num,
       processes: num,
       samples: z.array(resourceSample),
+      fleet: z.object({ rssBytesMax: num, cpuSec: num, cpuPctMax: num, processesMax: num }).optional(),
+      kernelTcpMemBytesMax: nullableNum.optional(),
+      tickErrors: num.optional(),
     }),
   }),
   server: z.object({

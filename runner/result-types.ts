@@ -67,6 +67,12 @@ export interface ServerResources {
   rssBytesIdle: number;
   processes: number;
   samples: ResourceSample[];
+  /** The fleet's process tree over the same window (the runner's own process included). */
+  fleet?: { rssBytesMax: number; cpuSec: number; cpuPctMax: number; processesMax: number };
+  /** Highest kernel TCP socket memory (/proc/net/sockstat, the whole host: both ends of loopback sockets), bytes. */
+  kernelTcpMemBytesMax?: number | null;
+  /** Resource readings that failed unexpectedly. */
+  tickErrors?: number;
 }
 
 /** Metrics scraped from the server's /metrics once a second, reduced to what the report shows. */

@@ -39,24 +39,7 @@ export interface ServerMetrics {
 }
 
 /** The exact metric names, for the README, the conformance check and tests. */
-export const METRIC_NAMES = [
-  'wami_connections',
-  'wami_updates_received_total',
-  'wami_updates_persisted_total',
-  'wami_broadcast_frames_total',
-  'wami_errors_total',
-  'wami_slow_consumer_closes_total',
-  'wami_queue_depth',
-  'wami_batch_size',
-  'wami_commit_duration_seconds',
-  'wami_queue_wait_seconds',
-  'wami_sqlite_busy_total',
-  'wami_tx_retries_total',
-  'wami_busy_exhausted_total',
-  'wami_tx_attempts',
-  'wami_wal_bytes',
-  'wami_broadcast_unpersisted_total',
-] as const;
+export { METRIC_NAMES } from '../../protocol/messages.js';
 
 /**
  * Makes one metric's collect() unable to fail a scrape: if it throws (EMFILE reading /proc or in
