@@ -84,6 +84,7 @@ interface SecondAgg {
   sent: number;
   acked: number;
   errors: number;
+  errorsBy: Record<string, number>;
   delivered: number;
   ack: string[];
   fanout: string[];
@@ -187,6 +188,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       sent: a.sent,
       acked: a.acked,
       errors: a.errors,
+      ...(Object.keys(a.errorsBy).length > 0 ? { errorsByCode: a.errorsBy } : {}),
       delivered: a.delivered,
       ackP50Ms: percentileMs(ack, 50),
       ackP99Ms: percentileMs(ack, 99),
@@ -224,12 +226,13 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     if (m.cpuPct > cpuPctMax) cpuPctMax = m.cpuPct;
     if (m.t <= lastEmitted) return; // too late for its second (a worker stalled > 1 s): counts stay in the totals
     let a = buckets.get(m.t);
-    if (!a) buckets.set(m.t, (a = { workers: 0, openSockets: 0, sent: 0, acked: 0, errors: 0, delivered: 0, ack: [], fanout: [], lag: [], cpuPct: 0, rssBytes: 0 }));
+    if (!a) buckets.set(m.t, (a = { workers: 0, openSockets: 0, sent: 0, acked: 0, errors: 0, errorsBy: {}, delivered: 0, ack: [], fanout: [], lag: [], cpuPct: 0, rssBytes: 0 }));
     a.workers++;
     a.openSockets += m.openSockets;
     a.sent += m.sent;
     a.acked += m.acked;
     a.errors += m.errors;
+    for (const [k, n] of Object.entries(m.errorsBy ?? {})) a.errorsBy[k] = (a.errorsBy[k] ?? 0) + n;
     a.delivered += m.delivered;
     if (m.ackHist) a.ack.push(m.ackHist);
     if (m.fanoutHist) a.fanout.push(m.fanoutHist);

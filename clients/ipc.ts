@@ -62,6 +62,8 @@ export interface TickReport {
   sent: number;
   acked: number;
   errors: number;
+  /** This second's errors by server code (OVERLOADED, …) or client kind (refused, timeout, …). */
+  errorsBy: Record<string, number>;
   delivered: number;
   /** Encoded per-second histograms (µs): acks and broadcasts arriving in this second, sends' lag. */
   ackHist: string;

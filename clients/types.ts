@@ -87,6 +87,8 @@ export interface TimePoint {
   sent: number;
   acked: number;
   errors: number;
+  /** This second's errors by server code (OVERLOADED, BUSY_EXHAUSTED, …) or client kind (refused, timeout, …); absent when none. */
+  errorsByCode?: Record<string, number>;
   delivered: number;
   ackP50Ms: number;
   ackP99Ms: number;

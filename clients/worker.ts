@@ -145,6 +145,8 @@ const sLag = newHistogram();
 let sSent = 0;
 let sAcked = 0;
 let sErrors = 0;
+/** This second's errors by server code or client kind. */
+let sErrorsBy: Record<string, number> = {};
 let sDelivered = 0;
 let openSockets = 0;
 
@@ -163,6 +165,7 @@ let nextTickK = 1;
 function kind(k: string, example?: string): void {
   errorsByKind[k] = (errorsByKind[k] ?? 0) + 1;
   sErrors++;
+  sErrorsBy[k] = (sErrorsBy[k] ?? 0) + 1;
   if (example !== undefined && examples.length < 10) examples.push(`${k}: ${example}`);
 }
 
@@ -288,6 +291,7 @@ function onMessage(this: WebSocket, data: WebSocket.RawData): void {
   } else {
     errorsByCode[m.code] = (errorsByCode[m.code] ?? 0) + 1;
     sErrors++;
+    sErrorsBy[m.code] = (sErrorsBy[m.code] ?? 0) + 1;
     if (m.id !== undefined) {
       const n = messageIndex(init!.idPrefix, m.id);
       const key = u.idx * KEY_STRIDE + n;
@@ -486,6 +490,7 @@ function onTick(): void {
     sent: sSent,
     acked: sAcked,
     errors: sErrors,
+    errorsBy: sErrorsBy,
     delivered: sDelivered,
     ackHist: encodeHistogram(sAck),
     fanoutHist: encodeHistogram(sFan),
@@ -496,6 +501,7 @@ function onTick(): void {
     pendingAcks: pending.size,
   };
   sSent = sAcked = sErrors = sDelivered = 0;
+  sErrorsBy = {};
   sAck.reset();
   sFan.reset();
   sLag.reset();

@@ -22,6 +22,7 @@ const timePoint = z.object({
   sent: num,
   acked: num,
   errors: num,
+  errorsByCode: counts.optional(),
   delivered: num,
   ackP50Ms: num,
   ackP99Ms: num,
