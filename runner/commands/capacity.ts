@@ -3,6 +3,7 @@ import { parseThreshold } from '../../scenarios/thresholds.js';
 import { capacityDriver, capacityLadder, capacityLines } from '../capacity.js';
 import { intFlag, numFlag, parseCommand, UsageError, type CommandSpec } from '../args.js';
 import { runSession } from '../run.js';
+import { SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
 const spec: CommandSpec = {
   usage: "wami-bench capacity <scenario-name|path> --slo 'fanoutMs.p99 < 250' [--max-connections 30000] [--step 2500] [options]",
@@ -18,12 +19,7 @@ const spec: CommandSpec = {
     '--step N             sockets added per step (default 2500)',
     '--start N            first step (default: --step)',
     '--duration-sec S     measured seconds per step (default: the scenario\'s first stage)',
-    '--warmup-sec S       warm-up seconds per step',
-    '--variants A,B       search only these variants',
-    '--out DIR            output directory (default results/capacity-<scenario>-<time>)',
-    '--pin                pin the server to CPU 0 and the fleet to the other CPUs (taskset)',
-    '--no-report          write result.json only',
-    '--quiet              no progress output',
+    ...SESSION_FLAG_HELP,
   ],
   options: {
     slo: { type: 'string', multiple: true },
@@ -31,12 +27,7 @@ const spec: CommandSpec = {
     step: { type: 'string' },
     start: { type: 'string' },
     'duration-sec': { type: 'string' },
-    'warmup-sec': { type: 'string' },
-    variants: { type: 'string' },
-    out: { type: 'string' },
-    pin: { type: 'boolean' },
-    'no-report': { type: 'boolean' },
-    quiet: { type: 'boolean' },
+    ...SESSION_OPTIONS,
   },
   allowPositionals: true,
 };
@@ -59,14 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   const step = intFlag(v, 'step', 2500, 1, 200_000);
   const start = intFlag(v, 'start', Math.min(step, maxConnections), 1, maxConnections);
   const { scenario, file } = await loadScenario(p.positionals[0]!);
-  const s = applyOverrides(
-    scenario,
-    {
-      ...(v['warmup-sec'] !== undefined ? { warmupSec: numFlag(v, 'warmup-sec', undefined, 0, 600) } : {}),
-      ...(typeof v.variants === 'string' ? { variants: v.variants.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
-    },
-    file,
-  );
+  const s = applyOverrides(scenario, sessionOverrides(v), file);
   if (start < s.users.perBoard) throw new UsageError(`--start ${start} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
   const durationSec = v['duration-sec'] !== undefined ? numFlag(v, 'duration-sec', undefined, 1, 3600) : s.stages[0]!.durationSec;
   const ladder = capacityLadder({ startConnections: start, step, maxConnections });
@@ -76,13 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     stages: ladder.map((connections) => ({ connections, durationSec })),
   };
   const driver = capacityDriver(resolved, { slo, startConnections: start, step, maxConnections }, durationSec);
-  const out = await runSession(resolved, {
-    scenarioFile: file,
-    ...(typeof v.out === 'string' ? { outDir: v.out } : {}),
-    pin: v.pin === true,
-    noReport: v['no-report'] === true,
-    quiet: v.quiet === true,
-  }, driver);
+  const out = await runSession(resolved, sessionRunOptions(v, file), driver);
   const cap = out.result.capacity;
   if (cap) process.stdout.write(`capacity (${cap.slo.join(' and ')}):\n${capacityLines(cap).map((l) => `  ${l}`).join('\n')}\n`);
   return out.exitCode;

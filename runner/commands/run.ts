@@ -1,6 +1,7 @@
 import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios/load.js';
 import { intFlag, numFlag, parseCommand, UsageError, type CommandSpec } from '../args.js';
 import { runScenario } from '../run.js';
+import { SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
 const spec: CommandSpec = {
   usage: 'wami-bench run <scenario-name|path> [options]',
@@ -10,28 +11,16 @@ const spec: CommandSpec = {
     `Shipped scenarios: ${BUILTIN_SCENARIOS.join(', ')}. A path may point to a .json, .js or .mjs scenario file.\n` +
     `Exit codes: 0 ok, 1 harness error or a run errored, 2 bad input, 3 a threshold or the audit failed.`,
   flagHelp: [
-    '--connections N     replace the stages with one stage of N sockets (boards grow to fit)',
-    '--duration-sec S    measured seconds of every stage',
-    '--warmup-sec S      warm-up seconds before each measured window',
-    '--repeats R         repeats of every variant and stage (interleaved A B A B)',
-    '--variants A,B      run only these variants (names from the scenario)',
-    '--out DIR           output directory (default results/<runId>)',
-    '--pin               pin the server to CPU 0 and the fleet to the other CPUs (taskset)',
-    '--keep-db           keep each run\'s SQLite file and ledger under <out>/work/',
-    '--no-report         write result.json only',
-    '--quiet             no progress output',
+    '--connections N      replace the stages with one stage of N sockets (boards grow to fit)',
+    '--duration-sec S     measured seconds of every stage',
+    '--repeats R          repeats of every variant and stage (interleaved A B A B)',
+    ...SESSION_FLAG_HELP,
   ],
   options: {
     connections: { type: 'string' },
     'duration-sec': { type: 'string' },
-    'warmup-sec': { type: 'string' },
     repeats: { type: 'string' },
-    variants: { type: 'string' },
-    out: { type: 'string' },
-    pin: { type: 'boolean' },
-    'keep-db': { type: 'boolean' },
-    'no-report': { type: 'boolean' },
-    quiet: { type: 'boolean' },
+    ...SESSION_OPTIONS,
   },
   allowPositionals: true,
 };
@@ -47,19 +36,11 @@ export async function main(argv: string[]): Promise<number> {
     {
       ...(v.connections !== undefined ? { connections: intFlag(v, 'connections', undefined, 1, 200_000) } : {}),
       ...(v['duration-sec'] !== undefined ? { durationSec: numFlag(v, 'duration-sec', undefined, 1, 3600) } : {}),
-      ...(v['warmup-sec'] !== undefined ? { warmupSec: numFlag(v, 'warmup-sec', undefined, 0, 600) } : {}),
       ...(v.repeats !== undefined ? { repeats: intFlag(v, 'repeats', undefined, 1, 50) } : {}),
-      ...(typeof v.variants === 'string' ? { variants: v.variants.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+      ...sessionOverrides(v),
     },
     file,
   );
-  const out = await runScenario(resolved, {
-    scenarioFile: file,
-    ...(typeof v.out === 'string' ? { outDir: v.out } : {}),
-    pin: v.pin === true,
-    keepDb: v['keep-db'] === true,
-    noReport: v['no-report'] === true,
-    quiet: v.quiet === true,
-  });
+  const out = await runScenario(resolved, sessionRunOptions(v, file));
   return out.exitCode;
 }

@@ -6,20 +6,13 @@
  */
 import { nowMs } from '../../protocol/clock.js';
 import type { DB } from '../common/db.js';
+import type { UpdateRow } from '../common/rows.js';
 import { BUSY_BACKOFF_FIRST_MS, BUSY_BACKOFF_MAX_MS, commitWithSplit, DEFAULT_SPLIT_POLICY, isBusyError, sqliteCode, type SplitPolicy } from './batching.js';
 
 /** One queued update, as it travels to the writer thread (structured-clone friendly). */
-export interface WriteRow {
-  board: number;
+export interface WriteRow extends UpdateRow {
+  /** The board's sequence number, assigned in RAM before the broadcast. */
   seq: number;
-  card: number;
-  user: number;
-  /** client message id */
-  id: string;
-  column: string;
-  title: string;
-  at: number;
-  sentAt: number;
   /** When the server received it (ms, shared clock). */
   receivedAt: number;
 }

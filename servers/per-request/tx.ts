@@ -6,19 +6,11 @@
  */
 import { nowMs } from '../../protocol/clock.js';
 import type { DB } from '../common/db.js';
+import type { UpdateRow } from '../common/rows.js';
 
 export type TxMode = 'immediate' | 'deferred';
 
-export interface UpdateRow {
-  board: number;
-  card: number;
-  user: number;
-  id: string;
-  column: string;
-  title: string;
-  at: number;
-  sentAt: number;
-}
+export type { UpdateRow } from '../common/rows.js';
 
 export type AttemptResult =
   | { ok: true; seq: number; startMs: number; endMs: number }

@@ -1,0 +1,47 @@
+/**
+ * Flags shared by the commands that run a session of audited runs (`run`, `capacity`): output,
+ * pinning, report, progress, and the scenario overrides they have in common.
+ */
+import { numFlag, type Options } from '../args.js';
+import type { RunOptions } from '../run.js';
+import type { Overrides } from '../../scenarios/load.js';
+
+export const SESSION_OPTIONS: Options = {
+  'warmup-sec': { type: 'string' },
+  variants: { type: 'string' },
+  out: { type: 'string' },
+  pin: { type: 'boolean' },
+  'keep-db': { type: 'boolean' },
+  'no-report': { type: 'boolean' },
+  quiet: { type: 'boolean' },
+};
+
+export const SESSION_FLAG_HELP = [
+  '--warmup-sec S       warm-up seconds before each measured window',
+  '--variants A,B       run only these variants (names from the scenario)',
+  '--out DIR            output directory (default results/<runId>)',
+  '--pin                pin the server to CPU 0 and the fleet to the other CPUs (taskset)',
+  "--keep-db            keep each run's SQLite file and ledger under <out>/work/",
+  '--no-report          write result.json only',
+  '--quiet              no progress output',
+];
+
+/** The overrides of SESSION_OPTIONS (warm-up, variants). */
+export function sessionOverrides(v: Record<string, unknown>): Overrides {
+  return {
+    ...(v['warmup-sec'] !== undefined ? { warmupSec: numFlag(v, 'warmup-sec', undefined, 0, 600) } : {}),
+    ...(typeof v.variants === 'string' ? { variants: v.variants.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+  };
+}
+
+/** RunOptions from SESSION_OPTIONS. */
+export function sessionRunOptions(v: Record<string, unknown>, scenarioFile: string): RunOptions {
+  return {
+    scenarioFile,
+    ...(typeof v.out === 'string' ? { outDir: v.out } : {}),
+    pin: v.pin === true,
+    keepDb: v['keep-db'] === true,
+    noReport: v['no-report'] === true,
+    quiet: v.quiet === true,
+  };
+}
