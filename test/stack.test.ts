@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -16,9 +16,18 @@ import { CLI, startServer } from './helpers/server.js';
 const dir = mkdtempSync(join(tmpdir(), 'wami-stack-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Pids of running caddy processes, from /proc (no procps needed). */
 function pgrepCaddy(): number[] {
-  const r = spawnSync('pgrep', ['-x', 'caddy'], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter(Boolean).map(Number);
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        return readFileSync(`/proc/${e}/comm`, 'utf8').trim() === 'caddy';
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 function connect(url: string, opts: WebSocket.ClientOptions): Promise<'open' | string> {
