@@ -220,7 +220,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       emit(t, a);
     }
   };
+  let deliveredInTicks = 0;
   const onTick = (w: WorkerHandle, m: TickReport): void => {
+    deliveredInTicks += m.delivered;
     w.lastT = Math.max(w.lastT, m.t);
     w.cpuByT.set(m.t, m.cpuPct);
     if (m.cpuPct > cpuPctMax) cpuPctMax = m.cpuPct;
@@ -382,7 +384,14 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
       if (!broken()) {
         const drainDeadline = scheduleEnd + drainMs;
         if (await until(() => broken() || workers.every((w) => w.drained), drainDeadline)) {
-          await until(broken, Math.min(drainDeadline, nowMs() + DRAIN_GRACE_MS));
+          // Broadcasts can trail the last ack (deep send buffers, per-request's polling): keep waiting
+          // while the workers' per-second ticks still report deliveries, within the drain deadline,
+          // so slow is not reported as missing.
+          let last = -1;
+          while (!broken() && nowMs() < drainDeadline && deliveredInTicks !== last) {
+            last = deliveredInTicks;
+            await until(broken, Math.min(drainDeadline, nowMs() + DRAIN_GRACE_MS + 100));
+          }
         }
       }
     }

@@ -515,9 +515,18 @@ function onTick(): void {
 function finalReport(): WorkerFinal {
   const i = init!;
   const unanswered: Array<[number, string]> = [];
-  for (const key of pending.keys()) {
+  const finishedAt = nowMs();
+  for (const [key, p] of pending) {
     const u = users[Math.floor(key / KEY_STRIDE)]!;
     unanswered.push([u.user, messageId(i.idPrefix, key % KEY_STRIDE)]);
+    // Never answered: its latency is at least the time until now. Record that lower bound, so a
+    // server that stops answering cannot look faster by leaving updates out of the histogram.
+    if (isMeasured(p.at)) {
+      recordMs(hAck, finishedAt - p.at);
+      recordMs(hAckU, finishedAt - p.sentAt);
+      if (p.at < measureStart + driftWindowMs) recordMs(hAckFirst, finishedAt - p.at);
+      if (p.at >= measureEnd - driftWindowMs) recordMs(hAckLast, finishedAt - p.at);
+    }
   }
   // Updates scheduled in the window that the fleet never got to send (it fell behind): counted, not dropped.
   let unsent = 0;

@@ -23,7 +23,11 @@ export interface StageGroup {
   cells: VariantCell[];
 }
 
-export const isValid = (r: RunRecord): boolean => r.status === 'ok';
+/**
+ * A run counts towards medians, ratios and winners only when its measurement is valid (`ok`) and
+ * its audit did not find lost or phantom data: a design that lost acked rows never wins on latency.
+ */
+export const isValid = (r: RunRecord): boolean => r.status === 'ok' && (r.audit === null || r.audit.ok);
 
 /** Variant names in order of first appearance (the runner interleaves them in scenario order). */
 export function variantsOf(result: ResultFile): string[] {

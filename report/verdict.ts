@@ -116,8 +116,10 @@ export function collectWarnings(result: ResultFile): Warning[] {
   if (result.status !== 'ok') w.push({ severity: result.status === 'errored' ? 'error' : 'warn', kind: 'result', message: `The run as a whole is ${result.status}${result.reasons.length ? `: ${result.reasons.join('; ')}` : ''}.` });
   if (result.runs.length === 0) w.push({ severity: 'error', kind: 'result', message: 'The result holds no runs.' });
   for (const r of result.runs) {
-    if (!isValid(r)) {
+    if (r.status !== 'ok') {
       w.push({ severity: r.status === 'errored' ? 'error' : 'warn', kind: 'run', message: `${runLabel(r)} is ${r.status}${r.reasons.length ? `: ${r.reasons.join('; ')}` : ''}. Excluded from medians, ratios and winners.` });
+    } else if (!isValid(r)) {
+      w.push({ severity: 'error', kind: 'run', message: `${runLabel(r)} failed its audit. Excluded from medians, ratios and winners.` });
     }
     if (r.audit === null) {
       if (isValid(r)) w.push({ severity: 'warn', kind: 'audit', message: `${runLabel(r)}: no audit of the database.` });
@@ -140,6 +142,12 @@ export function collectWarnings(result: ResultFile): Warning[] {
     if (d.missing || d.duplicate || d.outOfOrder || d.phantom) {
       const parts = [d.missing && `${d.missing} missing`, d.duplicate && `${d.duplicate} duplicate`, d.outOfOrder && `${d.outOfOrder} out of order`, d.phantom && `${d.phantom} phantom`].filter(Boolean);
       w.push({ severity: d.phantom ? 'error' : 'warn', kind: 'delivery', message: `${runLabel(r)}: broadcasts ${parts.join(', ')} (of ${d.expected} expected).` });
+    }
+    if (r.updates.unanswered > 0) {
+      w.push({ severity: 'error', kind: 'delivery', message: `${runLabel(r)}: ${r.updates.unanswered} update(s) were never answered (no ack, no error) by the end of the drain.` });
+    }
+    if (r.sockets.closedEarly > 0) {
+      w.push({ severity: 'warn', kind: 'sockets', message: `${runLabel(r)}: ${r.sockets.closedEarly} socket(s) were closed before the end of the run.` });
     }
     if (r.sockets.failed > 0 || r.sockets.reached < r.sockets.asked) {
       w.push({ severity: 'warn', kind: 'sockets', message: `${runLabel(r)}: ${r.sockets.reached} of ${r.sockets.asked} sockets connected (${r.sockets.failed} failed).` });

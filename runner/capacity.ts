@@ -84,10 +84,10 @@ export function recordStep(v: CapacityVariant, connections: number, run: RunReco
   return v;
 }
 
-/** Exit code: 0 when every variant found a passing count, 1 if a run errored before any, else 3. */
+/** Exit code: 1 when a run errored or was interrupted (the search is incomplete), 0 when every variant found a passing count, else 3. */
 export function capacityExitCode(r: CapacityReport): number {
-  if (r.variants.every((v) => v.largestPassing !== null)) return 0;
-  return r.variants.some((v) => v.largestPassing === null && v.stoppedBecause === 'errored') ? 1 : 3;
+  if (r.variants.some((v) => v.stoppedBecause === 'errored' || v.stoppedBecause === 'interrupted')) return 1;
+  return r.variants.every((v) => v.largestPassing !== null) ? 0 : 3;
 }
 
 /** One line per variant for the terminal and the summary. */

@@ -118,9 +118,10 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
   let httpResult: HttpLoadResult | null = null;
   const via = variant.via ?? s.via;
   let stopping = false;
-  // batched without --shards gets the fewest shards the fd limit allows (1 = the seed's design).
-  const runFlags = effectiveFlags(variant, stage.connections, opts.fdLimit);
-  if (runFlags.length !== variant.flags.length) opts.progress.log(`  ${variant.name}: ${stage.connections} sockets exceed one process's file limit: running with ${runFlags.slice(variant.flags.length).join(' ')}`);
+  // batched without --shards gets the fewest shards the fd limit allows (1 = the seed's design);
+  // per-request's worker count is written out (see effectiveFlags).
+  const runFlags = effectiveFlags(variant, stage.connections, opts.fdLimit, opts.cpus);
+  if (variant.kind === 'batched' && runFlags.length !== variant.flags.length) opts.progress.log(`  ${variant.name}: ${stage.connections} sockets exceed one process's file limit: running with ${runFlags.slice(variant.flags.length).join(' ')}`);
   const fail = (why: string): void => {
     st.status = 'errored';
     reasons.push(why);
@@ -165,7 +166,9 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
     // The server side is the server's process tree plus Caddy when it is in front.
     const serverRoots = caddy ? [srv.pid, caddy.pid] : [srv.pid];
     const serverPids = (): number[] => serverRoots.flatMap((p) => [p, ...descendantPids(p)]);
-    const scr = new MetricsScraper({ url: `${srv.httpUrl}/metrics`, intervalMs: 1000 });
+    // prom-client's event-loop monitor has a 10 ms resolution (servers/common/metrics.ts): subtract it, as the fleet does.
+    // Per-request and sharded servers gather /metrics from every process (up to 2 s): wait that long.
+    const scr = new MetricsScraper({ url: `${srv.httpUrl}/metrics`, intervalMs: 1000, eventLoopResolutionMs: 10, timeoutMs: 2500 });
     scraper = scr;
     sampler = new ResourceSampler({
       // One /metrics fetch a second only: each scrape resets prom-client's event-loop histogram.
@@ -250,6 +253,8 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
   } finally {
     opts.signal.removeEventListener('abort', onOuterAbort);
     stopping = true;
+    // autocannon runs in this process: never let it outlive its run (a crash or Ctrl-C skips the await above).
+    if (httpLoad && !httpResult) (httpLoad as RunningHttpLoad).stop();
     if (sampler) resources = sampler.stop(fleet?.sockets.reached ?? 0);
     if (scraper) serverMetrics = await scraper.finish();
     if (caddy) {

@@ -61,12 +61,17 @@ function socketsPerProcess(kind: Variant['kind'], procs: number, fd: number): nu
 }
 
 /**
- * The serve flags a variant runs with at `connections` sockets. A batched variant that does not set
- * --shards gets the fewest shards that keep every process under the fd limit (1 — the seed's
- * single-process design — whenever one process can hold them). Explicit flags are never changed.
+ * The serve flags a variant runs with at `connections` sockets. Explicit flags are never changed.
+ * - batched without --shards gets the fewest shards that keep every process under the fd limit
+ *   (1 — the seed's single-process design — whenever one process can hold them);
+ * - per-request without --workers gets `--workers <cpus>` written out: its own default follows the
+ *   CPU affinity, so under `--pin` (taskset -c 0) it would silently run one worker.
  */
-export function effectiveFlags(v: Pick<Variant, 'kind' | 'flags'>, connections: number, fdLimit: number | null): string[] {
-  if (v.kind !== 'batched' || fdLimit === null || flagValue(v.flags, '--shards') !== undefined) return [...v.flags];
+export function effectiveFlags(v: Pick<Variant, 'kind' | 'flags'>, connections: number, fdLimit: number | null, cpus: number): string[] {
+  if (v.kind === 'per-request') {
+    return flagValue(v.flags, '--workers') === undefined ? [...v.flags, '--workers', String(Math.max(1, cpus))] : [...v.flags];
+  }
+  if (fdLimit === null || flagValue(v.flags, '--shards') !== undefined) return [...v.flags];
   const shards = Math.max(1, Math.ceil(connections / socketsPerProcess('batched', 1, fdLimit)));
   return shards > 1 ? [...v.flags, '--shards', String(shards)] : [...v.flags];
 }
@@ -90,9 +95,9 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
     const perProc = fd - FD_RESERVE;
     notes.push(`file-descriptor limit per process: soft ${f.fdSoft ?? '?'}, hard ${f.fdHard ?? '?'} -> at most ${perProc} sockets per process`);
     for (const v of s.variants) {
-      const flags = effectiveFlags(v, maxConn, fd);
+      const flags = effectiveFlags(v, maxConn, fd, f.cpus);
       const procs = serverProcesses({ kind: v.kind, flags }, f.cpus);
-      if (flags.length !== v.flags.length) notes.push(`variant "${v.name}": ${maxConn} sockets need ${flagValue(flags, '--shards')} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`);
+      if (v.kind === 'batched' && flags.length !== v.flags.length) notes.push(`variant "${v.name}": ${maxConn} sockets need ${flagValue(flags, '--shards')} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`);
       // per-request balances sockets round-robin over workers; allow 10% imbalance.
       const perServerProc = Math.ceil((maxConn / procs) * (v.kind === 'per-request' && procs > 1 ? 1.1 : 1));
       if (perServerProc > perProc) {

@@ -54,5 +54,10 @@ test('reaching the maximum, audit failures, errors, and exit codes', () => {
   const err = newVariantState('c');
   recordStep(err, 2500, run(10, 'errored'), cfg);
   assert.equal(capacityExitCode({ ...base, variants: [top, err] }), 1);
+  const errLate = newVariantState('e');
+  recordStep(errLate, 2500, run(10), cfg);
+  recordStep(errLate, 5000, run(10, 'errored'), cfg);
+  assert.equal(errLate.largestPassing, 2500);
+  assert.equal(capacityExitCode({ ...base, variants: [top, errLate] }), 1, 'a crash after a passing step still makes the search incomplete');
   assert.equal(nextConnections(newVariantState('d'), { ...cfg, startConnections: 20000 }), 10000, 'never beyond the maximum');
 });

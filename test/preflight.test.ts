@@ -49,10 +49,11 @@ test('30k sockets: batched without --shards gets 2 shards; an explicit --shards 
   const c = checkPlan(s, facts);
   assert.deepEqual(c.errors, []);
   assert.match(c.notes.join('\n'), /variant "batched": 30000 sockets need 2 shards \(one process holds at most 19600 sockets here\)/);
-  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: [] }, 30000, 20000), ['--shards', '2']);
-  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: [] }, 19000, 20000), [], 'one process when it fits: the seed design');
-  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: ['--shards', '3'] }, 30000, 20000), ['--shards', '3'], 'explicit flags are kept');
-  assert.deepEqual(effectiveFlags({ kind: 'per-request', flags: [] }, 30000, 20000), []);
+  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: [] }, 30000, 20000, 2), ['--shards', '2']);
+  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: [] }, 19000, 20000, 2), [], 'one process when it fits: the seed design');
+  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: ['--shards', '3'] }, 30000, 20000, 2), ['--shards', '3'], 'explicit flags are kept');
+  assert.deepEqual(effectiveFlags({ kind: 'per-request', flags: [] }, 30000, 20000, 2), ['--workers', '2'], 'the worker count is written out, so taskset cannot shrink it');
+  assert.deepEqual(effectiveFlags({ kind: 'per-request', flags: ['--workers=4'] }, 30000, 20000, 2), ['--workers=4']);
   const one = checkPlan(scenario(30000, [{ name: 'batched', kind: 'batched', flags: ['--shards', '1'] }]), facts);
   assert.equal(one.errors.length, 1);
   assert.match(one.errors[0]!, /variant "batched": 30000 sockets over 1 server process\(es\) is ~30000 per process, over the 20000-descriptor limit .* Give it --shards 2 or more/);

@@ -12,7 +12,7 @@ const spec: CommandSpec = {
     '(reported as the measuring machine\'s limit, not the server\'s), a run errors, or --max-connections is reached. ' +
     'Reports the largest passing count per variant, with every evidence run in one result.json and report.\n' +
     `Shipped scenarios: ${BUILTIN_SCENARIOS.join(', ')}; the scenario gives the variants, boards, rate and warm-up; its stages are replaced by the steps.\n` +
-    'Exit codes: 0 a passing count for every variant, 1 harness error, 2 bad input, 3 some variant never met the SLO.',
+    'Exit codes: 0 a passing count for every variant, 1 harness error or a step errored (the search is incomplete), 2 bad input, 3 some variant never met the SLO.',
   flagHelp: [
     "--slo EXPR           the service-level objective, a threshold like 'fanoutMs.p99 < 250' (repeatable; all must hold)",
     '--max-connections N  upper end of the search (default 30000)',

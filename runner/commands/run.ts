@@ -9,7 +9,7 @@ const spec: CommandSpec = {
     `Runs a scenario on each of its variants (fresh database and server processes per run, variants interleaved), ` +
     `audits the database after each run, and writes results/<runId>/result.json, report.html and summary.md.\n` +
     `Shipped scenarios: ${BUILTIN_SCENARIOS.join(', ')}. A path may point to a .json, .js or .mjs scenario file.\n` +
-    `Exit codes: 0 ok, 1 harness error or a run errored, 2 bad input, 3 a threshold or the audit failed.`,
+    `Exit codes: 0 ok (invalid runs too: they are marked in result.json and the report), 1 harness error or a run errored, 2 bad input, 3 a threshold or the audit failed.`,
   flagHelp: [
     '--connections N      replace the stages with one stage of N sockets (boards grow to fit)',
     '--duration-sec S     measured seconds of every stage',

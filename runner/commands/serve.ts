@@ -110,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   const maxPayloadBytes = intFlag(v, 'max-payload-bytes', DEFAULT_MAX_PAYLOAD_BYTES, MAX_FRAME_BYTES, 256 * 1024 * 1024);
   const maxBufferedBytes = intFlag(v, 'max-buffered-bytes', DEFAULT_MAX_BUFFERED_BYTES, 1024, 2 ** 40);
 
-  let server: { host: string; port: number; stop(): Promise<void>; failed?: Promise<string> };
+  let server: { host: string; port: number; stop(): Promise<string[]>; failed?: Promise<string> };
   let config: Record<string, unknown>;
   if (variant === 'batched') {
     const D = DEFAULT_BATCHED_OPTIONS;
@@ -176,7 +176,12 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   process.stderr.write(`${name}: ${outcome.signal}: stopping gracefully\n`);
-  await server.stop();
+  const problems = await server.stop();
+  if (problems.length > 0) {
+    // A process that did not flush and exit cleanly: the stop was not graceful, and the runner must know.
+    process.stderr.write(`${name}: stopped, but not cleanly: ${problems.join('; ')}\n`);
+    return 1;
+  }
   process.stderr.write(`${name}: stopped\n`);
   // Safety net: anything still holding the loop open must not keep a stopped server alive.
   setTimeout(() => process.exit(process.exitCode ?? 0), 3000).unref();

@@ -15,8 +15,8 @@ export interface BatchedServerOptions extends BatchedCoreOptions {
 export interface RunningServer {
   host: string;
   port: number;
-  /** Graceful stop (SIGTERM semantics). */
-  stop(): Promise<void>;
+  /** Graceful stop (SIGTERM semantics). Resolves with the problems met (a process that did not stop cleanly), empty when clean. */
+  stop(): Promise<string[]>;
 }
 
 export async function startBatchedServer(opts: BatchedServerOptions): Promise<RunningServer> {
@@ -48,7 +48,7 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
     upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
   });
   const addr = await front.listen();
-  let stopping: Promise<void> | null = null;
+  let stopping: Promise<string[]> | null = null;
   return {
     host: addr.address,
     port: addr.port,
@@ -59,6 +59,7 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
         await c.waitSocketsClosed(2000);
         front.destroyAll();
         reader.close();
+        return [];
       })()),
   };
 }

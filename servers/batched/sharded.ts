@@ -247,25 +247,35 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     readBoard,
   });
 
-  let stopPromise: Promise<void> | null = null;
-  const stop = (): Promise<void> =>
+  let stopPromise: Promise<string[]> | null = null;
+  const stop = (): Promise<string[]> =>
     (stopPromise ??= (async () => {
       stopping = true;
       front.stopAccepting();
+      const problems: string[] = [];
       await Promise.all(
         shards.map(async (s) => {
           if (!s.dead) {
-            const t = setTimeout(() => s.child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+            let killed = false;
+            const t = setTimeout(() => {
+              killed = true;
+              s.child.kill('SIGKILL');
+            }, STOP_TIMEOUT_MS);
             if (s.child.connected) s.child.send({ wami: 'stop' } satisfies ToShard, (e) => e && s.child.kill('SIGTERM'));
             else s.child.kill('SIGTERM');
             const { code, signal } = await s.exited;
             clearTimeout(t);
-            if (code !== 0) process.stderr.write(`batched: shard ${s.index} (pid ${s.pid}) stopped with code ${code}, signal ${signal}\n`);
+            if (code !== 0 || killed) {
+              const msg = `shard ${s.index} (pid ${s.pid}) ${killed ? `did not stop within ${STOP_TIMEOUT_MS / 1000} s and was killed` : `stopped with code ${code}, signal ${signal}`}`;
+              process.stderr.write(`batched: ${msg}\n`);
+              problems.push(msg);
+            }
           }
         }),
       );
       front.destroyAll();
       reader.close();
+      return problems;
     })());
 
   try {

@@ -14,7 +14,8 @@ export interface RunningPerRequest {
   host: string;
   port: number;
   workerPids: number[];
-  stop(): Promise<void>;
+  /** Graceful stop; resolves with the problems met (a worker that did not exit 0 in time), empty when clean. */
+  stop(): Promise<string[]>;
   /** Resolves with an error message if a worker dies on its own (the others are then stopped). */
   failed: Promise<string>;
 }
@@ -81,18 +82,26 @@ export async function startPerRequestServer(opts: PerRequestOptions): Promise<Ru
     }
   });
 
-  let stopPromise: Promise<void> | null = null;
-  const stop = (): Promise<void> =>
+  let stopPromise: Promise<string[]> | null = null;
+  const stop = (): Promise<string[]> =>
     (stopPromise ??= (async () => {
       stopping = true;
+      const problems: string[] = [];
       await Promise.all(
         workers.map(
           (w) =>
             new Promise<void>((res) => {
               if (w.isDead()) return res();
-              const t = setTimeout(() => w.process.kill('SIGKILL'), 15000);
-              w.once('exit', () => {
+              let killed = false;
+              const t = setTimeout(() => {
+                killed = true;
+                w.process.kill('SIGKILL');
+              }, 15000);
+              w.once('exit', (code: number | null, signal: string | null) => {
                 clearTimeout(t);
+                if (killed || code !== 0) {
+                  problems.push(`worker pid ${w.process.pid} ${killed ? 'did not finish its transactions within 15 s and was killed' : `exited with code ${code}, signal ${signal}`}`);
+                }
                 res();
               });
               w.process.kill('SIGTERM');
@@ -100,6 +109,7 @@ export async function startPerRequestServer(opts: PerRequestOptions): Promise<Ru
         ),
       );
       cluster.off('message', onMessage);
+      return problems;
     })());
 
   void failed.then(() => void stop());
