@@ -17,7 +17,14 @@ export interface MetricDef {
   get(run: RunRecord): number | null;
 }
 
-const perSec = (n: number, run: RunRecord) => (run.stage.durationSec > 0 ? n / run.stage.durationSec : null);
+/**
+ * Totals (sent, acked, delivered) cover every update the fleet sent, warm-up included (the audit
+ * needs them all), so their rate is over warm-up plus the measured window.
+ */
+const perSec = (n: number, run: RunRecord) => {
+  const sec = (run.window?.warmupSec ?? 0) + run.stage.durationSec;
+  return sec > 0 ? n / sec : null;
+};
 
 /** `bytes / sockets reached`; null without a value or a socket. */
 function perSocket(bytes: number | null | undefined, run: RunRecord): number | null {
