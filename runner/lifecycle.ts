@@ -256,7 +256,14 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
     // autocannon runs in this process: never let it outlive its run (a crash or Ctrl-C skips the await above).
     if (httpLoad && !httpResult) (httpLoad as RunningHttpLoad).stop();
     if (sampler) resources = sampler.stop(fleet?.sockets.reached ?? 0);
-    if (scraper) serverMetrics = await scraper.finish();
+    if (scraper) {
+      const m = await scraper.finish();
+      serverMetrics = m;
+      // Server counters read 0 when nothing could be scraped: say so, rather than let 0 pass for a fact.
+      const tries = m.scrapes + m.scrapeFailures;
+      if (m.scrapes === 0) reasons.push('no /metrics scrape succeeded: the server metrics of this run (BUSY hits, retries, batches, WAL) are unknown, not zero');
+      else if (tries > 0 && m.scrapeFailures / tries > 0.1) reasons.push(`${m.scrapeFailures} of ${tries} /metrics scrapes failed: the server metrics of this run are incomplete`);
+    }
     if (caddy) {
       const r = await caddy.stop(opts.signal.aborted ? 3000 : 10000);
       if (r.forced) fail('caddy did not stop within its grace period and was killed');
