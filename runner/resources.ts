@@ -24,7 +24,8 @@ import {
   treePids,
   type ProcStat,
 } from './proc.js';
-import type { ResourceSample, ServerResources } from './result-types.js';
+import type { FleetResources, ResourceSample, ServerResources } from './result-types.js';
+export type { FleetResources } from './result-types.js';
 
 export type PidSource = number[] | (() => number[]);
 
@@ -49,13 +50,6 @@ export interface ResourceSamplerOptions {
   pss?: boolean;
 }
 
-export interface FleetResources {
-  rssBytesMax: number;
-  cpuSec: number;
-  /** Highest CPU of the whole fleet tree over one interval, percent of one core. */
-  cpuPctMax: number;
-  processesMax: number;
-}
 
 /** ServerResources plus optional extras (structurally a ServerResources: `resources.server` of a run). */
 export interface ResourceReport extends ServerResources {

@@ -57,6 +57,15 @@ export interface ResourceSample {
   kernelTcpMemBytes: number | null;
 }
 
+/** The fleet's process tree over a run's window, as the resource sampler saw it. */
+export interface FleetResources {
+  rssBytesMax: number;
+  cpuSec: number;
+  /** Highest CPU of the whole fleet tree over one interval, percent of one core. */
+  cpuPctMax: number;
+  processesMax: number;
+}
+
 export interface ServerResources {
   rssBytesMax: number;
   pssBytesMax: number | null;
@@ -68,7 +77,7 @@ export interface ServerResources {
   processes: number;
   samples: ResourceSample[];
   /** The fleet's process tree over the same window (the runner's own process included). */
-  fleet?: { rssBytesMax: number; cpuSec: number; cpuPctMax: number; processesMax: number };
+  fleet?: FleetResources;
   /** Highest kernel TCP socket memory (/proc/net/sockstat, the whole host: both ends of loopback sockets), bytes. */
   kernelTcpMemBytesMax?: number | null;
   /** Resource readings that failed unexpectedly. */

@@ -10,16 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runFleet, type FleetProgress } from '../clients/coordinator.js';
 import type { FleetResult, Ledger } from '../clients/types.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { alive, startServer, type TestServer } from './helpers/server.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function noneAlive(pids: number[]): Promise<void> {
   for (let i = 0; i < 50 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100));

@@ -12,7 +12,7 @@ import { ResultFileSchema, resultJsonSchema, RESULT_JSON_SCHEMA_FILE } from '../
 import type { ResultFile } from '../runner/result-types.js';
 import { auditDatabase, readLedger } from '../runner/audit.js';
 import { descendantPids } from '../runner/server-process.js';
-import { CLI } from './helpers/server.js';
+import { alive, CLI } from './helpers/server.js';
 
 const base = {
   name: 'e2e',
@@ -64,14 +64,6 @@ function runCli(args: string[], opts: { onStderr?: (chunk: string, pid: number) 
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'wami-e2e-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

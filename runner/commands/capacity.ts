@@ -3,7 +3,7 @@ import { parseThreshold } from '../../scenarios/thresholds.js';
 import { capacityDriver, capacityLadder, capacityLines } from '../capacity.js';
 import { intFlag, numFlag, parseCommand, UsageError, type CommandSpec } from '../args.js';
 import { runSession } from '../run.js';
-import { SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
+import { scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
 const spec: CommandSpec = {
   usage: "wami-bench capacity <scenario-name|path> --slo 'fanoutMs.p99 < 250' [--max-connections 30000] [--step 2500] [options]",
@@ -35,7 +35,6 @@ const spec: CommandSpec = {
 export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
-  if (p.positionals.length !== 1) throw new UsageError(`expected exactly one scenario name or path, got ${p.positionals.length}\n\nUsage: ${spec.usage}`);
   const v = p.values;
   const sloRaw = (v.slo as string[] | undefined) ?? [];
   if (sloRaw.length === 0) throw new UsageError("--slo is required, e.g. --slo 'fanoutMs.p99 < 250'");
@@ -49,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
   const maxConnections = intFlag(v, 'max-connections', 30000, 1, 200_000);
   const step = intFlag(v, 'step', 2500, 1, 200_000);
   const start = intFlag(v, 'start', Math.min(step, maxConnections), 1, maxConnections);
-  const { scenario, file } = await loadScenario(p.positionals[0]!);
+  const { scenario, file } = await loadScenario(scenarioArg(p.positionals, spec.usage));
   const s = applyOverrides(scenario, sessionOverrides(v), file);
   if (start < s.users.perBoard) throw new UsageError(`--start ${start} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
   const durationSec = v['duration-sec'] !== undefined ? numFlag(v, 'duration-sec', undefined, 1, 3600) : s.stages[0]!.durationSec;

@@ -1,7 +1,7 @@
 import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios/load.js';
-import { intFlag, numFlag, parseCommand, UsageError, type CommandSpec } from '../args.js';
+import { intFlag, numFlag, parseCommand, type CommandSpec } from '../args.js';
 import { runScenario } from '../run.js';
-import { SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
+import { scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
 const spec: CommandSpec = {
   usage: 'wami-bench run <scenario-name|path> [options]',
@@ -28,9 +28,8 @@ const spec: CommandSpec = {
 export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
-  if (p.positionals.length !== 1) throw new UsageError(`expected exactly one scenario name or path, got ${p.positionals.length}\n\nUsage: ${spec.usage}`);
   const v = p.values;
-  const { scenario, file } = await loadScenario(p.positionals[0]!);
+  const { scenario, file } = await loadScenario(scenarioArg(p.positionals, spec.usage));
   const resolved = applyOverrides(
     scenario,
     {

@@ -2,7 +2,7 @@
  * Flags shared by the commands that run a session of audited runs (`run`, `capacity`): output,
  * pinning, report, progress, and the scenario overrides they have in common.
  */
-import { numFlag, type Options } from '../args.js';
+import { numFlag, UsageError, type Options } from '../args.js';
 import type { RunOptions } from '../run.js';
 import type { Overrides } from '../../scenarios/load.js';
 
@@ -44,4 +44,10 @@ export function sessionRunOptions(v: Record<string, unknown>, scenarioFile: stri
     noReport: v['no-report'] === true,
     quiet: v.quiet === true,
   };
+}
+
+/** The one scenario name or path both commands take. */
+export function scenarioArg(positionals: string[], usage: string): string {
+  if (positionals.length !== 1) throw new UsageError(`expected exactly one scenario name or path, got ${positionals.length}\n\nUsage: ${usage}`);
+  return positionals[0]!;
 }

@@ -46,6 +46,11 @@ const metrics = createMetrics({ dbFile: opts.dbFile, connections: () => sockets.
 const fanout = new Fanout(opts.maxBufferedBytes, metrics);
 const feeds = new BoardFeeds<WebSocket>((members, except, frame) => fanout.broadcast(members, except, frame));
 
+/** The broadcast of a stored update, whether this worker committed it or the poll found it. */
+function broadcastFrame(u: UpdateRow, seq: number): string {
+  return serializeBroadcast({ type: 'update', id: u.id, card: u.card, column: u.column as Column, title: u.title, at: u.at, sentAt: u.sentAt }, u.user, seq);
+}
+
 function pollOnce(): void {
   for (;;) {
     let rows: unknown[][];
@@ -60,16 +65,8 @@ function pollOnce(): void {
       const mine: FeedRow[] = [];
       for (const r of rows) {
         if (feeds.lastSeq(r[1] as number) === undefined) continue; // no member of that board here
-        mine.push({
-          board: r[1] as number,
-          seq: r[2] as number,
-          frame: () =>
-            serializeBroadcast(
-              { type: 'update', id: r[5] as string, card: r[3] as number, column: r[6] as Column, title: r[7] as string, at: r[8] as number, sentAt: r[9] as number },
-              r[4] as number,
-              r[2] as number,
-            ),
-        });
+        const row: UpdateRow = { board: r[1] as number, card: r[3] as number, user: r[4] as number, id: r[5] as string, column: r[6] as string, title: r[7] as string, at: r[8] as number, sentAt: r[9] as number };
+        mine.push({ board: row.board, seq: r[2] as number, frame: () => broadcastFrame(row, r[2] as number) });
       }
       feeds.polled(mine);
     }
@@ -95,9 +92,7 @@ async function persist(ws: WebSocket, u: UpdateRow, receivedAt: number): Promise
         metrics.queueWait.observe(Math.max(0, r.startMs - receivedAt) / 1000);
         metrics.txAttempts.observe(attempts);
         fanout.send(ws, serializeAck({ id: u.id, seq: r.seq, queueMs: round3(r.startMs - receivedAt), commitMs: round3(r.endMs - r.startMs), attempts }));
-        feeds.committed(u.board, r.seq, ws, () =>
-          serializeBroadcast({ type: 'update', id: u.id, card: u.card, column: u.column as Column, title: u.title, at: u.at, sentAt: u.sentAt }, u.user, r.seq),
-        );
+        feeds.committed(u.board, r.seq, ws, () => broadcastFrame(u, r.seq));
         return;
       }
       if (!r.busy) {

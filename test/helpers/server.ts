@@ -37,6 +37,16 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
+/** Whether a process is still alive (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The line every `serve` prints once it accepts connections. */
 export const LISTEN_RE = /listening on (ws:\/\/[\d.]+:(\d+)\/ws)/;
 
