@@ -23,7 +23,7 @@ import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } fro
 import { addressSpread, segments, type Segment } from './plan.js';
 import { RssReader } from './procstat.js';
 import { recipientsReport } from './sampling.js';
-import type { FleetResult, Ledger, RunStatus, TimePoint } from './types.js';
+import type { FleetResult, Ledger, RunStatus, TimePoint } from '../model/fleet-result.js';
 
 export type { FleetOptions, ResolvedFleetOptions } from './options.js';
 export { FleetConfigError, resolveFleetOptions } from './options.js';

@@ -11,7 +11,7 @@
  *   phantom   = distinct broadcasts whose (from, id) was never acked and never answered with an error
  */
 import { boardOfUser } from '../protocol/layout.js';
-import type { DeliveryReport } from './types.js';
+import type { DeliveryReport } from '../model/fleet-result.js';
 
 /** [board, seq, from, id, receipts by whole-window sockets of the reporting worker] */
 export type SeenEntry = [number, number, number, string, number];

@@ -6,7 +6,7 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
-import type { LatencyStat, Percentiles } from './types.js';
+import type { LatencyStat, Percentiles } from '../model/fleet-result.js';
 
 export type { Histogram };
 

@@ -5,4 +5,4 @@ export { DEFAULT_GUARD, evaluateGuard, type GuardBounds } from './guard.js';
 export { decodeHistogram, encodeHistogram, mergeEncoded, newHistogram, percentilesOf, recordMs } from './histogram.js';
 export { planUser, type ScheduleConfig, type PlannedUpdate } from './schedule.js';
 export { formatProgress } from './progress.js';
-export type * from './types.js';
+export type * from '../model/fleet-result.js';

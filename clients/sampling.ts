@@ -6,7 +6,7 @@
  */
 import { hashString } from './prng.js';
 import { newHistogram, percentilesOf, recordMs } from './histogram.js';
-import type { RecipientsReport } from './types.js';
+import type { RecipientsReport } from '../model/fleet-result.js';
 
 export function sampleKey(from: number, id: string): string {
   return `${from}|${id}`;

@@ -2,7 +2,7 @@
  * Output of the micro suites: a terminal table, markdown, and the JSON written to
  * results/micro-<id>/ with the environment captured like a run.
  */
-import type { Environment } from '../runner/result-types.js';
+import type { Environment } from '../model/result.js';
 import type { MicroTaskResult } from './suites.js';
 
 export const MICRO_SCHEMA_VERSION = 1;

@@ -4,12 +4,9 @@
  * against sockets. A fleet that could not keep its schedule is the measuring machine's limit, not
  * the server's, and the text says so; so is a search that stopped at the maximum asked for.
  */
-import type { ResultFile } from '../runner/result-types.js';
+import type { CapacityReport, CapacityVariant } from '../model/capacity.js';
 import { parseThreshold } from '../scenarios/thresholds.js';
 import { fmtNum, sig, type Unit } from './format.js';
-
-export type CapacityReport = NonNullable<ResultFile['capacity']>;
-export type CapacityVariant = CapacityReport['variants'][number];
 
 export interface CapacityRow {
   variant: string;

@@ -4,8 +4,8 @@
  * and the page switches between them; the scaling curve is the same for every selection. The
  * page's script turns a spec into a chart.js config (see page-script.ts).
  */
-import type { TimePoint } from '../clients/types.js';
-import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import type { TimePoint } from '../model/fleet-result.js';
+import type { ResultFile, RunRecord } from '../model/result.js';
 import { sig } from './format.js';
 import { distributionOf } from './hdr.js';
 import { M } from './metrics.js';

@@ -12,7 +12,7 @@
  *   CPU, 5 errors) is within noise, so tiny values cannot fail a build by ratio alone;
  * - inconclusive when a side has no run, no valid run (invalid or errored) or no value.
  */
-import type { Environment, ResultFile, RunRecord } from '../runner/result-types.js';
+import type { Environment, ResultFile, RunRecord } from '../model/result.js';
 import type { Unit } from './format.js';
 import { GATE_METRICS, type MetricDef } from './metrics.js';
 import { isValid, valuesOf, variantsOf } from './runs.js';

@@ -8,7 +8,7 @@
  * - Bencher Metric Format (BMF): `{ "<benchmark>": { "<measure>": { value, lower_value?, upper_value? } } }`,
  *   with lower/upper the min and max over the valid repeats when there are several.
  */
-import type { ResultFile } from '../runner/result-types.js';
+import type { ResultFile } from '../model/result.js';
 import { fmtNum, sig, type Unit } from './format.js';
 import { GATE_METRICS, type MetricDef } from './metrics.js';
 import { groupByStage, valuesOf } from './runs.js';

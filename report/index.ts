@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { ResultFile } from '../runner/result-types.js';
+import type { ResultFile } from '../model/result.js';
 import { toBencherBmf, toGithubActionBenchmark } from './exports.js';
 import { renderHtml } from './html.js';
 import { loadResult } from './load.js';

@@ -1,11 +1,10 @@
 /**
  * Reads and checks a result.json before the report, the exports or the comparison touch it, against
- * the result schema the runner writes with (runner/result-schema.ts), so a missing, garbled or newer
+ * the result schema the runner writes with (model/result.ts), so a missing, garbled or newer
  * file is refused with a message that names the file and the field. Extra keys are kept.
  */
 import { readFile } from 'node:fs/promises';
-import { ResultFileSchema } from '../runner/result-schema.js';
-import { RESULT_SCHEMA_VERSION, type ResultFile } from '../runner/result-types.js';
+import { RESULT_SCHEMA_VERSION, ResultFileSchema, type ResultFile } from '../model/result.js';
 
 /** The file cannot be used: missing, not JSON, another schema version, or a field of the wrong shape. */
 export class ResultLoadError extends Error {

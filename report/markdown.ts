@@ -3,7 +3,7 @@
  * request comment. Always under 64 KB: when a large result would exceed it, the warnings are capped
  * and the tables keep only the gate metrics, and as a last resort the text is cut with a note.
  */
-import type { ResultFile } from '../runner/result-types.js';
+import type { ResultFile } from '../model/result.js';
 import { fmtNum, mdCell } from './format.js';
 import { GATE_METRICS } from './metrics.js';
 import { groupByStage, stageLabel } from './runs.js';

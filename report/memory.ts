@@ -12,7 +12,7 @@
  * Figures are medians of the valid runs at the variant's largest stage with a valid run; a variant
  * with none falls back to its invalid runs, marked.
  */
-import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import type { ResultFile, RunRecord } from '../model/result.js';
 import { fmtBytes, fmtNum } from './format.js';
 import { M, type MetricDef } from './metrics.js';
 import { groupByStage, valuesOf, variantsOf, type StageGroup } from './runs.js';

@@ -3,7 +3,7 @@
  * direction. Ids are dotted like threshold metrics (`fanout.p99Ms`). One place, so the table, the
  * gate and the exported JSON always agree on what a name means.
  */
-import type { RunRecord } from '../runner/result-types.js';
+import type { RunRecord } from '../model/result.js';
 import type { Unit } from './format.js';
 
 export interface MetricDef {
@@ -32,20 +32,12 @@ function perSocket(bytes: number | null | undefined, run: RunRecord): number | n
   return bytes / run.sockets.reached;
 }
 
-/** Extra fields runner/resources.ts writes beside the typed ones (older results lack them). */
-interface ResourceExtras {
-  fleet?: { rssBytesMax?: number; cpuSec?: number; cpuPctMax?: number; processesMax?: number };
-  kernelTcpMemBytesMax?: number | null;
-}
-
-const extras = (r: RunRecord): ResourceExtras => r.resources.server as unknown as ResourceExtras;
-
 /**
  * Most RSS of the fleet's process tree, sampled from /proc like the server's (the runner process,
  * which hosts the fleet's coordinator, counts as fleet); else the fleet's own figure.
  */
 export function fleetRssMax(r: RunRecord): number | null {
-  const v = extras(r).fleet?.rssBytesMax;
+  const v = r.resources.server.fleet?.rssBytesMax;
   return typeof v === 'number' && v > 0 ? v : r.fleet.rssBytesMax > 0 ? r.fleet.rssBytesMax : null;
 }
 
@@ -54,7 +46,7 @@ export function kernelTcpMax(r: RunRecord): number | null {
   let max: number | null = null;
   for (const s of r.resources.server.samples) if (s.kernelTcpMemBytes !== null && (max === null || s.kernelTcpMemBytes > max)) max = s.kernelTcpMemBytes;
   if (max !== null) return max;
-  const v = extras(r).kernelTcpMemBytesMax;
+  const v = r.resources.server.kernelTcpMemBytesMax;
   return typeof v === 'number' ? v : null;
 }
 

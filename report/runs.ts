@@ -3,9 +3,9 @@
  * runs (status ok) apart from the rest. Only valid runs enter medians, ratios and winners; the
  * others are shown, marked, and counted, never averaged in.
  */
-import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import type { ResultFile, RunRecord } from '../model/result.js';
 import type { MetricDef } from './metrics.js';
-import { serverProcesses } from '../runner/preflight.js';
+import { serverProcesses } from '../model/variants.js';
 import { median } from './stats.js';
 
 export interface VariantCell {

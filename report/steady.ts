@@ -8,7 +8,7 @@
  * is over 1 ms, and both windows hold enough samples for the percentile to mean something (100 for
  * p99, 1,000 for p99.9); otherwise the percentile is mostly the window's few slowest samples.
  */
-import type { RunRecord } from '../runner/result-types.js';
+import type { RunRecord } from '../model/result.js';
 import { fmtMs, fmtNum, fmtRatio } from './format.js';
 import { stageLabel, type StageGroup } from './runs.js';
 import { median, safeRatio } from './stats.js';

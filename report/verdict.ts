@@ -4,7 +4,7 @@
  * or errored runs, audit failures, failed thresholds, lost deliveries, latency that drifted over
  * the measured window (steady.ts). Only valid runs compete.
  */
-import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import type { ResultFile, RunRecord } from '../model/result.js';
 import { fmtInterval, fmtNum, fmtRatio, fmtUnit } from './format.js';
 import { M, type MetricDef } from './metrics.js';
 import { groupByStage, isValid, stageLabel, valuesOf, type StageGroup } from './runs.js';

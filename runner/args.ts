@@ -3,14 +3,8 @@
  * and usage errors that name the flag and exit 2.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../model/errors.js';
 
-/** Bad input from the user (flags, scenario files). The CLI prints the message and exits 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-  constructor(message: string) {
-    super(message);
-  }
-}
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 

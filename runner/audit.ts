@@ -4,7 +4,7 @@
  * `compareLedger` is the pure comparison over plain arrays (tested with exact numbers);
  * `readStoredState` is the thin SQLite reader; `auditDatabase` glues them.
  *
- * Classes (see AuditReport in result-types.ts):
+ * Classes (see AuditReport in model/result.ts):
  * - lostAcked: the fleet got an ack for (user, clientMsgId) but card_events has no such row, or has
  *   it with a different seq than the ack said. Fails the correctness gate.
  * - storedNotAcked: card_events has the row but the fleet has it errored, unanswered or not at all.
@@ -17,9 +17,9 @@
  * - seqGaps: boards whose stored seqs are not exactly 1..boards.seq. Fails the gate.
  */
 import { readFileSync } from 'node:fs';
-import type { Ledger } from '../clients/types.js';
+import type { Ledger } from '../model/fleet-result.js';
 import { openDb } from '../servers/common/db.js';
-import type { AuditReport } from './result-types.js';
+import type { AuditReport } from '../model/result.js';
 
 /** One card_events row, as the audit needs it. */
 export interface StoredEvent {

@@ -9,36 +9,8 @@ import { evaluateThresholds, type ParsedThreshold } from '../scenarios/threshold
 import type { SessionDriver } from './run.js';
 import { estimateRunSec } from './plan.js';
 import { fmtDuration } from './progress.js';
-import type { RunRecord } from './result-types.js';
-
-export type CapacityStop = 'slo-broken' | 'fleet-invalid' | 'errored' | 'audit-failed' | 'max-reached' | 'interrupted';
-
-export interface CapacityStep {
-  connections: number;
-  status: RunRecord['status'];
-  sloPass: boolean;
-  /** The SLO metrics' values at this step. */
-  actual: Record<string, number | null>;
-}
-
-export interface CapacityVariant {
-  variant: string;
-  steps: CapacityStep[];
-  /** Largest socket count whose run was valid, met the SLO and passed the audit; null if none. */
-  largestPassing: number | null;
-  stoppedAt: number | null;
-  stoppedBecause: CapacityStop | null;
-  detail: string;
-}
-
-export interface CapacityReport {
-  slo: string[];
-  startConnections: number;
-  step: number;
-  maxConnections: number;
-  durationSec: number;
-  variants: CapacityVariant[];
-}
+import type { CapacityReport, CapacityStop, CapacityVariant } from '../model/capacity.js';
+import type { RunRecord } from '../model/result.js';
 
 export interface CapacityConfig {
   slo: ParsedThreshold[];

@@ -4,7 +4,7 @@
  * `main(argv): Promise<number>` (the exit code). Exit codes: 0 ok, 1 harness error, 2 bad input,
  * 3 thresholds or regression failed.
  */
-import { UsageError } from './args.js';
+import { UsageError } from '../model/errors.js';
 
 interface CommandEntry {
   summary: string;

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Environment } from './result-types.js';
+import type { Environment } from '../model/result.js';
 
 /** Packages whose versions the result records (besides wami-bench itself). */
 export const RECORDED_PACKAGES = [

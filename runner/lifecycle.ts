@@ -7,7 +7,7 @@
 import { mkdirSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runFleet, type FleetOptions } from '../clients/coordinator.js';
-import type { FleetResult, Ledger, RunStatus } from '../clients/types.js';
+import type { FleetResult, Ledger, RunStatus } from '../model/fleet-result.js';
 import { seedDatabase } from '../servers/common/db.js';
 import type { Scenario } from '../scenarios/schema.js';
 import { estimateRunSec, type PlannedRun } from './plan.js';
@@ -16,7 +16,7 @@ import { auditDatabase } from './audit.js';
 import { MetricsScraper } from './metrics-scrape.js';
 import { Progress, fmtDuration } from './progress.js';
 import { ResourceSampler } from './resources.js';
-import type { AuditReport, RunRecord, ServerMetricsSummary, ServerResources } from './result-types.js';
+import type { AuditReport, RunRecord, ServerMetricsSummary, ServerResources } from '../model/result.js';
 import { startCaddy, type RunningCaddy } from './caddy.js';
 import { effectiveFlags } from './preflight.js';
 import { startHttpLoad, type HttpLoadResult, type RunningHttpLoad } from './http-load.js';

@@ -36,7 +36,7 @@ import {
   type HistogramData,
   type ParsedMetrics,
 } from './prom-text.js';
-import type { ServerMetricsSummary } from './result-types.js';
+import type { ServerMetricsSummary } from '../model/result.js';
 
 /** The metric names the servers expose (see servers/common). */
 export const METRIC = {

@@ -9,6 +9,7 @@ import { availableParallelism, freemem, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import type { Scenario, Variant } from '../scenarios/schema.js';
 import { defaultWorkerCount, DEFAULT_SOCKETS_PER_ADDRESS } from '../clients/plan.js';
+import { flagValue, processFlag, serverProcesses } from '../model/variants.js';
 
 export interface MachineFacts {
   cpus: number;
@@ -35,24 +36,6 @@ export const EST_BYTES_PER_SOCKET = 30 * 1024;
 /** Caddy holds two descriptors per proxied socket (client side and upstream). */
 export const CADDY_FDS_PER_SOCKET = 2;
 
-/** The flag that sets how many processes hold a variant's sockets. */
-export function processFlag(kind: Variant['kind']): '--shards' | '--workers' {
-  return kind === 'batched' ? '--shards' : '--workers';
-}
-
-/** The value of `flag` in a flag list (`--flag N` or `--flag=N`), or undefined. */
-export function flagValue(flags: readonly string[], flag: string): string | undefined {
-  const i = flags.indexOf(flag);
-  if (i >= 0) return flags[i + 1];
-  return flags.find((f) => f.startsWith(`${flag}=`))?.slice(flag.length + 1);
-}
-
-/** How many server processes hold sockets for a variant: batched --shards N (default 1), per-request --workers W (default CPUs). */
-export function serverProcesses(v: { kind: Variant['kind']; flags: readonly string[]; name?: string }, cpus: number): number {
-  const raw = flagValue(v.flags, processFlag(v.kind));
-  const n = raw === undefined ? (v.kind === 'batched' ? 1 : cpus) : Number(raw);
-  return Number.isSafeInteger(n) && n > 0 ? n : 1;
-}
 
 /** Sockets one server process may hold: the fd limit less a reserve, and for per-request a 10% margin for round-robin imbalance. */
 function socketsPerProcess(kind: Variant['kind'], procs: number, fd: number): number {

@@ -2,7 +2,7 @@
  * Terminal progress for long runs: one status line a second (rewritten in place on a TTY, every
  * 5 s otherwise), and plain lines for events. Pure formatting is separate from writing.
  */
-import type { TimePoint } from '../clients/types.js';
+import type { TimePoint } from '../model/fleet-result.js';
 
 export interface ProgressState {
   label: string;

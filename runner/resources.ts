@@ -24,8 +24,7 @@ import {
   treePids,
   type ProcStat,
 } from './proc.js';
-import type { FleetResources, ResourceSample, ServerResources } from './result-types.js';
-export type { FleetResources } from './result-types.js';
+import type { FleetResources, ResourceSample, ServerResources } from '../model/result.js';
 
 export type PidSource = number[] | (() => number[]);
 

@@ -5,17 +5,16 @@
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RunStatus } from '../clients/types.js';
+import type { RunStatus } from '../model/fleet-result.js';
 import type { Scenario } from '../scenarios/schema.js';
 import { scenarioHash } from '../scenarios/load.js';
-import { UsageError } from './args.js';
+import { UsageError } from '../model/errors.js';
 import { captureEnvironment } from './environment.js';
 import { executeRun } from './lifecycle.js';
 import { estimateRunSec, planRuns, type PlannedRun } from './plan.js';
 import { checkPlan, gatherFacts, SOCKETS_PER_SOURCE_ADDRESS } from './preflight.js';
 import { Progress, fmtDuration } from './progress.js';
-import { ResultFileSchema } from './result-schema.js';
-import { RESULT_SCHEMA_VERSION, type ResultFile, type RunRecord } from './result-types.js';
+import { RESULT_SCHEMA_VERSION, ResultFileSchema, type ResultFile, type RunRecord } from '../model/result.js';
 
 /** Node flags every server process runs with, whatever the variant (so neither design wins by tuning). */
 export const DEFAULT_SERVER_NODE_FLAGS = ['--max-semi-space-size=64', '--max-old-space-size=4096'];

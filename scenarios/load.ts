@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { z } from 'zod';
-import { UsageError } from '../runner/args.js';
+import { UsageError } from '../model/errors.js';
 import { ScenarioSchema, type Scenario } from './schema.js';
 
 export class ScenarioError extends UsageError {

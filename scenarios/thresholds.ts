@@ -2,7 +2,7 @@
  * Thresholds: `'fanoutMs.p99 < 250'`, `'audit.lostAcked == 0'`. Pure: parsing, the registry of
  * metric ids (dotted, units in the names) and evaluation against one run record.
  */
-import type { RunRecord, ThresholdOutcome } from '../runner/result-types.js';
+import type { RunRecord, ThresholdOutcome } from '../model/result.js';
 
 export const THRESHOLD_OPS = ['<', '<=', '>', '>=', '==', '!='] as const;
 export type ThresholdOp = (typeof THRESHOLD_OPS)[number];

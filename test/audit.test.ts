@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { Ledger } from '../clients/types.js';
+import type { Ledger } from '../model/fleet-result.js';
 import { openDb, seedDatabase } from '../servers/common/db.js';
 import { auditDatabase, compareLedger, readStoredState, type StoredState } from '../runner/audit.js';
 

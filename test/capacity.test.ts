@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { capacityExitCode, newVariantState, nextConnections, recordStep, type CapacityConfig } from '../runner/capacity.js';
 import { parseThreshold } from '../scenarios/thresholds.js';
-import type { RunRecord } from '../runner/result-types.js';
+import type { RunRecord } from '../model/result.js';
 
 const cfg: CapacityConfig = { slo: [parseThreshold('fanoutMs.p99 < 250')], startConnections: 2500, step: 2500, maxConnections: 10000 };
 

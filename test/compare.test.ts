@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { compareCell, compareResults, environmentDifferences, nodeMajor, type Side } from '../report/compare.js';
 import { M } from '../report/metrics.js';
 import { parseBound } from '../runner/commands/compare.js';
-import type { ResultFile } from '../runner/result-types.js';
+import type { ResultFile } from '../model/result.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = join(root, 'dist/runner/cli.js');

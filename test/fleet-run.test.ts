@@ -9,7 +9,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runFleet, type FleetProgress } from '../clients/coordinator.js';
-import type { FleetResult, Ledger } from '../clients/types.js';
+import type { FleetResult, Ledger } from '../model/fleet-result.js';
 import { alive, startServer, type TestServer } from './helpers/server.js';
 
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPlan, effectiveFlags, serverProcesses, SOCKETS_PER_SOURCE_ADDRESS, type MachineFacts } from '../runner/preflight.js';
+import { checkPlan, effectiveFlags, SOCKETS_PER_SOURCE_ADDRESS, type MachineFacts } from '../runner/preflight.js';
+import { serverProcesses } from '../model/variants.js';
 import { validateScenario } from '../scenarios/load.js';
 
 const facts: MachineFacts = {

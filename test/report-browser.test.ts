@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { writeReport } from '../report/index.js';
-import type { ResultFile } from '../runner/result-types.js';
+import type { ResultFile } from '../model/result.js';
 import { capacityFixture } from './helpers/report-capacity.js';
 
 const CHROMIUM = '/usr/bin/chromium';

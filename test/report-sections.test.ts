@@ -22,7 +22,7 @@ import { median } from '../report/stats.js';
 import { steadyStage } from '../report/steady.js';
 import { stageTable } from '../report/table.js';
 import { computeVerdict } from '../report/verdict.js';
-import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import type { ResultFile, RunRecord } from '../model/result.js';
 import { capacityFixture } from './helpers/report-capacity.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

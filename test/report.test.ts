@@ -17,7 +17,7 @@ import { GATE_METRICS } from '../report/metrics.js';
 import { groupByStage } from '../report/runs.js';
 import { stageTable } from '../report/table.js';
 import { computeVerdict } from '../report/verdict.js';
-import type { ResultFile, RunRecord } from '../runner/result-types.js';
+import type { ResultFile, RunRecord } from '../model/result.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = (name: string) => join(root, 'results/fixtures', name);

@@ -8,8 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ResultFileSchema, resultJsonSchema, RESULT_JSON_SCHEMA_FILE } from '../runner/result-schema.js';
-import type { ResultFile } from '../runner/result-types.js';
+import { ResultFileSchema, type ResultFile } from '../model/result.js';
 import { auditDatabase, readLedger } from '../runner/audit.js';
 import { descendantPids } from '../runner/server-process.js';
 import { alive, CLI } from './helpers/server.js';
@@ -67,10 +66,6 @@ function runCli(args: string[], opts: { onStderr?: (chunk: string, pid: number) 
 
 const dir = mkdtempSync(join(tmpdir(), 'wami-e2e-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-
-test('the committed JSON Schema is the one generated from the zod schema', () => {
-  assert.deepEqual(JSON.parse(readFileSync(RESULT_JSON_SCHEMA_FILE, 'utf8')), JSON.parse(JSON.stringify(resultJsonSchema())));
-});
 
 test('both variants end to end: result.json validates, runs ok, audit clean; deleting stored events makes the audit find loss', async () => {
   const scn = join(dir, 'e2e.json');

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { startCaddy } from '../runner/caddy.js';
-import type { ResultFile } from '../runner/result-types.js';
+import type { ResultFile } from '../model/result.js';
 import { CLI, startServer } from './helpers/server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wami-stack-'));

@@ -1,7 +1,8 @@
 import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios/load.js';
 import { parseThreshold } from '../../scenarios/thresholds.js';
 import { capacityDriver, capacityLadder, capacityLines } from '../capacity.js';
-import { intFlag, numFlag, parseCommand, UsageError, type CommandSpec } from '../args.js';
+import { intFlag, numFlag, parseCommand, type CommandSpec } from '../args.js';
+import { UsageError } from '../../model/errors.js';
 import { runSession } from '../run.js';
 import { scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 

@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { ResultLoadError, compareHtml, compareMarkdown, compareResults, loadResult } from '../../report/index.js';
-import { parseCommand, strFlag, UsageError, type CommandSpec } from '../args.js';
+import { parseCommand, strFlag, type CommandSpec } from '../args.js';
+import { UsageError } from '../../model/errors.js';
 
 const spec: CommandSpec = {
   usage: 'wami-bench compare BASE.json HEAD.json [--max-regression 10%] [--force] [--out DIR]',

@@ -4,7 +4,8 @@
  * 2 on bad flags).
  */
 import { DEFAULT_CONFORMANCE_OPTIONS as D, normalizeServerUrl, runConformance, type ConformanceOptions } from '../../protocol/conformance.js';
-import { intFlag, parseCommand, UsageError, type CommandSpec } from '../args.js';
+import { intFlag, parseCommand, type CommandSpec } from '../args.js';
+import { UsageError } from '../../model/errors.js';
 
 const spec: CommandSpec = {
   usage: 'wami-bench conformance ws://HOST:PORT[/ws] [--board N] [--other-board N] [--cards-per-board M]',

@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { FleetConfigError, runFleet, type FleetOptions } from '../../clients/coordinator.js';
 import { formatProgress } from '../../clients/progress.js';
 import { DEFAULT_GUARD } from '../../clients/guard.js';
-import { intFlag, numFlag, parseCommand, strFlag, UsageError, type CommandSpec } from '../args.js';
+import { intFlag, numFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
+import { UsageError } from '../../model/errors.js';
 
 const spec: CommandSpec = {
   usage:

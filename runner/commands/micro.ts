@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { markdown, MICRO_SCHEMA_VERSION, terminalTable, type MicroResultFile } from '../../micro/output.js';
 import { runSuites, SUITE_NAMES } from '../../micro/suites.js';
-import { parseCommand, strFlag, UsageError, type CommandSpec } from '../args.js';
+import { parseCommand, strFlag, type CommandSpec } from '../args.js';
+import { UsageError } from '../../model/errors.js';
 import { captureEnvironment } from '../environment.js';
 import { makeRunId } from '../run.js';
 

@@ -1,6 +1,7 @@
 import { dirname, relative, resolve } from 'node:path';
 import { REPORT_FORMATS, ResultLoadError, loadResult, writeReportFiles, type ReportFormat } from '../../report/index.js';
-import { parseCommand, strFlag, UsageError, type CommandSpec } from '../args.js';
+import { parseCommand, strFlag, type CommandSpec } from '../args.js';
+import { UsageError } from '../../model/errors.js';
 
 const spec: CommandSpec = {
   usage: 'wami-bench report RESULT.json [--format FORMATS] [--out DIR]',

@@ -15,7 +15,8 @@ import { startShardedBatchedServer } from '../../servers/batched/sharded.js';
 import type { PerRequestOptions } from '../../servers/per-request/config.js';
 import { startPerRequestServer } from '../../servers/per-request/primary.js';
 import { DEFAULT_RETRY_POLICY } from '../../servers/per-request/retry-policy.js';
-import { intFlag, parseCommand, strFlag, UsageError, type CommandSpec } from '../args.js';
+import { intFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
+import { UsageError } from '../../model/errors.js';
 
 const VARIANTS = ['batched', 'per-request'] as const;
 type Variant = (typeof VARIANTS)[number];

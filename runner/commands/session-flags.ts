@@ -2,7 +2,8 @@
  * Flags shared by the commands that run a session of audited runs (`run`, `capacity`): output,
  * pinning, report, progress, and the scenario overrides they have in common.
  */
-import { numFlag, UsageError, type Options } from '../args.js';
+import { numFlag, type Options } from '../args.js';
+import { UsageError } from '../../model/errors.js';
 import type { RunOptions } from '../run.js';
 import type { Overrides } from '../../scenarios/load.js';
 

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { newVariantState, recordStep, type CapacityConfig, type CapacityReport } from '../../runner/capacity.js';
-import type { ResultFile } from '../../runner/result-types.js';
+import type { CapacityReport } from '../../model/capacity.js';
+import { newVariantState, recordStep, type CapacityConfig } from '../../runner/capacity.js';
+import type { ResultFile } from '../../model/result.js';
 import { parseThreshold } from '../../scenarios/thresholds.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));

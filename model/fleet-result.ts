@@ -1,0 +1,168 @@
+/**
+ * The fleet's output contract, as zod schemas with the TypeScript types inferred from them.
+ * `wami-bench fleet --out FILE.json` writes a FleetResult; the runner copies these same names into
+ * each `runs[]` entry of result.json (model/result.ts), and the report reads them. Units are in the
+ * names (ms, bytes, sec). This file is the single source of these shapes: no hand-written twin.
+ */
+import { z } from 'zod';
+
+const num = z.number();
+/** Counts by a string key (error code, failure kind). */
+export const CountsSchema = z.record(z.string(), z.number());
+
+export const RunStatusSchema = z.enum(['ok', 'invalid', 'errored']);
+/** ok: measured honestly; invalid: the fleet could not hold its own schedule; errored: the run failed. */
+export type RunStatus = z.infer<typeof RunStatusSchema>;
+
+/** Percentiles of one HDR histogram, in ms (or the unit its name says). */
+export const PercentilesSchema = z.object({ p50: num, p90: num, p99: num, p999: num, max: num, count: num, mean: num });
+export type Percentiles = z.infer<typeof PercentilesSchema>;
+
+/**
+ * A latency histogram: its percentiles plus `histogram`, the HDR histogram compressed and
+ * base64-encoded (hdr-histogram-js `encodeIntoCompressedBase64`), values in microseconds.
+ */
+export const LatencyStatSchema = PercentilesSchema.extend({ histogram: z.string() });
+export type LatencyStat = z.infer<typeof LatencyStatSchema>;
+
+/** Latency measured from the scheduled time `at` (corrected), with the `sentAt` twin beside it. */
+export const CorrectedLatencyStatSchema = LatencyStatSchema.extend({ uncorrected: LatencyStatSchema });
+export type CorrectedLatencyStat = z.infer<typeof CorrectedLatencyStatSchema>;
+
+/**
+ * One second of the run, counted over all workers; `t` counts seconds from the fleet's first connect.
+ * `errorsByCode`: this second's errors by server code (OVERLOADED, …) or client kind (refused, …);
+ * absent when none.
+ */
+export const TimePointSchema = z.object({
+  t: num,
+  openSockets: num,
+  sent: num,
+  acked: num,
+  errors: num,
+  errorsByCode: CountsSchema.optional(),
+  delivered: num,
+  ackP50Ms: num,
+  ackP99Ms: num,
+  fanoutP50Ms: num,
+  fanoutP99Ms: num,
+  lagMsP99: num,
+  fleetCpuPct: num,
+});
+export type TimePoint = z.infer<typeof TimePointSchema>;
+
+/**
+ * Sockets asked and reached. `failuresByKind`: refused | reset | timeout | EADDRNOTAVAIL | EMFILE |
+ * http-<status> | other. `closedEarly`: sockets that closed before the end of the run.
+ */
+export const SocketsReportSchema = z.object({ asked: num, reached: num, failed: num, failuresByKind: CountsSchema, closedEarly: num });
+export type SocketsReport = z.infer<typeof SocketsReportSchema>;
+
+/**
+ * For a seeded sample of updates: arrival of the first, median and last recipient, from `at`, ms.
+ */
+export const RecipientsReportSchema = z.object({ sampled: num, first: PercentilesSchema, median: PercentilesSchema, last: PercentilesSchema });
+export type RecipientsReport = z.infer<typeof RecipientsReportSchema>;
+
+export const LatencyReportSchema = z.object({
+  connectMs: LatencyStatSchema,
+  ackMs: CorrectedLatencyStatSchema,
+  fanoutMs: CorrectedLatencyStatSchema,
+  recipients: RecipientsReportSchema,
+});
+export type LatencyReport = z.infer<typeof LatencyReportSchema>;
+
+/**
+ * Steady latency: the corrected latency of updates scheduled in the first `windowSec` of the
+ * measured window against those in its last `windowSec` (60 s, or half the window when shorter).
+ */
+export const DriftReportSchema = z.object({
+  windowSec: num,
+  ackMs: z.object({ first: LatencyStatSchema, last: LatencyStatSchema }),
+  fanoutMs: z.object({ first: LatencyStatSchema, last: LatencyStatSchema }),
+});
+export type DriftReport = z.infer<typeof DriftReportSchema>;
+
+/**
+ * The fleet's window: warm-up, measured seconds, and `measuredT`, the `t` of the first and last
+ * time-series seconds wholly inside the measured window (absent when none).
+ */
+export const FleetWindowSchema = z.object({
+  warmupSec: num,
+  durationSec: num,
+  startedAtIso: z.string(),
+  wallSec: num,
+  measuredT: z.object({ from: num, to: num }).optional(),
+});
+export type FleetWindow = z.infer<typeof FleetWindowSchema>;
+
+/** `errored`: answered with an error frame; `unanswered`: neither acked nor errored by the end of the drain. */
+export const UpdatesReportSchema = z.object({ sent: num, acked: num, errored: num, unanswered: num });
+export type UpdatesReport = z.infer<typeof UpdatesReportSchema>;
+
+/**
+ * `expected`: sum over acked updates of the members connected for the whole window, minus the
+ * sender. `phantom`: broadcasts received of updates that were never acked (nor answered with an error).
+ */
+export const DeliveryReportSchema = z.object({ expected: num, received: num, missing: num, duplicate: num, outOfOrder: num, phantom: num });
+export type DeliveryReport = z.infer<typeof DeliveryReportSchema>;
+
+/** `byCode`: server error codes (OVERLOADED, BUSY_EXHAUSTED, …); `byKind`: client-side kinds (connect failures, protocol errors, closes). */
+export const ErrorsReportSchema = z.object({ total: num, byCode: CountsSchema, byKind: CountsSchema });
+export type ErrorsReport = z.infer<typeof ErrorsReportSchema>;
+
+/**
+ * What the fleet cost: `nodeFlags` the workers ran with; `lagMsP99` the schedule lag (sentAt − at)
+ * p99, ms; `eventLoopDelayMsP99` the worst worker's; `cpuPctMax` the highest CPU of any one worker
+ * over one second, percent of one core.
+ */
+export const FleetCostSchema = z.object({
+  workers: num,
+  nodeFlags: z.array(z.string()),
+  cpuSec: num,
+  rssBytesMax: num,
+  lagMsP99: num,
+  eventLoopDelayMsP99: num,
+  cpuPctMax: num,
+});
+export type FleetCost = z.infer<typeof FleetCostSchema>;
+
+export const FLEET_RESULT_SCHEMA_VERSION = 1;
+
+/**
+ * What `runFleet` returns and `wami-bench fleet --out` writes. `config` is the resolved fleet
+ * options; `ledgerFile` the path of the ledger (see Ledger), written beside it for the audit.
+ */
+export const FleetResultSchema = z.object({
+  schemaVersion: z.literal(FLEET_RESULT_SCHEMA_VERSION),
+  status: RunStatusSchema,
+  reasons: z.array(z.string()),
+  config: z.record(z.string(), z.unknown()),
+  window: FleetWindowSchema,
+  sockets: SocketsReportSchema,
+  latency: LatencyReportSchema,
+  drift: DriftReportSchema,
+  updates: UpdatesReportSchema,
+  delivery: DeliveryReportSchema,
+  errors: ErrorsReportSchema,
+  fleet: FleetCostSchema,
+  timeseries: z.array(TimePointSchema),
+  ledgerFile: z.string().optional(),
+});
+export type FleetResult = z.infer<typeof FleetResultSchema>;
+
+/**
+ * What the fleet saw of every update, for the audit against the database. Written as JSON beside
+ * the fleet result. Users are the fleet's user ids (the `user` of the connect URL, which the server
+ * stores as card_events.user_id).
+ */
+export interface Ledger {
+  /** [user, clientMsgId, seq] of every acked update. */
+  acked: Array<[number, string, number]>;
+  /** [user, clientMsgId, code] of every update answered with an error. */
+  errored: Array<[number, string, string]>;
+  /** [user, clientMsgId] of every update sent and never answered. */
+  unanswered: Array<[number, string]>;
+  /** [from, clientMsgId, board, seq] of every distinct broadcast any fleet socket received. */
+  seen: Array<[number, string, number, number]>;
+}

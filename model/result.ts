@@ -1,0 +1,217 @@
+/**
+ * result.json, schema version 1: what `wami-bench run` and `wami-bench capacity` write to
+ * results/<runId>/result.json, and what the report, compare and the exports read. The zod schema is
+ * the one definition: the runner validates what it writes, the report what it reads, the TypeScript
+ * types are inferred from it, and model/result.schema.json is the JSON Schema generated from it
+ * (`node dist/model/schema-file.js --write`; a test keeps the committed file equal).
+ * The fleet's names (model/fleet-result.ts) are reused as they are.
+ */
+import { z } from 'zod';
+import { CapacityReportSchema } from './capacity.js';
+import {
+  CorrectedLatencyStatSchema,
+  CountsSchema,
+  DeliveryReportSchema,
+  DriftReportSchema,
+  ErrorsReportSchema,
+  FleetCostSchema,
+  FleetWindowSchema,
+  LatencyStatSchema,
+  PercentilesSchema,
+  RunStatusSchema,
+  SocketsReportSchema,
+  TimePointSchema,
+  UpdatesReportSchema,
+} from './fleet-result.js';
+import { VARIANT_KINDS } from './variants.js';
+
+export const RESULT_SCHEMA_VERSION = 1;
+
+const num = z.number();
+const nullableNum = z.number().nullable();
+
+/**
+ * One resource sample of the server process tree (and the fleet), taken once a second. `t`: seconds
+ * since the run started; `serverCpuPct`: the whole server tree over the last second, percent of one
+ * core; `serverConnections`: sockets open at the server, if its metrics say so; `kernelTcpMemBytes`:
+ * kernel TCP socket memory from /proc/net/sockstat (pages × page size).
+ */
+export const ResourceSampleSchema = z.object({
+  t: num,
+  serverRssBytes: num,
+  serverPssBytes: nullableNum,
+  serverCpuPct: num,
+  serverProcesses: num,
+  fleetRssBytes: num,
+  fleetCpuPct: num,
+  serverConnections: nullableNum,
+  kernelTcpMemBytes: nullableNum,
+});
+export type ResourceSample = z.infer<typeof ResourceSampleSchema>;
+
+/** The fleet's process tree over a run's window; `cpuPctMax` over one interval, percent of one core. */
+export const FleetResourcesSchema = z.object({ rssBytesMax: num, cpuSec: num, cpuPctMax: num, processesMax: num });
+export type FleetResources = z.infer<typeof FleetResourcesSchema>;
+
+/**
+ * The server's process tree over a run. `rssBytesPerSocket`: (rssBytesMax − rssBytesIdle) / sockets
+ * reached, null when none was; `rssBytesIdle`: RSS after start, before the fleet connected; `fleet`:
+ * the fleet's tree over the same window (the runner's own process included); `kernelTcpMemBytesMax`:
+ * the highest kernel TCP socket memory (the whole host: both ends of loopback sockets); `tickErrors`:
+ * resource readings that failed unexpectedly.
+ */
+export const ServerResourcesSchema = z.object({
+  rssBytesMax: num,
+  pssBytesMax: nullableNum,
+  cpuSec: num,
+  rssBytesPerSocket: nullableNum,
+  rssBytesIdle: num,
+  processes: num,
+  samples: z.array(ResourceSampleSchema),
+  fleet: FleetResourcesSchema.optional(),
+  kernelTcpMemBytesMax: nullableNum.optional(),
+  tickErrors: num.optional(),
+});
+export type ServerResources = z.infer<typeof ServerResourcesSchema>;
+
+/** One second of the server's /metrics: counters as increase per second, gauges as sampled. */
+export const ServerMetricsPointSchema = z.object({
+  t: num,
+  queueDepth: nullableNum,
+  walBytes: nullableNum,
+  busyHits: num,
+  retries: num,
+  exhausted: num,
+  persisted: num,
+  commitMsP99: nullableNum,
+  eventLoopDelayMsP99: nullableNum,
+});
+export type ServerMetricsPoint = z.infer<typeof ServerMetricsPointSchema>;
+
+/** Metrics scraped from the server's /metrics once a second, reduced to what the report shows. */
+export const ServerMetricsSummarySchema = z.object({
+  updatesReceived: num,
+  updatesPersisted: num,
+  broadcastFrames: num,
+  errorsByCode: CountsSchema,
+  batchSize: z.object({ count: num, mean: num, p50: nullableNum, p99: nullableNum, max: nullableNum }).nullable(),
+  commitMs: z.object({ count: num, mean: num, p50: nullableNum, p99: nullableNum }).nullable(),
+  busyHits: num,
+  retries: num,
+  exhausted: num,
+  walBytesMax: nullableNum,
+  eventLoopDelayMsP99: nullableNum,
+  queueDepthMax: nullableNum,
+  slowConsumerCloses: num,
+  /** Per-second series of the counters above (deltas per second), for the SQLite panel. */
+  timeseries: z.array(ServerMetricsPointSchema),
+});
+export type ServerMetricsSummary = z.infer<typeof ServerMetricsSummarySchema>;
+
+/**
+ * The database against what the fleet saw. lostAcked: acked but not in card_events (> 0 fails the
+ * correctness gate); storedNotAcked: stored but never acked; phantom: broadcast but not stored (> 0
+ * fails the gate); notBroadcast: stored but seen by no member (on boards that had other members);
+ * finalStateMismatches: cards whose row disagrees with their last event; seqGaps: boards whose stored
+ * seqs are not 1..n; examples: a few of each failure, for the reader.
+ */
+export const AuditReportSchema = z.object({
+  lostAcked: num,
+  storedNotAcked: num,
+  phantom: num,
+  notBroadcast: num,
+  finalStateMismatches: num,
+  seqGaps: num,
+  eventsStored: num,
+  ok: z.boolean(),
+  examples: z.array(z.string()),
+});
+export type AuditReport = z.infer<typeof AuditReportSchema>;
+
+export const ThresholdOutcomeSchema = z.object({ expr: z.string(), metric: z.string(), op: z.string(), limit: num, actual: nullableNum, pass: z.boolean() });
+export type ThresholdOutcome = z.infer<typeof ThresholdOutcomeSchema>;
+
+/**
+ * One (variant, stage, repeat). `variantKind` and `variantFlags`: the server design and the argv it
+ * was started with; `drift`: first against last part of the measured window; `window`: warm-up,
+ * measured seconds, and which time-series seconds were measured; `http`: autocannon's results on the
+ * read path, when the scenario has an `http` block.
+ */
+export const RunRecordSchema = z.object({
+  variant: z.string(),
+  variantKind: z.enum(VARIANT_KINDS),
+  variantFlags: z.array(z.string()),
+  via: z.enum(['direct', 'caddy']),
+  stage: z.object({ index: z.number().int().nonnegative(), connections: z.number().int().positive(), durationSec: num }),
+  repeat: z.number().int().positive(),
+  status: RunStatusSchema,
+  reasons: z.array(z.string()),
+  sockets: SocketsReportSchema,
+  latency: z.object({
+    connectMs: LatencyStatSchema,
+    ackMs: CorrectedLatencyStatSchema,
+    fanoutMs: CorrectedLatencyStatSchema,
+    recipients: z.object({ sampled: num, first: PercentilesSchema, median: PercentilesSchema, last: PercentilesSchema }),
+  }),
+  drift: DriftReportSchema,
+  window: FleetWindowSchema,
+  updates: UpdatesReportSchema,
+  delivery: DeliveryReportSchema,
+  errors: ErrorsReportSchema,
+  fleet: FleetCostSchema,
+  timeseries: z.array(TimePointSchema),
+  resources: z.object({ server: ServerResourcesSchema }),
+  server: ServerMetricsSummarySchema,
+  audit: AuditReportSchema.nullable(),
+  thresholds: z.array(ThresholdOutcomeSchema),
+  http: z.record(z.string(), z.unknown()).optional(),
+  wallSec: num,
+});
+export type RunRecord = z.infer<typeof RunRecordSchema>;
+
+/** The context every result carries: machine, OS, runtime, versions, limits, the Node flags of server and fleet, pinning. */
+export const EnvironmentSchema = z.object({
+  cpuModel: z.string(),
+  cpuCount: num,
+  memTotalBytes: num,
+  kernel: z.string(),
+  os: z.string(),
+  node: z.string(),
+  sqlite: z.string(),
+  packages: z.record(z.string(), z.string()),
+  git: z.object({ commit: z.string().nullable(), dirty: z.boolean().nullable() }),
+  fdLimit: z.object({ soft: nullableNum, hard: nullableNum }),
+  ephemeralPortRange: z.tuple([num, num]).nullable(),
+  serverNodeFlags: z.array(z.string()),
+  fleetNodeFlags: z.array(z.string()),
+  pinned: z.boolean(),
+  hostname: z.string(),
+  startedAtIso: z.string(),
+});
+export type Environment = z.infer<typeof EnvironmentSchema>;
+
+/** result.json. `capacity` is present when the result comes from `wami-bench capacity`. */
+export const ResultFileSchema = z.object({
+  schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
+  runId: z.string().min(1),
+  tool: z.object({ name: z.literal('wami-bench'), version: z.string() }),
+  scenario: z.object({
+    name: z.string(),
+    file: z.string().nullable(),
+    hash: z.string(),
+    resolved: z.record(z.string(), z.unknown()),
+  }),
+  environment: EnvironmentSchema,
+  status: RunStatusSchema,
+  reasons: z.array(z.string()),
+  runs: z.array(RunRecordSchema),
+  startedAtIso: z.string(),
+  finishedAtIso: z.string(),
+  capacity: CapacityReportSchema.optional(),
+});
+export type ResultFile = z.infer<typeof ResultFileSchema>;
+
+/** The JSON Schema of result.json (draft 2020-12), as committed in model/result.schema.json. */
+export function resultJsonSchema(): unknown {
+  return z.toJSONSchema(ResultFileSchema, { target: 'draft-2020-12' });
+}
