@@ -2,7 +2,7 @@
  * Starting and stopping a server under test as a child process (execa), from compiled JS, with the
  * same Node flags for every variant. Knows the "listening on ws://…" line every `serve` prints.
  */
-import { descendantPids, killTree, spawnChild, type Exit } from './child.js';
+import { killTree, spawnChild, type Exit } from './child.js';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
