@@ -1,20 +1,26 @@
 /**
  * tinybench suites of the parts in isolation, using the servers' own code: the batched queue, the
- * protocol parser, broadcast serialization (once vs once per socket), the SQLite write path at
- * several batch sizes against one transaction per update, and the retry policy's overhead.
+ * protocol parser, broadcast serialization (once vs once per socket), the fan-out of frames to real
+ * loopback WebSockets, the SQLite write path at several batch sizes (each on a fresh database)
+ * against one transaction per update, and the retry policy's overhead.
  * Each task says how many "units" (updates, frames, pushes) one iteration does, so results read
  * as units per second too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Bench } from 'tinybench';
+import { WebSocket, WebSocketServer } from 'ws';
 import { COLUMNS } from '../protocol/messages.js';
 import { parseClientFrame, parseServerFrame } from '../protocol/parse.js';
 import { serializeBroadcast, serializeUpdate } from '../protocol/serialize.js';
 import { BoundedQueue } from '../servers/batched/batching.js';
 import { createBatchWriter, type WriteRow } from '../servers/batched/writer-core.js';
 import { openDb, seedDatabase, type DB } from '../servers/common/db.js';
+import { Fanout } from '../servers/common/fanout.js';
+import { createMetrics } from '../servers/common/metrics.js';
 import { createUpdateTx } from '../servers/per-request/tx.js';
 import { decideRetry, DEFAULT_RETRY_POLICY } from '../servers/per-request/retry-policy.js';
 
@@ -47,13 +53,16 @@ interface TaskDef {
   name: string;
   unit: string;
   unitsPerOp: number;
-  fn: () => void;
+  fn: () => void | Promise<void>;
+  /** Runs before each phase (warm-up, run) of this task, e.g. to give it a fresh database. */
+  beforeAll?: () => void;
+  afterAll?: () => void;
 }
 
 interface SuiteDef {
   name: string;
-  setup?: () => void;
-  teardown?: () => void;
+  setup?: () => void | Promise<void>;
+  teardown?: () => void | Promise<void>;
   tasks: () => TaskDef[];
 }
 
@@ -74,7 +83,18 @@ function sqliteSuite(): SuiteDef {
   const cardsPerBoard = 20;
   let state: { db: DB; dir: string } | null = null;
   let n = 0;
-  const seqs = new Array<number>(boards + 1).fill(0);
+  let seqs = new Array<number>(boards + 1).fill(0);
+  const close = (): void => {
+    state?.db.close();
+    if (state) rmSync(state.dir, { recursive: true, force: true });
+    state = null;
+  };
+  // Every task runs on a fresh database, so no batch size inherits a file grown by the one before.
+  const fresh = (): void => {
+    close();
+    state = tempDb(boards, cardsPerBoard);
+    seqs = new Array<number>(boards + 1).fill(0);
+  };
   const row = (): WriteRow => {
     n++;
     const board = (n % boards) + 1;
@@ -92,27 +112,25 @@ function sqliteSuite(): SuiteDef {
       receivedAt: t,
     };
   };
+  let writer: ReturnType<typeof createBatchWriter> | null = null;
+  let perRequest: ReturnType<typeof createUpdateTx> | null = null;
+  const open = (): void => {
+    fresh();
+    writer = createBatchWriter(state!.db);
+    perRequest = createUpdateTx(state!.db, 'immediate');
+  };
   return {
     name: 'sqlite',
-    setup: () => {
-      state = tempDb(boards, cardsPerBoard);
-    },
-    teardown: () => {
-      state?.db.close();
-      if (state) rmSync(state.dir, { recursive: true, force: true });
-      state = null;
-    },
+    teardown: close,
     tasks: () => {
-      const db = state!.db;
-      const writer = createBatchWriter(db);
-      const perRequest = createUpdateTx(db, 'immediate');
       const batch = (size: number): TaskDef => ({
         name: `batched: ${size} update${size > 1 ? 's' : ''} per transaction`,
         unit: 'update',
         unitsPerOp: size,
+        beforeAll: open,
         fn: () => {
           const rows = Array.from({ length: size }, row);
-          const r = writer.write(rows);
+          const r = writer!.write(rows);
           if (r.rows.some((x) => !x.ok)) throw new Error('a micro-benchmark row failed');
         },
       });
@@ -121,9 +139,10 @@ function sqliteSuite(): SuiteDef {
           name: 'per-request: BEGIN IMMEDIATE, 1 update, COMMIT',
           unit: 'update',
           unitsPerOp: 1,
+          beforeAll: open,
           fn: () => {
             const r = row();
-            const res = perRequest({ board: r.board, card: r.card, user: r.user, id: r.id, column: r.column, title: r.title, at: r.at, sentAt: r.sentAt });
+            const res = perRequest!({ board: r.board, card: r.card, user: r.user, id: r.id, column: r.column, title: r.title, at: r.at, sentAt: r.sentAt });
             if (!res.ok) throw new Error(res.message);
           },
         },
@@ -134,6 +153,77 @@ function sqliteSuite(): SuiteDef {
         batch(10000),
       ];
     },
+  };
+}
+
+/**
+ * The server's fan-out through real sockets: one server-side Fanout (servers/common/fanout.ts)
+ * sending to `members` WebSockets on loopback in this process, each task waiting until every
+ * member has every frame. What one delivered broadcast frame costs, both ends included.
+ */
+function fanoutSuite(): SuiteDef {
+  const members = 20;
+  let http: Server | null = null;
+  let wss: WebSocketServer | null = null;
+  let serverSide: WebSocket[] = [];
+  let clients: WebSocket[] = [];
+  let received = 0;
+  let want = 0;
+  let done: (() => void) | null = null;
+  const frame = serializeBroadcast(sampleUpdate, 12, 345);
+  const metrics = createMetrics({ dbFile: '/nonexistent', connections: () => serverSide.length, queueDepth: () => 0 });
+  const fanout = new Fanout(64 * 1024 * 1024, metrics);
+  const deliver = (frames: number): Promise<void> => {
+    received = 0;
+    want = frames * members;
+    const p = new Promise<void>((r) => (done = r));
+    for (let i = 0; i < frames; i++) fanout.broadcast(serverSide, null, frame);
+    return p;
+  };
+  return {
+    name: 'fanout',
+    setup: async () => {
+      http = createServer();
+      wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+      const accepted = new Promise<void>((r) =>
+        wss!.on('connection', (ws) => {
+          if (serverSide.push(ws) === members) r();
+        }),
+      );
+      await new Promise<void>((r) => http!.listen(0, '127.0.0.1', r));
+      const port = (http.address() as AddressInfo).port;
+      clients = Array.from({ length: members }, () => new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false }));
+      for (const c of clients) {
+        c.on('message', () => {
+          if (++received === want) done?.();
+        });
+      }
+      await Promise.all([accepted, ...clients.map((c) => new Promise((r, j) => c.once('open', r).once('error', j)))]);
+    },
+    teardown: async () => {
+      for (const c of clients) c.terminate();
+      for (const s of serverSide) s.terminate();
+      wss?.close();
+      await new Promise<void>((r) => (http ? http.close(() => r()) : r()));
+      http = null;
+      wss = null;
+      serverSide = [];
+      clients = [];
+    },
+    tasks: () => [
+      {
+        name: `broadcast 1 frame to ${members} loopback sockets, until all received`,
+        unit: 'frame',
+        unitsPerOp: members,
+        fn: () => deliver(1),
+      },
+      {
+        name: `broadcast 100 frames in one turn to ${members} loopback sockets (coalesced writes), until all received`,
+        unit: 'frame',
+        unitsPerOp: 100 * members,
+        fn: () => deliver(100),
+      },
+    ],
   };
 }
 
@@ -198,6 +288,7 @@ export const SUITES: SuiteDef[] = [
       ];
     },
   },
+  fanoutSuite(),
   sqliteSuite(),
   {
     name: 'retry',
@@ -223,11 +314,11 @@ export async function runSuites(o: MicroOptions, onTask?: (r: MicroTaskResult) =
   const out: MicroTaskResult[] = [];
   for (const suite of SUITES) {
     if (o.suites && !o.suites.includes(suite.name)) continue;
-    suite.setup?.();
+    await suite.setup?.();
     try {
       const defs = suite.tasks();
       const bench = new Bench({ name: suite.name, time: o.timeMs, warmupTime: o.warmupMs, iterations: o.minIterations, warmupIterations: Math.min(16, o.minIterations), throws: true });
-      for (const d of defs) bench.add(d.name, d.fn);
+      for (const d of defs) bench.add(d.name, d.fn, { ...(d.beforeAll ? { beforeAll: d.beforeAll } : {}), ...(d.afterAll ? { afterAll: d.afterAll } : {}) });
       await bench.run();
       for (const d of defs) {
         const t = bench.getTask(d.name);
@@ -250,7 +341,7 @@ export async function runSuites(o: MicroOptions, onTask?: (r: MicroTaskResult) =
         onTask?.(res);
       }
     } finally {
-      suite.teardown?.();
+      await suite.teardown?.();
     }
   }
   return out;

@@ -11,8 +11,8 @@ const spec: CommandSpec = {
   usage: 'wami-bench micro [--quick] [--suites a,b] [--out DIR]',
   summary:
     'tinybench suites of the parts in isolation, with the servers\' own code: the batched queue, protocol parse and validate, ' +
-    'broadcast serialization once vs per socket, SQLite UPDATE+INSERT at 1, 10, 100, 1,000 and 10,000 updates per transaction ' +
-    'against one transaction per update, and the retry policy. Prints a table; writes micro.json and micro.md under ' +
+    'broadcast serialization once vs per socket, the fan-out of frames to real loopback sockets, SQLite UPDATE+INSERT at 1, 10, 100, ' +
+    '1,000 and 10,000 updates per transaction (each on a fresh database) against one transaction per update, and the retry policy. Prints a table; writes micro.json and micro.md under ' +
     `results/micro-<id>/. Suites: ${SUITE_NAMES.join(', ')}.`,
   flagHelp: [
     '--quick          100 ms per task instead of 1 s (a smoke check, not a measurement)',
