@@ -10,7 +10,7 @@
  *   duplicate / outOfOrder: counted per socket by the workers (seq seen twice / seq below the last)
  *   phantom   = distinct broadcasts whose (from, id) was never acked and never answered with an error
  */
-import { boardOfUser } from '../protocol/layout.js';
+import { boardMembers, boardOfUser } from '../protocol/layout.js';
 import type { DeliveryReport } from '../model/fleet-result.js';
 
 /** [board, seq, from, id, receipts by whole-window sockets of the reporting worker] */
@@ -38,13 +38,6 @@ export interface DeliveryJoin {
   ledgerSeen: Array<[number, string, number, number]>;
   /** Two different updates under one (board, seq), or one update under two seqs: a server bug. */
   seqConflicts: number;
-}
-
-/** Members of board b among users [firstUser, firstUser + connections). */
-export function boardMembers(b: number, perBoard: number, firstUser: number, connections: number): number {
-  const lo = Math.max((b - 1) * perBoard, firstUser);
-  const hi = Math.min(b * perBoard, firstUser + connections);
-  return Math.max(0, hi - lo);
 }
 
 export function joinDelivery(input: DeliveryJoinInput): DeliveryJoin {

@@ -7,6 +7,7 @@
 import * as hdr from 'hdr-histogram-js';
 import type { Histogram } from 'hdr-histogram-js';
 import type { LatencyStat, Percentiles } from '../model/fleet-result.js';
+import { round3 } from '../protocol/clock.js';
 
 export type { Histogram };
 
@@ -55,8 +56,6 @@ export function mergeEncoded(parts: Iterable<string>): Histogram {
   }
   return out;
 }
-
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** p50 p90 p99 p99.9 max count mean, in ms (3 decimals). All zero for an empty histogram. */
 export function percentilesOf(h: Histogram): Percentiles {

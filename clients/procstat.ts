@@ -1,5 +1,6 @@
 /**
- * Memory of a process from /proc/<pid>/status (VmRSS). `process.memoryUsage()` opens a file each
+ * Memory of a process from /proc/<pid>/status (VmRSS): the one VmRSS parser, used by the fleet's
+ * workers and by the runner's resource sampler (runner/proc.ts). `process.memoryUsage()` opens a file each
  * call and throws EMFILE near the 20,000-file limit, so the reader keeps one descriptor open from
  * the start and re-reads it at offset 0.
  */
@@ -40,7 +41,7 @@ export class RssReader {
   }
 }
 
-/** VmRSS of a /proc/<pid>/status text, in bytes; null when absent. */
+/** VmRSS of a /proc/<pid>/status text, in bytes; null when absent (kernel threads, zombies). */
 export function parseVmRss(status: string): number | null {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
   return m ? Number(m[1]) * 1024 : null;

@@ -12,7 +12,8 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { nowMs } from '../protocol/clock.js';
+import { nowMs, round3 } from '../protocol/clock.js';
+import { boardOfUser } from '../protocol/layout.js';
 import { parseServerFrame } from '../protocol/parse.js';
 import { serializeUpdate } from '../protocol/serialize.js';
 import type { ClientUpdate } from '../protocol/messages.js';
@@ -72,8 +73,6 @@ interface SeenRec {
   sampled: boolean;
   ww: number;
 }
-
-const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 function send(m: WorkerMessage, cb?: () => void): void {
   if (!process.connected) return;
@@ -656,7 +655,7 @@ function onInit(m: WorkerInit): void {
   users = new Array<User>(m.count);
   for (let k = 0; k < m.count; k++) {
     const user = m.firstUser + k;
-    users[k] = new User(k, user, Math.floor(user / m.perBoard) + 1, null);
+    users[k] = new User(k, user, boardOfUser(user, m.perBoard), null);
   }
   const left = m.hardDeadlineMs - nowMs();
   setTimeout(() => {

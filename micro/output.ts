@@ -3,6 +3,7 @@
  * results/micro-<id>/ with the environment captured like a run.
  */
 import type { Environment } from '../model/result.js';
+import { fmtCompact, fmtMs } from '../report/format.js';
 import type { MicroTaskResult } from './suites.js';
 
 export const MICRO_SCHEMA_VERSION = 1;
@@ -21,20 +22,8 @@ export interface MicroResultFile {
 
 const plural = (u: string): string => (/(s|sh|ch|x)$/.test(u) ? `${u}es` : `${u}s`);
 
-function fmtRate(v: number): string {
-  if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
-  if (v >= 1e3) return `${(v / 1e3).toFixed(1)}k`;
-  return v.toFixed(v >= 100 ? 0 : 1);
-}
-
-function fmtMs(v: number): string {
-  if (v >= 1) return `${v.toFixed(2)} ms`;
-  if (v >= 0.001) return `${(v * 1000).toFixed(2)} µs`;
-  return `${(v * 1e6).toFixed(0)} ns`;
-}
-
 export function rows(tasks: MicroTaskResult[]): string[][] {
-  return tasks.map((t) => [t.suite, t.task, fmtRate(t.opsPerSec), `${fmtRate(t.unitsPerSec)} ${plural(t.unit)}/s`, fmtMs(t.meanMs), fmtMs(t.p99Ms), `±${t.rmePct.toFixed(1)}%`, String(t.samples)]);
+  return tasks.map((t) => [t.suite, t.task, fmtCompact(t.opsPerSec), `${fmtCompact(t.unitsPerSec)} ${plural(t.unit)}/s`, fmtMs(t.meanMs), fmtMs(t.p99Ms), `±${t.rmePct.toFixed(1)}%`, String(t.samples)]);
 }
 
 const HEAD = ['suite', 'task', 'ops/s', 'units/s', 'mean', 'p99', 'rme', 'samples'];

@@ -79,22 +79,30 @@ export interface ErrorMessage {
 
 export type ServerMessage = AckMessage | BroadcastMessage | ErrorMessage;
 
-/** The metric names every v1 server exposes on /metrics (the runner scrapes these; see protocol/README.md §7). */
-export const METRIC_NAMES = [
-  'wami_connections',
-  'wami_updates_received_total',
-  'wami_updates_persisted_total',
-  'wami_broadcast_frames_total',
-  'wami_errors_total',
-  'wami_slow_consumer_closes_total',
-  'wami_queue_depth',
-  'wami_batch_size',
-  'wami_commit_duration_seconds',
-  'wami_queue_wait_seconds',
-  'wami_sqlite_busy_total',
-  'wami_tx_retries_total',
-  'wami_busy_exhausted_total',
-  'wami_tx_attempts',
-  'wami_wal_bytes',
-  'wami_broadcast_unpersisted_total',
-] as const;
+/**
+ * The metric names of /metrics, spelled once: the servers register them, the runner scrapes them,
+ * the conformance check requires them (see protocol/README.md §7).
+ */
+export const METRIC = {
+  connections: 'wami_connections',
+  received: 'wami_updates_received_total',
+  persisted: 'wami_updates_persisted_total',
+  broadcastFrames: 'wami_broadcast_frames_total',
+  errors: 'wami_errors_total',
+  slowConsumerCloses: 'wami_slow_consumer_closes_total',
+  queueDepth: 'wami_queue_depth',
+  batchSize: 'wami_batch_size',
+  commitSeconds: 'wami_commit_duration_seconds',
+  queueWaitSeconds: 'wami_queue_wait_seconds',
+  busy: 'wami_sqlite_busy_total',
+  retries: 'wami_tx_retries_total',
+  exhausted: 'wami_busy_exhausted_total',
+  txAttempts: 'wami_tx_attempts',
+  walBytes: 'wami_wal_bytes',
+  broadcastUnpersisted: 'wami_broadcast_unpersisted_total',
+  /** batched only: failing batches split in two to isolate bad rows (not required of other servers). */
+  batchSplits: 'wami_batch_splits_total',
+} as const;
+
+/** The metric names every v1 server exposes on /metrics (all of METRIC but the batched-only batch splits). */
+export const METRIC_NAMES: readonly string[] = Object.values(METRIC).filter((n) => n !== METRIC.batchSplits);

@@ -2,7 +2,7 @@
  * The charts of the page as JSON-only specs (no functions): titles, axes with units, datasets as
  * [x, y] pairs, downsampled. Per-run charts carry one dataset list per selection (stage × repeat)
  * and the page switches between them; the scaling curve is the same for every selection. The
- * page's script turns a spec into a chart.js config (see page-script.ts).
+ * page's script turns a spec into a chart.js config (see page.js).
  */
 import type { TimePoint } from '../model/fleet-result.js';
 import type { ResultFile, RunRecord } from '../model/result.js';
@@ -120,12 +120,12 @@ const SRV_RULES: Record<SrvKey, Reduce> = { t: 'first', queueDepth: 'max', walBy
 function errorsByCodeSeries(ts: readonly TimePoint[], maxPoints: number): Map<string, XY> {
   const codes = new Set<string>();
   for (const p of ts) {
-    const by = (p as TimePoint & { errorsByCode?: Record<string, number> }).errorsByCode;
+    const by = p.errorsByCode;
     if (by) for (const k of Object.keys(by)) codes.add(k);
   }
   const out = new Map<string, XY>();
   for (const code of [...codes].sort()) {
-    const rows = ts.map((p) => ({ t: p.t, n: (p as TimePoint & { errorsByCode?: Record<string, number> }).errorsByCode?.[code] ?? 0 }));
+    const rows = ts.map((p) => ({ t: p.t, n: p.errorsByCode?.[code] ?? 0 }));
     out.set(code, xy(downsample(rows, maxPoints, { t: 'first', n: 'mean' }), 't', 'n'));
   }
   return out;
@@ -267,7 +267,7 @@ export function buildCharts(result: ResultFile): ChartSet {
     },
   ];
 
-  const byCodeAvailable = result.runs.some((r) => r.timeseries.some((p) => (p as TimePoint & { errorsByCode?: unknown }).errorsByCode));
+  const byCodeAvailable = result.runs.some((r) => r.timeseries.some((p) => p.errorsByCode));
   const errors: ChartSpec[] = [
     {
       id: 'ts-errors',

@@ -21,8 +21,24 @@ export function fmtNum(x: number | null | undefined, digits = 3): string {
   return NF.format(Math.abs(x) >= 1000 ? Math.round(x) : sig(x, digits));
 }
 
+/**
+ * A duration in ms: "12.3 ms", "1,234 ms"; below 10 µs in µs or ns ("5.2 µs", "310 ns"), as the
+ * micro-benchmarks need. The one ms formatter of the report, the progress lines and micro.
+ */
 export function fmtMs(x: number | null | undefined): string {
-  return x === null || x === undefined ? '—' : `${fmtNum(x)} ms`;
+  if (x === null || x === undefined || Number.isNaN(x)) return '—';
+  const a = Math.abs(x);
+  if (a > 0 && a < 0.001) return `${fmtNum(x * 1e6)} ns`;
+  if (a > 0 && a < 0.01) return `${fmtNum(x * 1000)} µs`;
+  return `${fmtNum(x)} ms`;
+}
+
+/** A count or rate in short form: 950, 1.2k, 12.3k, 1.23M. */
+export function fmtCompact(x: number): string {
+  const a = Math.abs(x);
+  if (a >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
+  if (a >= 1e3) return `${(x / 1e3).toFixed(1)}k`;
+  return x.toFixed(a >= 100 || Number.isInteger(x) ? 0 : 1);
 }
 
 export function fmtBytes(x: number | null | undefined): string {

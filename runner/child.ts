@@ -4,7 +4,7 @@
  * whole tree — so a run never leaves orphans.
  */
 import { execa, type ResultPromise } from 'execa';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readAllProcStats, treePids } from './proc.js';
 
 export interface Exit {
   code: number | null;
@@ -27,37 +27,12 @@ export interface ManagedChild {
 
 const OUTPUT_KEEP = 65536;
 
-/** Every descendant pid of `root` (not including root), from /proc. */
+/** Every descendant pid of `root` (not including root), from one pass over /proc. */
 export function descendantPids(root: number): number[] {
-  const children = new Map<number, number[]>();
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(e));
-      children.set(ppid, list);
-    } catch {
-      /* gone */
-    }
-  }
-  const out: number[] = [];
-  const stack = [root];
-  while (stack.length) {
-    const p = stack.pop()!;
-    for (const c of children.get(p) ?? []) {
-      out.push(c);
-      stack.push(c);
-    }
-  }
-  return out;
+  // A root that is gone has no children left: they were re-parented when it exited.
+  const tree = treePids(readAllProcStats(), [root]);
+  tree.delete(root);
+  return [...tree];
 }
 
 export function killQuiet(pid: number, sig: NodeJS.Signals): void {

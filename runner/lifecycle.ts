@@ -8,12 +8,13 @@ import { mkdirSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runFleet, type FleetOptions } from '../clients/coordinator.js';
 import type { FleetResult, Ledger, RunStatus } from '../model/fleet-result.js';
+import { boardsWithOtherMembers } from '../protocol/layout.js';
 import { seedDatabase } from '../servers/common/db.js';
 import type { Scenario } from '../scenarios/schema.js';
 import { estimateRunSec, type PlannedRun } from './plan.js';
 import { evaluateThresholds, parseThreshold } from '../scenarios/thresholds.js';
 import { auditDatabase } from './audit.js';
-import { MetricsScraper } from './metrics-scrape.js';
+import { MetricsScraper, METRIC } from './metrics-scrape.js';
 import { Progress, fmtDuration } from './progress.js';
 import { ResourceSampler } from './resources.js';
 import type { AuditReport, RunRecord, ServerMetricsSummary, ServerResources } from '../model/result.js';
@@ -85,15 +86,6 @@ export interface RunContext {
   opts: LifecycleOptions;
   /** Seconds of the plan not yet run, for progress. */
   totalLeftSec: () => number;
-}
-
-/** Boards that hold at least two of the stage's users (only there can an update be broadcast to someone). */
-export function boardsWithOtherMembers(connections: number, perBoard: number): Set<number> {
-  const out = new Set<number>();
-  for (let b = 1; (b - 1) * perBoard < connections; b++) {
-    if (Math.min(b * perBoard, connections) - (b - 1) * perBoard >= 2) out.add(b);
-  }
-  return out;
 }
 
 /** Runs one (variant, stage, repeat) end to end and returns its record. Never throws for a failed run. */
@@ -172,7 +164,7 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
     scraper = scr;
     sampler = new ResourceSampler({
       // One /metrics fetch a second only: each scrape resets prom-client's event-loop histogram.
-      connectionsProbe: async () => scr.lastValue('wami_connections'),
+      connectionsProbe: async () => scr.lastValue(METRIC.connections),
       serverRootPids: serverRoots,
       fleetRootPids: () => {
         const serverSet = new Set(serverPids());

@@ -24,6 +24,7 @@
  *   interval since the previous scrape, gauges as sampled, `commitMsP99` from that interval's bucket deltas.
  */
 import { performance } from 'node:perf_hooks';
+import { METRIC as WAMI_METRIC } from '../protocol/messages.js';
 import {
   histogramDelta,
   histogramMaxBound,
@@ -38,25 +39,9 @@ import {
 } from './prom-text.js';
 import type { ServerMetricsSummary } from '../model/result.js';
 
-/** The metric names the servers expose (see servers/common). */
+/** The metric names scraped: the servers' (protocol/messages.ts) and prom-client's process defaults. */
 export const METRIC = {
-  connections: 'wami_connections',
-  received: 'wami_updates_received_total',
-  persisted: 'wami_updates_persisted_total',
-  broadcastFrames: 'wami_broadcast_frames_total',
-  errors: 'wami_errors_total',
-  slowConsumerCloses: 'wami_slow_consumer_closes_total',
-  queueDepth: 'wami_queue_depth',
-  batchSize: 'wami_batch_size',
-  commitSeconds: 'wami_commit_duration_seconds',
-  queueWaitSeconds: 'wami_queue_wait_seconds',
-  busy: 'wami_sqlite_busy_total',
-  retries: 'wami_tx_retries_total',
-  exhausted: 'wami_busy_exhausted_total',
-  txAttempts: 'wami_tx_attempts',
-  walBytes: 'wami_wal_bytes',
-  broadcastUnpersisted: 'wami_broadcast_unpersisted_total',
-  batchSplits: 'wami_batch_splits_total',
+  ...WAMI_METRIC,
   eventLoopP99Seconds: 'nodejs_eventloop_lag_p99_seconds',
   eventLoopMaxSeconds: 'nodejs_eventloop_lag_max_seconds',
   residentMemory: 'process_resident_memory_bytes',

@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { parseVmRss } from '../clients/procstat.js';
 
 /** The fields of /proc/<pid>/stat the sampler uses. Times in clock ticks, rss in pages. */
 export interface ProcStat {
@@ -49,12 +50,6 @@ export function parseProcStat(text: string): ProcStat | null {
   };
   if (!Number.isFinite(st.pid) || !Number.isFinite(st.ppid) || !Number.isFinite(st.utimeTicks)) return null;
   return st;
-}
-
-/** VmRSS from /proc/<pid>/status, bytes; null when absent (kernel threads, zombies). */
-export function parseStatusRssBytes(text: string): number | null {
-  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(text);
-  return m ? Number(m[1]) * 1024 : null;
 }
 
 /** Pss from /proc/<pid>/smaps_rollup, bytes; null when absent. */
@@ -108,7 +103,7 @@ export function readProcStat(pid: number): ProcStat | null {
 /** RSS of one process in bytes (VmRSS; falls back to stat's rss pages); null when gone. */
 export function readRssBytes(pid: number, stat?: ProcStat | null): number | null {
   const t = readText(`/proc/${pid}/status`);
-  const v = t === null ? null : parseStatusRssBytes(t);
+  const v = t === null ? null : parseVmRss(t);
   if (v !== null) return v;
   return stat ? stat.rssPages * pageSizeBytes() : null;
 }

@@ -1,8 +1,11 @@
 /**
- * Terminal progress for long runs: one status line a second (rewritten in place on a TTY, every
- * 5 s otherwise), and plain lines for events. Pure formatting is separate from writing.
+ * Terminal progress: for a session of runs, one status line a second (rewritten in place on a TTY,
+ * every 5 s otherwise) and plain lines for events; for `wami-bench fleet`, one line a second.
+ * Pure formatting is separate from writing.
  */
+import type { FleetProgress } from '../clients/coordinator.js';
 import type { TimePoint } from '../model/fleet-result.js';
+import { fmtCompact, fmtMs } from '../report/format.js';
 
 export interface ProgressState {
   label: string;
@@ -19,11 +22,6 @@ export function fmtDuration(sec: number): string {
   return m > 0 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
-function fmtMs(v: number): string {
-  if (!Number.isFinite(v)) return '-';
-  return v >= 100 ? `${Math.round(v)}ms` : `${v.toFixed(1)}ms`;
-}
-
 export function formatProgress(p: ProgressState): string {
   const t = p.point;
   const body = t
@@ -31,6 +29,16 @@ export function formatProgress(p: ProgressState): string {
       `p99 ack ${fmtMs(t.ackP99Ms)} fanout ${fmtMs(t.fanoutP99Ms)}  lag ${fmtMs(t.lagMsP99)}`
     : '';
   return `[${p.label}] ${p.phase.padEnd(7)} ${body}  left ${fmtDuration(p.runLeftSec)} (all ${fmtDuration(p.totalLeftSec)})`;
+}
+
+/** The fleet's one line a second (stderr of `wami-bench fleet`). */
+export function formatFleetProgress(p: FleetProgress): string {
+  return (
+    `fleet ${p.phase.padEnd(7)} ${String(p.elapsedSec).padStart(4)}s  open ${p.openSockets}/${p.connections}  ` +
+    `sent ${fmtCompact(p.sent)}/s  acked ${fmtCompact(p.acked)}/s  delivered ${fmtCompact(p.delivered)}/s  errors ${p.errors}  ` +
+    `ack p99 ${fmtMs(p.ackP99Ms)}  fanout p99 ${fmtMs(p.fanoutP99Ms)}  lag p99 ${fmtMs(p.lagMsP99)}  ` +
+    `cpu ${Math.round(p.fleetCpuPct)}%  left ${p.timeLeftSec}s`
+  );
 }
 
 export class Progress {

@@ -19,7 +19,7 @@ export const LAYERS: Record<string, readonly string[]> = {
   clients: ['protocol', 'model'],
   scenarios: ['protocol', 'model'],
   report: ['protocol', 'model', 'scenarios'],
-  micro: ['protocol', 'model', 'servers', 'clients'],
+  micro: ['protocol', 'model', 'servers', 'clients', 'report'],
   runner: ['protocol', 'model', 'servers', 'clients', 'scenarios', 'report', 'micro'],
   '.': ['protocol', 'model', 'servers', 'clients', 'scenarios', 'report', 'micro', 'runner'],
 };

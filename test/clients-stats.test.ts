@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { decodeHistogram, encodeHistogram, mergeEncoded, newHistogram, percentilesOf, recordMs, latencyStat } from '../clients/histogram.js';
 import { nextRandom } from '../clients/prng.js';
 import { firstMedianLast, isSampled, recipientsReport } from '../clients/sampling.js';
-import { boardMembers, joinDelivery, type SeenEntry } from '../clients/delivery.js';
+import { joinDelivery, type SeenEntry } from '../clients/delivery.js';
+import { boardMembers, boardsWithOtherMembers } from '../protocol/layout.js';
 import { evaluateGuard, longestRunAtOrAbove, DEFAULT_GUARD } from '../clients/guard.js';
 import { addressSpread, connectUrl, countLocalAddresses, defaultSourceAddresses, loopbackPortUsage, defaultWorkerCount, normaliseServerUrl, segments, sourceAddressFor } from '../clients/plan.js';
 import { classifyConnectError } from '../clients/failures.js';
@@ -119,6 +120,8 @@ test('delivery join across workers: expected, received, missing, phantom', () =>
   assert.equal(c.seqConflicts, 1);
   assert.equal(boardMembers(2, 10, 15, 100), 5);
   assert.equal(boardMembers(3, 10, 0, 25), 5);
+  assert.deepEqual([...boardsWithOtherMembers(21, 10)], [1, 2], 'board 3 holds one user: nobody to broadcast to');
+  assert.deepEqual([...boardsWithOtherMembers(22, 10)], [1, 2, 3]);
 });
 
 test('saturation guard: reasons name the numbers', () => {

@@ -6,11 +6,11 @@ import {
   parseProcStat,
   parseSmapsRollupPssBytes,
   parseSockstatTcpMemPages,
-  parseStatusRssBytes,
   readKernelTcpMemBytes,
   treePids,
   type ProcStat,
 } from '../runner/proc.js';
+import { parseVmRss } from '../clients/procstat.js';
 import { CpuTracker, ResourceSampler, rssBytesPerSocket } from '../runner/resources.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -35,8 +35,8 @@ describe('/proc parsers (pure)', () => {
   });
 
   test('status VmRSS, smaps_rollup Pss and sockstat TCP mem', () => {
-    assert.equal(parseStatusRssBytes('Name:\tnode\nVmPeak:\t 999 kB\nVmRSS:\t   51200 kB\nRssAnon:\t 1 kB\n'), 51200 * 1024);
-    assert.equal(parseStatusRssBytes('Name:\tkthreadd\n'), null);
+    assert.equal(parseVmRss('Name:\tnode\nVmPeak:\t 999 kB\nVmRSS:\t   51200 kB\nRssAnon:\t 1 kB\n'), 51200 * 1024);
+    assert.equal(parseVmRss('Name:\tkthreadd\n'), null);
     const rollup =
       '55d0c0000000-7ffd00000000 ---p 00000000 00:00 0                          [rollup]\nRss:              102400 kB\nPss:               81234 kB\nPss_Anon:          70000 kB\nPss_File:          11234 kB\n';
     assert.equal(parseSmapsRollupPssBytes(rollup), 81234 * 1024);

@@ -192,7 +192,8 @@ test('CardIndex: dense and sparse ids give the same answers', () => {
 });
 
 test('metrics: a scrape survives collectors that throw (EMFILE near the file limit), and the runner\'s names are all there', async () => {
-  const { createMetrics, renderMetrics, METRIC_NAMES } = await import('../servers/common/metrics.js');
+  const { createMetrics, renderMetrics } = await import('../servers/common/metrics.js');
+  const { METRIC_NAMES } = await import('../protocol/messages.js');
   const m = createMetrics({
     dbFile: '/nonexistent/wami.db',
     connections: () => {

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FleetConfigError, runFleet, type FleetOptions } from '../../clients/coordinator.js';
-import { formatProgress } from '../../clients/progress.js';
+import { formatFleetProgress } from '../progress.js';
 import { DEFAULT_GUARD } from '../../clients/guard.js';
 import { intFlag, numFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
@@ -145,7 +145,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     result = await runFleet(opts, {
       signal: abort.signal,
-      ...(quiet ? {} : { onSecond: (p) => process.stderr.write(formatProgress(p) + '\n') }),
+      ...(quiet ? {} : { onSecond: (p) => process.stderr.write(formatFleetProgress(p) + '\n') }),
     });
   } catch (e) {
     if (e instanceof FleetConfigError) throw new UsageError(e.message);

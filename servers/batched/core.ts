@@ -7,7 +7,7 @@
  * so a shard process of `--shards N` (shard.ts) is this core fed with sockets handed over by a primary.
  */
 import type { WebSocket } from 'ws';
-import { nowMs } from '../../protocol/clock.js';
+import { nowMs, round3 } from '../../protocol/clock.js';
 import { CLOSE_GOING_AWAY, type ErrorCode } from '../../protocol/messages.js';
 import { parseClientFrame } from '../../protocol/parse.js';
 import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
@@ -57,8 +57,6 @@ interface Queued {
   row: WriteRow;
   ws: WebSocket;
 }
-
-const round3 = (x: number): number => Math.round(Math.max(0, x) * 1000) / 1000;
 
 export class BatchedCore {
   private readonly queue: BoundedQueue<Queued>;
@@ -203,7 +201,7 @@ export class BatchedCore {
           persisted++;
           const queueMs = r.startMs - q.row.receivedAt;
           m.queueWait.observe(Math.max(0, queueMs) / 1000);
-          this.fanout.send(q.ws, serializeAck({ id: q.row.id, seq: q.row.seq, queueMs: round3(queueMs), commitMs: round3(r.commitMs), attempts: r.attempts }));
+          this.fanout.send(q.ws, serializeAck({ id: q.row.id, seq: q.row.seq, queueMs: round3(Math.max(0, queueMs)), commitMs: round3(Math.max(0, r.commitMs)), attempts: r.attempts }));
         } else {
           m.broadcastUnpersisted.inc();
           this.error(q.ws, 'WRITE_FAILED', `update was broadcast as seq ${q.row.seq} but could not be stored: ${r.code}: ${r.message}`, q.row.id);

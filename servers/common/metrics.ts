@@ -8,6 +8,7 @@
  * server (near 20k sockets reading /proc or `process.memoryUsage()` can throw EMFILE).
  */
 import { statSync } from 'node:fs';
+import { METRIC } from '../../protocol/messages.js';
 import client, { type Counter, type Gauge, type Histogram, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
 
 export interface MetricsHooks {
@@ -38,8 +39,6 @@ export interface ServerMetrics {
   batchSplits: Counter;
 }
 
-/** The exact metric names, for the README, the conformance check and tests. */
-export { METRIC_NAMES } from '../../protocol/messages.js';
 
 /**
  * Makes one metric's collect() unable to fail a scrape: if it throws (EMFILE reading /proc or in
@@ -80,7 +79,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
   const reg = [app];
   const counter = (name: string, help: string): Counter => new client.Counter({ name, help, registers: reg });
   new client.Gauge({
-    name: 'wami_connections',
+    name: METRIC.connections,
     help: 'Open WebSocket connections.',
     registers: reg,
     collect(this: Gauge) {
@@ -88,7 +87,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
     },
   });
   new client.Gauge({
-    name: 'wami_queue_depth',
+    name: METRIC.queueDepth,
     help: 'Updates accepted but not yet in a transaction (batched: waiting in the queue; per-request: in flight incl. backoff).',
     registers: reg,
     collect(this: Gauge) {
@@ -96,7 +95,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
     },
   });
   new client.Gauge({
-    name: 'wami_wal_bytes',
+    name: METRIC.walBytes,
     help: 'Size of the SQLite -wal file in bytes.',
     registers: reg,
     aggregator: 'max',
@@ -107,43 +106,43 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
   return {
     app,
     defaults,
-    updatesReceived: counter('wami_updates_received_total', 'Valid update frames received from clients.'),
-    updatesPersisted: counter('wami_updates_persisted_total', 'Updates committed to SQLite (one cards UPDATE + one card_events INSERT each).'),
-    broadcastFrames: counter('wami_broadcast_frames_total', 'Broadcast frames sent to sockets (one per receiving socket).'),
-    errors: new client.Counter({ name: 'wami_errors_total', help: 'Error frames sent, by code.', labelNames: ['code'] as const, registers: reg }),
-    slowConsumerCloses: counter('wami_slow_consumer_closes_total', 'Sockets closed (4008) because their unsent buffer passed --max-buffered-bytes.'),
+    updatesReceived: counter(METRIC.received, 'Valid update frames received from clients.'),
+    updatesPersisted: counter(METRIC.persisted, 'Updates committed to SQLite (one cards UPDATE + one card_events INSERT each).'),
+    broadcastFrames: counter(METRIC.broadcastFrames, 'Broadcast frames sent to sockets (one per receiving socket).'),
+    errors: new client.Counter({ name: METRIC.errors, help: 'Error frames sent, by code.', labelNames: ['code'] as const, registers: reg }),
+    slowConsumerCloses: counter(METRIC.slowConsumerCloses, 'Sockets closed (4008) because their unsent buffer passed --max-buffered-bytes.'),
     batchSize: new client.Histogram({
-      name: 'wami_batch_size',
+      name: METRIC.batchSize,
       help: 'Updates per committed transaction.',
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000],
       registers: reg,
     }),
     commitDuration: new client.Histogram({
-      name: 'wami_commit_duration_seconds',
+      name: METRIC.commitSeconds,
       help: 'Duration of a committed transaction, BEGIN to COMMIT, in seconds.',
       buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
       registers: reg,
     }),
     queueWait: new client.Histogram({
-      name: 'wami_queue_wait_seconds',
+      name: METRIC.queueWaitSeconds,
       help: 'Per update: from receipt to the start of the transaction that committed it, in seconds.',
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
       registers: reg,
     }),
-    sqliteBusy: counter('wami_sqlite_busy_total', 'SQLITE_BUSY errors met (each failed attempt).'),
-    txRetries: counter('wami_tx_retries_total', 'Transaction attempts beyond the first (retries).'),
-    busyExhausted: counter('wami_busy_exhausted_total', 'Updates answered BUSY_EXHAUSTED (retries ran out).'),
+    sqliteBusy: counter(METRIC.busy, 'SQLITE_BUSY errors met (each failed attempt).'),
+    txRetries: counter(METRIC.retries, 'Transaction attempts beyond the first (retries).'),
+    busyExhausted: counter(METRIC.exhausted, 'Updates answered BUSY_EXHAUSTED (retries ran out).'),
     txAttempts: new client.Histogram({
-      name: 'wami_tx_attempts',
+      name: METRIC.txAttempts,
       help: 'Transaction attempts per finished update (committed or given up).',
       buckets: [1, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100],
       registers: reg,
     }),
     broadcastUnpersisted: counter(
-      'wami_broadcast_unpersisted_total',
+      METRIC.broadcastUnpersisted,
       'batched: updates already broadcast (before commit) whose write finally failed: phantoms by design.',
     ),
-    batchSplits: counter('wami_batch_splits_total', 'batched: failing batches split in two to isolate bad rows.'),
+    batchSplits: counter(METRIC.batchSplits, 'batched: failing batches split in two to isolate bad rows.'),
   };
 }
 

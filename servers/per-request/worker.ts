@@ -5,7 +5,7 @@
  * other processes' updates by polling card_events every pollMs.
  */
 import type { WebSocket } from 'ws';
-import { nowMs } from '../../protocol/clock.js';
+import { nowMs, round3 } from '../../protocol/clock.js';
 import { CLOSE_GOING_AWAY, PROTOCOL_VERSION, type ErrorCode } from '../../protocol/messages.js';
 import { parseClientFrame } from '../../protocol/parse.js';
 import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
@@ -26,7 +26,6 @@ if (!opts) {
   process.exit(2);
 }
 
-const round3 = (x: number): number => Math.round(Math.max(0, x) * 1000) / 1000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const db = openDb(opts.dbFile, { busyTimeoutMs: opts.busyTimeoutMs });
@@ -91,7 +90,7 @@ async function persist(ws: WebSocket, u: UpdateRow, receivedAt: number): Promise
         metrics.commitDuration.observe((r.endMs - r.startMs) / 1000);
         metrics.queueWait.observe(Math.max(0, r.startMs - receivedAt) / 1000);
         metrics.txAttempts.observe(attempts);
-        fanout.send(ws, serializeAck({ id: u.id, seq: r.seq, queueMs: round3(r.startMs - receivedAt), commitMs: round3(r.endMs - r.startMs), attempts }));
+        fanout.send(ws, serializeAck({ id: u.id, seq: r.seq, queueMs: round3(Math.max(0, r.startMs - receivedAt)), commitMs: round3(Math.max(0, r.endMs - r.startMs)), attempts }));
         feeds.committed(u.board, r.seq, ws, () => broadcastFrame(u, r.seq));
         return;
       }
