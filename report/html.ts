@@ -9,10 +9,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ResultFile, RunRecord } from '../model/result.js';
 import { buildCharts, type ChartSpec } from './charts.js';
 import { compactJson, escapeHtml, fmtBytes, fmtMs, fmtNum, fmtRatio, jsonForScript } from './format.js';
-import { PAGE_SCRIPT } from './page-script.js';
 import { capacityRows, searchText, sloText } from './capacity.js';
 import { designClaims } from './memory.js';
 import { MEMORY_ROWS } from './metrics.js';
@@ -30,6 +30,21 @@ export interface HtmlOptions {
 }
 
 let chartJsCache: string | null = null;
+let pageScriptCache: string | null = null;
+
+/** A library's text made safe inside a <script> element: a closing tag inside it would end the element early. */
+function scriptSafe(text: string): string {
+  return text.replace(/<\/(script)/gi, '<\\/$1').replace(/\/\/# sourceMappingURL=.*$/gm, '');
+}
+
+/** report/page.js in the source tree (this module runs from dist/report/): the page's own script, type-checked by `npm run lint`. */
+export const PAGE_SCRIPT_FILE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'report', 'page.js');
+
+/** The page's script, read at render time like chart.js. */
+export function pageScriptSource(): string {
+  pageScriptCache ??= scriptSafe(readFileSync(PAGE_SCRIPT_FILE, 'utf8'));
+  return pageScriptCache;
+}
 
 /**
  * chart.js's UMD build. Its package `exports` hide dist/chart.umd.js, so resolve the package's main
@@ -42,8 +57,7 @@ export function chartJsSource(): string {
   for (const name of ['chart.umd.min.js', 'chart.umd.js']) {
     const file = join(dir, name);
     if (existsSync(file)) {
-      // A closing tag inside the library would end the <script> element early.
-      chartJsCache = readFileSync(file, 'utf8').replace(/<\/(script)/gi, '<\\/$1').replace(/\/\/# sourceMappingURL=.*$/gm, '');
+      chartJsCache = scriptSafe(readFileSync(file, 'utf8'));
       return chartJsCache;
     }
   }
@@ -345,7 +359,7 @@ ${section('scenario', 'Resolved scenario', `<p class="note">${e(result.scenario.
 </main>
 <script type="application/json" id="wami-data">${jsonForScript(data)}</script>
 <script>${chartJsSource()}</script>
-<script>${PAGE_SCRIPT}</script>
+<script>${pageScriptSource()}</script>
 </body>
 </html>
 `;

@@ -1,26 +1,39 @@
+// @ts-check
 /**
- * The script of the page, as text: reads the embedded JSON, turns each chart spec (charts.ts) into
- * a chart.js config, and swaps datasets when the reader picks another stage or repeat. Plain ES5
- * so any browser runs it from disk; no network, no modules. Sets `window.wamiReport` when done.
+ * The report page's script (report.html): reads the embedded JSON, turns each chart spec
+ * (report/charts.ts) into a chart.js config, and swaps datasets when the reader picks another stage
+ * or repeat. Plain ES5 so any browser runs it from disk; no network, no modules. Sets
+ * `window.wamiReport` when done. report/html.ts reads this file at render time and inlines it, the
+ * way it inlines chart.js; `npm run lint` type-checks it (tsconfig.page.json) against the spec types.
+ *
+ * @typedef {import('./charts.js').ChartSpec} ChartSpec
+ * @typedef {import('./charts.js').DatasetSpec} DatasetSpec
+ * @typedef {import('./charts.js').AxisSpec} AxisSpec
+ * @typedef {{ defaultSel: string, charts: ChartSpec[] }} PageData
  */
-export const PAGE_SCRIPT = String.raw`(function () {
+(function () {
   'use strict';
-  var data = JSON.parse(document.getElementById('wami-data').textContent);
-  var C = window.Chart;
+  /** @type {PageData} */
+  var data = JSON.parse(/** @type {HTMLElement} */ (document.getElementById('wami-data')).textContent || '{}');
+  /** @type {any} chart.js's UMD global, inlined before this script */
+  var C = /** @type {any} */ (window).Chart;
   C.defaults.animation = false;
   C.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
   C.defaults.font.size = 12;
   C.defaults.color = '#1f2937';
   var DASH = { dashed: [6, 4], dotted: [2, 3] };
 
+  /** @param {number} x 1/(1-p) @returns {string} */
   function pct(x) {
     var p = 100 * (1 - 1 / x);
     if (p <= 0) return '0%';
     return String(+p.toPrecision(7)) + '%';
   }
+  /** @param {unknown} v @returns {string} */
   function num(v) {
     return typeof v === 'number' ? (Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : String(+v.toPrecision(4))) : String(v);
   }
+  /** @param {DatasetSpec} d */
   function dataset(d) {
     return {
       label: d.label,
@@ -38,11 +51,15 @@ export const PAGE_SCRIPT = String.raw`(function () {
       tension: 0
     };
   }
+  /** @param {AxisSpec} a @param {string} position */
   function axis(a, position) {
+    /** @type {Record<string, any>} */
     var s = { type: a.log ? 'logarithmic' : 'linear', position: position, title: { display: true, text: a.label }, ticks: { callback: num } };
     if (a.min !== undefined) s.min = a.min;
     if (a.percentile) {
+      /** @param {{ max: number, ticks: Array<{ value: number }> }} ax */
       s.afterBuildTicks = function (ax) {
+        /** @type {Array<{ value: number }>} */
         var t = [];
         for (var v = 1; v <= ax.max * 1.0001; v *= 10) {
           t.push({ value: v });
@@ -50,14 +67,15 @@ export const PAGE_SCRIPT = String.raw`(function () {
         }
         ax.ticks = t;
       };
-      s.ticks = { callback: function (v) { return pct(v); }, autoSkip: false };
+      s.ticks = { callback: /** @param {number} v */ function (v) { return pct(v); }, autoSkip: false };
     }
     return s;
   }
   var emptyPlugin = {
     id: 'wamiEmpty',
+    /** @param {any} chart */
     afterDraw: function (chart) {
-      var any = chart.data.datasets.some(function (d) { return d.data.length > 0; });
+      var any = chart.data.datasets.some(/** @param {{ data: unknown[] }} d */ function (d) { return d.data.length > 0; });
       if (any) return;
       var a = chart.chartArea, ctx = chart.ctx;
       ctx.save();
@@ -69,9 +87,11 @@ export const PAGE_SCRIPT = String.raw`(function () {
     }
   };
   // Per canvas: the measured window [from, to] on the x axis; outside it is shaded grey.
+  /** @type {Record<string, [number, number] | null>} */
   var ranges = {};
   var shadePlugin = {
     id: 'wamiShade',
+    /** @param {any} chart */
     beforeDatasetsDraw: function (chart) {
       var m = ranges[chart.canvas.id];
       if (!m || !chart.scales.x) return;
@@ -85,11 +105,14 @@ export const PAGE_SCRIPT = String.raw`(function () {
       ctx.restore();
     }
   };
+  /** @param {ChartSpec} spec @param {DatasetSpec[]} datasets */
   function config(spec, datasets) {
+    /** @type {Record<string, Record<string, any>>} */
     var scales = { x: axis(spec.x, 'bottom'), y: axis(spec.y, 'left') };
     if (spec.y2) {
-      scales.y2 = axis(spec.y2, 'right');
-      scales.y2.grid = { drawOnChartArea: false };
+      var y2 = axis(spec.y2, 'right');
+      y2.grid = { drawOnChartArea: false };
+      scales.y2 = y2;
     }
     var scatter = datasets.length > 0 && datasets.every(function (d) { return d.pointsOnly; });
     return {
@@ -107,12 +130,13 @@ export const PAGE_SCRIPT = String.raw`(function () {
           legend: { position: 'bottom', labels: { boxWidth: 18, boxHeight: 2, padding: 8 } },
           tooltip: {
             callbacks: {
+              /** @param {Array<{ parsed: { x: number } }>} items */
               title: function (items) {
                 if (!items.length) return '';
-                var x = items[0].parsed.x;
+                var x = /** @type {{ parsed: { x: number } }} */ (items[0]).parsed.x;
                 return spec.x.percentile ? 'percentile ' + pct(x) : spec.x.label + ': ' + num(x);
               },
-              label: function (item) { return item.dataset.label + ': ' + num(item.parsed.y); }
+              label: /** @param {{ dataset: { label: string }, parsed: { y: number } }} item */ function (item) { return item.dataset.label + ': ' + num(item.parsed.y); }
             }
           }
         },
@@ -121,26 +145,27 @@ export const PAGE_SCRIPT = String.raw`(function () {
     };
   }
 
-  var sel = document.getElementById('wami-sel');
+  var sel = /** @type {HTMLSelectElement | null} */ (document.getElementById('wami-sel'));
   var key = sel ? sel.value : data.defaultSel;
+  /** @type {Array<{ spec: ChartSpec, chart: any }>} */
   var charts = [];
   data.charts.forEach(function (spec) {
-    var canvas = document.getElementById('chart-' + spec.id);
+    var canvas = /** @type {HTMLCanvasElement | null} */ (document.getElementById('chart-' + spec.id));
     if (!canvas) return;
     var ds = spec.bySel ? (spec.bySel[key] || []) : (spec.datasets || []);
     if (spec.measured) ranges[canvas.id] = spec.measured[key] || null;
     charts.push({ spec: spec, chart: new C(canvas, config(spec, ds)) });
   });
   if (sel) {
-    sel.addEventListener('change', function () {
+    var select = sel;
+    select.addEventListener('change', function () {
       charts.forEach(function (c) {
         if (!c.spec.bySel) return;
-        if (c.spec.measured) ranges[c.chart.canvas.id] = c.spec.measured[sel.value] || null;
-        c.chart.data.datasets = (c.spec.bySel[sel.value] || []).map(dataset);
+        if (c.spec.measured) ranges[c.chart.canvas.id] = c.spec.measured[select.value] || null;
+        c.chart.data.datasets = (c.spec.bySel[select.value] || []).map(dataset);
         c.chart.update();
       });
     });
   }
-  window.wamiReport = { ready: true, charts: charts.length };
+  /** @type {any} */ (window).wamiReport = { ready: true, charts: charts.length };
 })();
-`;
