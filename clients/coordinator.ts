@@ -20,7 +20,7 @@ import { evaluateGuard } from './guard.js';
 import { decodeHistogram, latencyStat, mergeEncoded, percentileMs, type Histogram } from './histogram.js';
 import type { ConnectedReport, CoordinatorMessage, TickReport, WorkerFinal, WorkerInit, WorkerMessage } from './ipc.js';
 import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } from './options.js';
-import { addressSpread, segments, type Segment } from './plan.js';
+import type { Segment } from './plan.js';
 import { RssReader } from './procstat.js';
 import { recipientsReport } from './sampling.js';
 import type { FleetResult, Ledger, RunStatus, TimePoint } from '../model/fleet-result.js';
@@ -130,7 +130,7 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   const origin = nowMs();
   const cpuStart = process.cpuUsage();
   const selfRss = new RssReader('self');
-  const segs = segments(cfg.connections, cfg.workers, cfg.firstUser);
+  const segs = cfg.plan.segments;
   const perWorkerRate = cfg.connectRatePerSec / cfg.workers;
   const biggest = segs.reduce((m, s) => Math.max(m, s.count), 0);
   const expectedConnectMs = (biggest / perWorkerRate) * 1000;
@@ -537,11 +537,11 @@ function aggregate(cfg: ResolvedFleetOptions, x: AggregateInput): FleetResult {
   const reasons = [...x.errors, ...guardReasons];
   const examples = finals.flatMap((f) => f.examples).slice(0, 10);
 
-  const { ca, ...rest } = cfg;
+  const { ca, plan, ...rest } = cfg;
   const config: Record<string, unknown> = {
     ...rest,
     ca: ca !== undefined ? 'provided' : null,
-    sourceAddressSpread: addressSpread(cfg.connections, cfg.sourceAddresses),
+    sourceAddressSpread: plan.addressSpread,
     segments: x.segs.map((s) => ({ worker: s.index, firstUser: s.firstUser, count: s.count })),
     node: process.version,
   };

@@ -3,19 +3,12 @@
  * event loop or did not reach every socket measured itself, not the server. Such a run is
  * `invalid`, with reasons that name the numbers. Pure.
  */
+import { GuardSchema, type GuardBounds } from '../model/fleet-options.js';
 
-export interface GuardBounds {
-  /** Schedule lag (sentAt − at) p99 over the measured window above this, ms, makes the run invalid. Default 50. */
-  lagMsP99: number;
-  /** A worker at or above this CPU, percent of one core, … Default 90. */
-  cpuPct: number;
-  /** … for at least this many consecutive measured seconds makes the run invalid. Default 3. */
-  cpuSustainSec: number;
-  /** A worker's event-loop delay p99 over the measured window above this, ms, makes the run invalid. Default 50. */
-  eventLoopDelayMsP99: number;
-}
+export type { GuardBounds } from '../model/fleet-options.js';
 
-export const DEFAULT_GUARD: GuardBounds = { lagMsP99: 50, cpuPct: 90, cpuSustainSec: 3, eventLoopDelayMsP99: 50 };
+/** The bounds' defaults, from their one declaration (model/fleet-options.ts). */
+export const DEFAULT_GUARD: GuardBounds = GuardSchema.parse({});
 
 export interface GuardInput {
   asked: number;

@@ -142,3 +142,54 @@ export function connectUrl(base: URL | string, board: number, user: number): str
   const b = typeof base === 'string' ? base : base.toString();
   return `${b}${b.includes('?') ? '&' : '?'}board=${board}&user=${user}`;
 }
+
+/** The fleet's layout for one run: what the coordinator spawns and the preflight checks. */
+export interface FleetPlan {
+  /** Worker processes. */
+  workers: number;
+  /** Each worker's contiguous share of the users. */
+  segments: Segment[];
+  /** Source addresses the sockets spread over (none: the kernel chooses). */
+  sourceAddresses: string[];
+  /** Sockets per source address. */
+  addressSpread: Record<string, number>;
+}
+
+export interface FleetPlanInput {
+  connections: number;
+  firstUser: number;
+  /** Worker processes asked for; undefined: the default for the sockets and CPUs. */
+  workers?: number | undefined;
+  /** Source addresses asked for; undefined: the default for the target. */
+  sourceAddresses?: readonly string[] | undefined;
+  /** Whether every target is a loopback address (the default source addresses are then the least used of 127.0.0.2…). */
+  loopback: boolean;
+}
+
+/**
+ * Plans the fleet: workers (at least 2 by default, never over MAX_SOCKETS_PER_WORKER sockets each),
+ * their segments, and the source addresses (`usage`: sockets per local address now, from
+ * loopbackPortUsage()). Pure. Throws a RangeError whose message starts with the option at fault
+ * ("workers: …", "sourceAddresses: …").
+ */
+export function planFleet(p: FleetPlanInput, cpus: number, usage: Record<string, number> = {}): FleetPlan {
+  const minWorkers = Math.ceil(p.connections / MAX_SOCKETS_PER_WORKER);
+  const workers = p.workers ?? Math.max(defaultWorkerCount(p.connections, cpus), minWorkers);
+  if (workers > p.connections) throw new RangeError(`workers: more workers (${workers}) than connections (${p.connections})`);
+  const segs = segments(p.connections, workers, p.firstUser);
+  const biggest = segs.reduce((m, s) => Math.max(m, s.count), 0);
+  if (biggest > MAX_SOCKETS_PER_WORKER) {
+    throw new RangeError(`workers: ${workers} workers would hold ${biggest} sockets each; a process holds at most ${MAX_SOCKETS_PER_WORKER} (20,000-file limit): use at least ${minWorkers}`);
+  }
+  let sourceAddresses: string[];
+  if (p.sourceAddresses === undefined) {
+    sourceAddresses = p.loopback ? defaultSourceAddresses(p.connections, '127.0.0.1', undefined, usage) : [];
+  } else {
+    sourceAddresses = [...p.sourceAddresses];
+    for (const a of sourceAddresses) if (isIP(a) === 0) throw new RangeError(`sourceAddresses: "${a}" is not an IP address`);
+  }
+  const spread = addressSpread(p.connections, sourceAddresses);
+  const most = Math.max(0, ...Object.values(spread));
+  if (most > MAX_SOCKETS_PER_ADDRESS) throw new RangeError(`sourceAddresses: ${most} sockets per address exceeds ${MAX_SOCKETS_PER_ADDRESS}: give more addresses`);
+  return { workers, segments: segs, sourceAddresses, addressSpread: spread };
+}

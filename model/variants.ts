@@ -1,27 +1,174 @@
 /**
- * The server variants a run can compare. A kind is a server design; each kind names the flag that
- * sets how many processes hold its sockets. Pure: no I/O.
+ * The server variants a run compares, and their options: one zod shape per kind with each option's
+ * bounds and default. `wami-bench serve` parses its flags with it, a scenario's variant `options`
+ * are validated by it, and the runner turns the options a variant set into argv only when it spawns
+ * the server (`variantArgv`). A kind also says which option sets how many processes hold its sockets.
+ * Pure: no I/O (machine-dependent defaults, e.g. one worker per CPU, take `cpus` as an argument).
+ *
+ * To add a kind (e.g. `floor`, `external`): add it to VARIANT_KINDS, give it a shape and a spec in
+ * VARIANT_SPECS, and a server the runner can start with those flags (see CONTRIBUTING.md).
  */
+import { z } from 'zod';
+import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_FRAME_BYTES } from '../protocol/messages.js';
+import { UsageError } from './errors.js';
+import { flagOf, fromArgv, setSchema, toArgv, type SetShape } from './options.js';
 
 /** The kinds of server a variant can be. New kinds (e.g. `floor`, `external`) join this list. */
 export const VARIANT_KINDS = ['batched', 'per-request'] as const;
 export type VariantKind = (typeof VARIANT_KINDS)[number];
 
-/** The flag that sets how many processes hold a variant's sockets. */
-export function processFlag(kind: VariantKind): '--shards' | '--workers' {
-  return kind === 'batched' ? '--shards' : '--workers';
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** Options of the sockets, the same for every kind. */
+const SOCKET_OPTIONS = {
+  /** ws maxPayload, bytes: larger frames are closed by the transport with 1009 (default 64 KiB, at least MAX_FRAME_BYTES). */
+  maxPayloadBytes: int(MAX_FRAME_BYTES, 256 * 1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
+  /** Unsent bytes per socket before it is closed with 4008 (slow consumer), default 1 MiB. */
+  maxBufferedBytes: int(1024, 2 ** 40).default(1024 * 1024),
+};
+
+/** batched: one event loop and a writer thread committing every flush interval (the seed's design). */
+export const BATCHED_OPTIONS = {
+  /** Period of the writer's flush, ms (default 100). */
+  flushIntervalMs: int(1, 3_600_000).default(100),
+  /** Updates queued for the writer before OVERLOADED (default 50,000). */
+  maxQueue: int(1, 100_000_000).default(50_000),
+  /** Extra tries of a failing (sub-)batch before it is split (default 1). */
+  batchRetries: int(0, 100).default(1),
+  /** busy_timeout of the writer's connection, ms (default 5000); with shards, how long a writer waits out the others' SQLITE_BUSY per try. */
+  writerBusyTimeoutMs: int(0, 3_600_000).default(5000),
+  /** Processes holding sockets (default 1: the single-process design); N >= 2: a primary hands each socket to its board's shard. */
+  shards: int(1, 64).default(1),
+  ...SOCKET_OPTIONS,
+};
+export const BatchedOptionsSchema = z.strictObject(BATCHED_OPTIONS);
+/** batched options with every default filled in. */
+export type BatchedOptions = z.output<typeof BatchedOptionsSchema>;
+/** The batched options a variant set (the rest take their defaults in the server). */
+export type BatchedSet = z.output<z.ZodObject<SetShape<typeof BATCHED_OPTIONS>>>;
+
+/** per-request: W worker processes, one transaction per update, SQLITE_BUSY retried by the app. */
+export const PER_REQUEST_OPTIONS = {
+  /** Worker processes (node:cluster). Not set: one per CPU of the server's machine. */
+  workers: int(1, 256).optional(),
+  /** `immediate` (BEGIN IMMEDIATE, default) or `deferred` (plain BEGIN: the Redbean/Fullmoon baseline). */
+  txMode: z.enum(['immediate', 'deferred']).default('immediate'),
+  /** SQLite's own busy_timeout, ms (default 0: the app retries). SQLite waits synchronously. */
+  busyTimeoutMs: int(0, 3_600_000).default(0),
+  /** Attempts per update, the first included. Not set: 20, or 1 (no app retry) with txMode deferred. */
+  retryMaxAttempts: int(1, 1_000_000).optional(),
+  /** No attempt starts later than this after receipt, ms (default 2000). */
+  retryDeadlineMs: int(0, 3_600_000).default(2000),
+  /** First backoff, jittered in [N/2, N], ms (default 1). */
+  retryBaseMs: int(0, 60_000).default(1),
+  /** Backoff cap, ms (default 50); at least retryBaseMs. */
+  retryMaxMs: int(0, 600_000).default(50),
+  /** card_events poll period for broadcasts from other workers, ms (default 20). */
+  pollMs: int(1, 60_000).default(20),
+  /** Rows read per poll query at most (default 10,000). */
+  pollBatch: int(1, 1_000_000).default(10_000),
+  ...SOCKET_OPTIONS,
+};
+export const DEFAULT_RETRY_MAX_ATTEMPTS = 20;
+export const PerRequestOptionsSchema = z.strictObject(PER_REQUEST_OPTIONS).superRefine((o, ctx) => {
+  if (o.retryMaxMs < o.retryBaseMs) {
+    ctx.addIssue({ code: 'custom', path: ['retryMaxMs'], message: `${flagOf('retryMaxMs')} (${o.retryMaxMs}) must be >= ${flagOf('retryBaseMs')} (${o.retryBaseMs})` });
+  }
+});
+/** per-request options with every default filled in (workers and attempts resolved). */
+export type PerRequestOptions = Omit<z.output<typeof PerRequestOptionsSchema>, 'workers' | 'retryMaxAttempts'> & { workers: number; retryMaxAttempts: number };
+export type PerRequestSet = z.output<z.ZodObject<SetShape<typeof PER_REQUEST_OPTIONS>>>;
+
+/** What the runner and the report need to know of a kind. */
+export interface VariantKindSpec {
+  /** The kind's options, with bounds and defaults. */
+  shape: z.ZodRawShape;
+  /** The full schema (cross-field rules included). */
+  schema: z.ZodType;
+  /** The option that sets how many processes hold the sockets. */
+  processOption: string;
+  /** Processes when that option is not set. */
+  defaultProcesses: (cpus: number) => number;
+  /** Whether the processes share sockets round-robin (so a process may get more than its share). */
+  roundRobin: boolean;
 }
 
-/** The value of `flag` in a flag list (`--flag N` or `--flag=N`), or undefined. */
-export function flagValue(flags: readonly string[], flag: string): string | undefined {
-  const i = flags.indexOf(flag);
-  if (i >= 0) return flags[i + 1];
-  return flags.find((f) => f.startsWith(`${flag}=`))?.slice(flag.length + 1);
+export const VARIANT_SPECS: Record<VariantKind, VariantKindSpec> = {
+  batched: { shape: BATCHED_OPTIONS, schema: BatchedOptionsSchema, processOption: 'shards', defaultProcesses: () => 1, roundRobin: false },
+  'per-request': { shape: PER_REQUEST_OPTIONS, schema: PerRequestOptionsSchema, processOption: 'workers', defaultProcesses: (cpus) => Math.max(1, cpus), roundRobin: true },
+};
+
+/** The strict schema of the options a variant of `kind` may set (no defaults applied). */
+export const VARIANT_SET_SCHEMAS = {
+  batched: setSchema(BATCHED_OPTIONS),
+  'per-request': setSchema(PER_REQUEST_OPTIONS),
+} as const;
+
+/** A variant's options as it set them, by kind. */
+export type VariantSet = { kind: 'batched'; options: BatchedSet } | { kind: 'per-request'; options: PerRequestSet };
+
+/** The kind that owns a flag, when another kind does and `kind` does not (for "applies to the X variant"). */
+export function kindOwningFlag(flag: string, except: VariantKind): VariantKind | undefined {
+  if (Object.keys(VARIANT_SPECS[except].shape).some((k) => flagOf(k) === flag)) return undefined;
+  return VARIANT_KINDS.find((k) => k !== except && Object.keys(VARIANT_SPECS[k].shape).some((key) => flagOf(key) === flag));
 }
 
-/** How many server processes hold sockets for a variant: batched --shards N (default 1), per-request --workers W (default CPUs). */
-export function serverProcesses(v: { kind: VariantKind; flags: readonly string[]; name?: string }, cpus: number): number {
-  const raw = flagValue(v.flags, processFlag(v.kind));
-  const n = raw === undefined ? (v.kind === 'batched' ? 1 : cpus) : Number(raw);
-  return Number.isSafeInteger(n) && n > 0 ? n : 1;
+/** Problems of a zod parse as lines naming the flag: "--retry-max-ms (5) must be >= --retry-base-ms (10)". */
+function problems(error: z.ZodError): string {
+  return error.issues.map((i) => (i.code === 'custom' ? i.message : `${flagOf(String(i.path[0] ?? ''))}: ${i.message}`)).join('; ');
+}
+
+/** batched options from what was set; throws UsageError naming the flag. */
+export function resolveBatchedOptions(set: Record<string, unknown>): BatchedOptions {
+  const r = BatchedOptionsSchema.safeParse(set);
+  if (!r.success) throw new UsageError(problems(r.error));
+  return r.data;
+}
+
+/** per-request options from what was set; `cpus` gives the default worker count. Throws UsageError naming the flag. */
+export function resolvePerRequestOptions(set: Record<string, unknown>, cpus: number): PerRequestOptions {
+  const r = PerRequestOptionsSchema.safeParse(set);
+  if (!r.success) throw new UsageError(problems(r.error));
+  const o = r.data;
+  return { ...o, workers: o.workers ?? Math.max(1, cpus), retryMaxAttempts: o.retryMaxAttempts ?? (o.txMode === 'deferred' ? 1 : DEFAULT_RETRY_MAX_ATTEMPTS) };
+}
+
+/** Checks what a variant set against its kind's full rules (cross-field ones too); the problem, or null. */
+export function checkVariantOptions(kind: VariantKind, set: Record<string, unknown>): string | null {
+  const r = VARIANT_SPECS[kind].schema.safeParse(set);
+  return r.success ? null : problems(r.error);
+}
+
+/** The argv of what a variant set, for `wami-bench serve <kind>`, in the kind's option order. */
+export function variantArgv(v: VariantSet): string[] {
+  return toArgv(VARIANT_SPECS[v.kind].shape, v.options);
+}
+
+/** What a variant set, from its argv (a scenario's `flags`, a recorded `variantFlags`). Throws an Error naming a bad flag. */
+export function variantSetFromArgv(kind: VariantKind, argv: readonly string[]): Record<string, unknown> {
+  return fromArgv(VARIANT_SPECS[kind].shape, argv, `the ${kind} variant`);
+}
+
+/** How many server processes hold sockets: batched `shards` (default 1), per-request `workers` (default: CPUs). */
+export function serverProcesses(v: VariantSet, cpus: number): number {
+  const spec = VARIANT_SPECS[v.kind];
+  const n = (v.options as Record<string, unknown>)[spec.processOption];
+  return typeof n === 'number' && Number.isSafeInteger(n) && n > 0 ? n : spec.defaultProcesses(cpus);
+}
+
+/** serverProcesses from a recorded argv; flags it cannot read count as not set. */
+export function serverProcessesOfArgv(kind: VariantKind, argv: readonly string[], cpus: number): number {
+  let options: Record<string, unknown> = {};
+  try {
+    options = variantSetFromArgv(kind, argv);
+  } catch {
+    // a result from another version: fall back to the defaults
+  }
+  return serverProcesses({ kind, options } as VariantSet, cpus);
+}
+
+/** Whether the argv sets the kind's process option (so the count is the variant's, not the default). */
+export function setsProcesses(kind: VariantKind, argv: readonly string[]): boolean {
+  const flag = flagOf(VARIANT_SPECS[kind].processOption);
+  return argv.some((f) => f === flag || f.startsWith(`${flag}=`));
 }

@@ -5,7 +5,7 @@
  */
 import type { ResultFile, RunRecord } from '../model/result.js';
 import type { MetricDef } from './metrics.js';
-import { serverProcesses } from '../model/variants.js';
+import { serverProcessesOfArgv, setsProcesses } from '../model/variants.js';
 import { median } from './stats.js';
 
 export interface VariantCell {
@@ -106,8 +106,8 @@ export interface ServerShape {
 
 export function serverShape(run: RunRecord, cpuCount: number): ServerShape {
   const unit = run.variantKind === 'batched' ? 'shards' : 'workers';
-  const fromFlags = run.variantFlags.some((f) => f === `--${unit}` || f.startsWith(`--${unit}=`));
-  const count = serverProcesses({ name: run.variant, kind: run.variantKind, flags: run.variantFlags }, cpuCount);
+  const fromFlags = setsProcesses(run.variantKind, run.variantFlags);
+  const count = serverProcessesOfArgv(run.variantKind, run.variantFlags, cpuCount);
   return { unit, count, fromFlags, processes: run.resources.server.processes };
 }
 

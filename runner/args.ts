@@ -3,7 +3,9 @@
  * and usage errors that name the flag and exit 2.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { z } from 'zod';
 import { UsageError } from '../model/errors.js';
+import { parseFlagText } from '../model/options.js';
 
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -45,6 +47,20 @@ export function parseCommand(spec: CommandSpec, argv: string[]): { values: Recor
     return null;
   }
   return { values: parsed.values as Record<string, string | boolean | string[] | boolean[] | undefined>, positionals: parsed.positionals };
+}
+
+/**
+ * Reads a flag by the rule of the option it sets (its zod field: integer in [min, max], one of a
+ * list, …), so the flag and the option share their bounds. Undefined when the flag is absent.
+ */
+export function optionFlag(values: Record<string, unknown>, name: string, field: z.ZodType): unknown {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  try {
+    return parseFlagText(`--${name}`, String(raw), field);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 /** Reads a flag as an integer within [min, max]; undefined -> `def` (or throws if required). */

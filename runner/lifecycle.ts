@@ -19,7 +19,8 @@ import { Progress, fmtDuration } from './progress.js';
 import { ResourceSampler } from './resources.js';
 import type { AuditReport, RunRecord, ServerMetricsSummary, ServerResources } from '../model/result.js';
 import { startCaddy, type RunningCaddy } from './caddy.js';
-import { effectiveFlags } from './preflight.js';
+import { effectiveOptions } from './preflight.js';
+import { variantArgv } from '../model/variants.js';
 import { startHttpLoad, type HttpLoadResult, type RunningHttpLoad } from './http-load.js';
 import { descendantPids, startServerProcess, waitHealthy, type RunningServer } from './server-process.js';
 
@@ -111,9 +112,10 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
   const via = variant.via ?? s.via;
   let stopping = false;
   // batched without --shards gets the fewest shards the fd limit allows (1 = the seed's design);
-  // per-request's worker count is written out (see effectiveFlags).
-  const runFlags = effectiveFlags(variant, stage.connections, opts.fdLimit, opts.cpus);
-  if (variant.kind === 'batched' && runFlags.length !== variant.flags.length) opts.progress.log(`  ${variant.name}: ${stage.connections} sockets exceed one process's file limit: running with ${runFlags.slice(variant.flags.length).join(' ')}`);
+  // per-request's worker count is written out (see effectiveOptions).
+  const runVariant = effectiveOptions(variant, stage.connections, opts.fdLimit, opts.cpus);
+  const runFlags = variantArgv(runVariant);
+  if (runVariant.kind === 'batched' && variant.kind === 'batched' && runVariant.options.shards !== variant.options.shards) opts.progress.log(`  ${variant.name}: ${stage.connections} sockets exceed one process's file limit: running with --shards ${runVariant.options.shards}`);
   const fail = (why: string): void => {
     st.status = 'errored';
     reasons.push(why);
@@ -129,8 +131,7 @@ export async function executeRun(ctx: RunContext, pr: PlannedRun): Promise<RunRe
   let scraper: MetricsScraper | null = null;
   try {
     server = await startServerProcess({
-      kind: variant.kind,
-      flags: runFlags,
+      variant: runVariant,
       db,
       nodeFlags: opts.serverNodeFlags,
       ...(opts.pin ? { cpus: '0' } : {}),

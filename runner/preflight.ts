@@ -7,9 +7,10 @@ import { createServer } from 'node:net';
 import { readFileSync, statfsSync, existsSync } from 'node:fs';
 import { availableParallelism, freemem, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
-import type { Scenario, Variant } from '../scenarios/schema.js';
-import { defaultWorkerCount, DEFAULT_SOCKETS_PER_ADDRESS } from '../clients/plan.js';
-import { flagValue, processFlag, serverProcesses } from '../model/variants.js';
+import type { Scenario } from '../scenarios/schema.js';
+import { DEFAULT_SOCKETS_PER_ADDRESS, planFleet, type FleetPlan } from '../clients/plan.js';
+import { flagOf } from '../model/options.js';
+import { serverProcesses, VARIANT_SPECS, type VariantSet } from '../model/variants.js';
 
 export interface MachineFacts {
   cpus: number;
@@ -37,26 +38,25 @@ export const EST_BYTES_PER_SOCKET = 30 * 1024;
 export const CADDY_FDS_PER_SOCKET = 2;
 
 
-/** Sockets one server process may hold: the fd limit less a reserve, and for per-request a 10% margin for round-robin imbalance. */
-function socketsPerProcess(kind: Variant['kind'], procs: number, fd: number): number {
-  const perProc = fd - FD_RESERVE;
-  return kind === 'per-request' && procs > 1 ? Math.floor(perProc / 1.1) : perProc;
-}
-
 /**
- * The serve flags a variant runs with at `connections` sockets. Explicit flags are never changed.
- * - batched without --shards gets the fewest shards that keep every process under the fd limit
- *   (1 — the seed's single-process design — whenever one process can hold them);
- * - per-request without --workers gets `--workers <cpus>` written out: its own default follows the
+ * The options a variant runs with at `connections` sockets. What the variant set is never changed.
+ * - batched without `shards` gets the fewest shards that keep every process under the fd limit
+ *   (1, the seed's single-process design, whenever one process can hold them: then nothing is added);
+ * - per-request without `workers` gets `workers: cpus` written out: its own default follows the
  *   CPU affinity, so under `--pin` (taskset -c 0) it would silently run one worker.
  */
-export function effectiveFlags(v: Pick<Variant, 'kind' | 'flags'>, connections: number, fdLimit: number | null, cpus: number): string[] {
+export function effectiveOptions<V extends VariantSet>(v: V, connections: number, fdLimit: number | null, cpus: number): V {
   if (v.kind === 'per-request') {
-    return flagValue(v.flags, '--workers') === undefined ? [...v.flags, '--workers', String(Math.max(1, cpus))] : [...v.flags];
+    return v.options.workers === undefined ? { ...v, options: { ...v.options, workers: Math.max(1, cpus) } } : v;
   }
-  if (fdLimit === null || flagValue(v.flags, '--shards') !== undefined) return [...v.flags];
-  const shards = Math.max(1, Math.ceil(connections / socketsPerProcess('batched', 1, fdLimit)));
-  return shards > 1 ? [...v.flags, '--shards', String(shards)] : [...v.flags];
+  if (v.kind !== 'batched' || fdLimit === null || v.options.shards !== undefined) return v;
+  const shards = Math.max(1, Math.ceil(connections / (fdLimit - FD_RESERVE)));
+  return shards > 1 ? { ...v, options: { ...v.options, shards } } : v;
+}
+
+/** The fleet's plan for the largest stage of a scenario (loopback targets, as a run here has). */
+export function scenarioFleetPlan(s: Scenario, connections: number, cpus: number, usage: Record<string, number> = {}): FleetPlan {
+  return planFleet({ connections, firstUser: 0, workers: s.fleet.workers, loopback: true }, cpus, usage);
 }
 
 export interface PlanCheck {
@@ -68,27 +68,41 @@ export interface PlanCheck {
   notes: string[];
 }
 
-export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 * 1024 * 1024): PlanCheck {
+/**
+ * Checks a scenario against the machine. `plan`: the fleet's plan at the largest stage (default:
+ * planned from the facts, with no sockets in use), the same plan the coordinator will spawn.
+ */
+export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 * 1024 * 1024, plan?: FleetPlan): PlanCheck {
   const errors: string[] = [];
   const warnings: string[] = [];
   const notes: string[] = [];
   const fd = f.fdSoft ?? f.fdHard;
   const maxConn = Math.max(...s.stages.map((st) => st.connections));
+  let fleetPlan: FleetPlan | null = plan ?? null;
+  if (!fleetPlan) {
+    try {
+      fleetPlan = scenarioFleetPlan(s, maxConn, f.cpus);
+    } catch (e) {
+      errors.push(`fleet: ${(e as Error).message.replace(/^workers: /, 'fleet.workers: ')}`);
+    }
+  }
   if (fd !== null) {
     const perProc = fd - FD_RESERVE;
     notes.push(`file-descriptor limit per process: soft ${f.fdSoft ?? '?'}, hard ${f.fdHard ?? '?'} -> at most ${perProc} sockets per process`);
     for (const v of s.variants) {
-      const flags = effectiveFlags(v, maxConn, fd, f.cpus);
-      const procs = serverProcesses({ kind: v.kind, flags }, f.cpus);
-      if (v.kind === 'batched' && flags.length !== v.flags.length) notes.push(`variant "${v.name}": ${maxConn} sockets need ${flagValue(flags, '--shards')} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`);
+      const spec = VARIANT_SPECS[v.kind];
+      const eff = effectiveOptions(v, maxConn, fd, f.cpus);
+      const procs = serverProcesses(eff, f.cpus);
+      if (v.kind === 'batched' && procs !== serverProcesses(v, f.cpus)) notes.push(`variant "${v.name}": ${maxConn} sockets need ${procs} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`);
       // per-request balances sockets round-robin over workers; allow 10% imbalance.
-      const perServerProc = Math.ceil((maxConn / procs) * (v.kind === 'per-request' && procs > 1 ? 1.1 : 1));
+      const margin = spec.roundRobin ? 1.1 : 1;
+      const perServerProc = Math.ceil((maxConn / procs) * (procs > 1 ? margin : 1));
       if (perServerProc > perProc) {
-        const need = Math.ceil((maxConn * (v.kind === 'per-request' ? 1.1 : 1)) / perProc);
-        const flag = processFlag(v.kind);
+        const need = Math.ceil((maxConn * margin) / perProc);
+        const flag = flagOf(spec.processOption);
         errors.push(
           `variant "${v.name}": ${maxConn} sockets over ${procs} server process(es) is ~${perServerProc} per process, over the ` +
-            `${fd}-descriptor limit (the hard limit ${f.fdHard ?? '?'} cannot be raised here). Give it ${flag} ${need} or more in the scenario's variant flags.`,
+            `${fd}-descriptor limit (the hard limit ${f.fdHard ?? '?'} cannot be raised here). Give it ${flag} ${need} or more (options.${spec.processOption} in the scenario's variant).`,
         );
       }
       const via = v.via ?? s.via;
@@ -101,15 +115,14 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
         }
       }
     }
-    const fleetWorkers = s.fleet.workers ?? defaultWorkerCount(maxConn, f.cpus);
-    const perFleet = Math.ceil(maxConn / fleetWorkers);
-    if (perFleet > perProc) {
-      errors.push(`the fleet would hold ~${perFleet} sockets per worker process (${fleetWorkers} workers), over the ${fd} limit: raise fleet.workers to ${Math.ceil(maxConn / perProc)} or more`);
+    const perFleet = fleetPlan ? Math.max(...fleetPlan.segments.map((g) => g.count)) : 0;
+    if (fleetPlan && perFleet > perProc) {
+      errors.push(`the fleet would hold ~${perFleet} sockets per worker process (${fleetPlan.workers} workers), over the ${fd} limit: raise fleet.workers to ${Math.ceil(maxConn / perProc)} or more`);
     }
   } else {
     warnings.push('could not read the file-descriptor limit (/proc/self/limits)');
   }
-  const addressesNeeded = Math.ceil(maxConn / SOCKETS_PER_SOURCE_ADDRESS);
+  const addressesNeeded = fleetPlan ? fleetPlan.sourceAddresses.length : Math.ceil(maxConn / SOCKETS_PER_SOURCE_ADDRESS);
   if (f.portRange) {
     const ports = f.portRange[1] - f.portRange[0] + 1;
     notes.push(`ephemeral ports ${f.portRange[0]}-${f.portRange[1]} (${ports}) per source address; ${addressesNeeded} source address(es) needed for ${maxConn} sockets`);
@@ -182,9 +195,10 @@ function canBind(address: string): Promise<boolean> {
   });
 }
 
-export async function gatherFacts(outDir: string, addressesToCheck: number): Promise<MachineFacts> {
+/** Reads the machine; `addresses`: the source addresses the fleet plans to bind (each is tried). */
+export async function gatherFacts(outDir: string, addresses: readonly string[]): Promise<MachineFacts> {
   const lim = readLimits();
-  const addrs = Array.from({ length: Math.max(1, addressesToCheck) }, (_, i) => `127.0.0.${i + 2}`);
+  const addrs = addresses.length > 0 ? addresses : ['127.0.0.2'];
   const ok: string[] = [];
   const failed: string[] = [];
   for (const a of addrs) ((await canBind(a)) ? ok : failed).push(a);

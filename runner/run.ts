@@ -12,7 +12,9 @@ import { UsageError } from '../model/errors.js';
 import { captureEnvironment } from './environment.js';
 import { executeRun } from './lifecycle.js';
 import { estimateRunSec, planRuns, type PlannedRun } from './plan.js';
-import { checkPlan, gatherFacts, SOCKETS_PER_SOURCE_ADDRESS } from './preflight.js';
+import { checkPlan, gatherFacts, scenarioFleetPlan } from './preflight.js';
+import { loopbackPortUsage, type FleetPlan } from '../clients/plan.js';
+import { availableParallelism } from 'node:os';
 import { Progress, fmtDuration } from './progress.js';
 import { RESULT_SCHEMA_VERSION, ResultFileSchema, type ResultFile, type RunRecord } from '../model/result.js';
 
@@ -118,8 +120,15 @@ export async function runSession(s: Scenario, opts: RunOptions, driver: SessionD
   const outDir = resolve(opts.outDir ?? join('results', runId));
   const progress = new Progress(process.stderr, opts.quiet ?? false);
   const maxConn = driver.maxConnections;
-  const facts = await gatherFacts(outDir, Math.ceil(maxConn / SOCKETS_PER_SOURCE_ADDRESS));
-  const check = checkPlan({ ...s, stages: [...s.stages, { connections: maxConn, durationSec: 1 }] }, facts);
+  // The fleet's plan at the largest stage: the addresses it will bind are the ones tried here.
+  let plan: FleetPlan | undefined;
+  try {
+    plan = scenarioFleetPlan(s, maxConn, availableParallelism(), loopbackPortUsage());
+  } catch {
+    plan = undefined; // checkPlan reports why
+  }
+  const facts = await gatherFacts(outDir, plan?.sourceAddresses ?? []);
+  const check = checkPlan({ ...s, stages: [...s.stages, { connections: maxConn, durationSec: 1 }] }, facts, undefined, plan);
   for (const n of check.notes) progress.log(`preflight: ${n}`);
   for (const w of check.warnings) progress.log(`preflight warning: ${w}`);
   if (!check.ok) throw new UsageError(`preflight refused the run:\n${check.errors.map((e) => `  - ${e}`).join('\n')}`);

@@ -4,6 +4,7 @@
  */
 import { killTree, spawnChild, type Exit } from './child.js';
 import { dirname, resolve } from 'node:path';
+import { variantArgv, type VariantSet } from '../model/variants.js';
 import { fileURLToPath } from 'node:url';
 
 export { descendantPids } from './child.js';
@@ -11,8 +12,8 @@ export const CLI_JS = resolve(dirname(fileURLToPath(import.meta.url)), 'cli.js')
 const LISTEN_RE = /listening on (wss?:\/\/([\d.]+):(\d+)\/ws)/;
 
 export interface ServerSpec {
-  kind: 'batched' | 'per-request';
-  flags: string[];
+  /** The variant's kind and the options it sets: they become `serve` flags here, at the spawn. */
+  variant: VariantSet;
   db: string;
   nodeFlags: string[];
   host?: string;
@@ -40,7 +41,7 @@ export interface RunningServer {
 
 export async function startServerProcess(spec: ServerSpec): Promise<RunningServer> {
   const host = spec.host ?? '127.0.0.1';
-  const nodeArgs = [...spec.nodeFlags, CLI_JS, 'serve', spec.kind, '--host', host, '--port', '0', '--db', spec.db, ...spec.flags];
+  const nodeArgs = [...spec.nodeFlags, CLI_JS, 'serve', spec.variant.kind, '--host', host, '--port', '0', '--db', spec.db, ...variantArgv(spec.variant)];
   const child = spawnChild(process.execPath, nodeArgs, spec.cpus ? { cpus: spec.cpus } : {});
   const { pid, exited } = child;
   const port = await new Promise<number>((res, rej) => {

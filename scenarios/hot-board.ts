@@ -12,13 +12,9 @@ export default defineScenario({
     'for per-request (2 and 4 worker processes, and the no-retry baseline) against batching.',
   variants: [
     { name: 'batched', kind: 'batched' },
-    { name: 'per-request', kind: 'per-request', flags: ['--workers', '2'] },
-    { name: 'per-request-4w', kind: 'per-request', flags: ['--workers', '4'] },
-    {
-      name: 'per-request-baseline',
-      kind: 'per-request',
-      flags: ['--workers', '4', '--tx-mode', 'deferred', '--busy-timeout-ms', '5'],
-    },
+    { name: 'per-request', kind: 'per-request', options: { workers: 2 } },
+    { name: 'per-request-4w', kind: 'per-request', options: { workers: 4 } },
+    { name: 'per-request-baseline', kind: 'per-request', options: { workers: 4, txMode: 'deferred', busyTimeoutMs: 5 } },
   ],
   seed: { boards: 6, cardsPerBoard: 20 },
   users: { perBoard: 50, connectRatePerSec: 1000 },

@@ -12,10 +12,10 @@ export default defineScenario({
     'The batched server at 5,000 sockets with ws maxPayload 4 KiB, 64 KiB (default) and 1 MiB, and a 16 KiB slow-consumer bound: ' +
     'what each does to server RSS per socket.',
   variants: [
-    { name: 'payload-4k', kind: 'batched', flags: ['--max-payload-bytes', '4096'] },
+    { name: 'payload-4k', kind: 'batched', options: { maxPayloadBytes: 4096 } },
     { name: 'payload-64k', kind: 'batched' },
-    { name: 'payload-1m', kind: 'batched', flags: ['--max-payload-bytes', '1048576'] },
-    { name: 'buffered-16k', kind: 'batched', flags: ['--max-buffered-bytes', '16384'] },
+    { name: 'payload-1m', kind: 'batched', options: { maxPayloadBytes: 1048576 } },
+    { name: 'buffered-16k', kind: 'batched', options: { maxBufferedBytes: 16384 } },
   ],
   seed: { boards: 250, cardsPerBoard: 20 },
   users: { perBoard: 20, connectRatePerSec: 2500 },

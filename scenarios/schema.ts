@@ -2,41 +2,73 @@
  * The scenario type and its schema (zod). A scenario is data: it is validated on load, unknown keys
  * are errors, units are in the names (`durationSec`, `connectRatePerSec`), and cross-field rules
  * (stages that fit the seeded boards, per-board users vs connections) are checked here too.
+ * The fields that are fleet options (users, load, warm-up, fleet) and a variant's server options
+ * are the model's own declarations (model/fleet-options.ts, model/variants.ts): one set of bounds and
+ * defaults for the scenario, the CLI and the library.
  */
 import { z } from 'zod';
+import { FLEET_OPTIONS, GUARD_OPTIONS } from '../model/fleet-options.js';
+import { setSchema } from '../model/options.js';
+import { checkVariantOptions, VARIANT_KINDS, VARIANT_SET_SCHEMAS, VARIANT_SPECS, variantSetFromArgv, type VariantSet } from '../model/variants.js';
 import { parseThreshold } from './thresholds.js';
 
 const posInt = z.number().int().positive();
-const nonNegNum = z.number().nonnegative();
+const F = FLEET_OPTIONS;
 
-/** A CLI flag list for `wami-bench serve <kind>`, e.g. ['--workers', '8']. */
-const flagList = z.array(z.string().min(1)).default([]);
+/**
+ * A variant: a name, a server kind and the server options it sets (typed, by kind; the rest take the
+ * server's defaults). `flags` (argv for `wami-bench serve <kind>`, e.g. ['--workers', '8']) is still
+ * read, for scenario files written before `options`; it is turned into options on load.
+ */
+export const VariantSchema = z
+  .strictObject({
+    /** Name shown in results and reports, e.g. "per-request-8w". Letters, digits, - and _. */
+    name: z.string().regex(/^[A-Za-z0-9][\w-]{0,40}$/, 'a name of letters, digits, "-" or "_" (at most 41 characters)'),
+    /** Which server design. */
+    kind: z.enum(VARIANT_KINDS),
+    /** The server options this variant sets, e.g. { workers: 8 } or { flushIntervalMs: 50 } (see `wami-bench serve --help`). */
+    options: z.record(z.string(), z.unknown()).default({}),
+    /** The same as argv, e.g. ['--flush-interval-ms', '50'] (older scenario files). */
+    flags: z.array(z.string().min(1)).optional(),
+    /** Route this variant's sockets through Caddy (TLS) or straight to the server. Default: the scenario's `via`. */
+    via: z.enum(['direct', 'caddy']).optional(),
+  })
+  .transform((v, ctx) => {
+    let fromFlags: Record<string, unknown> = {};
+    if (v.flags) {
+      try {
+        fromFlags = variantSetFromArgv(v.kind, v.flags);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: ['flags'], message: (e as Error).message });
+        return z.NEVER;
+      }
+    }
+    const set = VARIANT_SET_SCHEMAS[v.kind].safeParse({ ...fromFlags, ...v.options });
+    if (!set.success) {
+      for (const i of set.error.issues) {
+        const message = i.code === 'unrecognized_keys' ? `unknown option(s) ${i.keys.map((k) => `"${k}"`).join(', ')} for the ${v.kind} variant (it takes ${Object.keys(VARIANT_SPECS[v.kind].shape).join(', ')})` : i.message;
+        ctx.addIssue({ code: 'custom', path: ['options', ...i.path], message });
+      }
+      return z.NEVER;
+    }
+    const problem = checkVariantOptions(v.kind, set.data);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', path: ['options'], message: problem });
+      return z.NEVER;
+    }
+    return { name: v.name, kind: v.kind, options: set.data, ...(v.via ? { via: v.via } : {}) } as Variant;
+  });
 
-export const VariantSchema = z.strictObject({
-  /** Name shown in results and reports, e.g. "per-request-8w". Letters, digits, - and _. */
-  name: z.string().regex(/^[A-Za-z0-9][\w-]{0,40}$/, 'a name of letters, digits, "-" or "_" (at most 41 characters)'),
-  /** Which server design. */
-  kind: z.enum(['batched', 'per-request']),
-  /** Extra flags for `wami-bench serve <kind>` (e.g. ['--flush-interval-ms', '50']). */
-  flags: flagList,
-  /** Route this variant's sockets through Caddy (TLS) or straight to the server. Default: the scenario's `via`. */
-  via: z.enum(['direct', 'caddy']).optional(),
-});
+/** A variant as loaded: its name, its kind with the options it set (typed by kind), and how its sockets reach it. */
+export type Variant = VariantSet & { name: string; via?: 'direct' | 'caddy' };
 
 export const StageSchema = z.strictObject({
   /** WebSocket users connected in this stage. */
-  connections: posInt,
+  connections: F.connections,
   /** Measured time, after warm-up, seconds. */
-  durationSec: z.number().positive().max(3600),
+  durationSec: F.durationSec,
   /** Override of load.updatesPerUserPerMin for this stage. */
-  updatesPerUserPerMin: nonNegNum.optional(),
-});
-
-export const RateStepSchema = z.strictObject({
-  /** Seconds after the measured window starts. */
-  atSec: nonNegNum,
-  /** Per-user rate from then on, updates per minute. */
-  updatesPerUserPerMin: nonNegNum,
+  updatesPerUserPerMin: F.updatesPerUserPerMin.optional(),
 });
 
 export const HttpLoadSchema = z.strictObject({
@@ -57,26 +89,26 @@ export const ScenarioSchema = z
     variants: z.array(VariantSchema).min(1),
     seed: z.strictObject({
       boards: posInt.max(1_000_000),
-      cardsPerBoard: posInt.max(100_000),
+      cardsPerBoard: F.cardsPerBoard.unwrap(),
     }),
     users: z.strictObject({
       /** Users per board: user u is on board floor(u / perBoard) + 1. */
-      perBoard: posInt,
+      perBoard: F.perBoard,
       /** New sockets per second during the connect phase, over the whole fleet. */
-      connectRatePerSec: z.number().positive().max(100_000).default(2000),
+      connectRatePerSec: F.connectRatePerSec,
     }),
     load: z.strictObject({
       /** Updates per user per minute (each user's mean rate). */
-      updatesPerUserPerMin: nonNegNum,
-      arrival: z.enum(['poisson', 'fixed']).default('poisson'),
+      updatesPerUserPerMin: F.updatesPerUserPerMin,
+      arrival: F.arrival,
       /** PRNG seed of the schedule: same seed, same schedule. */
-      seed: z.number().int().nonnegative().default(1),
+      seed: F.seed,
       /** A step in the rate inside each stage's measured window (the `burst` scenario). */
-      steps: z.array(RateStepSchema).default([]),
+      steps: F.rateSteps,
     }),
     stages: z.array(StageSchema).min(1),
     /** Warm-up before each measured window, seconds (load runs, nothing is recorded). */
-    warmupSec: nonNegNum.max(600).default(5),
+    warmupSec: F.warmupSec,
     /** Repeats of every (variant, stage); variants are interleaved A B A B. */
     repeats: posInt.max(50).default(1),
     via: z.enum(['direct', 'caddy']).default('direct'),
@@ -91,19 +123,13 @@ export const ScenarioSchema = z
     fleet: z
       .strictObject({
         /** Load-generator processes. Default: from CPUs and sockets. */
-        workers: posInt.max(64).optional(),
-        /** Seconds to wait after the last scheduled send for acks and broadcasts. */
-        drainSec: z.number().positive().max(120).optional(),
-        nodeFlags: z.array(z.string().regex(/^--[\w-]+(=.*)?$/)).optional(),
+        workers: F.workers,
+        /** Seconds to wait after the last scheduled send for acks and broadcasts (default 5). */
+        drainSec: F.drainSec.unwrap().optional(),
+        /** Node flags of the fleet's workers (default --max-semi-space-size=64). */
+        nodeFlags: F.nodeFlags.unwrap().optional(),
         /** Bounds of the fleet's saturation guard; a run past one is `invalid`. Defaults: 50 ms, 90 %, 3 s, 50 ms. */
-        guard: z
-          .strictObject({
-            lagMsP99: z.number().positive().optional(),
-            cpuPct: z.number().positive().max(1000).optional(),
-            cpuSustainSec: z.number().int().positive().optional(),
-            eventLoopDelayMsP99: z.number().positive().optional(),
-          })
-          .optional(),
+        guard: setSchema(GUARD_OPTIONS).optional(),
       })
       .default({}),
   })
@@ -146,7 +172,6 @@ export const ScenarioSchema = z
 export type ScenarioInput = z.input<typeof ScenarioSchema>;
 /** A scenario with every default filled in. */
 export type Scenario = z.output<typeof ScenarioSchema>;
-export type Variant = Scenario['variants'][number];
 export type Stage = Scenario['stages'][number];
 
 /** Identity helper for scenario files: gives them the type, validation happens on load. */

@@ -215,6 +215,10 @@ test('options: defaults and errors that name the flag', () => {
   assert.equal(r.warmupSec, 5);
   assert.equal(r.drainSec, 5);
   assert.equal(r.sampleEvery, 100);
+  assert.equal(r.connectRatePerSec, 2000, 'one default for the fleet, the CLI and scenarios');
+  assert.deepEqual(r.plan.segments, [{ index: 0, firstUser: 0, count: 15_000 }, { index: 1, firstUser: 15_000, count: 15_000 }], 'the plan the coordinator spawns');
+  assert.equal(Object.values(r.plan.addressSpread).reduce((a, b) => a + b, 0), 30_000);
+  assert.deepEqual(Object.values(r.plan.addressSpread), [7500, 7500, 7500, 7500]);
   const bad = (o: object, re: RegExp): void => {
     assert.throws(() => resolveFleetOptions({ url: 'ws://127.0.0.1:9', connections: 10, perBoard: 5, updatesPerUserPerMin: 1, durationSec: 5, ...o }), (e: unknown) => e instanceof FleetConfigError && re.test(e.message));
   };

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPlan, effectiveFlags, SOCKETS_PER_SOURCE_ADDRESS, type MachineFacts } from '../runner/preflight.js';
-import { serverProcesses } from '../model/variants.js';
+import { checkPlan, effectiveOptions, SOCKETS_PER_SOURCE_ADDRESS, type MachineFacts } from '../runner/preflight.js';
+import { serverProcesses, serverProcessesOfArgv, variantArgv, type VariantSet } from '../model/variants.js';
 import { validateScenario } from '../scenarios/load.js';
 
 const facts: MachineFacts = {
@@ -35,12 +35,18 @@ function scenario(connections: number, variants: unknown[], extra: Record<string
   );
 }
 
-test('server processes come from --shards / --workers, defaults 1 and CPUs', () => {
-  assert.equal(serverProcesses({ name: 'b', kind: 'batched', flags: [] }, 2), 1);
-  assert.equal(serverProcesses({ name: 'b', kind: 'batched', flags: ['--shards', '3'] }, 2), 3);
-  assert.equal(serverProcesses({ name: 'p', kind: 'per-request', flags: [] }, 2), 2);
-  assert.equal(serverProcesses({ name: 'p', kind: 'per-request', flags: ['--workers=8'] }, 2), 8);
+test('server processes come from shards / workers, defaults 1 and CPUs; also read back from a recorded argv', () => {
+  assert.equal(serverProcesses({ kind: 'batched', options: {} }, 2), 1);
+  assert.equal(serverProcesses({ kind: 'batched', options: { shards: 3 } }, 2), 3);
+  assert.equal(serverProcesses({ kind: 'per-request', options: {} }, 2), 2);
+  assert.equal(serverProcesses({ kind: 'per-request', options: { workers: 8 } }, 2), 8);
+  assert.equal(serverProcessesOfArgv('batched', ['--shards', '3'], 2), 3);
+  assert.equal(serverProcessesOfArgv('per-request', ['--workers=8'], 2), 8);
+  assert.equal(serverProcessesOfArgv('per-request', ['--bogus'], 2), 2, 'an argv it cannot read counts as nothing set');
 });
+
+/** The argv a variant runs with: what effectiveOptions gives, as the spawn writes it. */
+const argv = (v: VariantSet, connections: number): string[] => variantArgv(effectiveOptions(v, connections, 20000, 2));
 
 test('30k sockets: batched without --shards gets 2 shards; an explicit --shards 1 is refused with the fix; per-request over 2 workers passes', () => {
   const s = scenario(30000, [
@@ -50,11 +56,12 @@ test('30k sockets: batched without --shards gets 2 shards; an explicit --shards 
   const c = checkPlan(s, facts);
   assert.deepEqual(c.errors, []);
   assert.match(c.notes.join('\n'), /variant "batched": 30000 sockets need 2 shards \(one process holds at most 19600 sockets here\)/);
-  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: [] }, 30000, 20000, 2), ['--shards', '2']);
-  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: [] }, 19000, 20000, 2), [], 'one process when it fits: the seed design');
-  assert.deepEqual(effectiveFlags({ kind: 'batched', flags: ['--shards', '3'] }, 30000, 20000, 2), ['--shards', '3'], 'explicit flags are kept');
-  assert.deepEqual(effectiveFlags({ kind: 'per-request', flags: [] }, 30000, 20000, 2), ['--workers', '2'], 'the worker count is written out, so taskset cannot shrink it');
-  assert.deepEqual(effectiveFlags({ kind: 'per-request', flags: ['--workers=4'] }, 30000, 20000, 2), ['--workers=4']);
+  assert.deepEqual(argv({ kind: 'batched', options: {} }, 30000), ['--shards', '2']);
+  assert.deepEqual(argv({ kind: 'batched', options: {} }, 19000), [], 'one process when it fits: the seed design');
+  assert.deepEqual(argv({ kind: 'batched', options: { shards: 3 } }, 30000), ['--shards', '3'], 'explicit options are kept');
+  assert.deepEqual(argv({ kind: 'per-request', options: {} }, 30000), ['--workers', '2'], 'the worker count is written out, so taskset cannot shrink it');
+  assert.deepEqual(argv({ kind: 'per-request', options: { workers: 4 } }, 30000), ['--workers', '4']);
+  assert.deepEqual(argv({ kind: 'per-request', options: { txMode: 'deferred', workers: 4, busyTimeoutMs: 5 } }, 300), ['--workers', '4', '--tx-mode', 'deferred', '--busy-timeout-ms', '5'], 'in the kind\'s option order');
   const one = checkPlan(scenario(30000, [{ name: 'batched', kind: 'batched', flags: ['--shards', '1'] }]), facts);
   assert.equal(one.errors.length, 1);
   assert.match(one.errors[0]!, /variant "batched": 30000 sockets over 1 server process\(es\) is ~30000 per process, over the 20000-descriptor limit .* Give it --shards 2 or more/);

@@ -45,7 +45,17 @@ test('defaults are filled in', () => {
   assert.equal(s.repeats, 1);
   assert.equal(s.via, 'direct');
   assert.equal(s.load.arrival, 'poisson');
-  assert.deepEqual(s.variants[0]!.flags, []);
+  assert.deepEqual(s.variants[0]!.options, {});
+});
+
+test('variant options are typed by kind, with the serve flags\' bounds; older `flags` are read into options', () => {
+  const one = (v: object): unknown => validateScenario({ ...base, variants: [v] }, 'x.json').variants[0];
+  assert.deepEqual(one({ name: 'p', kind: 'per-request', flags: ['--workers', '3', '--tx-mode=deferred'] }), { name: 'p', kind: 'per-request', options: { workers: 3, txMode: 'deferred' } });
+  assert.deepEqual(one({ name: 'b', kind: 'batched', options: { shards: 2 }, via: 'caddy' }), { name: 'b', kind: 'batched', options: { shards: 2 }, via: 'caddy' });
+  assert.match(errorOf({ ...base, variants: [{ name: 'b', kind: 'batched', options: { workers: 2 } }] }), /variants\[0\]\.options: unknown option\(s\) "workers" for the batched variant/);
+  assert.match(errorOf({ ...base, variants: [{ name: 'b', kind: 'batched', options: { maxQueue: 0 } }] }), /variants\[0\]\.options\.maxQueue:/);
+  assert.match(errorOf({ ...base, variants: [{ name: 'p', kind: 'per-request', options: { retryBaseMs: 10, retryMaxMs: 5 } }] }), /variants\[0\]\.options: --retry-max-ms \(5\) must be >= --retry-base-ms \(10\)/);
+  assert.match(errorOf({ ...base, variants: [{ name: 'b', kind: 'batched', flags: ['--bogus', '1'] }] }), /variants\[0\]\.flags: "--bogus" is not a flag of the batched variant/);
 });
 
 test('an unknown key is named with its path', () => {

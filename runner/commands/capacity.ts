@@ -1,7 +1,8 @@
 import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios/load.js';
 import { parseThreshold } from '../../scenarios/thresholds.js';
 import { capacityDriver, capacityLadder, capacityLines } from '../capacity.js';
-import { intFlag, numFlag, parseCommand, type CommandSpec } from '../args.js';
+import { intFlag, optionFlag, parseCommand, type CommandSpec } from '../args.js';
+import { StageSchema } from '../../scenarios/schema.js';
 import { UsageError } from '../../model/errors.js';
 import { runSession } from '../run.js';
 import { scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
@@ -52,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   const { scenario, file } = await loadScenario(scenarioArg(p.positionals, spec.usage));
   const s = applyOverrides(scenario, sessionOverrides(v), file);
   if (start < s.users.perBoard) throw new UsageError(`--start ${start} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
-  const durationSec = v['duration-sec'] !== undefined ? numFlag(v, 'duration-sec', undefined, 1, 3600) : s.stages[0]!.durationSec;
+  const durationSec = v['duration-sec'] !== undefined ? (optionFlag(v, 'duration-sec', StageSchema.shape.durationSec) as number) : s.stages[0]!.durationSec;
   const ladder = capacityLadder({ startConnections: start, step, maxConnections });
   const resolved = {
     ...s,

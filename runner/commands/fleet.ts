@@ -4,11 +4,17 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { FleetConfigError, runFleet, type FleetOptions } from '../../clients/coordinator.js';
-import { formatFleetProgress } from '../progress.js';
-import { DEFAULT_GUARD } from '../../clients/guard.js';
-import { intFlag, numFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
+import type { z } from 'zod';
+import { runFleet } from '../../clients/coordinator.js';
 import { UsageError } from '../../model/errors.js';
+import { FLEET_FLAGS, FLEET_OPTIONS, GUARD_FLAGS, GUARD_OPTIONS, type FleetOptions } from '../../model/fleet-options.js';
+import { defaultOf, parseFlagText } from '../../model/options.js';
+import { parseCommand, strFlag, type CommandSpec } from '../args.js';
+import { formatFleetProgress } from '../progress.js';
+
+/** "(default 5)", from the option's one declaration. */
+const dflt = (k: keyof typeof FLEET_OPTIONS): string => `(default ${String(defaultOf(FLEET_OPTIONS[k]))})`;
+const G = GUARD_OPTIONS;
 
 const spec: CommandSpec = {
   usage:
@@ -29,24 +35,24 @@ const spec: CommandSpec = {
     '--per-board K                  users per board, 1..N (required)',
     '--updates-per-user-per-min R   each user\'s mean update rate, >= 0 (required; 0 = connect only)',
     '--duration-sec S               measured seconds, >= 1 (required)',
-    '--warmup-sec W                 seconds of load before the measured window (default 5)',
-    '--drain-sec D                  longest wait for answers after the last send (default 5)',
-    '--seed X                       schedule seed: same seed, same schedule (default 1)',
-    '--arrival poisson|fixed        inter-arrival law per user (default poisson)',
-    '--cards-per-board M            cards per board in the seeded database (default 20)',
+    `--warmup-sec W                 seconds of load before the measured window ${dflt('warmupSec')}`,
+    `--drain-sec D                  longest wait for answers after the last send ${dflt('drainSec')}`,
+    `--seed X                       schedule seed: same seed, same schedule ${dflt('seed')}`,
+    `--arrival poisson|fixed        inter-arrival law per user ${dflt('arrival')}`,
+    `--cards-per-board M            cards per board in the seeded database ${dflt('cardsPerBoard')}`,
     '--workers K                    worker processes (default: from CPUs and sockets, at least 2, <= 19000 sockets each)',
-    '--connect-rate R               connection attempts per second, whole fleet (default 1000)',
-    '--handshake-timeout-ms T       WebSocket handshake timeout (default 10000)',
-    '--first-user U                 global id of the first user, to run a segment of a fleet (default 0)',
+    `--connect-rate R               connection attempts per second, whole fleet ${dflt('connectRatePerSec')}`,
+    `--handshake-timeout-ms T       WebSocket handshake timeout ${dflt('handshakeTimeoutMs')}`,
+    `--first-user U                 global id of the first user, to run a segment of a fleet ${dflt('firstUser')}`,
     '--source-addresses A,B,…       source addresses to spread sockets over (default for loopback targets: the least used of 127.0.0.2…254, 8000 sockets each)',
-    '--sample-every N               sample 1 in N updates for first/median/last recipient (default 100)',
-    '--node-flags="F …"             node flags of the workers, space-separated, given with = (default "--max-semi-space-size=64")',
+    `--sample-every N               sample 1 in N updates for first/median/last recipient ${dflt('sampleEvery')}`,
+    `--node-flags="F …"             node flags of the workers, space-separated, given with = (default "${(defaultOf(FLEET_OPTIONS.nodeFlags) as string[]).join(' ')}")`,
     '--ca FILE                      PEM CA to trust for wss://',
     '--cpus LIST                    pin the workers to these CPUs with taskset, e.g. 1-3',
     '--id-prefix P                  prefix of client message ids (default: random per run)',
-    `--lag-bound-ms X               invalid when the schedule lag p99 exceeds X ms (default ${DEFAULT_GUARD.lagMsP99})`,
-    `--cpu-bound-pct X              invalid when a worker stays at >= X% of a core for ${DEFAULT_GUARD.cpuSustainSec}+ measured seconds (default ${DEFAULT_GUARD.cpuPct})`,
-    `--eld-bound-ms X               invalid when a worker's event-loop delay p99 exceeds X ms (default ${DEFAULT_GUARD.eventLoopDelayMsP99})`,
+    `--lag-bound-ms X               invalid when the schedule lag p99 exceeds X ms (default ${String(defaultOf(G.lagMsP99))})`,
+    `--cpu-bound-pct X              invalid when a worker stays at >= X% of a core for ${String(defaultOf(G.cpuSustainSec))}+ measured seconds (default ${String(defaultOf(G.cpuPct))})`,
+    `--eld-bound-ms X               invalid when a worker's event-loop delay p99 exceeds X ms (default ${String(defaultOf(G.eventLoopDelayMsP99))})`,
     '--ledger FILE                  also write the ledger (acked, errored, unanswered, seen) for the audit',
     '--out FILE                     write the FleetResult JSON there (default: stdout)',
     '--quiet                        no progress lines',
@@ -81,43 +87,50 @@ const spec: CommandSpec = {
   },
 };
 
-/** Parses the flags into FleetOptions (exported for tests). Throws UsageError naming the bad flag. */
+/** The options that are one flag with one value, parsed by their field's rule (model/fleet-options.ts). */
+const SCALAR_OPTIONS = ['connections', 'perBoard', 'updatesPerUserPerMin', 'durationSec', 'warmupSec', 'drainSec', 'seed', 'arrival', 'cardsPerBoard', 'workers', 'connectRatePerSec', 'handshakeTimeoutMs', 'firstUser', 'sampleEvery', 'cpus', 'idPrefix'] as const;
+
+/** The flag's value, or undefined; a required option that is missing is a UsageError. */
+function flagText(v: Record<string, unknown>, flag: string, field: z.ZodType): string | undefined {
+  const raw = v[flag.slice(2)];
+  if (raw === undefined) {
+    if (!field.safeParse(undefined).success) throw new UsageError(`${flag} is required`);
+    return undefined;
+  }
+  return String(raw);
+}
+
+function parse(flag: string, raw: string, field: z.ZodType): unknown {
+  try {
+    return parseFlagText(flag, raw, field);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/**
+ * Parses the flags into FleetOptions (exported for tests). Bounds come from the options' schema;
+ * defaults are left to it (runFleet fills them in). Throws UsageError naming the bad flag.
+ */
 export function fleetOptionsFromArgv(argv: string[]): { opts: FleetOptions; out: string | null; quiet: boolean } | null {
   const p = parseCommand(spec, argv);
   if (!p) return null;
   const v = p.values;
-  const opts: FleetOptions = {
-    url: strFlag(v, 'url', undefined)
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== ''),
-    connections: intFlag(v, 'connections', undefined, 1, 1_000_000),
-    perBoard: intFlag(v, 'per-board', undefined, 1, 1_000_000),
-    updatesPerUserPerMin: numFlag(v, 'updates-per-user-per-min', undefined, 0, 60_000),
-    durationSec: numFlag(v, 'duration-sec', undefined, 1, 86_400),
-    warmupSec: numFlag(v, 'warmup-sec', 5, 0, 3600),
-    drainSec: numFlag(v, 'drain-sec', 5, 0, 600),
-    seed: intFlag(v, 'seed', 1, 0),
-    arrival: strFlag(v, 'arrival', 'poisson', ['poisson', 'fixed']) as 'poisson' | 'fixed',
-    cardsPerBoard: intFlag(v, 'cards-per-board', 20, 1, 100_000),
-    connectRatePerSec: numFlag(v, 'connect-rate', 1000, 1, 1_000_000),
-    handshakeTimeoutMs: intFlag(v, 'handshake-timeout-ms', 10_000, 1, 600_000),
-    firstUser: intFlag(v, 'first-user', 0, 0),
-    sampleEvery: intFlag(v, 'sample-every', 100, 1, 1_000_000),
-    guard: {
-      lagMsP99: numFlag(v, 'lag-bound-ms', DEFAULT_GUARD.lagMsP99, 0),
-      cpuPct: numFlag(v, 'cpu-bound-pct', DEFAULT_GUARD.cpuPct, 0),
-      eventLoopDelayMsP99: numFlag(v, 'eld-bound-ms', DEFAULT_GUARD.eventLoopDelayMsP99, 0),
-    },
-  };
-  if (v.workers !== undefined) opts.workers = intFlag(v, 'workers', undefined, 1, 1024);
-  if (v['source-addresses'] !== undefined) {
-    opts.sourceAddresses = strFlag(v, 'source-addresses', undefined)
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
+  const list = (s: string, sep: RegExp): string[] => s.split(sep).map((x) => x.trim()).filter((x) => x !== '');
+  const urls = flagText(v, FLEET_FLAGS.url, FLEET_OPTIONS.url);
+  const opts: Record<string, unknown> = { url: list(urls ?? '', /,/) };
+  for (const k of SCALAR_OPTIONS) {
+    const raw = flagText(v, FLEET_FLAGS[k], FLEET_OPTIONS[k]);
+    if (raw !== undefined) opts[k] = parse(FLEET_FLAGS[k], raw, FLEET_OPTIONS[k]);
   }
-  if (v['node-flags'] !== undefined) opts.nodeFlags = String(v['node-flags']).split(/\s+/).filter((s) => s !== '');
+  const guard: Record<string, unknown> = {};
+  for (const [k, flag] of Object.entries(GUARD_FLAGS)) {
+    const raw = v[flag.slice(2)];
+    if (raw !== undefined) guard[k] = parse(flag, String(raw), G[k as keyof typeof G]);
+  }
+  if (Object.keys(guard).length > 0) opts.guard = guard;
+  if (v['source-addresses'] !== undefined) opts.sourceAddresses = list(strFlag(v, 'source-addresses', undefined), /,/);
+  if (v['node-flags'] !== undefined) opts.nodeFlags = list(String(v['node-flags']), /\s+/);
   if (v.ca !== undefined) {
     const f = strFlag(v, 'ca', undefined);
     try {
@@ -126,11 +139,9 @@ export function fleetOptionsFromArgv(argv: string[]): { opts: FleetOptions; out:
       throw new UsageError(`--ca: cannot read ${f}: ${(e as Error).message}`);
     }
   }
-  if (v.cpus !== undefined) opts.cpus = strFlag(v, 'cpus', undefined);
-  if (v['id-prefix'] !== undefined) opts.idPrefix = strFlag(v, 'id-prefix', undefined);
   if (v.ledger !== undefined) opts.ledgerFile = resolve(strFlag(v, 'ledger', undefined));
   const out = v.out !== undefined ? resolve(strFlag(v, 'out', undefined)) : null;
-  return { opts, out, quiet: v.quiet === true };
+  return { opts: opts as FleetOptions, out, quiet: v.quiet === true };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -148,7 +159,6 @@ export async function main(argv: string[]): Promise<number> {
       ...(quiet ? {} : { onSecond: (p) => process.stderr.write(formatFleetProgress(p) + '\n') }),
     });
   } catch (e) {
-    if (e instanceof FleetConfigError) throw new UsageError(e.message);
     if (abort.signal.aborted) {
       process.stderr.write('wami-bench fleet: interrupted; every worker was stopped\n');
       return 130;

@@ -1,5 +1,6 @@
 import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios/load.js';
-import { intFlag, numFlag, parseCommand, type CommandSpec } from '../args.js';
+import { optionFlag, parseCommand, type CommandSpec } from '../args.js';
+import { ScenarioSchema, StageSchema } from '../../scenarios/schema.js';
 import { runScenario } from '../run.js';
 import { scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
@@ -33,9 +34,9 @@ export async function main(argv: string[]): Promise<number> {
   const resolved = applyOverrides(
     scenario,
     {
-      ...(v.connections !== undefined ? { connections: intFlag(v, 'connections', undefined, 1, 200_000) } : {}),
-      ...(v['duration-sec'] !== undefined ? { durationSec: numFlag(v, 'duration-sec', undefined, 1, 3600) } : {}),
-      ...(v.repeats !== undefined ? { repeats: intFlag(v, 'repeats', undefined, 1, 50) } : {}),
+      ...(v.connections !== undefined ? { connections: optionFlag(v, 'connections', StageSchema.shape.connections) as number } : {}),
+      ...(v['duration-sec'] !== undefined ? { durationSec: optionFlag(v, 'duration-sec', StageSchema.shape.durationSec) as number } : {}),
+      ...(v.repeats !== undefined ? { repeats: optionFlag(v, 'repeats', ScenarioSchema.shape.repeats) as number } : {}),
       ...sessionOverrides(v),
     },
     file,

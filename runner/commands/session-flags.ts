@@ -2,7 +2,8 @@
  * Flags shared by the commands that run a session of audited runs (`run`, `capacity`): output,
  * pinning, report, progress, and the scenario overrides they have in common.
  */
-import { numFlag, type Options } from '../args.js';
+import { optionFlag, type Options } from '../args.js';
+import { ScenarioSchema } from '../../scenarios/schema.js';
 import { UsageError } from '../../model/errors.js';
 import type { RunOptions } from '../run.js';
 import type { Overrides } from '../../scenarios/load.js';
@@ -27,10 +28,10 @@ export const SESSION_FLAG_HELP = [
   '--quiet              no progress output',
 ];
 
-/** The overrides of SESSION_OPTIONS (warm-up, variants). */
+/** The overrides of SESSION_OPTIONS (warm-up, variants); bounds are the scenario fields'. */
 export function sessionOverrides(v: Record<string, unknown>): Overrides {
   return {
-    ...(v['warmup-sec'] !== undefined ? { warmupSec: numFlag(v, 'warmup-sec', undefined, 0, 600) } : {}),
+    ...(v['warmup-sec'] !== undefined ? { warmupSec: optionFlag(v, 'warmup-sec', ScenarioSchema.shape.warmupSec) as number } : {}),
     ...(typeof v.variants === 'string' ? { variants: v.variants.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
   };
 }

@@ -15,38 +15,23 @@ import { CardIndex, loadBoardSeqs } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
 import type { ServerMetrics } from '../common/metrics.js';
+import type { BatchedOptions } from '../../model/variants.js';
 import { BoundedQueue } from './batching.js';
 import type { WriteRow } from './writer-core.js';
 import { WriterThread } from './writer.js';
 
-/** Options of the batched core. Defaults: see DEFAULT_BATCHED_OPTIONS. */
-export interface BatchedCoreOptions {
-  /** SQLite file (must exist, seeded). */
+/**
+ * Options of the batched core: the batched options (model/variants.ts, with their bounds and
+ * defaults) it uses, and the SQLite file (must exist, seeded).
+ */
+export interface BatchedCoreOptions extends Pick<BatchedOptions, 'flushIntervalMs' | 'maxQueue' | 'maxBufferedBytes' | 'batchRetries' | 'writerBusyTimeoutMs'> {
   dbFile: string;
-  /** Period of the writer's flush, ms (default 100). */
-  flushIntervalMs: number;
-  /** Bound of the queue (updates waiting for the writer); past it: OVERLOADED (default 50000). */
-  maxQueue: number;
-  /** Unsent bytes per socket before it is closed with 4008 (default 1 MiB). */
-  maxBufferedBytes: number;
-  /** Extra tries of a failing (sub-)batch before it is split (default 1). */
-  batchRetries: number;
-  /** busy_timeout of the writer's connection, ms (default 5000; only outside writers can make it wait). */
-  writerBusyTimeoutMs: number;
   /**
    * Set by a shard of `--shards N` (other writers share the file): the writer waits out SQLITE_BUSY
    * in the app, up to writerBusyTimeoutMs per try, counting every hit. Absent: the single-process design.
    */
   writerSharedFile?: boolean;
 }
-
-export const DEFAULT_BATCHED_OPTIONS: Omit<BatchedCoreOptions, 'dbFile'> = {
-  flushIntervalMs: 100,
-  maxQueue: 50_000,
-  maxBufferedBytes: 1024 * 1024,
-  batchRetries: 1,
-  writerBusyTimeoutMs: 5000,
-};
 
 interface Board {
   seq: number;

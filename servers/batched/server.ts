@@ -4,12 +4,14 @@ import { boardReader } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Front } from '../common/front.js';
 import { createMetrics, renderMetrics } from '../common/metrics.js';
-import { BatchedCore, type BatchedCoreOptions } from './core.js';
+import type { BatchedOptions } from '../../model/variants.js';
+import { BatchedCore } from './core.js';
 
-export interface BatchedServerOptions extends BatchedCoreOptions {
+/** A batched server: its options (model/variants.ts) and where it serves which file. */
+export interface BatchedServerOptions extends BatchedOptions {
+  dbFile: string;
   host: string;
   port: number;
-  maxPayloadBytes: number;
 }
 
 export interface RunningServer {

@@ -35,10 +35,8 @@ import { aggregateMetrics } from '../common/metrics.js';
 import type { BatchedServerOptions, RunningServer } from './server.js';
 import { SHARD_CONFIG_ENV, shardOf, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
 
-export interface ShardedBatchedOptions extends BatchedServerOptions {
-  /** Shard processes, >= 2 (1 is the single-process server.ts). */
-  shards: number;
-}
+/** `shards` >= 2 (1 is the single-process server.ts). */
+export type ShardedBatchedOptions = BatchedServerOptions;
 
 export interface RunningShardedServer extends RunningServer {
   shardPids: number[];

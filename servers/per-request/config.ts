@@ -1,24 +1,17 @@
-/** Options of the per-request variant (shared by the primary and its workers). */
+/** Options of the per-request variant (shared by the primary and its workers), and their IPC. */
+import type { PerRequestOptions } from '../../model/variants.js';
 import type { RetryPolicy } from './retry-policy.js';
-import type { TxMode } from './tx.js';
 
-export interface PerRequestOptions {
+/** A per-request server: its options (model/variants.ts, defaults resolved) and where it serves which file. */
+export interface PerRequestServerOptions extends PerRequestOptions {
   dbFile: string;
   host: string;
   port: number;
-  /** Worker processes (node:cluster). Default os.availableParallelism(). */
-  workers: number;
-  /** `immediate` (BEGIN IMMEDIATE, default) or `deferred` (plain BEGIN: the Redbean/Fullmoon baseline). */
-  txMode: TxMode;
-  /** SQLite's own busy_timeout, ms. Default 0: the app retries instead. */
-  busyTimeoutMs: number;
-  retry: RetryPolicy;
-  /** Period of the card_events poll, ms. Default 20. */
-  pollMs: number;
-  /** Rows read per poll at most (the next poll goes on). Default 10000. */
-  pollBatch: number;
-  maxPayloadBytes: number;
-  maxBufferedBytes: number;
+}
+
+/** The retry policy a per-request server runs with, from its options. */
+export function retryPolicyOf(o: PerRequestOptions): RetryPolicy {
+  return { maxAttempts: o.retryMaxAttempts, deadlineMs: o.retryDeadlineMs, baseMs: o.retryBaseMs, maxMs: o.retryMaxMs };
 }
 
 export const WORKER_CONFIG_ENV = 'WAMI_PER_REQUEST_CONFIG';

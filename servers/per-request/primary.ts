@@ -8,7 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { aggregateMetrics } from '../common/metrics.js';
-import { WORKER_CONFIG_ENV, type PerRequestOptions, type ToPrimary, type ToWorker } from './config.js';
+import { WORKER_CONFIG_ENV, type PerRequestServerOptions, type ToPrimary, type ToWorker } from './config.js';
 
 export interface RunningPerRequest {
   host: string;
@@ -22,7 +22,7 @@ export interface RunningPerRequest {
 
 const GATHER_TIMEOUT_MS = 2000;
 
-export async function startPerRequestServer(opts: PerRequestOptions): Promise<RunningPerRequest> {
+export async function startPerRequestServer(opts: PerRequestServerOptions): Promise<RunningPerRequest> {
   if (!cluster.isPrimary) throw new Error('startPerRequestServer must run in the primary process');
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.js', import.meta.url)), args: [] });
   cluster.schedulingPolicy = cluster.SCHED_RR;

@@ -3,6 +3,7 @@
  * bounded attempts, a deadline, and exponential backoff with "equal jitter" (half fixed, half random),
  * so contending workers spread out without ever retrying at once.
  */
+import { resolvePerRequestOptions } from '../../model/variants.js';
 
 /** Retry policy. Defaults: DEFAULT_RETRY_POLICY. */
 export interface RetryPolicy {
@@ -16,7 +17,11 @@ export interface RetryPolicy {
   maxMs: number;
 }
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 20, deadlineMs: 2000, baseMs: 1, maxMs: 50 };
+/** The defaults, from their one declaration (model/variants.ts, per-request options). */
+export const DEFAULT_RETRY_POLICY: RetryPolicy = (() => {
+  const o = resolvePerRequestOptions({}, 1);
+  return { maxAttempts: o.retryMaxAttempts, deadlineMs: o.retryDeadlineMs, baseMs: o.retryBaseMs, maxMs: o.retryMaxMs };
+})();
 
 /**
  * Backoff after `failedAttempts` failed attempts (>= 1):

@@ -15,18 +15,19 @@ import { openDb } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
 import { Front } from '../common/front.js';
 import { createMetrics, metricsJson } from '../common/metrics.js';
-import { WORKER_CONFIG_ENV, type PerRequestOptions, type ToPrimary, type ToWorker, type WorkerHealth } from './config.js';
+import { retryPolicyOf, WORKER_CONFIG_ENV, type PerRequestServerOptions, type ToPrimary, type ToWorker, type WorkerHealth } from './config.js';
 import { BoardFeeds, type FeedRow } from './delivery.js';
 import { decideRetry } from './retry-policy.js';
 import { createUpdateTx, type UpdateRow } from './tx.js';
 
-const opts = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? 'null') as PerRequestOptions | null;
+const opts = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? 'null') as PerRequestServerOptions | null;
 if (!opts) {
   process.stderr.write(`per-request worker: ${WORKER_CONFIG_ENV} is not set (started outside the primary?)\n`);
   process.exit(2);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const retry = retryPolicyOf(opts);
 
 const db = openDb(opts.dbFile, { busyTimeoutMs: opts.busyTimeoutMs });
 const cards = CardIndex.load(db);
@@ -101,7 +102,7 @@ async function persist(ws: WebSocket, u: UpdateRow, receivedAt: number): Promise
         return;
       }
       metrics.sqliteBusy.inc();
-      const d = decideRetry(attempts, nowMs() - receivedAt, opts!.retry, Math.random);
+      const d = decideRetry(attempts, nowMs() - receivedAt, retry, Math.random);
       if (!d.retry) {
         metrics.txAttempts.observe(attempts);
         metrics.busyExhausted.inc();
