@@ -51,6 +51,8 @@ export class BatchedCore {
   private flushDue = false;
   private stopping = false;
   private sockets = new Set<WebSocket>();
+  /** Resolves with a message if the writer thread dies: nothing can be stored any more (the process should stop, exit 1). */
+  readonly failed: Promise<string>;
 
   private constructor(
     readonly opts: BatchedCoreOptions,
@@ -62,10 +64,9 @@ export class BatchedCore {
     this.queue = new BoundedQueue(opts.maxQueue);
     this.fanout = new Fanout(opts.maxBufferedBytes, metrics);
     this.timer = setInterval(() => this.tick(), opts.flushIntervalMs);
-    writer.onFatal = (e) => {
-      process.stderr.write(`wami-bench serve batched: writer thread died: ${e.message}\n`);
-      process.exit(1);
-    };
+    this.failed = new Promise<string>((r) => {
+      writer.onFatal = (e) => r(`writer thread died: ${e.message}`);
+    });
   }
 
   /**

@@ -19,6 +19,8 @@ export interface RunningServer {
   port: number;
   /** Graceful stop (SIGTERM semantics). Resolves with the problems met (a process that did not stop cleanly), empty when clean. */
   stop(): Promise<string[]>;
+  /** Resolves with a message when the server can no longer serve (a writer thread or a shard died): stop it, exit non-zero. */
+  failed: Promise<string>;
 }
 
 export async function startBatchedServer(opts: BatchedServerOptions): Promise<RunningServer> {
@@ -54,6 +56,7 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
   return {
     host: addr.address,
     port: addr.port,
+    failed: c.failed,
     stop: () =>
       (stopping ??= (async () => {
         front.stopAccepting();

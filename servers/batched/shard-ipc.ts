@@ -2,6 +2,7 @@
  * batched `--shards N`: what the primary and its shard processes share. Board b lives in shard
  * `shardOf(b, N)`; the messages they exchange over the fork() IPC channel.
  */
+import type { CollectedMessage, CollectMessage } from '../common/supervisor.js';
 import type { BatchedServerOptions } from './server.js';
 
 /** Environment variable carrying a shard's ShardConfig (JSON). */
@@ -26,7 +27,7 @@ export function shardOf(board: number, shards: number): number {
 /** Primary -> shard. A `conn` message comes with the socket's handle. */
 export type ToShard =
   | { wami: 'conn'; /** the request head as read by the primary, plus any bytes after it (latin1) */ head: string }
-  | { wami: 'collect'; gid: number; what: 'metrics' | 'health' }
+  | CollectMessage
   | { wami: 'stop' };
 
 /** Shard -> primary. */
@@ -34,7 +35,7 @@ export type FromShard =
   | { wami: 'ready'; pid: number; boards: number }
   /** Answers every `conn` at once (before the handshake): the primary may send the next socket. */
   | { wami: 'got' }
-  | { wami: 'collected'; gid: number; data: unknown }
+  | CollectedMessage
   | { wami: 'fatal'; message: string };
 
 export interface ShardHealth {

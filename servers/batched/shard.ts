@@ -13,7 +13,8 @@
 import type { Socket } from 'node:net';
 import { PROTOCOL_VERSION } from '../../protocol/messages.js';
 import { Front } from '../common/front.js';
-import { createMetrics, metricsJson, renderMetrics } from '../common/metrics.js';
+import { createMetrics, renderMetrics } from '../common/metrics.js';
+import { answerCollect } from '../common/supervisor.js';
 import { BatchedCore } from './core.js';
 import { SHARD_CONFIG_ENV, shardOf, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
 
@@ -38,6 +39,10 @@ try {
   process.exit(1);
 }
 const c = core;
+void c.failed.then((msg) => {
+  process.stderr.write(`batched shard ${shard}: ${msg}\n`);
+  process.exit(1);
+});
 
 const health = (): ShardHealth => ({ shard, pid: process.pid, connections: c.connections, queueDepth: c.queueDepth, boards: c.boardCount });
 const front = new Front({
@@ -71,10 +76,8 @@ process.on('message', (m: ToShard, handle?: unknown) => {
     front.server.emit('connection', socket);
     socket.emit('data', Buffer.from(m.head, 'latin1'));
     socket.resume();
-  } else if (m?.wami === 'collect') {
-    const reply = (data: unknown): void => tell({ wami: 'collected', gid: m.gid, data });
-    if (m.what === 'health') reply(health());
-    else void metricsJson(metrics).then(reply, () => reply([]));
+  } else if (answerCollect(m, metrics, health, tell)) {
+    // answered
   } else if (m?.wami === 'stop') {
     void stop();
   }

@@ -20,7 +20,7 @@
  * `stop()`: stop accepting, tell every shard to stop (each flushes its queue, acks, closes its
  * sockets with 1001 and its database), wait for them, close.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -32,16 +32,16 @@ import { openDb } from '../common/db.js';
 import { Front } from '../common/front.js';
 import { rejectUpgrade } from '../common/handshake.js';
 import { aggregateMetrics } from '../common/metrics.js';
+import { Supervisor, type Supervised } from '../common/supervisor.js';
 import type { BatchedServerOptions, RunningServer } from './server.js';
 import { SHARD_CONFIG_ENV, shardOf, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
 
 /** `shards` >= 2 (1 is the single-process server.ts). */
 export type ShardedBatchedOptions = BatchedServerOptions;
 
+/** `failed` resolves with a message if a shard exits on its own (the caller should stop and exit non-zero). */
 export interface RunningShardedServer extends RunningServer {
   shardPids: number[];
-  /** Resolves with a message if a shard exits on its own (the caller should stop and exit non-zero). */
-  failed: Promise<string>;
 }
 
 const SHARD_MAIN = fileURLToPath(new URL('./shard.js', import.meta.url));
@@ -57,11 +57,7 @@ const STOP_TIMEOUT_MS = 30_000;
 const MAX_WAITING_HANDOFFS = 16_000;
 
 interface Shard {
-  index: number;
-  child: ChildProcess;
-  pid: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  dead: boolean;
+  sup: Supervised;
   /** Sockets waiting for their turn to be handed over (see `pump`). */
   queue: Pending[];
   /** Index of the first waiting entry of `queue`. */
@@ -93,35 +89,8 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
   const readBoard = boardReader(reader);
   const startedAt = Date.now();
 
-  let stopping = false;
-  let failWith: (msg: string) => void = () => {};
-  const failed = new Promise<string>((r) => (failWith = r));
-
+  const sup = new Supervisor({ describe: (c) => `shard ${c.index} (pid ${c.pid})`, gatherTimeoutMs: GATHER_TIMEOUT_MS, stopTimeoutMs: STOP_TIMEOUT_MS });
   const shards: Shard[] = [];
-
-  // gathering metrics / health from every live shard
-  let nextGid = 1;
-  const pending = new Map<number, (data: unknown) => void>();
-  const gather = (what: 'metrics' | 'health'): Promise<unknown[]> => {
-    const live = shards.filter((s) => !s.dead && s.child.connected);
-    if (live.length === 0) return Promise.resolve([]);
-    const gid = nextGid++;
-    return new Promise((resolve) => {
-      const got: unknown[] = [];
-      const done = (): void => {
-        clearTimeout(timer);
-        pending.delete(gid);
-        resolve(got);
-      };
-      const timer = setTimeout(done, GATHER_TIMEOUT_MS);
-      pending.set(gid, (data) => {
-        got.push(data);
-        if (got.length >= live.length) done();
-      });
-      for (const s of live) s.child.send({ wami: 'collect', gid, what } satisfies ToShard, (e) => e && undefined);
-    });
-  };
-
   const ready: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
     const config: ShardConfig = { opts: { ...opts }, shard: i, shards: n };
@@ -130,36 +99,29 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
       env: { ...process.env, [SHARD_CONFIG_ENV]: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-      child.once('exit', (code, signal) => res({ code, signal })),
-    );
-    const s: Shard = { index: i, child, pid: child.pid ?? 0, exited, dead: false, queue: [], qHead: 0, inFlight: false };
+    let fatal = '';
+    let notReady: (e: Error) => void = () => {};
+    const s: Shard = {
+      sup: sup.add(child, i, (c, { code, signal }, stopping) => {
+        s.inFlight = false;
+        pump(s); // refuses (503) whatever still waits for this shard
+        if (!stopping) notReady(new Error(`shard ${i} (pid ${c.pid}) exited (code ${code}, signal ${signal})${fatal ? `: ${fatal}` : ''} before it was ready`));
+      }),
+      queue: [],
+      qHead: 0,
+      inFlight: false,
+    };
     shards.push(s);
     ready.push(
       new Promise<void>((resolve, reject) => {
-        let fatal = '';
+        notReady = reject;
+        child.once('error', (e) => reject(new Error(`shard ${i} could not run: ${e.message}`)));
         child.on('message', (m: FromShard) => {
           if (m?.wami === 'got') {
             s.inFlight = false;
             pump(s);
           } else if (m?.wami === 'ready') resolve();
-          else if (m?.wami === 'collected') pending.get(m.gid)?.(m.data);
           else if (m?.wami === 'fatal') fatal = m.message;
-        });
-        child.once('error', (e) => {
-          s.dead = true;
-          const msg = `shard ${i} could not run: ${e.message}`;
-          reject(new Error(msg));
-          if (!stopping) failWith(msg);
-        });
-        void exited.then(({ code, signal }) => {
-          s.dead = true;
-          s.inFlight = false;
-          pump(s); // refuses (503) whatever still waits for this shard
-          if (stopping) return;
-          const msg = `shard ${i} (pid ${s.pid}) exited (code ${code}, signal ${signal})${fatal ? `: ${fatal}` : ''}`;
-          reject(new Error(`${msg} before it was ready`));
-          failWith(msg);
         });
       }),
     );
@@ -185,8 +147,8 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
         sock.destroy();
         continue;
       }
-      if (s.dead || !s.child.connected) {
-        rejectUpgrade(sock, 503, stopping ? 'server is shutting down' : 'shard unavailable');
+      if (s.sup.dead || !s.sup.child.connected) {
+        rejectUpgrade(sock, 503, sup.isStopping ? 'server is shutting down' : 'shard unavailable');
         continue;
       }
       // From here nothing more may be read in the primary: bytes read now would be lost with the
@@ -199,7 +161,7 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
       (sock as unknown as { _handle?: Handle })._handle?.readStop?.();
       s.inFlight = true;
       // keepOpen false: once the shard has the handle, the primary's descriptor is closed
-      s.child.send({ wami: 'conn', head } satisfies ToShard, sock, { keepOpen: false }, (e) => {
+      s.sup.child.send({ wami: 'conn', head } satisfies ToShard, sock, { keepOpen: false }, (e) => {
         if (!e) return;
         sock.destroy();
         s.inFlight = false;
@@ -210,7 +172,7 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
 
   const handOff = (req: IncomingMessage, socket: Duplex, head: Buffer, board: number): void => {
     const s = shards[shardOf(board, n)];
-    if (stopping || !s || s.dead || !s.child.connected) return rejectUpgrade(socket, 503, stopping ? 'server is shutting down' : 'shard unavailable');
+    if (sup.isStopping || !s || s.sup.dead || !s.sup.child.connected) return rejectUpgrade(socket, 503, sup.isStopping ? 'server is shutting down' : 'shard unavailable');
     if (s.queue.length - s.qHead >= MAX_WAITING_HANDOFFS / n) return rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
     const sock = socket as Socket;
     // Paused: whatever arrives stays in the socket's buffer (sent along with the head), and an
@@ -227,7 +189,7 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     hasBoard: (id) => boardIds.has(id),
     handOff,
     healthz: async () => {
-      const per = ((await gather('health')) as ShardHealth[]).sort((a, b) => a.shard - b.shard);
+      const per = ((await sup.gather('health')) as ShardHealth[]).sort((a, b) => a.shard - b.shard);
       return {
         status: per.length === n ? 'ok' : 'degraded',
         variant: 'batched',
@@ -241,36 +203,17 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
         perShard: per,
       };
     },
-    metrics: async () => aggregateMetrics((await gather('metrics')) as MetricObjectWithValues<MetricValue<string>>[][][]),
+    metrics: async () => aggregateMetrics((await sup.gather('metrics')) as MetricObjectWithValues<MetricValue<string>>[][][]),
     readBoard,
   });
 
   let stopPromise: Promise<string[]> | null = null;
   const stop = (): Promise<string[]> =>
     (stopPromise ??= (async () => {
-      stopping = true;
       front.stopAccepting();
-      const problems: string[] = [];
-      await Promise.all(
-        shards.map(async (s) => {
-          if (!s.dead) {
-            let killed = false;
-            const t = setTimeout(() => {
-              killed = true;
-              s.child.kill('SIGKILL');
-            }, STOP_TIMEOUT_MS);
-            if (s.child.connected) s.child.send({ wami: 'stop' } satisfies ToShard, (e) => e && s.child.kill('SIGTERM'));
-            else s.child.kill('SIGTERM');
-            const { code, signal } = await s.exited;
-            clearTimeout(t);
-            if (code !== 0 || killed) {
-              const msg = `shard ${s.index} (pid ${s.pid}) ${killed ? `did not stop within ${STOP_TIMEOUT_MS / 1000} s and was killed` : `stopped with code ${code}, signal ${signal}`}`;
-              process.stderr.write(`batched: ${msg}\n`);
-              problems.push(msg);
-            }
-          }
-        }),
-      );
+      // Each shard is asked over IPC (it flushes, acks, closes its sockets and its database); SIGTERM when the channel is gone.
+      const problems = await sup.stop((c) => (c.child.connected ? c.child.send({ wami: 'stop' } satisfies ToShard, (e: Error | null) => e && c.child.kill('SIGTERM')) : c.child.kill('SIGTERM')));
+      for (const p of problems) process.stderr.write(`batched: ${p}\n`);
       front.destroyAll();
       reader.close();
       return problems;
@@ -279,7 +222,7 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
   try {
     await Promise.all(ready);
     const addr = await front.listen();
-    return { host: addr.address, port: addr.port, shardPids: shards.map((s) => s.pid), stop, failed };
+    return { host: addr.address, port: addr.port, shardPids: shards.map((s) => s.sup.pid), stop, failed: sup.failed };
   } catch (e) {
     await stop();
     throw e;

@@ -1,5 +1,6 @@
 /** Options of the per-request variant (shared by the primary and its workers), and their IPC. */
 import type { PerRequestOptions } from '../../model/variants.js';
+import type { CollectedMessage, CollectMessage, GatherWhat } from '../common/supervisor.js';
 import type { RetryPolicy } from './retry-policy.js';
 
 /** A per-request server: its options (model/variants.ts, defaults resolved) and where it serves which file. */
@@ -17,12 +18,8 @@ export function retryPolicyOf(o: PerRequestOptions): RetryPolicy {
 export const WORKER_CONFIG_ENV = 'WAMI_PER_REQUEST_CONFIG';
 
 /** IPC between a worker and the primary (cluster messages). */
-export type ToPrimary =
-  | { wami: 'gather'; req: number; what: 'metrics' | 'health' }
-  | { wami: 'collected'; gid: number; data: unknown };
-export type ToWorker =
-  | { wami: 'collect'; gid: number; what: 'metrics' | 'health' }
-  | { wami: 'gathered'; req: number; data: unknown };
+export type ToPrimary = { wami: 'gather'; req: number; what: GatherWhat } | CollectedMessage;
+export type ToWorker = CollectMessage | { wami: 'gathered'; req: number; data: unknown };
 
 export interface WorkerHealth {
   pid: number;
