@@ -9,11 +9,11 @@
 import type { WebSocket } from 'ws';
 import { nowMs, round3 } from '../../protocol/clock.js';
 import { CLOSE_GOING_AWAY, type ErrorCode } from '../../protocol/messages.js';
-import { parseClientFrame } from '../../protocol/parse.js';
 import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
 import { CardIndex, loadBoardSeqs } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
+import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { BatchedOptions } from '../../model/variants.js';
 import { BoundedQueue } from './batching.js';
@@ -131,15 +131,9 @@ export class BatchedCore {
 
   private onMessage(ws: WebSocket, b: Board, board: number, user: number, data: Buffer, isBinary: boolean): void {
     const receivedAt = nowMs();
-    if (isBinary) return this.error(ws, 'BAD_MESSAGE', 'binary frames are not accepted: send JSON in text frames');
-    const p = parseClientFrame(data);
-    if (!p.ok) return this.error(ws, 'BAD_MESSAGE', p.message, p.id);
-    const u = p.msg;
-    this.metrics.updatesReceived.inc();
-    const owner = this.cards.boardOf(u.card);
-    if (owner !== board) {
-      return this.error(ws, 'UNKNOWN_CARD', owner === undefined ? `card ${u.card} does not exist` : `card ${u.card} is not on board ${board}`, u.id);
-    }
+    const r = takeIn(data, isBinary, board, this.cards, this.metrics);
+    if (!r.ok) return this.error(ws, r.code, r.message, r.id);
+    const u = r.update;
     if (this.stopping) return this.error(ws, 'OVERLOADED', 'server is shutting down', u.id);
     if (!this.queue.hasRoom()) return this.error(ws, 'OVERLOADED', `write queue is full (${this.queue.max} updates)`, u.id);
     const seq = ++b.seq;

@@ -9,11 +9,11 @@
 import type { WebSocket } from 'ws';
 import { nowMs, round3 } from '../../protocol/clock.js';
 import { CLOSE_GOING_AWAY, type Column, type ErrorCode } from '../../protocol/messages.js';
-import { parseClientFrame } from '../../protocol/parse.js';
 import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
 import { boardReader, CardIndex, loadBoardSeqs, type BoardView } from '../common/boards.js';
 import { openDb, type DB } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
+import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { UpdateRow } from '../common/rows.js';
 import { retryPolicyOf, type PerRequestServerOptions, type WorkerHealth } from './config.js';
@@ -169,15 +169,9 @@ export class PerRequestCore {
     });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const receivedAt = nowMs();
-      if (isBinary) return this.sendError(ws, 'BAD_MESSAGE', 'binary frames are not accepted: send JSON in text frames');
-      const p = parseClientFrame(data);
-      if (!p.ok) return this.sendError(ws, 'BAD_MESSAGE', p.message, p.id);
-      const u = p.msg;
-      this.metrics.updatesReceived.inc();
-      const owner = this.cards.boardOf(u.card);
-      if (owner !== board) {
-        return this.sendError(ws, 'UNKNOWN_CARD', owner === undefined ? `card ${u.card} does not exist` : `card ${u.card} is not on board ${board}`, u.id);
-      }
+      const r = takeIn(data, isBinary, board, this.cards, this.metrics);
+      if (!r.ok) return this.sendError(ws, r.code, r.message, r.id);
+      const u = r.update;
       if (this.stopping) return this.sendError(ws, 'OVERLOADED', 'server is shutting down', u.id);
       void this.persist(ws, { board, card: u.card, user, id: u.id, column: u.column, title: u.title, at: u.at, sentAt: u.sentAt }, receivedAt);
     });
