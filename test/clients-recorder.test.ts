@@ -1,0 +1,91 @@
+/** The fleet worker's recorder: latency and accounting with exact numbers, no sockets, no clock. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { newHistogram, percentilesOf, recordMs } from '../clients/histogram.js';
+import { Recorder } from '../clients/recorder.js';
+import type { ServerMessage } from '../protocol/messages.js';
+
+const ack = (id: string, seq: number): ServerMessage => ({ type: 'ack', id, seq, queueMs: 0, commitMs: 0, attempts: 1 });
+const bcast = (from: number, id: string, seq: number, at: number, sentAt = at): ServerMessage => ({ type: 'update', id, card: 1, column: 'doing', title: 't', at, sentAt, from, seq });
+
+/** What an HDR histogram (3 significant digits) reports for one recorded value: the top of its bucket. */
+function hdr(ms: number): number {
+  const h = newHistogram();
+  recordMs(h, ms);
+  return percentilesOf(h).max;
+}
+
+/** Three users of board 1 (users 10, 11, 12), measured window [1000, 2000), drift windows of 500 ms. */
+function recorder(): Recorder {
+  const r = new Recorder({ idPrefix: 'p', seed: 1, sampleEvery: 1, users: [10, 11, 12].map((user) => ({ user, board: 1 })) });
+  r.setWindow(1000, 2000, 500);
+  return r;
+}
+
+test('acks: latency from the scheduled time and from the send, drift windows, warm-up not measured, unknown acks counted', () => {
+  const r = recorder();
+  r.sentUpdate(0, 0, 1100, 1105);
+  r.sentUpdate(0, 1, 900, 900); // warm-up: answered, but not measured
+  r.frame(0, ack('p-0', 1), 1150);
+  r.frame(0, ack('p-1', 2), 960);
+  r.frame(0, ack('x-5', 3), 1200);
+  assert.equal(r.pendingCount, 0);
+  assert.deepEqual([r.sent, r.acked], [2, 2]);
+  const c = percentilesOf(r.ack.corrected);
+  assert.deepEqual([c.count, c.max], [1, hdr(50)]);
+  assert.equal(percentilesOf(r.ack.uncorrected).max, hdr(45));
+  assert.deepEqual([r.ack.first.totalCount, r.ack.last.totalCount], [1, 0]);
+  assert.deepEqual(r.errorsByKind, { 'unknown-ack': 1 });
+  assert.deepEqual(r.examples, ['unknown-ack: user 10 id x-5']);
+});
+
+test('broadcasts: fan-out per recipient, duplicates, reordering, self-echo, sampled recipients', () => {
+  const r = recorder();
+  r.frame(1, bcast(10, 'p-0', 1, 1100, 1105), 1160);
+  r.frame(2, bcast(10, 'p-0', 1, 1100, 1105), 1170);
+  r.frame(2, bcast(10, 'p-0', 1, 1100, 1105), 1180); // the same seq again: a duplicate
+  r.frame(1, bcast(99, 'q-3', 3, 1200), 1210);
+  r.frame(1, bcast(99, 'q-2', 2, 1200), 1220); // below the last seq this socket saw
+  r.frame(0, bcast(10, 'p-9', 4, 1200), 1230); // its own update
+  const f = percentilesOf(r.fanout.corrected);
+  assert.deepEqual([f.count, f.p50, f.max], [4, hdr(20), hdr(70)]);
+  assert.equal(percentilesOf(r.fanout.uncorrected).max, hdr(65));
+  assert.deepEqual([r.receivedFrames, r.duplicate, r.outOfOrder], [5, 1, 1]);
+  assert.deepEqual(r.errorsByKind, { 'self-echo': 1 });
+  const s = r.second();
+  assert.deepEqual([s.delivered, s.errors, s.errorsBy], [5, 1, { 'self-echo': 1 }]);
+  assert.equal(r.second().delivered, 0, 'a second starts from zero');
+  const fin = r.final(2500, () => true, 0);
+  assert.deepEqual(fin.samples.find(([k]) => k === '10|p-0'), ['10|p-0', [60, 70]]);
+  // receipts by whole-window members: seq 1 by users 11 and 12 (not its sender 10)
+  assert.deepEqual(
+    fin.seen.sort((a, b) => a[1] - b[1]),
+    [
+      [1, 1, 10, 'p-0', 2],
+      [1, 2, 99, 'q-2', 1],
+      [1, 3, 99, 'q-3', 1],
+    ],
+  );
+});
+
+test('errors answer their update; what is never answered counts with the lower bound of its latency; unsent and early closes are counted', () => {
+  const r = recorder();
+  for (let i = 0; i < 3; i++) r.connected(5);
+  r.sentUpdate(0, 2, 1800, 1810);
+  r.sentUpdate(1, 3, 1900, 1900);
+  r.frame(0, { type: 'error', id: 'p-2', code: 'OVERLOADED', message: 'full' }, 1820);
+  r.frame(1, { type: 'error', code: 'BAD_MESSAGE', message: 'no id' }, 1830);
+  r.closed(1006, true);
+  r.closed(1000, false);
+  const fin = r.final(2500, (u) => u !== 2, 7);
+  assert.deepEqual(fin.updates, { sent: 2, acked: 0, errored: 1, unanswered: 1 });
+  assert.deepEqual(fin.errored, [[10, 'p-2', 'OVERLOADED']]);
+  assert.deepEqual(fin.unanswered, [[11, 'p-3']]);
+  assert.deepEqual(fin.errorsByCode, { OVERLOADED: 1, BAD_MESSAGE: 1 });
+  assert.deepEqual(fin.errorsByKind, { 'closed-1006': 1, 'unsent-at-finish': 7 });
+  assert.deepEqual(fin.sockets, { asked: 3, reached: 3, failuresByKind: {}, closedEarly: 1 });
+  assert.deepEqual(fin.notWholeUsers, [12]);
+  // the unanswered update, scheduled at 1900 in the last drift window: at least 600 ms
+  assert.deepEqual([percentilesOf(r.ack.corrected).max, r.ack.last.totalCount, r.ack.first.totalCount], [hdr(600), 1, 0]);
+  assert.equal(r.openSockets, 1);
+});
