@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newHistogram, percentilesOf, recordMs } from '../clients/histogram.js';
+import type { TickReport } from '../clients/ipc.js';
 import { Recorder } from '../clients/recorder.js';
+import { SecondsAggregator } from '../clients/seconds.js';
 import type { ServerMessage } from '../protocol/messages.js';
 
 const ack = (id: string, seq: number): ServerMessage => ({ type: 'ack', id, seq, queueMs: 0, commitMs: 0, attempts: 1 });
@@ -88,4 +90,28 @@ test('errors answer their update; what is never answered counts with the lower b
   // the unanswered update, scheduled at 1900 in the last drift window: at least 600 ms
   assert.deepEqual([percentilesOf(r.ack.corrected).max, r.ack.last.totalCount, r.ack.first.totalCount], [hdr(600), 1, 0]);
   assert.equal(r.openSockets, 1);
+});
+
+test('the fleet\'s seconds: summed over workers, emitted once every live worker ticked, late ticks kept out of the series', () => {
+  const tick = (index: number, t: number, sent: number, cpuPct: number): TickReport => ({
+    type: 'tick', index, t, openSockets: 10, sent, acked: sent, errors: 0, errorsBy: {}, delivered: 2 * sent,
+    ackHist: '', fanoutHist: '', lagHist: '', cpuPct, eventLoopDelayMsP99: 0, rssBytes: 1000, pendingAcks: 0,
+  });
+  const seen: number[] = [];
+  const a = new SecondsAggregator((p) => seen.push(p.t), () => 500);
+  a.tick(tick(0, 0, 5, 40), [0, 1]);
+  assert.deepEqual(seen, [], 'worker 1 has not ticked second 0 yet');
+  a.tick(tick(1, 0, 7, 55.55), [0, 1]);
+  assert.deepEqual(seen, [0]);
+  assert.deepEqual(
+    (({ t, openSockets, sent, delivered, fleetCpuPct }) => ({ t, openSockets, sent, delivered, fleetCpuPct }))(a.timeseries[0]!),
+    { t: 0, openSockets: 20, sent: 12, delivered: 24, fleetCpuPct: 95.6 },
+  );
+  a.tick(tick(0, 1, 1, 10), [0]); // worker 1 finished: only worker 0 is waited for
+  a.tick(tick(1, 0, 9, 99), [0]); // late for second 0: out of the series, in the totals
+  assert.deepEqual(seen, [0, 1]);
+  assert.equal(a.deliveredInTicks, 2 * (5 + 7 + 1 + 9));
+  assert.equal(a.cpuPctMax, 99);
+  assert.equal(a.rssBytesMax, 2 * 1000 + 500);
+  assert.equal(a.cpuByWorker.get(1)?.get(0), 99);
 });
