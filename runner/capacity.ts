@@ -10,6 +10,7 @@ import type { SessionDriver } from './run.js';
 import { estimateRunSec } from './plan.js';
 import { fmtDuration } from './progress.js';
 import type { CapacityReport, CapacityStop, CapacityVariant } from '../model/capacity.js';
+import { exitCodeFor, type Outcome } from '../model/exit-codes.js';
 import type { RunRecord } from '../model/result.js';
 
 export interface CapacityConfig {
@@ -56,10 +57,15 @@ export function recordStep(v: CapacityVariant, connections: number, run: RunReco
   return v;
 }
 
-/** Exit code: 1 when a run errored or was interrupted (the search is incomplete), 0 when every variant found a passing count, else 3. */
+/** errored when a run errored or was interrupted (the search is incomplete), ok when every variant found a passing count, else failed. */
+export function capacityOutcome(r: CapacityReport): Outcome {
+  if (r.variants.some((v) => v.stoppedBecause === 'errored' || v.stoppedBecause === 'interrupted')) return 'errored';
+  return r.variants.every((v) => v.largestPassing !== null) ? 'ok' : 'failed';
+}
+
+/** The CLI's exit code of a search: 1 incomplete, 0 every variant passed somewhere, 3 some variant never met the SLO. */
 export function capacityExitCode(r: CapacityReport): number {
-  if (r.variants.some((v) => v.stoppedBecause === 'errored' || v.stoppedBecause === 'interrupted')) return 1;
-  return r.variants.every((v) => v.largestPassing !== null) ? 0 : 3;
+  return exitCodeFor(capacityOutcome(r));
 }
 
 /** One line per variant for the terminal and the summary. */
@@ -125,6 +131,6 @@ export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: nu
       }
     },
     extra: () => ({ capacity: report }),
-    exitCode: () => capacityExitCode(report),
+    outcome: () => capacityOutcome(report),
   };
 }

@@ -1,45 +1,59 @@
 /**
- * `wami-bench run` as a library: preflight, the planned runs, result.json (validated against its
- * schema), then the report. The CLI in runner/commands/run.ts parses flags and calls runScenario.
+ * `wami-bench run` and `wami-bench capacity` as a library: preflight, the planned (or adaptive) runs,
+ * result.json (validated against its schema, rewritten after every run), then the report. It never
+ * exits the process and installs no signal handler: the caller passes an AbortSignal (the CLI wires
+ * Ctrl-C to it), hears progress through `onEvent`, and gets the outcome back (the CLI turns it into
+ * an exit code).
  */
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { join, resolve, dirname } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RunStatus } from '../model/fleet-result.js';
-import type { Scenario } from '../scenarios/schema.js';
-import { scenarioHash } from '../scenarios/load.js';
+import { loopbackPortUsage, type FleetPlan } from '../clients/plan.js';
 import { UsageError } from '../model/errors.js';
+import type { Outcome } from '../model/exit-codes.js';
+import { DEFAULT_FLEET_NODE_FLAGS } from '../model/fleet-options.js';
+import type { RunStatus } from '../model/fleet-result.js';
+import { RESULT_SCHEMA_VERSION, ResultFileSchema, type ResultFile, type RunRecord } from '../model/result.js';
+import { scenarioHash } from '../scenarios/load.js';
+import type { Scenario } from '../scenarios/schema.js';
 import { captureEnvironment } from './environment.js';
-import { executeRun } from './lifecycle.js';
+import { executeRun, type LifecycleOptions, type RunEvent, type RunHooks } from './lifecycle.js';
 import { estimateRunSec, planRuns, type PlannedRun } from './plan.js';
 import { checkPlan, gatherFacts, scenarioFleetPlan } from './preflight.js';
-import { loopbackPortUsage, type FleetPlan } from '../clients/plan.js';
-import { availableParallelism } from 'node:os';
-import { Progress, fmtDuration } from './progress.js';
-import { RESULT_SCHEMA_VERSION, ResultFileSchema, type ResultFile, type RunRecord } from '../model/result.js';
+import { fmtDuration } from './progress.js';
+
+export type { RunEvent, RunHooks } from './lifecycle.js';
 
 /** Node flags every server process runs with, whatever the variant (so neither design wins by tuning). */
 export const DEFAULT_SERVER_NODE_FLAGS = ['--max-semi-space-size=64', '--max-old-space-size=4096'];
-/** Node flags of every fleet worker. */
-export const DEFAULT_FLEET_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 export interface RunOptions {
   /** Directory for result.json and report.html; default results/<runId>. */
   outDir?: string;
+  /** Pin the server to CPU 0 and the fleet to the other CPUs (taskset). */
   pin?: boolean;
+  /** Keep each run's SQLite file and ledger under <outDir>/work/. */
   keepDb?: boolean;
-  quiet?: boolean;
   /** Skip writing report.html/summary.md. */
   noReport?: boolean;
+  /** The scenario's file, for the record (null for a scenario given as an object). */
   scenarioFile: string | null;
+  /** Aborting stops the current run cleanly and ends the session (the result says it was interrupted). */
   signal?: AbortSignal;
+  /** Progress: lines (preflight notes, each run's outcome, where the files went) and a status a second. */
+  onEvent?: (e: RunEvent) => void;
+  /** Per-run hooks (fault injection, restarts). */
+  hooks?: RunHooks;
 }
 
 export interface RunOutcome {
   result: ResultFile;
   resultPath: string;
   outDir: string;
-  exitCode: number;
+  /** ok; failed (a threshold, the audit or an SLO failed); errored (a run errored, or interrupted). */
+  outcome: Outcome;
+  interrupted: boolean;
 }
 
 function toolVersion(): string {
@@ -56,8 +70,8 @@ export function makeRunId(name: string, d = new Date()): string {
   return `${name}-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
-/** Overall status and exit code from the runs: 1 if any errored, 3 if a threshold or the audit failed, else 0. */
-export function summarize(runs: RunRecord[]): { status: RunStatus; reasons: string[]; exitCode: number } {
+/** Overall status and outcome of the runs: errored if any errored, failed if a threshold or the audit failed, else ok. */
+export function summarize(runs: RunRecord[]): { status: RunStatus; reasons: string[]; outcome: Outcome } {
   const reasons: string[] = [];
   let status: RunStatus = 'ok';
   for (const r of runs) {
@@ -70,8 +84,8 @@ export function summarize(runs: RunRecord[]): { status: RunStatus; reasons: stri
   const auditFailed = runs.some((r) => r.audit !== null && !r.audit.ok);
   if (auditFailed) reasons.push('the audit found lost or phantom updates (correctness gate failed)');
   if (thresholdFailed) reasons.push('thresholds failed');
-  const exitCode = status === 'errored' ? 1 : thresholdFailed || auditFailed ? 3 : 0;
-  return { status, reasons, exitCode };
+  const outcome: Outcome = status === 'errored' ? 'errored' : thresholdFailed || auditFailed ? 'failed' : 'ok';
+  return { status, reasons, outcome };
 }
 
 /**
@@ -88,8 +102,8 @@ export interface SessionDriver {
   drive: (exec: (pr: PlannedRun, scenario: Scenario) => Promise<RunRecord>, aborted: () => boolean) => Promise<void>;
   /** Extra top-level fields of the result (e.g. `capacity`). */
   extra?: () => Partial<ResultFile>;
-  /** Exit code from the runs; default summarize(). */
-  exitCode?: (runs: RunRecord[]) => number;
+  /** The outcome from the runs; default summarize(). */
+  outcome?: (runs: RunRecord[]) => Outcome;
   /** runId prefix; default the scenario name. */
   idPrefix?: string;
 }
@@ -110,16 +124,13 @@ export function planDriver(s: Scenario): SessionDriver {
   };
 }
 
+/** Runs a scenario on its variants (its stages and repeats, variants interleaved) and writes the result. */
 export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOutcome> {
   return runSession(s, opts, planDriver(s));
 }
 
-export async function runSession(s: Scenario, opts: RunOptions, driver: SessionDriver): Promise<RunOutcome> {
-  const started = new Date();
-  const runId = makeRunId(driver.idPrefix ?? s.name, started);
-  const outDir = resolve(opts.outDir ?? join('results', runId));
-  const progress = new Progress(process.stderr, opts.quiet ?? false);
-  const maxConn = driver.maxConnections;
+/** The machine against the largest run: throws UsageError with every problem, each with what to do. */
+async function preflight(s: Scenario, outDir: string, maxConn: number, log: (m: string) => void, pin: boolean) {
   // The fleet's plan at the largest stage: the addresses it will bind are the ones tried here.
   let plan: FleetPlan | undefined;
   try {
@@ -129,31 +140,33 @@ export async function runSession(s: Scenario, opts: RunOptions, driver: SessionD
   }
   const facts = await gatherFacts(outDir, plan?.sourceAddresses ?? []);
   const check = checkPlan({ ...s, stages: [...s.stages, { connections: maxConn, durationSec: 1 }] }, facts, undefined, plan);
-  for (const n of check.notes) progress.log(`preflight: ${n}`);
-  for (const w of check.warnings) progress.log(`preflight warning: ${w}`);
+  for (const n of check.notes) log(`preflight: ${n}`);
+  for (const w of check.warnings) log(`preflight warning: ${w}`);
   if (!check.ok) throw new UsageError(`preflight refused the run:\n${check.errors.map((e) => `  - ${e}`).join('\n')}`);
-  const pin = opts.pin ?? false;
   if (pin && !facts.tasksetPath) throw new UsageError('--pin needs taskset (Debian: apt-get install -y util-linux)');
   if (pin && facts.cpus < 2) throw new UsageError('--pin needs at least 2 CPUs (server on CPU 0, fleet on the rest)');
+  return facts;
+}
+
+export async function runSession(s: Scenario, opts: RunOptions, driver: SessionDriver): Promise<RunOutcome> {
+  const started = new Date();
+  const runId = makeRunId(driver.idPrefix ?? s.name, started);
+  const outDir = resolve(opts.outDir ?? join('results', runId));
+  const events = (e: RunEvent): void => opts.onEvent?.(e);
+  const log = (message: string): void => events({ type: 'log', message });
+  const pin = opts.pin ?? false;
+  const facts = await preflight(s, outDir, driver.maxConnections, log, pin);
 
   mkdirSync(outDir, { recursive: true });
   const serverNodeFlags = s.server.nodeFlags ?? DEFAULT_SERVER_NODE_FLAGS;
   const fleetNodeFlags = s.fleet.nodeFlags ?? DEFAULT_FLEET_NODE_FLAGS;
   const environment = captureEnvironment({ serverNodeFlags, fleetNodeFlags, pinned: pin });
-  progress.log(`wami-bench ${driver.idPrefix ?? 'run'} ${s.name}: ${driver.describe}; results in ${outDir}`);
+  log(`wami-bench ${driver.idPrefix ?? 'run'} ${s.name}: ${driver.describe}; results in ${outDir}`);
 
   const abort = new AbortController();
-  const onSigint = (): void => {
-    if (abort.signal.aborted) {
-      progress.log('second interrupt: exiting now');
-      process.exit(130);
-    }
-    progress.log('interrupted: stopping the current run cleanly (Ctrl-C again to exit at once)');
-    abort.abort();
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
-  if (opts.signal) opts.signal.addEventListener('abort', () => abort.abort());
+  const onAbort = (): void => abort.abort();
+  if (opts.signal?.aborted) abort.abort();
+  opts.signal?.addEventListener('abort', onAbort);
 
   const runs: RunRecord[] = [];
   const resolved = JSON.parse(JSON.stringify(s)) as Record<string, unknown>;
@@ -178,9 +191,20 @@ export async function runSession(s: Scenario, opts: RunOptions, driver: SessionD
   const write = (r: ResultFile): void => {
     const v = ResultFileSchema.safeParse(r);
     if (!v.success) throw new Error(`internal error: result.json does not match its schema: ${v.error.message.slice(0, 2000)}`);
-    writeFileSync(resultPath, JSON.stringify(r, null, 1) + '\n');
+    writeFileSync(resultPath, `${JSON.stringify(r, null, 1)}\n`);
   };
-  const lifecycle = { fdLimit: facts.fdSoft ?? facts.fdHard, outDir, serverNodeFlags, fleetNodeFlags, pin, cpus: facts.cpus, keepDb: opts.keepDb ?? false, progress, signal: abort.signal };
+  const lifecycle: LifecycleOptions = {
+    fdLimit: facts.fdSoft ?? facts.fdHard,
+    outDir,
+    serverNodeFlags,
+    fleetNodeFlags,
+    pin,
+    cpus: facts.cpus,
+    keepDb: opts.keepDb ?? false,
+    events,
+    signal: abort.signal,
+    ...(opts.hooks ? { hooks: opts.hooks } : {}),
+  };
   try {
     await driver.drive(
       async (pr, scenario) => {
@@ -193,8 +217,7 @@ export async function runSession(s: Scenario, opts: RunOptions, driver: SessionD
       () => abort.signal.aborted,
     );
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    opts.signal?.removeEventListener('abort', onAbort);
   }
   const result = build();
   write(result);
@@ -202,12 +225,13 @@ export async function runSession(s: Scenario, opts: RunOptions, driver: SessionD
     try {
       const { writeReport } = await import('../report/index.js');
       const r = await writeReport(resultPath);
-      progress.log(`report: ${r.html}\nsummary: ${r.md}`);
+      log(`report: ${r.html}\nsummary: ${r.md}`);
     } catch (e) {
-      progress.log(`report could not be written: ${(e as Error).message}`);
+      log(`report could not be written: ${(e as Error).message}`);
     }
   }
-  const exitCode = abort.signal.aborted ? 1 : (driver.exitCode ?? ((r: RunRecord[]) => summarize(r).exitCode))(runs);
-  progress.log(`result: ${resultPath} — status ${result.status}${result.reasons.length ? `\n  ${result.reasons.join('\n  ')}` : ''}`);
-  return { result, resultPath, outDir, exitCode };
+  const interrupted = abort.signal.aborted;
+  const outcome: Outcome = interrupted ? 'errored' : (driver.outcome ?? ((r: RunRecord[]) => summarize(r).outcome))(runs);
+  log(`result: ${resultPath} — status ${result.status}${result.reasons.length ? `\n  ${result.reasons.join('\n  ')}` : ''}`);
+  return { result, resultPath, outDir, outcome, interrupted };
 }

@@ -5,7 +5,7 @@ import { intFlag, optionFlag, parseCommand, type CommandSpec } from '../args.js'
 import { StageSchema } from '../../scenarios/schema.js';
 import { UsageError } from '../../model/errors.js';
 import { runSession } from '../run.js';
-import { scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
+import { runSessionFromCli, scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
 const spec: CommandSpec = {
   usage: "wami-bench capacity <scenario-name|path> --slo 'fanoutMs.p99 < 250' [--max-connections 30000] [--step 2500] [options]",
@@ -61,8 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     stages: ladder.map((connections) => ({ connections, durationSec })),
   };
   const driver = capacityDriver(resolved, { slo, startConnections: start, step, maxConnections }, durationSec);
-  const out = await runSession(resolved, sessionRunOptions(v, file), driver);
+  const { out, exitCode } = await runSessionFromCli(v, sessionRunOptions(v, file), (o) => runSession(resolved, o, driver));
   const cap = out.result.capacity;
   if (cap) process.stdout.write(`capacity (${cap.slo.join(' and ')}):\n${capacityLines(cap).map((l) => `  ${l}`).join('\n')}\n`);
-  return out.exitCode;
+  return exitCode;
 }

@@ -2,7 +2,7 @@ import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios
 import { optionFlag, parseCommand, type CommandSpec } from '../args.js';
 import { ScenarioSchema, StageSchema } from '../../scenarios/schema.js';
 import { runScenario } from '../run.js';
-import { scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
+import { runSessionFromCli, scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
 const spec: CommandSpec = {
   usage: 'wami-bench run <scenario-name|path> [options]',
@@ -41,6 +41,6 @@ export async function main(argv: string[]): Promise<number> {
     },
     file,
   );
-  const out = await runScenario(resolved, sessionRunOptions(v, file));
-  return out.exitCode;
+  const { exitCode } = await runSessionFromCli(v, sessionRunOptions(v, file), (o) => runScenario(resolved, o));
+  return exitCode;
 }

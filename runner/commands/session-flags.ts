@@ -5,7 +5,9 @@
 import { optionFlag, type Options } from '../args.js';
 import { ScenarioSchema } from '../../scenarios/schema.js';
 import { UsageError } from '../../model/errors.js';
-import type { RunOptions } from '../run.js';
+import type { RunOptions, RunOutcome } from '../run.js';
+import { Progress } from '../progress.js';
+import { EXIT, exitCodeFor } from '../../model/exit-codes.js';
 import type { Overrides } from '../../scenarios/load.js';
 
 export const SESSION_OPTIONS: Options = {
@@ -36,7 +38,7 @@ export function sessionOverrides(v: Record<string, unknown>): Overrides {
   };
 }
 
-/** RunOptions from SESSION_OPTIONS. */
+/** RunOptions from SESSION_OPTIONS (progress and signals are added by runSessionFromCli). */
 export function sessionRunOptions(v: Record<string, unknown>, scenarioFile: string): RunOptions {
   return {
     scenarioFile,
@@ -44,8 +46,38 @@ export function sessionRunOptions(v: Record<string, unknown>, scenarioFile: stri
     pin: v.pin === true,
     keepDb: v['keep-db'] === true,
     noReport: v['no-report'] === true,
-    quiet: v.quiet === true,
   };
+}
+
+/**
+ * Runs a session as the CLI does: progress on stderr (unless --quiet), Ctrl-C or SIGTERM stops the
+ * current run cleanly and ends the session (a second one exits at once, 130). Returns the outcome
+ * and the exit code (an interrupted session is 1: its measurement is incomplete).
+ */
+export async function runSessionFromCli(v: Record<string, unknown>, opts: RunOptions, run: (opts: RunOptions) => Promise<RunOutcome>): Promise<{ out: RunOutcome; exitCode: number }> {
+  const progress = new Progress(process.stderr, v.quiet === true);
+  const abort = new AbortController();
+  const onSignal = (): void => {
+    if (abort.signal.aborted) {
+      progress.log('second interrupt: exiting now');
+      process.exit(EXIT.interrupted);
+    }
+    progress.log('interrupted: stopping the current run cleanly (Ctrl-C again to exit at once)');
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const out = await run({
+      ...opts,
+      signal: abort.signal,
+      onEvent: (e) => (e.type === 'log' ? progress.log(e.message) : progress.status(e.state)),
+    });
+    return { out, exitCode: out.interrupted ? EXIT.error : exitCodeFor(out.outcome) };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 /** The one scenario name or path both commands take. */
