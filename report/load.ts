@@ -4,10 +4,11 @@
  * file is refused with a message that names the file and the field. Extra keys are kept.
  */
 import { readFile } from 'node:fs/promises';
+import { UsageError } from '../model/errors.js';
 import { RESULT_SCHEMA_VERSION, ResultFileSchema, type ResultFile } from '../model/result.js';
 
-/** The file cannot be used: missing, not JSON, another schema version, or a field of the wrong shape. */
-export class ResultLoadError extends Error {
+/** The file cannot be used: missing, not JSON, another schema version, or a field of the wrong shape (bad input: exit 2). */
+export class ResultLoadError extends UsageError {
   override name = 'ResultLoadError';
   constructor(
     message: string,

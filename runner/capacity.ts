@@ -5,8 +5,9 @@
  * through the same run lifecycle as `run`, so every step is a full, audited run in one result.
  */
 import type { Scenario, Variant } from '../scenarios/schema.js';
-import { evaluateThresholds, type ParsedThreshold } from '../scenarios/thresholds.js';
-import type { SessionDriver } from './run.js';
+import { evaluateThresholds, parseThreshold, type ParsedThreshold } from '../scenarios/thresholds.js';
+import { runSession, type RunOptions, type RunOutcome, type SessionDriver } from './run.js';
+import { UsageError } from '../model/errors.js';
 import { estimateRunSec } from './plan.js';
 import { fmtDuration } from './progress.js';
 import type { CapacityReport, CapacityStop, CapacityVariant } from '../model/capacity.js';
@@ -133,4 +134,52 @@ export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: nu
     extra: () => ({ capacity: report }),
     outcome: () => capacityOutcome(report),
   };
+}
+
+/** A capacity search as a caller asks for it. */
+export interface CapacitySearch {
+  /** The SLO, thresholds like 'fanoutMs.p99 < 250' (all must hold). */
+  slo: string[];
+  /** Upper end of the search, sockets (default 30000). */
+  maxConnections?: number;
+  /** Sockets added per step (default 2500). */
+  step?: number;
+  /** First step (default: the step, or the maximum when smaller). */
+  startConnections?: number;
+  /** Measured seconds per step (default: the scenario's first stage). */
+  durationSec?: number;
+}
+
+/**
+ * The scenario and driver of a capacity search: the scenario's stages replaced by the ladder, its
+ * boards grown to the maximum. Throws UsageError for an SLO that does not parse or a start below
+ * one board of users.
+ */
+export function capacitySession(s: Scenario, search: CapacitySearch): { scenario: Scenario; driver: SessionDriver } {
+  if (search.slo.length === 0) throw new UsageError("an SLO is required, e.g. 'fanoutMs.p99 < 250'");
+  const slo = search.slo.map((e) => {
+    try {
+      return parseThreshold(e);
+    } catch (err) {
+      throw new UsageError(`--slo: ${(err as Error).message}`);
+    }
+  });
+  const maxConnections = search.maxConnections ?? 30000;
+  const step = search.step ?? 2500;
+  const start = search.startConnections ?? Math.min(step, maxConnections);
+  if (start < s.users.perBoard) throw new UsageError(`--start ${start} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
+  const durationSec = search.durationSec ?? s.stages[0]!.durationSec;
+  const ladder = capacityLadder({ startConnections: start, step, maxConnections });
+  const scenario: Scenario = {
+    ...s,
+    seed: { ...s.seed, boards: Math.max(s.seed.boards, Math.ceil(maxConnections / s.users.perBoard)) },
+    stages: ladder.map((connections) => ({ connections, durationSec })),
+  };
+  return { scenario, driver: capacityDriver(scenario, { slo, startConnections: start, step, maxConnections }, durationSec) };
+}
+
+/** Runs a capacity search: every step a full, audited run, all in one result (its `capacity` says what was found). */
+export function runCapacity(s: Scenario, search: CapacitySearch, opts: RunOptions): Promise<RunOutcome> {
+  const { scenario, driver } = capacitySession(s, search);
+  return runSession(scenario, opts, driver);
 }

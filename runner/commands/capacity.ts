@@ -1,10 +1,8 @@
 import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios/load.js';
-import { parseThreshold } from '../../scenarios/thresholds.js';
-import { capacityDriver, capacityLadder, capacityLines } from '../capacity.js';
+import { capacityLines, capacitySession, runCapacity, type CapacitySearch } from '../capacity.js';
 import { intFlag, optionFlag, parseCommand, type CommandSpec } from '../args.js';
 import { StageSchema } from '../../scenarios/schema.js';
 import { UsageError } from '../../model/errors.js';
-import { runSession } from '../run.js';
 import { runSessionFromCli, scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
 const spec: CommandSpec = {
@@ -38,30 +36,20 @@ export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
   const v = p.values;
-  const sloRaw = (v.slo as string[] | undefined) ?? [];
-  if (sloRaw.length === 0) throw new UsageError("--slo is required, e.g. --slo 'fanoutMs.p99 < 250'");
-  const slo = sloRaw.map((e) => {
-    try {
-      return parseThreshold(e);
-    } catch (err) {
-      throw new UsageError(`--slo: ${(err as Error).message}`);
-    }
-  });
   const maxConnections = intFlag(v, 'max-connections', 30000, 1, 200_000);
   const step = intFlag(v, 'step', 2500, 1, 200_000);
-  const start = intFlag(v, 'start', Math.min(step, maxConnections), 1, maxConnections);
+  const search: CapacitySearch = {
+    slo: (v.slo as string[] | undefined) ?? [],
+    maxConnections,
+    step,
+    startConnections: intFlag(v, 'start', Math.min(step, maxConnections), 1, maxConnections),
+    ...(v['duration-sec'] !== undefined ? { durationSec: optionFlag(v, 'duration-sec', StageSchema.shape.durationSec) as number } : {}),
+  };
+  if (search.slo.length === 0) throw new UsageError("--slo is required, e.g. --slo 'fanoutMs.p99 < 250'");
   const { scenario, file } = await loadScenario(scenarioArg(p.positionals, spec.usage));
   const s = applyOverrides(scenario, sessionOverrides(v), file);
-  if (start < s.users.perBoard) throw new UsageError(`--start ${start} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
-  const durationSec = v['duration-sec'] !== undefined ? (optionFlag(v, 'duration-sec', StageSchema.shape.durationSec) as number) : s.stages[0]!.durationSec;
-  const ladder = capacityLadder({ startConnections: start, step, maxConnections });
-  const resolved = {
-    ...s,
-    seed: { ...s.seed, boards: Math.max(s.seed.boards, Math.ceil(maxConnections / s.users.perBoard)) },
-    stages: ladder.map((connections) => ({ connections, durationSec })),
-  };
-  const driver = capacityDriver(resolved, { slo, startConnections: start, step, maxConnections }, durationSec);
-  const { out, exitCode } = await runSessionFromCli(v, sessionRunOptions(v, file), (o) => runSession(resolved, o, driver));
+  capacitySession(s, search); // refuses a bad SLO or start before anything runs
+  const { out, exitCode } = await runSessionFromCli(v, sessionRunOptions(v, file), (o) => runCapacity(s, search, o));
   const cap = out.result.capacity;
   if (cap) process.stdout.write(`capacity (${cap.slo.join(' and ')}):\n${capacityLines(cap).map((l) => `  ${l}`).join('\n')}\n`);
   return exitCode;

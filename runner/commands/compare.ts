@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { ResultLoadError, compareHtml, compareMarkdown, compareResults, loadResult } from '../../report/index.js';
+import { compareHtml, compareMarkdown, compareResults, loadResult } from '../../report/index.js';
 import { parseCommand, strFlag, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
 
@@ -31,15 +31,6 @@ export function parseBound(raw: string): number {
   return n;
 }
 
-async function load(file: string) {
-  try {
-    return await loadResult(file);
-  } catch (e) {
-    if (e instanceof ResultLoadError) throw new UsageError(e.message);
-    throw e;
-  }
-}
-
 export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
@@ -48,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   const maxRegression = parseBound(strFlag(p.values, 'max-regression', '10%'));
   const force = p.values.force === true;
   const outDir = resolve(strFlag(p.values, 'out', dirname(headFile)));
-  const [base, head] = [await load(baseFile), await load(headFile)];
+  const [base, head] = [await loadResult(baseFile), await loadResult(headFile)];
   const c = compareResults(base, head, { maxRegression });
   if (c.envDifferences.length && !force) {
     throw new UsageError(`refusing to compare results from different environments (use --force to compare anyway):\n  ${c.envDifferences.join('\n  ')}`);

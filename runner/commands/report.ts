@@ -1,5 +1,5 @@
 import { dirname, relative, resolve } from 'node:path';
-import { REPORT_FORMATS, ResultLoadError, loadResult, writeReportFiles, type ReportFormat } from '../../report/index.js';
+import { REPORT_FORMATS, loadResult, writeReportFiles, type ReportFormat } from '../../report/index.js';
 import { parseCommand, strFlag, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
 
@@ -38,13 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   const file = resolve(p.positionals[0] as string);
   const formats = parseFormats(strFlag(p.values, 'format', 'html,md'));
   const outDir = resolve(strFlag(p.values, 'out', dirname(file)));
-  let result;
-  try {
-    result = await loadResult(file);
-  } catch (e) {
-    if (e instanceof ResultLoadError) throw new UsageError(e.message);
-    throw e;
-  }
+  const result = await loadResult(file);
   const written = await writeReportFiles(result, outDir, formats);
   for (const f of formats) {
     const path = written[f];

@@ -4,17 +4,12 @@
  * `wami-bench serve <variant>: listening on ws://HOST:PORT/ws (http://HOST:PORT) pid N`
  * once it accepts connections. SIGTERM/SIGINT: graceful stop, exit 0.
  */
-import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import Database from 'better-sqlite3';
 import { UsageError } from '../../model/errors.js';
 import { flagOf, parseFlagText } from '../../model/options.js';
-import { BatchedOptionsSchema, kindOwningFlag, resolveBatchedOptions, resolvePerRequestOptions, VARIANT_KINDS, VARIANT_SPECS, type VariantKind } from '../../model/variants.js';
+import { BatchedOptionsSchema, kindOwningFlag, resolvePerRequestOptions, VARIANT_KINDS, VARIANT_SPECS, type VariantKind, type VariantSet } from '../../model/variants.js';
 import { MAX_FRAME_BYTES } from '../../protocol/messages.js';
-import { startBatchedServer } from '../../servers/batched/server.js';
-import { startShardedBatchedServer } from '../../servers/batched/sharded.js';
-import { startPerRequestServer } from '../../servers/per-request/primary.js';
+import { startServer } from '../servers.js';
 import { intFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
 
 const COMMON_FLAGS = ['db', 'host', 'port'];
@@ -65,26 +60,6 @@ const spec: CommandSpec = {
   allowPositionals: true,
 };
 
-function checkDatabase(file: string): void {
-  if (!existsSync(file)) throw new UsageError(`--db ${file}: no such file (create it with "wami-bench seed --db ${file}")`);
-  let db: Database.Database | null = null;
-  try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
-    const tables = new Set(
-      (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck(true).all() as string[]),
-    );
-    const missing = ['boards', 'cards', 'card_events'].filter((t) => !tables.has(t));
-    if (missing.length) throw new UsageError(`--db ${file}: not a wami-bench database (missing tables: ${missing.join(', ')}); create it with "wami-bench seed"`);
-    const cols = new Set((db.prepare('SELECT name FROM pragma_table_info(?)').pluck(true).all('card_events') as string[]));
-    if (!cols.has('sent_at')) throw new UsageError(`--db ${file}: card_events has no sent_at column (made by an older seed); re-seed it`);
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`--db ${file}: cannot open as SQLite: ${(e as Error).message}`);
-  } finally {
-    db?.close();
-  }
-}
-
 export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
@@ -115,25 +90,8 @@ export async function main(argv: string[]): Promise<number> {
   const host = strFlag(v, 'host', '127.0.0.1');
   const port = intFlag(v, 'port', 8080, 0, 65535);
 
-  let server: { host: string; port: number; stop(): Promise<string[]>; failed?: Promise<string> };
-  let config: Record<string, unknown>;
-  if (variant === 'batched') {
-    const o = { dbFile, host, port, ...resolveBatchedOptions(set) };
-    checkDatabase(dbFile);
-    config = { ...o };
-    if (o.shards === 1) {
-      server = await startBatchedServer(o);
-    } else {
-      const s = await startShardedBatchedServer(o);
-      config.shardPids = s.shardPids;
-      server = s;
-    }
-  } else {
-    const o = { dbFile, host, port, ...resolvePerRequestOptions(set, availableParallelism()) };
-    checkDatabase(dbFile);
-    config = { ...o };
-    server = await startPerRequestServer(o);
-  }
+  const server = await startServer({ kind: variant, options: set } as VariantSet, { dbFile, host, port });
+  const config: Record<string, unknown> = { dbFile, host, port, ...server.options, ...(variant === 'batched' && server.childPids.length > 0 ? { shardPids: server.childPids } : {}) };
 
   const name = `wami-bench serve ${variant}`;
   process.stdout.write(`${name}: config ${JSON.stringify(config)}\n`);
@@ -142,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
   const outcome = await new Promise<{ signal: string } | { failed: string }>((res) => {
     process.once('SIGTERM', () => res({ signal: 'SIGTERM' }));
     process.once('SIGINT', () => res({ signal: 'SIGINT' }));
-    void server.failed?.then((msg) => res({ failed: msg }));
+    void server.failed.then((msg) => res({ failed: msg }));
   });
   if ('failed' in outcome) {
     process.stderr.write(`${name}: ${outcome.failed}; stopping\n`);

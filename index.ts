@@ -1,0 +1,59 @@
+/**
+ * wami-bench as a library: `import { … } from 'wami-bench'`. What the CLI does, as functions that
+ * return their results and never exit the process nor install signal handlers (pass an AbortSignal;
+ * listen with `onEvent` / hooks). Bad input throws UsageError (the CLI's exit code 2); `exitCodeFor`
+ * maps an outcome to the CLI's exit codes. See README.md, "Library".
+ */
+
+// Scenarios: define, load, validate, override.
+export { defineScenario, ScenarioSchema, type Scenario, type ScenarioInput, type Stage, type Variant } from './scenarios/schema.js';
+export { applyOverrides, BUILTIN_SCENARIOS, loadScenario, ScenarioError, scenarioHash, validateScenario, type Overrides } from './scenarios/load.js';
+export { evaluateThresholds, METRICS as THRESHOLD_METRICS, parseThreshold, type ParsedThreshold } from './scenarios/thresholds.js';
+
+// Run a scenario (or a capacity search): the lifecycle, result.json and the report.
+export { runScenario, runSession, summarize, type RunEvent, type RunHooks, type RunOptions, type RunOutcome, type SessionDriver } from './runner/run.js';
+export type { RunHandle } from './runner/lifecycle.js';
+export { capacitySession, runCapacity, type CapacitySearch } from './runner/capacity.js';
+
+// Run a fleet against any protocol v1 server.
+export { runFleet, type FleetHooks, type FleetPhase, type FleetProgress } from './clients/coordinator.js';
+export { resolveFleetOptions, type ResolvedFleetOptions } from './clients/options.js';
+export type { FleetPlan } from './clients/plan.js';
+
+// Serve a database with a variant; seed one; check any server against protocol v1.
+export { checkDatabase, startServer, type RunningVariantServer, type ServeWhere } from './runner/servers.js';
+export { seedDatabase } from './servers/common/db.js';
+export { runConformance, DEFAULT_CONFORMANCE_OPTIONS, type CheckResult, type ConformanceOptions } from './protocol/conformance.js';
+
+// Results: load and validate, render the report, compare two results.
+export { loadResult, ResultLoadError, validateResult } from './report/load.js';
+export { REPORT_FORMATS, REPORT_FILES, writeReport, writeReportFiles, type ReportFormat, type ReportOptions, type WrittenFiles } from './report/index.js';
+export { renderHtml } from './report/html.js';
+export { renderMarkdown } from './report/markdown.js';
+export { computeVerdict, type Verdict } from './report/verdict.js';
+export { compareResults, environmentDifferences, type CompareOptions, type Comparison, type CompareRow } from './report/compare.js';
+export { compareHtml, compareMarkdown } from './report/compare-render.js';
+export { toBencherBmf, toGithubActionBenchmark } from './report/exports.js';
+
+// The model: result and fleet shapes (zod schemas with their types), options, errors, exit codes.
+export * from './model/result.js';
+export * from './model/fleet-result.js';
+export * from './model/capacity.js';
+export { EXIT, exitCodeFor, type ExitCode, type Outcome } from './model/exit-codes.js';
+export { UsageError } from './model/errors.js';
+export { FLEET_OPTIONS, FleetConfigError, FleetOptionsSchema, GuardSchema, type FleetOptions, type GuardBounds } from './model/fleet-options.js';
+export {
+  BATCHED_OPTIONS,
+  BatchedOptionsSchema,
+  PER_REQUEST_OPTIONS,
+  PerRequestOptionsSchema,
+  VARIANT_KINDS,
+  variantArgv,
+  type BatchedOptions,
+  type BatchedSet,
+  type PerRequestOptions,
+  type PerRequestSet,
+  type VariantKind,
+  type VariantSet,
+} from './model/variants.js';
+export { PROTOCOL_VERSION, METRIC, METRIC_NAMES, ERROR_CODES, type ClientUpdate, type ServerMessage } from './protocol/messages.js';
