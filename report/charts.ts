@@ -139,8 +139,29 @@ function socketsAt(run: RunRecord, t: number, conns: number | null): number | nu
   return best ? best.openSockets : null;
 }
 
-/** Builds every chart of the page. */
-export function buildCharts(result: ResultFile): ChartSet {
+/** What every chart builder of one result shares: variants and their colours, selections, the downsampled series. */
+interface ChartContext {
+  result: ResultFile;
+  variants: string[];
+  color: (v: string) => string;
+  selections: Selection[];
+  defaultSel: string;
+  maxPoints: number;
+  tag: (r: RunRecord) => string;
+  /** One dataset list per selection (stage × repeat), from the runs of that selection. */
+  per: (fn: (runs: RunRecord[]) => DatasetSpec[]) => Record<string, DatasetSpec[]>;
+  /** A run's downsampled series: the fleet's seconds, the resource samples, the server's metrics. */
+  F: (r: RunRecord) => Array<Record<FleetKey, number | null>>;
+  R: (r: RunRecord) => Array<Record<ResKey, number | null>>;
+  S: (r: RunRecord) => Array<Record<SrvKey, number | null>>;
+  tFleet: string;
+  tRun: string;
+  /** Shading of what lies outside the measured window, when the runs say where it was. */
+  shade: { measured?: Record<string, [number, number]> };
+  shadeNote: string;
+}
+
+function chartContext(result: ResultFile): ChartContext {
   const variants = variantsOf(result);
   const color = (v: string) => {
     const i = variants.indexOf(v);
@@ -182,7 +203,11 @@ export function buildCharts(result: ResultFile): ChartSet {
   const shade = Object.keys(measured).length ? { measured } : {};
   const shadeNote = Object.keys(measured).length ? ' Grey: outside the measured window (connecting, warm-up, drain).' : '';
 
-  // Scaling across stages: medians of valid runs.
+  return { result, variants, color, selections, defaultSel, maxPoints, tag, per, F, R, S, tFleet, tRun, shade, shadeNote };
+}
+
+/** Scaling across stages: medians of valid runs. */
+function scalingCharts({ result, variants, color }: ChartContext): ChartSpec[] {
   const stages = groupByStage(result);
   const scaling: ChartSpec[] = [];
   if (stages.length > 1) {
@@ -218,6 +243,10 @@ export function buildCharts(result: ResultFile): ChartSet {
     });
   }
 
+  return scaling;
+}
+
+function distributionCharts({ per, tag, color }: ChartContext): ChartSpec[] {
   const hdrChart = (id: string, title: string, which: 'fanoutMs' | 'ackMs'): ChartSpec => ({
     id,
     title,
@@ -231,9 +260,12 @@ export function buildCharts(result: ResultFile): ChartSet {
     ),
     note: 'Corrected latency counts from the scheduled send time, so a stalled server cannot hide its stall (coordinated omission); the uncorrected line counts from the actual send.',
   });
-  const distribution = [hdrChart('hdr-fanout', 'Fan-out latency distribution (each other member)', 'fanoutMs'), hdrChart('hdr-ack', 'Ack latency distribution (durable commit)', 'ackMs')];
+  return [hdrChart('hdr-fanout', 'Fan-out latency distribution (each other member)', 'fanoutMs'), hdrChart('hdr-ack', 'Ack latency distribution (durable commit)', 'ackMs')];
 
-  const overTime: ChartSpec[] = [
+}
+
+function overTimeCharts({ per, tag, color, F, tFleet, shade, shadeNote }: ChartContext): ChartSpec[] {
+  return [
     {
       id: 'ts-latency',
       title: 'Latency p99 over time, with open sockets',
@@ -267,8 +299,11 @@ export function buildCharts(result: ResultFile): ChartSet {
     },
   ];
 
+}
+
+function errorCharts({ result, per, tag, color, F, tFleet, shade, shadeNote, maxPoints }: ChartContext): ChartSpec[] {
   const byCodeAvailable = result.runs.some((r) => r.timeseries.some((p) => p.errorsByCode));
-  const errors: ChartSpec[] = [
+  return [
     {
       id: 'ts-errors',
       title: 'Errors over time by code',
@@ -292,7 +327,10 @@ export function buildCharts(result: ResultFile): ChartSet {
     },
   ];
 
-  const resources: ChartSpec[] = [
+}
+
+function resourceCharts({ result, per, tag, color, F, R, S, tFleet, tRun, shade, shadeNote }: ChartContext): ChartSpec[] {
+  return [
     {
       id: 'res-memory',
       title: 'Server memory over time (whole process tree)',
@@ -366,7 +404,10 @@ export function buildCharts(result: ResultFile): ChartSet {
     },
   ];
 
-  const sqlite: ChartSpec[] = [
+}
+
+function sqliteCharts({ per, tag, color, S, tRun }: ChartContext): ChartSpec[] {
+  return [
     {
       id: 'sql-commit',
       title: 'Commit time over time',
@@ -409,6 +450,9 @@ export function buildCharts(result: ResultFile): ChartSet {
     },
   ];
 
+}
+
+function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
   const capacity: ChartSpec[] = [];
   if (result.capacity) {
     const c = result.capacity;
@@ -437,5 +481,21 @@ export function buildCharts(result: ResultFile): ChartSet {
     }
   }
 
-  return { selections, defaultSel, capacity, scaling, distribution, overTime, errors, resources, sqlite };
+  return capacity;
+}
+
+/** Builds every chart of the page. */
+export function buildCharts(result: ResultFile): ChartSet {
+  const ctx = chartContext(result);
+  return {
+    selections: ctx.selections,
+    defaultSel: ctx.defaultSel,
+    capacity: capacityCharts(ctx),
+    scaling: scalingCharts(ctx),
+    distribution: distributionCharts(ctx),
+    overTime: overTimeCharts(ctx),
+    errors: errorCharts(ctx),
+    resources: resourceCharts(ctx),
+    sqlite: sqliteCharts(ctx),
+  };
 }
