@@ -183,15 +183,52 @@ async function fetchWithTimeout(url: string, timeoutMs: number): Promise<{ statu
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Runs every check; calls `onResult` as each finishes. Never throws for a failing server: every
- * problem becomes a failed check.
- */
-export async function runConformance(opts: ConformanceOptions, onResult: (r: CheckResult) => void = () => {}): Promise<CheckResult[]> {
-  const o = opts;
-  const results: CheckResult[] = [];
+/** What every group of checks shares: the options, the bases, the ids and users of this run, and how a check is run. */
+interface Ctx {
+  o: ConformanceOptions;
+  /** Longest wait for one expected frame or response, ms. */
+  T: number;
+  http: string;
+  runId: string;
+  U: { sender: number; member: number; other: number; sender2: number };
+  run: (name: string, fn: () => Promise<string | void>) => Promise<boolean>;
+  skip: (name: string, why: string) => void;
+  card: (k: number) => number;
+  update: (k: number, title: string, column?: ClientUpdate['column']) => ClientUpdate;
+  wsUrl: (board: string | number | null, user: number | null) => string;
+}
+
+/** The four sockets of the WebSocket checks: two senders and a member on the board, one socket on another board. */
+interface Sockets {
+  s: Client;
+  m: Client;
+  ob: Client;
+  s2: Client;
+}
+
+/** The board's last stored update as the checks made it (for /boards/:id), and its last seq. */
+interface Last {
+  seq: number;
+  title: string;
+  column: string;
+  card: number;
+}
+
+const WS_CHECKS = [
+  'update: ack with the same id and a positive seq',
+  'update: other member gets the broadcast with from and the ack seq',
+  'bad frames: each class -> BAD_MESSAGE',
+  'bad frames: socket stays usable, nothing broadcast, no seq consumed',
+  'cards: card of another board -> UNKNOWN_CARD',
+  'cards: nonexistent card -> UNKNOWN_CARD',
+  'seq: burst from 2 senders is gap-free and increasing for the member',
+  'no echo: sender never gets its own update',
+  'isolation: other board gets nothing',
+  'frames: every server frame is valid v1',
+];
+
+function context(o: ConformanceOptions, results: CheckResult[], onResult: (r: CheckResult) => void): Ctx {
   const { ws: wsBase, http } = normalizeServerUrl(o.url);
-  const T = o.timeoutMs;
   const run = async (name: string, fn: () => Promise<string | void>): Promise<boolean> => {
     let r: CheckResult;
     try {
@@ -208,7 +245,6 @@ export async function runConformance(opts: ConformanceOptions, onResult: (r: Che
     results.push(r);
     onResult(r);
   };
-
   const runId = `${process.pid.toString(36)}${Date.now().toString(36)}`;
   let msgN = 0;
   const newId = (): string => `c${runId}-${++msgN}`;
@@ -224,8 +260,11 @@ export async function runConformance(opts: ConformanceOptions, onResult: (r: Che
     const q = [board === null ? null : `board=${board}`, user === null ? null : `user=${user}`].filter(Boolean).join('&');
     return `${wsBase}${q ? `?${q}` : ''}`;
   };
+  return { o, T: o.timeoutMs, http, runId, U, run, skip, card, update, wsUrl };
+}
 
-  // ---- HTTP basics ---------------------------------------------------------------------------
+async function httpBasics(ctx: Ctx): Promise<void> {
+  const { T, run, http } = ctx;
   await run('http: GET /healthz is 200 JSON', async () => {
     const r = await fetchWithTimeout(`${http}/healthz`, T);
     must(r.status === 200, `status ${r.status}`);
@@ -239,7 +278,11 @@ export async function runConformance(opts: ConformanceOptions, onResult: (r: Che
     return r.body.slice(0, 160);
   });
 
-  // ---- handshake -----------------------------------------------------------------------------
+}
+
+/** The handshake checks; the four sockets when the valid handshake was accepted, else null. */
+async function handshakes(ctx: Ctx): Promise<Sockets | null> {
+  const { o, T, U, run, wsUrl } = ctx;
   await run('handshake: missing board -> HTTP 400', async () => {
     const s = await refusedStatus(wsUrl(null, U.sender), T);
     must(s === 400, `got HTTP ${s}`);
@@ -265,222 +308,220 @@ export async function runConformance(opts: ConformanceOptions, onResult: (r: Che
     return `4 sockets on boards ${o.board} and ${o.otherBoard}`;
   });
 
-  const wsChecks = [
-    'update: ack with the same id and a positive seq',
-    'update: other member gets the broadcast with from and the ack seq',
-    'bad frames: each class -> BAD_MESSAGE',
-    'bad frames: socket stays usable, nothing broadcast, no seq consumed',
-    'cards: card of another board -> UNKNOWN_CARD',
-    'cards: nonexistent card -> UNKNOWN_CARD',
-    'seq: burst from 2 senders is gap-free and increasing for the member',
-    'no echo: sender never gets its own update',
-    'isolation: other board gets nothing',
-    'frames: every server frame is valid v1',
+  return connected && sender && member && other && sender2 ? { s: sender, m: member, ob: other, s2: sender2 } : null;
+}
+
+async function updateChecks(ctx: Ctx, { s, m }: Sockets, last: Last): Promise<void> {
+  const { T, U, run, skip, update, runId } = ctx;
+  let first: ClientUpdate | null = null;
+  let firstAckSeq = 0;
+  const acked = await run('update: ack with the same id and a positive seq', async () => {
+    first = update(0, `conformance ${runId} first`, 'review');
+    s.send(JSON.stringify(first));
+    const a = await s.waitFor((f) => f.id === first!.id && (f.type === 'ack' || f.type === 'error'), `answer to ${first.id}`, T);
+    must(a.type === 'ack', `got ${JSON.stringify(a)}`);
+    firstAckSeq = a.seq;
+    last.seq = a.seq;
+    last.title = first.title;
+    last.column = first.column;
+    last.card = first.card;
+    return `seq ${a.seq}, queueMs ${a.queueMs}, commitMs ${a.commitMs}, attempts ${a.attempts}`;
+  });
+  if (acked) {
+    await run('update: other member gets the broadcast with from and the ack seq', async () => {
+      const f = first!;
+      const b = await m.waitFor((x) => x.type === 'update' && x.id === f.id, `broadcast of ${f.id}`, T);
+      must(b.type === 'update', 'not an update');
+      must(b.from === U.sender, `from is ${b.from}, expected ${U.sender}`);
+      must(b.seq === firstAckSeq, `seq ${b.seq}, ack said ${firstAckSeq}`);
+      must(b.card === f.card && b.column === f.column && b.title === f.title && b.at === f.at && b.sentAt === f.sentAt, `fields differ from the sent update: ${JSON.stringify(b)}`);
+    });
+  } else skip('update: other member gets the broadcast with from and the ack seq', 'no ack');
+
+}
+
+async function badFrameChecks(ctx: Ctx, { s, m }: Sockets, last: Last): Promise<void> {
+  const { T, run, update, card, runId } = ctx;
+  const good = (): Record<string, unknown> => ({ ...update(1, 'bad-frame probe') });
+  const cases: { name: string; frame: () => string | Buffer; binary?: boolean; echoId?: boolean }[] = [
+    { name: 'not JSON', frame: () => '{"type":"update",' },
+    { name: 'JSON array', frame: () => '[1,2,3]' },
+    { name: 'JSON string', frame: () => '"update"' },
+    { name: 'unknown type', frame: () => JSON.stringify({ ...good(), type: 'hello' }), echoId: true },
+    { name: 'missing type', frame: () => JSON.stringify({ ...good(), type: undefined }), echoId: true },
+    { name: 'missing card', frame: () => JSON.stringify({ ...good(), card: undefined }), echoId: true },
+    { name: 'card as string', frame: () => JSON.stringify({ ...good(), card: String(card(1)) }), echoId: true },
+    { name: 'card not an integer', frame: () => JSON.stringify({ ...good(), card: 1.5 }), echoId: true },
+    { name: 'card not positive', frame: () => JSON.stringify({ ...good(), card: -3 }), echoId: true },
+    { name: 'unknown column', frame: () => JSON.stringify({ ...good(), column: 'nowhere' }), echoId: true },
+    { name: 'title not a string', frame: () => JSON.stringify({ ...good(), title: 42 }), echoId: true },
+    { name: `title over ${MAX_TITLE_LENGTH} characters`, frame: () => JSON.stringify({ ...good(), title: 'x'.repeat(MAX_TITLE_LENGTH + 1) }), echoId: true },
+    { name: 'missing id', frame: () => JSON.stringify({ ...good(), id: undefined }) },
+    { name: 'empty id', frame: () => JSON.stringify({ ...good(), id: '' }) },
+    { name: `id over ${MAX_ID_LENGTH} characters`, frame: () => JSON.stringify({ ...good(), id: 'i'.repeat(MAX_ID_LENGTH + 1) }) },
+    { name: 'id not a string', frame: () => JSON.stringify({ ...good(), id: 7 }) },
+    { name: 'missing at', frame: () => JSON.stringify({ ...good(), at: undefined }), echoId: true },
+    { name: 'negative sentAt', frame: () => JSON.stringify({ ...good(), sentAt: -1 }), echoId: true },
+    { name: 'unknown field', frame: () => JSON.stringify({ ...good(), extra: true }), echoId: true },
+    { name: `frame over ${MAX_FRAME_BYTES} bytes`, frame: () => JSON.stringify({ ...good(), title: 'y'.repeat(MAX_FRAME_BYTES) }) },
+    { name: 'binary frame', frame: () => Buffer.from(JSON.stringify(good())), binary: true },
   ];
-  if (!connected || !sender || !member || !other || !sender2) {
-    for (const n of wsChecks) skip(n, 'could not connect');
-  } else {
-    const s: Client = sender;
-    const m: Client = member;
-    const ob: Client = other;
-    const s2: Client = sender2;
-    let lastSeq = 0;
-    let lastTitle = '';
-    let lastColumn = '';
-    let lastCard = 0;
-
-    let first: ClientUpdate | null = null;
-    let firstAckSeq = 0;
-    const acked = await run('update: ack with the same id and a positive seq', async () => {
-      first = update(0, `conformance ${runId} first`, 'review');
-      s.send(JSON.stringify(first));
-      const a = await s.waitFor((f) => f.id === first!.id && (f.type === 'ack' || f.type === 'error'), `answer to ${first.id}`, T);
-      must(a.type === 'ack', `got ${JSON.stringify(a)}`);
-      firstAckSeq = a.seq;
-      lastSeq = a.seq;
-      lastTitle = first.title;
-      lastColumn = first.column;
-      lastCard = first.card;
-      return `seq ${a.seq}, queueMs ${a.queueMs}, commitMs ${a.commitMs}, attempts ${a.attempts}`;
-    });
-    if (acked) {
-      await run('update: other member gets the broadcast with from and the ack seq', async () => {
-        const f = first!;
-        const b = await m.waitFor((x) => x.type === 'update' && x.id === f.id, `broadcast of ${f.id}`, T);
-        must(b.type === 'update', 'not an update');
-        must(b.from === U.sender, `from is ${b.from}, expected ${U.sender}`);
-        must(b.seq === firstAckSeq, `seq ${b.seq}, ack said ${firstAckSeq}`);
-        must(b.card === f.card && b.column === f.column && b.title === f.title && b.at === f.at && b.sentAt === f.sentAt, `fields differ from the sent update: ${JSON.stringify(b)}`);
-      });
-    } else skip('update: other member gets the broadcast with from and the ack seq', 'no ack');
-
-    // ---- bad frames ------------------------------------------------------------------------------
-    const good = (): Record<string, unknown> => ({ ...update(1, 'bad-frame probe') });
-    const cases: { name: string; frame: () => string | Buffer; binary?: boolean; echoId?: boolean }[] = [
-      { name: 'not JSON', frame: () => '{"type":"update",' },
-      { name: 'JSON array', frame: () => '[1,2,3]' },
-      { name: 'JSON string', frame: () => '"update"' },
-      { name: 'unknown type', frame: () => JSON.stringify({ ...good(), type: 'hello' }), echoId: true },
-      { name: 'missing type', frame: () => JSON.stringify({ ...good(), type: undefined }), echoId: true },
-      { name: 'missing card', frame: () => JSON.stringify({ ...good(), card: undefined }), echoId: true },
-      { name: 'card as string', frame: () => JSON.stringify({ ...good(), card: String(card(1)) }), echoId: true },
-      { name: 'card not an integer', frame: () => JSON.stringify({ ...good(), card: 1.5 }), echoId: true },
-      { name: 'card not positive', frame: () => JSON.stringify({ ...good(), card: -3 }), echoId: true },
-      { name: 'unknown column', frame: () => JSON.stringify({ ...good(), column: 'nowhere' }), echoId: true },
-      { name: 'title not a string', frame: () => JSON.stringify({ ...good(), title: 42 }), echoId: true },
-      { name: `title over ${MAX_TITLE_LENGTH} characters`, frame: () => JSON.stringify({ ...good(), title: 'x'.repeat(MAX_TITLE_LENGTH + 1) }), echoId: true },
-      { name: 'missing id', frame: () => JSON.stringify({ ...good(), id: undefined }) },
-      { name: 'empty id', frame: () => JSON.stringify({ ...good(), id: '' }) },
-      { name: `id over ${MAX_ID_LENGTH} characters`, frame: () => JSON.stringify({ ...good(), id: 'i'.repeat(MAX_ID_LENGTH + 1) }) },
-      { name: 'id not a string', frame: () => JSON.stringify({ ...good(), id: 7 }) },
-      { name: 'missing at', frame: () => JSON.stringify({ ...good(), at: undefined }), echoId: true },
-      { name: 'negative sentAt', frame: () => JSON.stringify({ ...good(), sentAt: -1 }), echoId: true },
-      { name: 'unknown field', frame: () => JSON.stringify({ ...good(), extra: true }), echoId: true },
-      { name: `frame over ${MAX_FRAME_BYTES} bytes`, frame: () => JSON.stringify({ ...good(), title: 'y'.repeat(MAX_FRAME_BYTES) }) },
-      { name: 'binary frame', frame: () => Buffer.from(JSON.stringify(good())), binary: true },
-    ];
-    const memberFramesBefore = m.frames.length;
-    await run('bad frames: each class -> BAD_MESSAGE', async () => {
-      const problems: string[] = [];
-      for (const c of cases) {
-        const frame = c.frame();
-        const idInFrame = c.echoId ? (JSON.parse(frame as string) as { id: string }).id : undefined;
-        const from = s.frames.length;
-        s.send(frame, c.binary ?? false);
-        try {
-          const e = await s.waitFor((f) => f.type === 'error' || f.type === 'ack', `answer to "${c.name}"`, T, from);
-          if (e.type !== 'error') problems.push(`${c.name}: got ${e.type}`);
-          else if (e.code !== 'BAD_MESSAGE') problems.push(`${c.name}: code ${e.code}`);
-          else if (idInFrame !== undefined && e.id !== idInFrame) problems.push(`${c.name}: error id ${JSON.stringify(e.id)}, expected ${idInFrame}`);
-        } catch (err) {
-          problems.push((err as Error).message);
-        }
-        if (s.closed) {
-          problems.push(`${c.name}: server closed the socket (${s.closed.code})`);
-          break;
-        }
+  const memberFramesBefore = m.frames.length;
+  await run('bad frames: each class -> BAD_MESSAGE', async () => {
+    const problems: string[] = [];
+    for (const c of cases) {
+      const frame = c.frame();
+      const idInFrame = c.echoId ? (JSON.parse(frame as string) as { id: string }).id : undefined;
+      const from = s.frames.length;
+      s.send(frame, c.binary ?? false);
+      try {
+        const e = await s.waitFor((f) => f.type === 'error' || f.type === 'ack', `answer to "${c.name}"`, T, from);
+        if (e.type !== 'error') problems.push(`${c.name}: got ${e.type}`);
+        else if (e.code !== 'BAD_MESSAGE') problems.push(`${c.name}: code ${e.code}`);
+        else if (idInFrame !== undefined && e.id !== idInFrame) problems.push(`${c.name}: error id ${JSON.stringify(e.id)}, expected ${idInFrame}`);
+      } catch (err) {
+        problems.push((err as Error).message);
       }
-      must(problems.length === 0, problems.join('; '));
-      return `${cases.length} classes`;
-    });
-    await run('bad frames: socket stays usable, nothing broadcast, no seq consumed', async () => {
-      must(!s.closed, `socket closed (${s.closed?.code})`);
-      const u = update(2, `conformance ${runId} after bad frames`, 'todo');
-      s.send(JSON.stringify(u));
-      const a = await s.waitFor((f) => f.id === u.id && (f.type === 'ack' || f.type === 'error'), `answer to ${u.id}`, T);
-      must(a.type === 'ack', `got ${JSON.stringify(a)}`);
-      await m.waitFor((x) => x.type === 'update' && x.id === u.id, `broadcast of ${u.id}`, T);
-      const between = m.frames.slice(memberFramesBefore).filter((f) => f.type === 'update' && f.id !== u.id);
-      must(between.length === 0, `member got ${between.length} broadcast(s) for bad frames`);
-      if (lastSeq > 0) must(a.seq === lastSeq + 1, `seq ${a.seq} after ${lastSeq}: bad frames consumed seqs`);
-      lastSeq = a.seq;
-      lastTitle = u.title;
-      lastColumn = u.column;
-      lastCard = u.card;
-    });
-
-    // ---- cards ---------------------------------------------------------------------------------
-    const unknownCard = async (cardNo: number): Promise<string> => {
-      const u = { ...update(3, 'unknown card probe'), card: cardNo };
-      s.send(JSON.stringify(u));
-      const e = await s.waitFor((f) => f.id === u.id && (f.type === 'ack' || f.type === 'error'), `answer to ${u.id}`, T);
-      must(e.type === 'error' && e.code === 'UNKNOWN_CARD', `got ${JSON.stringify(e)}`);
-      return e.message;
-    };
-    await run('cards: card of another board -> UNKNOWN_CARD', () => unknownCard(cardId(o.otherBoard, 0, o.cardsPerBoard)));
-    await run('cards: nonexistent card -> UNKNOWN_CARD', () => unknownCard(2_000_000_000));
-
-    // ---- burst -----------------------------------------------------------------------------------
-    await run('seq: burst from 2 senders is gap-free and increasing for the member', async () => {
-      const mFrom = m.frames.length;
-      const sent: ClientUpdate[] = [];
-      for (let i = 0; i < o.burst; i++) {
-        for (const [c, k] of [
-          [s, i],
-          [s2, i + 7],
-        ] as const) {
-          const u = update(k, `conformance ${runId} burst ${i}`, i % 2 ? 'done' : 'doing');
-          sent.push(u);
-          c.send(JSON.stringify(u));
-        }
+      if (s.closed) {
+        problems.push(`${c.name}: server closed the socket (${s.closed.code})`);
+        break;
       }
-      const answers = await Promise.all(
-        sent.map((u, i) =>
-          (i % 2 === 0 ? s : s2).waitFor((f) => f.id === u.id && (f.type === 'ack' || f.type === 'error'), `answer to ${u.id}`, T),
-        ),
+    }
+    must(problems.length === 0, problems.join('; '));
+    return `${cases.length} classes`;
+  });
+  await run('bad frames: socket stays usable, nothing broadcast, no seq consumed', async () => {
+    must(!s.closed, `socket closed (${s.closed?.code})`);
+    const u = update(2, `conformance ${runId} after bad frames`, 'todo');
+    s.send(JSON.stringify(u));
+    const a = await s.waitFor((f) => f.id === u.id && (f.type === 'ack' || f.type === 'error'), `answer to ${u.id}`, T);
+    must(a.type === 'ack', `got ${JSON.stringify(a)}`);
+    await m.waitFor((x) => x.type === 'update' && x.id === u.id, `broadcast of ${u.id}`, T);
+    const between = m.frames.slice(memberFramesBefore).filter((f) => f.type === 'update' && f.id !== u.id);
+    must(between.length === 0, `member got ${between.length} broadcast(s) for bad frames`);
+    if (last.seq > 0) must(a.seq === last.seq + 1, `seq ${a.seq} after ${last.seq}: bad frames consumed seqs`);
+    last.seq = a.seq;
+    last.title = u.title;
+    last.column = u.column;
+    last.card = u.card;
+  });
+
+}
+
+async function cardChecks(ctx: Ctx, { s }: Sockets): Promise<void> {
+  const { o, T, run, update } = ctx;
+  const unknownCard = async (cardNo: number): Promise<string> => {
+    const u = { ...update(3, 'unknown card probe'), card: cardNo };
+    s.send(JSON.stringify(u));
+    const e = await s.waitFor((f) => f.id === u.id && (f.type === 'ack' || f.type === 'error'), `answer to ${u.id}`, T);
+    must(e.type === 'error' && e.code === 'UNKNOWN_CARD', `got ${JSON.stringify(e)}`);
+    return e.message;
+  };
+  await run('cards: card of another board -> UNKNOWN_CARD', () => unknownCard(cardId(o.otherBoard, 0, o.cardsPerBoard)));
+  await run('cards: nonexistent card -> UNKNOWN_CARD', () => unknownCard(2_000_000_000));
+
+}
+
+async function burstCheck(ctx: Ctx, { s, m, s2 }: Sockets, last: Last): Promise<void> {
+  const { o, T, run, update, runId } = ctx;
+  await run('seq: burst from 2 senders is gap-free and increasing for the member', async () => {
+    const mFrom = m.frames.length;
+    const sent: ClientUpdate[] = [];
+    for (let i = 0; i < o.burst; i++) {
+      for (const [c, k] of [
+        [s, i],
+        [s2, i + 7],
+      ] as const) {
+        const u = update(k, `conformance ${runId} burst ${i}`, i % 2 ? 'done' : 'doing');
+        sent.push(u);
+        c.send(JSON.stringify(u));
+      }
+    }
+    const answers = await Promise.all(
+      sent.map((u, i) =>
+        (i % 2 === 0 ? s : s2).waitFor((f) => f.id === u.id && (f.type === 'ack' || f.type === 'error'), `answer to ${u.id}`, T),
+      ),
+    );
+    const notAcked = answers.filter((a) => a.type !== 'ack');
+    must(notAcked.length === 0, `${notAcked.length} not acked, e.g. ${JSON.stringify(notAcked[0])}`);
+    const ackSeqs = answers.map((a) => (a.type === 'ack' ? a.seq : 0)).sort((x, y) => x - y);
+    for (let i = 1; i < ackSeqs.length; i++) must(ackSeqs[i] === ackSeqs[i - 1]! + 1, `ack seqs not consecutive: ${ackSeqs[i - 1]} then ${ackSeqs[i]}`);
+    if (last.seq > 0) must(ackSeqs[0] === last.seq + 1, `first burst seq ${ackSeqs[0]} after ${last.seq}`);
+    const ids = new Set(sent.map((u) => u.id));
+    const deadline = Date.now() + T;
+    const got = (): ServerMessage[] => m.frames.slice(mFrom).filter((f) => f.type === 'update' && ids.has(f.id));
+    while (got().length < sent.length && Date.now() < deadline) await sleep(10);
+    const seen = got();
+    must(seen.length === sent.length, `member got ${seen.length} of ${sent.length} broadcasts`);
+    const seqs = seen.map((f) => (f.type === 'update' ? f.seq : 0));
+    for (let i = 1; i < seqs.length; i++) must(seqs[i] === seqs[i - 1]! + 1, `member saw seq ${seqs[i]} after ${seqs[i - 1]}`);
+    must(seqs[0] === ackSeqs[0], `member's first seq ${seqs[0]}, first ack seq ${ackSeqs[0]}`);
+    let lastSent: ClientUpdate | undefined;
+    let lastAck = 0;
+    sent.forEach((u, i) => {
+      const a = answers[i]!;
+      if (a.type === 'ack' && a.seq > lastAck) {
+        lastAck = a.seq;
+        lastSent = u;
+      }
+    });
+    if (lastSent) {
+      last.title = lastSent.title;
+      last.column = lastSent.column;
+      last.card = lastSent.card;
+    }
+    last.seq = ackSeqs[ackSeqs.length - 1]!;
+    return `${sent.length} updates, seq ${ackSeqs[0]}..${last.seq}`;
+  });
+
+}
+
+/** The negatives, after a quiet period: nothing echoed, nothing across boards, every frame valid. */
+async function negativeChecks(ctx: Ctx, { s, m, ob, s2 }: Sockets): Promise<void> {
+  const { o, run } = ctx;
+  await sleep(o.quietMs);
+  await run('no echo: sender never gets its own update', async () => {
+    const echoes = [s, s2].flatMap((c) => c.frames.filter((f) => f.type === 'update' && c.sentIds.has(f.id)));
+    must(echoes.length === 0, `${echoes.length} echo(es), e.g. ${JSON.stringify(echoes[0])}`);
+  });
+  await run('isolation: other board gets nothing', async () => {
+    const got = ob.frames.filter((f) => f.type === 'update');
+    must(got.length === 0, `${got.length} broadcast(s) from board ${o.board} reached board ${o.otherBoard}, e.g. ${JSON.stringify(got[0])}`);
+  });
+  await run('frames: every server frame is valid v1', async () => {
+    const errs = [s, m, ob, s2].flatMap((c) => c.protocolErrors.map((e) => `${c.name}: ${e}`));
+    must(errs.length === 0, errs.slice(0, 3).join('; '));
+    return `${[s, m, ob, s2].reduce((n, c) => n + c.frames.length, 0)} frames`;
+  });
+
+}
+
+async function boardRouteCheck(ctx: Ctx, last: Last): Promise<void> {
+  const { o, T, run, http } = ctx;
+  await run(`http: GET /boards/${o.board} has the v1 shape and the last update`, async () => {
+    const r = await fetchWithTimeout(`${http}/boards/${o.board}`, T);
+    must(r.status === 200, `status ${r.status}`);
+    const j = JSON.parse(r.body) as { id?: unknown; cards?: unknown };
+    must(j.id === o.board, `id ${JSON.stringify(j.id)}`);
+    must(Array.isArray(j.cards) && j.cards.length > 0, '"cards" is not a non-empty array');
+    for (const c of j.cards as Record<string, unknown>[]) {
+      must(
+        typeof c.id === 'number' && typeof c.column === 'string' && typeof c.title === 'string' && typeof c.version === 'number',
+        `card without id/column/title/version numbers and strings: ${JSON.stringify(c)}`,
       );
-      const notAcked = answers.filter((a) => a.type !== 'ack');
-      must(notAcked.length === 0, `${notAcked.length} not acked, e.g. ${JSON.stringify(notAcked[0])}`);
-      const ackSeqs = answers.map((a) => (a.type === 'ack' ? a.seq : 0)).sort((x, y) => x - y);
-      for (let i = 1; i < ackSeqs.length; i++) must(ackSeqs[i] === ackSeqs[i - 1]! + 1, `ack seqs not consecutive: ${ackSeqs[i - 1]} then ${ackSeqs[i]}`);
-      if (lastSeq > 0) must(ackSeqs[0] === lastSeq + 1, `first burst seq ${ackSeqs[0]} after ${lastSeq}`);
-      const ids = new Set(sent.map((u) => u.id));
-      const deadline = Date.now() + T;
-      const got = (): ServerMessage[] => m.frames.slice(mFrom).filter((f) => f.type === 'update' && ids.has(f.id));
-      while (got().length < sent.length && Date.now() < deadline) await sleep(10);
-      const seen = got();
-      must(seen.length === sent.length, `member got ${seen.length} of ${sent.length} broadcasts`);
-      const seqs = seen.map((f) => (f.type === 'update' ? f.seq : 0));
-      for (let i = 1; i < seqs.length; i++) must(seqs[i] === seqs[i - 1]! + 1, `member saw seq ${seqs[i]} after ${seqs[i - 1]}`);
-      must(seqs[0] === ackSeqs[0], `member's first seq ${seqs[0]}, first ack seq ${ackSeqs[0]}`);
-      let last: ClientUpdate | undefined;
-      let lastAck = 0;
-      sent.forEach((u, i) => {
-        const a = answers[i]!;
-        if (a.type === 'ack' && a.seq > lastAck) {
-          lastAck = a.seq;
-          last = u;
-        }
-      });
-      if (last) {
-        lastTitle = last.title;
-        lastColumn = last.column;
-        lastCard = last.card;
-      }
-      lastSeq = ackSeqs[ackSeqs.length - 1]!;
-      return `${sent.length} updates, seq ${ackSeqs[0]}..${lastSeq}`;
-    });
+    }
+    if (last.card) {
+      const c = (j.cards as { id: number; column: string; title: string; version: number }[]).find((x) => x.id === last.card);
+      must(c, `card ${last.card} missing`);
+      must(c.title === last.title && c.column === last.column, `card ${last.card} is ${JSON.stringify(c)}, expected title "${last.title}" in ${last.column}`);
+      must(c.version >= 1, `version ${c.version} after updates`);
+    }
+    return `${(j.cards as unknown[]).length} cards`;
+  });
+}
 
-    // ---- negatives, after a quiet period ---------------------------------------------------------
-    await sleep(o.quietMs);
-    await run('no echo: sender never gets its own update', async () => {
-      const echoes = [s, s2].flatMap((c) => c.frames.filter((f) => f.type === 'update' && c.sentIds.has(f.id)));
-      must(echoes.length === 0, `${echoes.length} echo(es), e.g. ${JSON.stringify(echoes[0])}`);
-    });
-    await run('isolation: other board gets nothing', async () => {
-      const got = ob.frames.filter((f) => f.type === 'update');
-      must(got.length === 0, `${got.length} broadcast(s) from board ${o.board} reached board ${o.otherBoard}, e.g. ${JSON.stringify(got[0])}`);
-    });
-    await run('frames: every server frame is valid v1', async () => {
-      const errs = [s, m, ob, s2].flatMap((c) => c.protocolErrors.map((e) => `${c.name}: ${e}`));
-      must(errs.length === 0, errs.slice(0, 3).join('; '));
-      return `${[s, m, ob, s2].reduce((n, c) => n + c.frames.length, 0)} frames`;
-    });
-
-    // ---- /boards/:id ---------------------------------------------------------------------------
-    await run(`http: GET /boards/${o.board} has the v1 shape and the last update`, async () => {
-      const r = await fetchWithTimeout(`${http}/boards/${o.board}`, T);
-      must(r.status === 200, `status ${r.status}`);
-      const j = JSON.parse(r.body) as { id?: unknown; cards?: unknown };
-      must(j.id === o.board, `id ${JSON.stringify(j.id)}`);
-      must(Array.isArray(j.cards) && j.cards.length > 0, '"cards" is not a non-empty array');
-      for (const c of j.cards as Record<string, unknown>[]) {
-        must(
-          typeof c.id === 'number' && typeof c.column === 'string' && typeof c.title === 'string' && typeof c.version === 'number',
-          `card without id/column/title/version numbers and strings: ${JSON.stringify(c)}`,
-        );
-      }
-      if (lastCard) {
-        const c = (j.cards as { id: number; column: string; title: string; version: number }[]).find((x) => x.id === lastCard);
-        must(c, `card ${lastCard} missing`);
-        must(c.title === lastTitle && c.column === lastColumn, `card ${lastCard} is ${JSON.stringify(c)}, expected title "${lastTitle}" in ${lastColumn}`);
-        must(c.version >= 1, `version ${c.version} after updates`);
-      }
-      return `${(j.cards as unknown[]).length} cards`;
-    });
-    for (const c of [s, m, ob, s2]) c.close();
-  }
-
+async function httpRouteChecks(ctx: Ctx): Promise<void> {
+  const { o, T, run, http } = ctx;
   await run('http: GET /boards/<unknown> -> 404, /boards/abc -> 400', async () => {
     const a = await fetchWithTimeout(`${http}/boards/${o.unknownBoard}`, T);
     must(a.status === 404, `unknown board: status ${a.status}`);
@@ -498,5 +539,29 @@ export async function runConformance(opts: ConformanceOptions, onResult: (r: Che
     must(missing.length === 0, `missing: ${missing.join(', ')}`);
     return `${r.body.split('\n').filter((l) => l && !l.startsWith('#')).length} samples`;
   });
+}
+
+/**
+ * Runs every check; calls `onResult` as each finishes. Never throws for a failing server: every
+ * problem becomes a failed check.
+ */
+export async function runConformance(opts: ConformanceOptions, onResult: (r: CheckResult) => void = () => {}): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const ctx = context(opts, results, onResult);
+  await httpBasics(ctx);
+  const sockets = await handshakes(ctx);
+  if (!sockets) {
+    for (const n of WS_CHECKS) ctx.skip(n, 'could not connect');
+  } else {
+    const last: Last = { seq: 0, title: '', column: '', card: 0 };
+    await updateChecks(ctx, sockets, last);
+    await badFrameChecks(ctx, sockets, last);
+    await cardChecks(ctx, sockets);
+    await burstCheck(ctx, sockets, last);
+    await negativeChecks(ctx, sockets);
+    await boardRouteCheck(ctx, last);
+    for (const c of Object.values(sockets)) c.close();
+  }
+  await httpRouteChecks(ctx);
   return results;
 }
