@@ -50,6 +50,15 @@ function fail(option: string, message: string): never {
   throw new FleetConfigError(option, flag, `${flag}: ${message}`);
 }
 
+/** A server URL normalised (ws:// or wss://, /ws by default), or FleetConfigError naming --url. */
+function serverUrl(x: string): URL {
+  try {
+    return normaliseServerUrl(x);
+  } catch (e) {
+    return fail('url', (e as Error).message);
+  }
+}
+
 /** The first problem of a zod parse of fleet options, as a FleetConfigError naming the flag and the rule. */
 function failFromIssue(issue: z.core.$ZodIssue, input: Record<string, unknown>): never {
   const [top, sub] = issue.path;
@@ -76,13 +85,7 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
   if (!parsed.success) failFromIssue(parsed.error.issues[0]!, o as Record<string, unknown>);
   const v = parsed.data;
   const rawUrls = Array.isArray(v.url) ? v.url : [v.url];
-  const urls: URL[] = rawUrls.map((x) => {
-    try {
-      return normaliseServerUrl(x);
-    } catch (e) {
-      fail('url', (e as Error).message);
-    }
-  });
+  const urls: URL[] = rawUrls.map(serverUrl);
   const url = urls[0]!;
   if (v.perBoard > v.connections) fail('perBoard', `users per board (${v.perBoard}) cannot exceed --connections (${v.connections})`);
   const rateSteps = v.rateSteps.map((st, k) => ({ ...st, k }));

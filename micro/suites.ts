@@ -323,7 +323,7 @@ export async function runSuites(o: MicroOptions, onTask?: (r: MicroTaskResult) =
       for (const d of defs) {
         const t = bench.getTask(d.name);
         const r = t?.result;
-        if (!r || r.state !== 'completed') throw new Error(`micro task "${suite.name}/${d.name}" did not complete (${r?.state ?? 'no result'})`);
+        if (r?.state !== 'completed') throw new Error(`micro task "${suite.name}/${d.name}" did not complete (${r?.state ?? 'no result'})`);
         const opsPerSec = r.period > 0 ? 1000 / r.period : 0;
         const res: MicroTaskResult = {
           suite: suite.name,

@@ -191,6 +191,7 @@ interface Ctx {
   http: string;
   runId: string;
   U: { sender: number; member: number; other: number; sender2: number };
+  // biome-ignore lint/suspicious/noConfusingVoidType: a check resolves with its detail, or with nothing
   run: (name: string, fn: () => Promise<string | void>) => Promise<boolean>;
   skip: (name: string, why: string) => void;
   card: (k: number) => number;
@@ -229,6 +230,7 @@ const WS_CHECKS = [
 
 function context(o: ConformanceOptions, results: CheckResult[], onResult: (r: CheckResult) => void): Ctx {
   const { ws: wsBase, http } = normalizeServerUrl(o.url);
+  // biome-ignore lint/suspicious/noConfusingVoidType: a check resolves with its detail, or with nothing
   const run = async (name: string, fn: () => Promise<string | void>): Promise<boolean> => {
     let r: CheckResult;
     try {

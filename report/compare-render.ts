@@ -46,7 +46,7 @@ export function compareMarkdown(c: Comparison, forced = false): string {
   }
   out.push('');
   out.push(`<sub>${RULE(c)}</sub>`);
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** compare.html: the same table as a standalone page (no scripts). */

@@ -256,7 +256,7 @@ function renderSteady(stages: StageGroup[]): string {
   const note =
     `<p class="note">Corrected latency (from the scheduled send) of the updates scheduled in the first and in the last part of the measured window: 60 s each, or half the window when it is shorter. Medians of the valid runs (a variant marked ⚠ has only invalid runs here, shown for reference). ` +
     `A drift is flagged (red, and a warning in the verdict) when last ÷ first exceeds ${DRIFT_RATIO}× by more than ${DRIFT_FLOOR_MS} ms. † marks windows with too few samples for the percentile (under ${fmtNum(MIN_SAMPLES.p99)} for p99, ${fmtNum(MIN_SAMPLES.p999)} for p99.9): never flagged.</p>`;
-  return section('steady', 'Steady latency: first window against last', note + `<div class="stages">${blocks.join('\n')}</div>`);
+  return section('steady', 'Steady latency: first window against last', `${note}<div class="stages">${blocks.join('\n')}</div>`);
 }
 
 function renderEnvironment(result: ResultFile): string {

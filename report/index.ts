@@ -65,10 +65,10 @@ export async function writeReportFiles(result: ResultFile, outDir: string, forma
         text = renderMarkdown(result, { ...opts, htmlName: REPORT_FILES.html });
         break;
       case 'github-action-benchmark':
-        text = JSON.stringify(toGithubActionBenchmark(result), null, 2) + '\n';
+        text = `${JSON.stringify(toGithubActionBenchmark(result), null, 2)}\n`;
         break;
       case 'bencher':
-        text = JSON.stringify(toBencherBmf(result), null, 2) + '\n';
+        text = `${JSON.stringify(toBencherBmf(result), null, 2)}\n`;
         break;
     }
     await writeFile(file, text);

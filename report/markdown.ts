@@ -110,7 +110,7 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
   }
   const base = variants[0] ?? '';
   out.push(`<sub>Medians of valid runs; ratio columns divide by ${mdCell(base)}, with a 95% bootstrap interval when there are repeats. ✅ better / 🔻 worse beyond noise. ⚠ marks figures from invalid or errored runs, which count for nothing.${compact ? ' Tables trimmed to the gate metrics to fit.' : ''}${opts.htmlName ? ` Charts and the full tables: ${mdCell(opts.htmlName)}.` : ''}</sub>`);
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** Renders summary.md, trimmed to stay under SUMMARY_MAX_BYTES. */

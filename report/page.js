@@ -27,7 +27,7 @@
   function pct(x) {
     var p = 100 * (1 - 1 / x);
     if (p <= 0) return '0%';
-    return String(+p.toPrecision(7)) + '%';
+    return `${String(+p.toPrecision(7))}%`;
   }
   /** @param {unknown} v @returns {string} */
   function num(v) {
@@ -134,9 +134,9 @@
               title: function (items) {
                 if (!items.length) return '';
                 var x = /** @type {{ parsed: { x: number } }} */ (items[0]).parsed.x;
-                return spec.x.percentile ? 'percentile ' + pct(x) : spec.x.label + ': ' + num(x);
+                return spec.x.percentile ? `percentile ${pct(x)}` : `${spec.x.label}: ${num(x)}`;
               },
-              label: /** @param {{ dataset: { label: string }, parsed: { y: number } }} item */ function (item) { return item.dataset.label + ': ' + num(item.parsed.y); }
+              label: /** @param {{ dataset: { label: string }, parsed: { y: number } }} item */ function (item) { return `${item.dataset.label}: ${num(item.parsed.y)}`; }
             }
           }
         },
@@ -150,7 +150,7 @@
   /** @type {Array<{ spec: ChartSpec, chart: any }>} */
   var charts = [];
   data.charts.forEach(function (spec) {
-    var canvas = /** @type {HTMLCanvasElement | null} */ (document.getElementById('chart-' + spec.id));
+    var canvas = /** @type {HTMLCanvasElement | null} */ (document.getElementById(`chart-${spec.id}`));
     if (!canvas) return;
     var ds = spec.bySel ? (spec.bySel[key] || []) : (spec.datasets || []);
     if (spec.measured) ranges[canvas.id] = spec.measured[key] || null;

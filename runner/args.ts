@@ -31,7 +31,7 @@ export function helpText(spec: CommandSpec): string {
  * Unknown flags and missing values throw UsageError naming them.
  */
 export function parseCommand(spec: CommandSpec, argv: string[]): { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } | null {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args: argv,
@@ -43,7 +43,7 @@ export function parseCommand(spec: CommandSpec, argv: string[]): { values: Recor
     throw new UsageError(`${(e as Error).message.replace(/\. To specify a positional.*$/s, '')}\n\n${helpText(spec)}`);
   }
   if (parsed.values.help) {
-    process.stdout.write(helpText(spec) + '\n');
+    process.stdout.write(`${helpText(spec)}\n`);
     return null;
   }
   return { values: parsed.values as Record<string, string | boolean | string[] | boolean[] | undefined>, positionals: parsed.positionals };

@@ -38,7 +38,7 @@ function globalHelp(): string {
 export async function cli(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(globalHelp() + '\n');
+    process.stdout.write(`${globalHelp()}\n`);
     return cmd === undefined ? 2 : 0;
   }
   const entry = COMMANDS[cmd];

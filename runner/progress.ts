@@ -59,7 +59,7 @@ export class Progress {
       this.live = true;
     } else if (Date.now() - this.lastPlain >= 5000) {
       this.lastPlain = Date.now();
-      this.out.write(line + '\n');
+      this.out.write(`${line}\n`);
     }
   }
 
@@ -70,6 +70,6 @@ export class Progress {
       this.out.write('\r\x1b[2K');
       this.live = false;
     }
-    this.out.write(msg + '\n');
+    this.out.write(`${msg}\n`);
   }
 }

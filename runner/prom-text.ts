@@ -163,7 +163,7 @@ function parseSampleLine(line: string, lineNo: number): PromSample {
         }
       }
       if (!closed) throw new PromParseError(lineNo, `unterminated value of label ${lname}`);
-      if (Object.prototype.hasOwnProperty.call(labels, lname)) throw new PromParseError(lineNo, `duplicate label ${lname}`);
+      if (Object.hasOwn(labels, lname)) throw new PromParseError(lineNo, `duplicate label ${lname}`);
       labels[lname] = value;
       skipWs();
       if (line[pos] === ',') {

@@ -109,7 +109,9 @@ test('message ids round-trip and reject foreign ids', () => {
 test('TimeHeap pops in time order', () => {
   const h = new TimeHeap(100);
   const times = [5, 3, 9, 1, 7, 3.5, 0, 8, 2, 6];
-  times.forEach((t, i) => h.push(t, i));
+  times.forEach((t, i) => {
+    h.push(t, i);
+  });
   assert.equal(h.peekTime(), 0);
   const out: number[] = [];
   while (h.size > 0) out.push(times[h.pop()]!);
@@ -136,6 +138,8 @@ test('SeqSet: ranges, duplicates, out-of-order inserts merge', () => {
   assert.equal(s.has(8), true);
   assert.equal(s.size, 10);
   const seen: number[] = [];
-  s.forEach((x) => seen.push(x));
+  s.forEach((x) => {
+    seen.push(x);
+  });
   assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 8, 9, 11]);
 });

@@ -87,7 +87,7 @@ describe('format', () => {
     assert.equal(sig(0.0012345, 3), 0.00123);
     assert.equal(sig(98765, 3), 98765);
     assert.equal(fmtNum(1234567), '1,234,567');
-    assert.equal(fmtNum(3.14159), '3.14');
+    assert.equal(fmtNum(1.23456), '1.23');
     assert.equal(fmtNum(null), '—');
     assert.equal(fmtBytes(1536), '1.5 KiB');
     assert.equal(fmtBytes(64 * 1024 * 1024), '64 MiB');

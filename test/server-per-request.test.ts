@@ -105,7 +105,7 @@ describe('per-request: workers and SQLITE_BUSY', () => {
       const s = await WsClient.connect(srv.wsUrl, 1, 1);
       const m = await WsClient.connect(srv.wsUrl, 1, 2);
       const lock = holdWriteLock(srv.db);
-      let u;
+      let u: ReturnType<WsClient['sendUpdate']> | undefined;
       try {
         u = s.sendUpdate(cardId(1, 1, 5));
         const e = (await s.answer(u.id)) as ErrorMessage;

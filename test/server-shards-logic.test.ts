@@ -37,7 +37,10 @@ test('commitWithSplit busyWait: BUSY is waited out within one try (each hit reco
   const tryCommit: TryCommit<number> = () => (busyLeft-- > 0 ? { ok: false, error: busyError() } : { ok: true, startMs: clock, endMs: clock + 1 });
   const r = commitWithSplit([1, 2, 3], tryCommit, {
     ...DEFAULT_SPLIT_POLICY,
-    busyWait: { maxMs: 1000, sleep: (ms) => ((clock += ms), sleeps.push(ms)), now: () => clock, random: () => 1 },
+    busyWait: { maxMs: 1000, sleep: (ms) => {
+      clock += ms;
+      sleeps.push(ms);
+    }, now: () => clock, random: () => 1 },
   });
   assert.deepEqual(r.outcomes.map((o) => o.ok), [true, true, true]);
   assert.deepEqual(r.outcomes.map((o) => o.attempts), [6, 6, 6], 'each BUSY try is an attempt');

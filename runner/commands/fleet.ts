@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { runFleet } from '../../clients/coordinator.js';
+import type { FleetResult } from '../../model/fleet-result.js';
 import { UsageError } from '../../model/errors.js';
 import { FLEET_FLAGS, FLEET_OPTIONS, GUARD_FLAGS, GUARD_OPTIONS, type FleetOptions } from '../../model/fleet-options.js';
 import { defaultOf, parseFlagText } from '../../model/options.js';
@@ -152,11 +153,11 @@ export async function main(argv: string[]): Promise<number> {
   const onSig = (): void => abort.abort();
   process.once('SIGINT', onSig);
   process.once('SIGTERM', onSig);
-  let result;
+  let result: FleetResult;
   try {
     result = await runFleet(opts, {
       signal: abort.signal,
-      ...(quiet ? {} : { onSecond: (p) => process.stderr.write(formatFleetProgress(p) + '\n') }),
+      ...(quiet ? {} : { onSecond: (p) => process.stderr.write(`${formatFleetProgress(p)}\n`) }),
     });
   } catch (e) {
     if (abort.signal.aborted) {
@@ -168,7 +169,7 @@ export async function main(argv: string[]): Promise<number> {
     process.removeListener('SIGINT', onSig);
     process.removeListener('SIGTERM', onSig);
   }
-  const json = JSON.stringify(result, null, 2) + '\n';
+  const json = `${JSON.stringify(result, null, 2)}\n`;
   if (out) writeFileSync(out, json);
   else process.stdout.write(json);
   const r = result;

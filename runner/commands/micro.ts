@@ -53,9 +53,9 @@ export async function main(argv: string[]): Promise<number> {
     finishedAtIso: new Date().toISOString(),
   };
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, 'micro.json'), JSON.stringify(file, null, 1) + '\n');
+  writeFileSync(join(outDir, 'micro.json'), `${JSON.stringify(file, null, 1)}\n`);
   writeFileSync(join(outDir, 'micro.md'), markdown(file));
-  process.stdout.write(terminalTable(tasks) + '\n');
+  process.stdout.write(`${terminalTable(tasks)}\n`);
   process.stderr.write(`wrote ${join(outDir, 'micro.json')} and micro.md\n`);
   return 0;
 }

@@ -17,7 +17,7 @@ import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { BatchedOptions } from '../../model/variants.js';
 import { BoundedQueue } from './batching.js';
-import type { WriteRow } from './writer-core.js';
+import type { BatchWriteResult, WriteRow } from './writer-core.js';
 import { WriterThread } from './writer.js';
 
 /**
@@ -153,7 +153,7 @@ export class BatchedCore {
     const batch = this.queue.takeAll();
     const m = this.metrics;
     try {
-      let result;
+      let result: BatchWriteResult;
       try {
         result = await this.writer.write(batch.map((q) => q.row));
       } catch (e) {

@@ -10,7 +10,7 @@ import { parseConnectQuery } from '../../protocol/parse.js';
 export type HandshakeResult = { ok: true; board: number; user: number } | { ok: false; status: 400 | 404; reason: string };
 
 export function checkHandshake(url: string | undefined, boardExists: (id: number) => boolean): HandshakeResult {
-  let q;
+  let q: ReturnType<typeof parseConnectQuery>;
   try {
     q = parseConnectQuery(url);
   } catch {

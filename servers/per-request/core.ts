@@ -150,7 +150,7 @@ export class PerRequestCore {
       this.sendError(ws, 'WRITE_FAILED', `internal error: ${(e as Error).message}`, u.id);
     } finally {
       this.inflightCount--;
-      if (this.inflightCount === 0) this.idleWaiters.splice(0).forEach((f) => f());
+      if (this.inflightCount === 0) for (const f of this.idleWaiters.splice(0)) f();
     }
   }
 

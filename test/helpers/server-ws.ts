@@ -44,7 +44,7 @@ export class WsClient {
           const ws = this.answerWaiters.get(f.id);
           if (ws) {
             this.answerWaiters.delete(f.id);
-            ws.forEach((w) => w(f));
+            for (const w of ws) w(f);
           }
         }
       } else this.bad.push(`${p.message}: ${String(data)}`);
@@ -52,7 +52,7 @@ export class WsClient {
     });
     ws.on('close', (code, reason) => {
       this.closed = { code, reason: reason.toString() };
-      this.closeWaiters.splice(0).forEach((f) => f());
+      for (const f of this.closeWaiters.splice(0)) f();
       for (const l of [...this.listeners]) l();
     });
     ws.on('error', () => {});
