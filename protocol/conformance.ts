@@ -8,44 +8,49 @@
  * using: it checks exact seq continuity on its board.
  */
 import { WebSocket } from 'ws';
+import { z } from 'zod';
 import { cardId } from './layout.js';
 import { MAX_FRAME_BYTES, MAX_ID_LENGTH, MAX_TITLE_LENGTH, METRIC_NAMES, type ClientUpdate, type ServerMessage } from './messages.js';
 import { parseServerFrame } from './parse.js';
 
-export interface ConformanceOptions {
-  /** ws://HOST:PORT or ws://HOST:PORT/ws */
-  url: string;
-  /** A board that exists (default 1). */
-  board: number;
-  /** Another board that exists (default 2). */
-  otherBoard: number;
-  /** A board id that does not exist (default 999999999). */
-  unknownBoard: number;
-  /** Cards per board of the seeded layout (default 20). */
-  cardsPerBoard: number;
-  /** Longest wait for any one expected frame or response, ms (default 5000). */
-  timeoutMs: number;
-  /** Silence awaited before concluding that something did NOT arrive, ms (default 500). */
-  quietMs: number;
-  /** Updates per sender in the burst check (default 20; two senders). */
-  burst: number;
-  /** Metric names /metrics must expose (default: the runner's wami_* names). */
-  requiredMetrics: readonly string[];
-}
-
 /** The metric names the runner scrapes; a v1 server exposes all of them. */
 export const REQUIRED_METRICS = METRIC_NAMES;
 
-export const DEFAULT_CONFORMANCE_OPTIONS: Omit<ConformanceOptions, 'url'> = {
-  board: 1,
-  otherBoard: 2,
-  unknownBoard: 999_999_999,
-  cardsPerBoard: 20,
-  timeoutMs: 5000,
-  quietMs: 500,
-  burst: 20,
-  requiredMetrics: REQUIRED_METRICS,
+const id = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+/** The checker's options, each with its bounds and default (the CLI's flags are these in kebab case). */
+export const CONFORMANCE_OPTIONS = {
+  /** A board that exists (default 1). */
+  board: id.default(1),
+  /** Another board that exists (default 2). */
+  otherBoard: id.default(2),
+  /** A board id that does not exist (default 999999999). */
+  unknownBoard: id.default(999_999_999),
+  /** Cards per board of the seeded layout (default 20). */
+  cardsPerBoard: id.default(20),
+  /** Longest wait for any one expected frame or response, ms (default 5000). */
+  timeoutMs: z.number().int().min(1).max(600_000).default(5000),
+  /** Silence awaited before concluding that something did NOT arrive, ms (default 500). */
+  quietMs: z.number().int().min(0).max(600_000).default(500),
+  /** Updates per sender in the burst check (default 20; two senders). */
+  burst: z.number().int().min(1).max(10_000).default(20),
+  /** Metric names /metrics must expose (default: the runner's wami_* names). */
+  requiredMetrics: z.array(z.string()).readonly().default(REQUIRED_METRICS),
 };
+
+export const ConformanceOptionsSchema = z
+  .strictObject({
+    /** ws://HOST:PORT or ws://HOST:PORT/ws */
+    url: z.string(),
+    ...CONFORMANCE_OPTIONS,
+  })
+  .superRefine((o, ctx) => {
+    if (o.board === o.otherBoard) ctx.addIssue({ code: 'custom', path: ['otherBoard'], message: '--board and --other-board must differ' });
+    if (o.unknownBoard === o.board || o.unknownBoard === o.otherBoard) ctx.addIssue({ code: 'custom', path: ['unknownBoard'], message: '--unknown-board must differ from the boards that exist' });
+  });
+export type ConformanceOptions = z.output<typeof ConformanceOptionsSchema>;
+
+export const DEFAULT_CONFORMANCE_OPTIONS: Omit<ConformanceOptions, 'url'> = z.strictObject(CONFORMANCE_OPTIONS).parse({});
 
 export interface CheckResult {
   name: string;

@@ -7,7 +7,10 @@
 import type { Scenario, Variant } from '../scenarios/schema.js';
 import { evaluateThresholds, parseThreshold, type ParsedThreshold } from '../scenarios/thresholds.js';
 import { runSession, type RunOptions, type RunOutcome, type SessionDriver } from './run.js';
+import { z } from 'zod';
 import { UsageError } from '../model/errors.js';
+import { FLEET_OPTIONS } from '../model/fleet-options.js';
+import { flagOf } from '../model/options.js';
 import { estimateRunSec } from './plan.js';
 import { fmtDuration } from './progress.js';
 import type { CapacityReport, CapacityStop, CapacityVariant } from '../model/capacity.js';
@@ -136,19 +139,28 @@ export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: nu
   };
 }
 
-/** A capacity search as a caller asks for it. */
-export interface CapacitySearch {
-  /** The SLO, thresholds like 'fanoutMs.p99 < 250' (all must hold). */
-  slo: string[];
-  /** Upper end of the search, sockets (default 30000). */
-  maxConnections?: number;
-  /** Sockets added per step (default 2500). */
-  step?: number;
-  /** First step (default: the step, or the maximum when smaller). */
-  startConnections?: number;
-  /** Measured seconds per step (default: the scenario's first stage). */
-  durationSec?: number;
-}
+const sockets = z.number().int().min(1).max(200_000);
+
+/** A capacity search as a caller asks for it: each option with its bounds and default (the CLI's flags read these). */
+export const CapacitySearchSchema = z
+  .strictObject({
+    /** The SLO, thresholds like 'fanoutMs.p99 < 250' (all must hold). */
+    slo: z.array(z.string()),
+    /** Upper end of the search, sockets (default 30000). */
+    maxConnections: sockets.default(30_000),
+    /** Sockets added per step (default 2500). */
+    step: sockets.default(2500),
+    /** First step (default: the step, or the maximum when smaller). */
+    startConnections: sockets.optional(),
+    /** Measured seconds per step (default: the scenario's first stage). */
+    durationSec: FLEET_OPTIONS.durationSec.optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.startConnections !== undefined && o.startConnections > o.maxConnections) {
+      ctx.addIssue({ code: 'custom', path: ['startConnections'], message: `--start must be between 1 and ${o.maxConnections}, got ${o.startConnections}` });
+    }
+  });
+export type CapacitySearch = z.input<typeof CapacitySearchSchema>;
 
 /**
  * The scenario and driver of a capacity search: the scenario's stages replaced by the ladder, its
@@ -156,19 +168,21 @@ export interface CapacitySearch {
  * one board of users.
  */
 export function capacitySession(s: Scenario, search: CapacitySearch): { scenario: Scenario; driver: SessionDriver } {
-  if (search.slo.length === 0) throw new UsageError("an SLO is required, e.g. 'fanoutMs.p99 < 250'");
-  const slo = search.slo.map((e) => {
+  const parsed = CapacitySearchSchema.safeParse(search);
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `${flagOf(String(i.path[0]))}: ${i.message}`)).join('; '));
+  const q = parsed.data;
+  if (q.slo.length === 0) throw new UsageError("an SLO is required, e.g. 'fanoutMs.p99 < 250'");
+  const slo = q.slo.map((e) => {
     try {
       return parseThreshold(e);
     } catch (err) {
       throw new UsageError(`--slo: ${(err as Error).message}`);
     }
   });
-  const maxConnections = search.maxConnections ?? 30000;
-  const step = search.step ?? 2500;
-  const start = search.startConnections ?? Math.min(step, maxConnections);
+  const { maxConnections, step } = q;
+  const start = q.startConnections ?? Math.min(step, maxConnections);
   if (start < s.users.perBoard) throw new UsageError(`--start ${start} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
-  const durationSec = search.durationSec ?? s.stages[0]!.durationSec;
+  const durationSec = q.durationSec ?? s.stages[0]!.durationSec;
   const ladder = capacityLadder({ startConnections: start, step, maxConnections });
   const scenario: Scenario = {
     ...s,

@@ -1,7 +1,7 @@
 import { applyOverrides, BUILTIN_SCENARIOS, loadScenario } from '../../scenarios/load.js';
-import { capacityLines, capacitySession, runCapacity, type CapacitySearch } from '../capacity.js';
-import { intFlag, optionFlag, parseCommand, type CommandSpec } from '../args.js';
-import { StageSchema } from '../../scenarios/schema.js';
+import { capacityLines, capacitySession, CapacitySearchSchema, runCapacity, type CapacitySearch } from '../capacity.js';
+import { optionFlag, parseCommand, type CommandSpec } from '../args.js';
+import { defaultOf } from '../../model/options.js';
 import { UsageError } from '../../model/errors.js';
 import { runSessionFromCli, scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
@@ -15,8 +15,8 @@ const spec: CommandSpec = {
     'Exit codes: 0 a passing count for every variant, 1 harness error or a step errored (the search is incomplete), 2 bad input, 3 some variant never met the SLO.',
   flagHelp: [
     "--slo EXPR           the service-level objective, a threshold like 'fanoutMs.p99 < 250' (repeatable; all must hold)",
-    '--max-connections N  upper end of the search (default 30000)',
-    '--step N             sockets added per step (default 2500)',
+    `--max-connections N  upper end of the search (default ${String(defaultOf(CapacitySearchSchema.shape.maxConnections))})`,
+    `--step N             sockets added per step (default ${String(defaultOf(CapacitySearchSchema.shape.step))})`,
     '--start N            first step (default: --step)',
     '--duration-sec S     measured seconds per step (default: the scenario\'s first stage)',
     ...SESSION_FLAG_HELP,
@@ -36,14 +36,13 @@ export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
   const v = p.values;
-  const maxConnections = intFlag(v, 'max-connections', 30000, 1, 200_000);
-  const step = intFlag(v, 'step', 2500, 1, 200_000);
+  const F = CapacitySearchSchema.shape;
   const search: CapacitySearch = {
     slo: (v.slo as string[] | undefined) ?? [],
-    maxConnections,
-    step,
-    startConnections: intFlag(v, 'start', Math.min(step, maxConnections), 1, maxConnections),
-    ...(v['duration-sec'] !== undefined ? { durationSec: optionFlag(v, 'duration-sec', StageSchema.shape.durationSec) as number } : {}),
+    maxConnections: optionFlag(v, 'max-connections', F.maxConnections) as number | undefined,
+    step: optionFlag(v, 'step', F.step) as number | undefined,
+    startConnections: optionFlag(v, 'start', F.startConnections) as number | undefined,
+    durationSec: optionFlag(v, 'duration-sec', F.durationSec) as number | undefined,
   };
   if (search.slo.length === 0) throw new UsageError("--slo is required, e.g. --slo 'fanoutMs.p99 < 250'");
   const { scenario, file } = await loadScenario(scenarioArg(p.positionals, spec.usage));

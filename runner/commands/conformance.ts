@@ -3,8 +3,9 @@
  * prints each check as PASS or FAIL with the reason. Exit 0 only if all pass (1 if any fails,
  * 2 on bad flags).
  */
-import { DEFAULT_CONFORMANCE_OPTIONS as D, normalizeServerUrl, runConformance, type ConformanceOptions } from '../../protocol/conformance.js';
-import { intFlag, parseCommand, type CommandSpec } from '../args.js';
+import { flagOf } from '../../model/options.js';
+import { CONFORMANCE_OPTIONS, ConformanceOptionsSchema, DEFAULT_CONFORMANCE_OPTIONS as D, normalizeServerUrl, runConformance } from '../../protocol/conformance.js';
+import { optionFlag, parseCommand, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
 
 const spec: CommandSpec = {
@@ -47,19 +48,13 @@ export async function main(argv: string[]): Promise<number> {
     throw new UsageError((e as Error).message);
   }
   const v = p.values;
-  const opts: ConformanceOptions = {
-    ...D,
-    url,
-    board: intFlag(v, 'board', D.board, 1),
-    otherBoard: intFlag(v, 'other-board', D.otherBoard, 1),
-    unknownBoard: intFlag(v, 'unknown-board', D.unknownBoard, 1),
-    cardsPerBoard: intFlag(v, 'cards-per-board', D.cardsPerBoard, 1),
-    timeoutMs: intFlag(v, 'timeout-ms', D.timeoutMs, 1, 600_000),
-    quietMs: intFlag(v, 'quiet-ms', D.quietMs, 0, 600_000),
-    burst: intFlag(v, 'burst', D.burst, 1, 10_000),
-  };
-  if (opts.board === opts.otherBoard) throw new UsageError('--board and --other-board must differ');
-  if (opts.unknownBoard === opts.board || opts.unknownBoard === opts.otherBoard) throw new UsageError('--unknown-board must differ from the boards that exist');
+  const set: Record<string, unknown> = { url };
+  for (const [key, field] of Object.entries(CONFORMANCE_OPTIONS)) {
+    if (key !== 'requiredMetrics') set[key] = optionFlag(v, flagOf(key).slice(2), field);
+  }
+  const parsed = ConformanceOptionsSchema.safeParse(set);
+  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
+  const opts = parsed.data;
   process.stdout.write(`wami-bench conformance: protocol v1 against ${url}\n`);
   const results = await runConformance(opts, (r) => process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.name}${r.detail ? ` — ${r.detail}` : ''}\n`));
   const failed = results.filter((r) => !r.ok).length;
