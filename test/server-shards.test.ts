@@ -96,14 +96,22 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
     const [b] = await m.waitUpdates(1);
     assert.deepEqual(b, { type: 'update', id: u.id, card: u.card, column: 'review', title: 'across shards', at: u.at, sentAt: u.sentAt, from: 101, seq: ack.seq });
     // sentinels: once these arrive, anything wrongly sent for `u` would have come before them
-    const v3 = connect(3, 302).then((x) => x.sendUpdate(cardId(3, 0, M)));
+    const c3 = connect(3, 302);
     const w = otherShard2.sendUpdate(cardId(2, 0, M));
-    const v = await v3;
+    const s3 = await c3;
+    const v = s3.sendUpdate(cardId(3, 0, M));
     await sameShard.until(() => sameShard.updates().find((x) => x.id === v.id), 'sentinel on board 3');
     await otherShard.until(() => otherShard.updates().find((x) => x.id === w.id), 'sentinel on board 2');
     assert.deepEqual(sameShard.updates().map((x) => x.id), [v.id], 'board 3 (same shard) got only board 3');
     assert.deepEqual(otherShard.updates().map((x) => x.id), [w.id], 'board 2 (other shard) got only board 2');
     assert.deepEqual(s.updates(), [], 'no echo');
+    // Both sentinels acked = committed: the next test reads boards.seq from the file, which the
+    // writer raises only at commit (a broadcast alone does not wait for it).
+    for (const [c, id] of [
+      [s3, v.id],
+      [otherShard2, w.id],
+    ] as const)
+      assert.equal((await c.answer(id)).type, 'ack');
     await closeAll();
   });
 
