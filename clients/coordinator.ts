@@ -114,7 +114,10 @@ class FleetRun {
     this.connectDeadline = this.origin + SPAWN_MS + this.expectedConnectMs + cfg.handshakeTimeoutMs + 2_000;
     this.windowMs = (cfg.warmupSec + cfg.durationSec) * 1000;
     this.drainMs = cfg.drainSec * 1000;
-    this.seconds = new SecondsAggregator((p) => this.onPoint(p), () => this.selfRss.read() ?? 0);
+    this.seconds = new SecondsAggregator(
+      (p) => this.onPoint(p),
+      () => this.selfRss.read() ?? 0,
+    );
   }
 
   /** The worker exits by itself at this time whatever happens (no orphans). */
@@ -129,9 +132,18 @@ class FleetRun {
   private onPoint(p: TimePoint): void {
     if (!this.hooks.onSecond) return;
     const now = nowMs();
-    const timeLeftMs = this.t0 === null ? Math.max(0, this.origin + this.expectedConnectMs - now) + this.windowMs + this.drainMs : Math.max(0, this.scheduleEnd + this.drainMs - now);
+    const timeLeftMs =
+      this.t0 === null
+        ? Math.max(0, this.origin + this.expectedConnectMs - now) + this.windowMs + this.drainMs
+        : Math.max(0, this.scheduleEnd + this.drainMs - now);
     try {
-      this.hooks.onSecond({ ...p, elapsedSec: p.t + 1, phase: this.phaseAt(this.origin + (p.t + 0.5) * 1000), timeLeftSec: Math.round(timeLeftMs / 1000), connections: this.cfg.connections });
+      this.hooks.onSecond({
+        ...p,
+        elapsedSec: p.t + 1,
+        phase: this.phaseAt(this.origin + (p.t + 0.5) * 1000),
+        timeLeftSec: Math.round(timeLeftMs / 1000),
+        connections: this.cfg.connections,
+      });
     } catch {
       /* a failing hook must not break the run */
     }
@@ -228,13 +240,22 @@ class FleetRun {
     if (!ok && this.errors.length === 0) {
       for (const w of this.workers) if (!w.connected) w.tell({ type: 'stop-connect' });
       ok = await this.until(() => allConnected() || this.broken(), nowMs() + STOP_CONNECT_MS);
-      if (!ok) this.errors.push(`the workers did not finish connecting by the deadline (${Math.round((this.connectDeadline - this.origin) / 1000)} s + ${STOP_CONNECT_MS / 1000} s)`);
+      if (!ok)
+        this.errors.push(
+          `the workers did not finish connecting by the deadline (${Math.round((this.connectDeadline - this.origin) / 1000)} s + ${STOP_CONNECT_MS / 1000} s)`,
+        );
     }
     const reachedNow = this.workers.reduce((n, w) => n + (w.connected?.reached ?? 0), 0);
     if (ok && !this.broken() && reachedNow === 0) {
       const kinds: Record<string, number> = {};
       for (const w of this.workers) if (w.connected) mergeCounts(kinds, w.connected.failuresByKind);
-      this.errors.push(`no socket reached the server at ${this.cfg.urls.join(', ')} (${Object.entries(kinds).map(([k, n]) => `${k}=${n}`).join(', ') || 'no answer'})`);
+      this.errors.push(
+        `no socket reached the server at ${this.cfg.urls.join(', ')} (${
+          Object.entries(kinds)
+            .map(([k, n]) => `${k}=${n}`)
+            .join(', ') || 'no answer'
+        })`,
+      );
     }
     return ok && !this.broken() && this.errors.length === 0;
   }
@@ -384,7 +405,10 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
   const own = process.cpuUsage(x.cpuStart);
   const cpuSec = j.cpuSec + (own.user + own.system) / 1e6;
   const rssFallback = finals.reduce((n, f) => n + f.rssBytesMax, 0);
-  const lagMsP99 = percentileMs(hist((f) => f.hist.lag), 99);
+  const lagMsP99 = percentileMs(
+    hist((f) => f.hist.lag),
+    99,
+  );
 
   // The guard looks at the seconds wholly inside the measured window.
   const measuredSeconds: number[] = [];

@@ -61,7 +61,9 @@ export function evaluateGuard(input: GuardInput, bounds: GuardBounds = DEFAULT_G
   for (const w of input.workers) {
     const run = longestRunAtOrAbove(w.cpuPctBySecond, bounds.cpuPct);
     if (run.length >= bounds.cpuSustainSec) {
-      reasons.push(`worker ${w.index} CPU at or above ${bounds.cpuPct}% of a core for ${run.length} consecutive seconds (max ${fmt(run.max)}%): the fleet saturated its CPU`);
+      reasons.push(
+        `worker ${w.index} CPU at or above ${bounds.cpuPct}% of a core for ${run.length} consecutive seconds (max ${fmt(run.max)}%): the fleet saturated its CPU`,
+      );
     }
     if (w.eventLoopDelayMsP99 > bounds.eventLoopDelayMsP99) {
       reasons.push(`worker ${w.index} event-loop delay p99 ${fmt(w.eventLoopDelayMsP99)} ms exceeds the bound of ${bounds.eventLoopDelayMsP99} ms`);

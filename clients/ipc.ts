@@ -82,7 +82,18 @@ export interface WorkerFinal {
   /** Users of this worker not connected for the whole window. */
   notWholeUsers: number[];
   /** Measured-window histograms, encoded (µs). */
-  hist: { connect: string; ack: string; ackUncorrected: string; fanout: string; fanoutUncorrected: string; lag: string; ackFirst: string; ackLast: string; fanoutFirst: string; fanoutLast: string };
+  hist: {
+    connect: string;
+    ack: string;
+    ackUncorrected: string;
+    fanout: string;
+    fanoutUncorrected: string;
+    lag: string;
+    ackFirst: string;
+    ackLast: string;
+    fanoutFirst: string;
+    fanoutLast: string;
+  };
   updates: { sent: number; acked: number; errored: number; unanswered: number };
   errorsByCode: Record<string, number>;
   errorsByKind: Record<string, number>;

@@ -156,7 +156,13 @@ export class LoadWorker {
   private maybeConnected(): void {
     if (this.connectedSent || this.connectDone < this.users.length) return;
     this.connectedSent = true;
-    this.send({ type: 'connected', index: this.init.index, asked: this.users.length, reached: this.rec.reached, failuresByKind: { ...this.rec.failuresByKind } });
+    this.send({
+      type: 'connected',
+      index: this.init.index,
+      asked: this.users.length,
+      reached: this.rec.reached,
+      failuresByKind: { ...this.rec.failuresByKind },
+    });
   }
 
   private openSocket(u: User): void {
@@ -286,11 +292,14 @@ export class LoadWorker {
     };
     this.cfg = cfg;
     const now = nowMs();
-    setTimeout(() => {
-      if (this.finishing) return;
-      this.eldWindow.reset();
-      this.eldWindow.enable();
-    }, Math.max(0, measureStart - now));
+    setTimeout(
+      () => {
+        if (this.finishing) return;
+        this.eldWindow.reset();
+        this.eldWindow.enable();
+      },
+      Math.max(0, measureStart - now),
+    );
     setTimeout(() => this.eldWindow.disable(), Math.max(0, measureEnd - now));
     const heap = new TimeHeap(this.users.length);
     for (const u of this.users) {

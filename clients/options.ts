@@ -7,7 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { z } from 'zod';
-import { FLEET_FLAGS, FLEET_OPTIONS, FleetConfigError, FleetOptionsSchema, GUARD_FLAGS, GuardSchema, type FleetOptions, type GuardBounds } from '../model/fleet-options.js';
+import {
+  FLEET_FLAGS,
+  FLEET_OPTIONS,
+  FleetConfigError,
+  FleetOptionsSchema,
+  GUARD_FLAGS,
+  GuardSchema,
+  type FleetOptions,
+  type GuardBounds,
+} from '../model/fleet-options.js';
 import { ruleOf, ruleText } from '../model/options.js';
 import { isLoopbackHost, loopbackPortUsage, normaliseServerUrl, planFleet, type FleetPlan } from './plan.js';
 
@@ -97,7 +106,11 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
   const loopback = urls.every((x) => isLoopbackHost(x.hostname));
   let plan: FleetPlan;
   try {
-    plan = planFleet({ connections: v.connections, firstUser: v.firstUser, workers: v.workers, sourceAddresses: v.sourceAddresses, loopback }, cpus, v.sourceAddresses === undefined && loopback ? loopbackPortUsage() : {});
+    plan = planFleet(
+      { connections: v.connections, firstUser: v.firstUser, workers: v.workers, sourceAddresses: v.sourceAddresses, loopback },
+      cpus,
+      v.sourceAddresses === undefined && loopback ? loopbackPortUsage() : {},
+    );
   } catch (e) {
     const m = /^(\w+): (.*)$/s.exec((e as Error).message);
     fail(m?.[1] ?? 'workers', m?.[2] ?? (e as Error).message);

@@ -64,7 +64,12 @@ export const LOOPBACK_SOURCES: readonly string[] = Array.from({ length: 253 }, (
  * loopbackPortUsage()), ties broken by address order. Back-to-back runs thereby move to fresh
  * addresses instead of fighting the previous run's TIME_WAIT ports. Not loopback: none (the kernel chooses).
  */
-export function defaultSourceAddresses(connections: number, targetHost: string, perAddress = DEFAULT_SOCKETS_PER_ADDRESS, usage: Record<string, number> = {}): string[] {
+export function defaultSourceAddresses(
+  connections: number,
+  targetHost: string,
+  perAddress = DEFAULT_SOCKETS_PER_ADDRESS,
+  usage: Record<string, number> = {},
+): string[] {
   if (!isLoopbackHost(targetHost)) return [];
   const n = Math.max(1, Math.ceil(connections / perAddress));
   if (n > LOOPBACK_SOURCES.length) throw new RangeError(`too many source addresses needed (${n})`);
@@ -179,7 +184,9 @@ export function planFleet(p: FleetPlanInput, cpus: number, usage: Record<string,
   const segs = segments(p.connections, workers, p.firstUser);
   const biggest = segs.reduce((m, s) => Math.max(m, s.count), 0);
   if (biggest > MAX_SOCKETS_PER_WORKER) {
-    throw new RangeError(`workers: ${workers} workers would hold ${biggest} sockets each; a process holds at most ${MAX_SOCKETS_PER_WORKER} (20,000-file limit): use at least ${minWorkers}`);
+    throw new RangeError(
+      `workers: ${workers} workers would hold ${biggest} sockets each; a process holds at most ${MAX_SOCKETS_PER_WORKER} (20,000-file limit): use at least ${minWorkers}`,
+    );
   }
   let sourceAddresses: string[];
   if (p.sourceAddresses === undefined) {
@@ -190,6 +197,7 @@ export function planFleet(p: FleetPlanInput, cpus: number, usage: Record<string,
   }
   const spread = addressSpread(p.connections, sourceAddresses);
   const most = Math.max(0, ...Object.values(spread));
-  if (most > MAX_SOCKETS_PER_ADDRESS) throw new RangeError(`sourceAddresses: ${most} sockets per address exceeds ${MAX_SOCKETS_PER_ADDRESS}: give more addresses`);
+  if (most > MAX_SOCKETS_PER_ADDRESS)
+    throw new RangeError(`sourceAddresses: ${most} sockets per address exceeds ${MAX_SOCKETS_PER_ADDRESS}: give more addresses`);
   return { workers, segments: segs, sourceAddresses, addressSpread: spread };
 }

@@ -84,12 +84,29 @@ export interface RecorderConfig {
 }
 
 /** The per-second part of a TickReport. */
-export type SecondCounts = Pick<TickReport, 'openSockets' | 'sent' | 'acked' | 'errors' | 'errorsBy' | 'delivered' | 'ackHist' | 'fanoutHist' | 'lagHist' | 'pendingAcks'>;
+export type SecondCounts = Pick<
+  TickReport,
+  'openSockets' | 'sent' | 'acked' | 'errors' | 'errorsBy' | 'delivered' | 'ackHist' | 'fanoutHist' | 'lagHist' | 'pendingAcks'
+>;
 
 /** The recorded part of a WorkerFinal. */
 export type RecordedFinal = Pick<
   WorkerFinal,
-  'sockets' | 'notWholeUsers' | 'hist' | 'updates' | 'errorsByCode' | 'errorsByKind' | 'duplicate' | 'outOfOrder' | 'receivedFrames' | 'seen' | 'acked' | 'errored' | 'unanswered' | 'samples' | 'examples'
+  | 'sockets'
+  | 'notWholeUsers'
+  | 'hist'
+  | 'updates'
+  | 'errorsByCode'
+  | 'errorsByKind'
+  | 'duplicate'
+  | 'outOfOrder'
+  | 'receivedFrames'
+  | 'seen'
+  | 'acked'
+  | 'errored'
+  | 'unanswered'
+  | 'samples'
+  | 'examples'
 >;
 
 export class Recorder {

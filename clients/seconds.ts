@@ -57,7 +57,11 @@ export class SecondsAggregator {
     if (m.cpuPct > this.cpuPctMax) this.cpuPctMax = m.cpuPct;
     if (m.t <= this.lastEmitted) return; // too late for its second: counts stay in the totals
     let a = this.buckets.get(m.t);
-    if (!a) this.buckets.set(m.t, (a = { openSockets: 0, sent: 0, acked: 0, errors: 0, errorsBy: {}, delivered: 0, ack: [], fanout: [], lag: [], cpuPct: 0, rssBytes: 0 }));
+    if (!a)
+      this.buckets.set(
+        m.t,
+        (a = { openSockets: 0, sent: 0, acked: 0, errors: 0, errorsBy: {}, delivered: 0, ack: [], fanout: [], lag: [], cpuPct: 0, rssBytes: 0 }),
+      );
     a.openSockets += m.openSockets;
     a.sent += m.sent;
     a.acked += m.acked;

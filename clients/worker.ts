@@ -35,10 +35,13 @@ process.on('message', (m: CoordinatorMessage) => {
         index = m.index;
         worker = new LoadWorker(m, send);
         const left = m.hardDeadlineMs - nowMs();
-        setTimeout(() => {
-          process.stderr.write(`fleet worker ${m.index}: hard deadline reached, exiting\n`);
-          process.exit(4);
-        }, Math.max(1000, left)).unref();
+        setTimeout(
+          () => {
+            process.stderr.write(`fleet worker ${m.index}: hard deadline reached, exiting\n`);
+            process.exit(4);
+          },
+          Math.max(1000, left),
+        ).unref();
         worker.begin();
         break;
       }

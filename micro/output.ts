@@ -23,7 +23,16 @@ export interface MicroResultFile {
 const plural = (u: string): string => (/(s|sh|ch|x)$/.test(u) ? `${u}es` : `${u}s`);
 
 export function rows(tasks: MicroTaskResult[]): string[][] {
-  return tasks.map((t) => [t.suite, t.task, fmtCompact(t.opsPerSec), `${fmtCompact(t.unitsPerSec)} ${plural(t.unit)}/s`, fmtMs(t.meanMs), fmtMs(t.p99Ms), `±${t.rmePct.toFixed(1)}%`, String(t.samples)]);
+  return tasks.map((t) => [
+    t.suite,
+    t.task,
+    fmtCompact(t.opsPerSec),
+    `${fmtCompact(t.unitsPerSec)} ${plural(t.unit)}/s`,
+    fmtMs(t.meanMs),
+    fmtMs(t.p99Ms),
+    `±${t.rmePct.toFixed(1)}%`,
+    String(t.samples),
+  ]);
 }
 
 const HEAD = ['suite', 'task', 'ops/s', 'units/s', 'mean', 'p99', 'rme', 'samples'];

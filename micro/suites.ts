@@ -66,7 +66,15 @@ interface SuiteDef {
   tasks: () => TaskDef[];
 }
 
-const sampleUpdate = { type: 'update' as const, id: 'u12-345', card: 137, column: 'doing' as const, title: 'Move the release checklist to review', at: 123456.789, sentAt: 123457.012 };
+const sampleUpdate = {
+  type: 'update' as const,
+  id: 'u12-345',
+  card: 137,
+  column: 'doing' as const,
+  title: 'Move the release checklist to review',
+  at: 123456.789,
+  sentAt: 123457.012,
+};
 const sampleFrame = serializeUpdate(sampleUpdate);
 const badFrame = JSON.stringify({ ...sampleUpdate, column: 'nowhere' });
 const broadcastFrame = serializeBroadcast(sampleUpdate, 12, 345);
@@ -294,7 +302,7 @@ export const SUITES: SuiteDef[] = [
     name: 'retry',
     tasks: () => {
       let x = 0.5;
-      const random = (): number => (x = (x * 9301 + 49297) % 233280 / 233280);
+      const random = (): number => (x = ((x * 9301 + 49297) % 233280) / 233280);
       return [
         {
           name: 'decideRetry (backoff with jitter, attempts and deadline)',
@@ -317,7 +325,14 @@ export async function runSuites(o: MicroOptions, onTask?: (r: MicroTaskResult) =
     await suite.setup?.();
     try {
       const defs = suite.tasks();
-      const bench = new Bench({ name: suite.name, time: o.timeMs, warmupTime: o.warmupMs, iterations: o.minIterations, warmupIterations: Math.min(16, o.minIterations), throws: true });
+      const bench = new Bench({
+        name: suite.name,
+        time: o.timeMs,
+        warmupTime: o.warmupMs,
+        iterations: o.minIterations,
+        warmupIterations: Math.min(16, o.minIterations),
+        throws: true,
+      });
       for (const d of defs) bench.add(d.name, d.fn, { ...(d.beforeAll ? { beforeAll: d.beforeAll } : {}), ...(d.afterAll ? { afterAll: d.afterAll } : {}) });
       await bench.run();
       for (const d of defs) {

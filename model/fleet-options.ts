@@ -83,11 +83,17 @@ export const FLEET_OPTIONS = {
   /** If set, the Ledger JSON is written there. */
   ledgerFile: z.string().optional(),
   /** Prefix of client message ids (`<prefix>-<n>`). Not set: random per run, so reruns never reuse ids. */
-  idPrefix: z.string().regex(/^[A-Za-z0-9_.]{1,24}$/, 'must be 1-24 of [A-Za-z0-9_.]').optional(),
+  idPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.]{1,24}$/, 'must be 1-24 of [A-Za-z0-9_.]')
+    .optional(),
   /** Saturation guard bounds (see GUARD_OPTIONS). */
   guard: GuardSchema.partial().optional(),
   /** Pin the workers to these CPUs (a taskset list, e.g. "1-3"); needs taskset. Not set: not pinned. */
-  cpus: z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'must be a CPU list like "1-3" or "1,3"').optional(),
+  cpus: z
+    .string()
+    .regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'must be a CPU list like "1-3" or "1,3"')
+    .optional(),
 };
 export const FleetOptionsSchema = z.strictObject(FLEET_OPTIONS);
 /** The fleet's options as a caller gives them (defaults optional). */

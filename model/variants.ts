@@ -72,7 +72,11 @@ export const PER_REQUEST_OPTIONS = {
 export const DEFAULT_RETRY_MAX_ATTEMPTS = 20;
 export const PerRequestOptionsSchema = z.strictObject(PER_REQUEST_OPTIONS).superRefine((o, ctx) => {
   if (o.retryMaxMs < o.retryBaseMs) {
-    ctx.addIssue({ code: 'custom', path: ['retryMaxMs'], message: `${flagOf('retryMaxMs')} (${o.retryMaxMs}) must be >= ${flagOf('retryBaseMs')} (${o.retryBaseMs})` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['retryMaxMs'],
+      message: `${flagOf('retryMaxMs')} (${o.retryMaxMs}) must be >= ${flagOf('retryBaseMs')} (${o.retryBaseMs})`,
+    });
   }
 });
 /** per-request options with every default filled in (workers and attempts resolved). */
@@ -95,7 +99,13 @@ export interface VariantKindSpec {
 
 export const VARIANT_SPECS: Record<VariantKind, VariantKindSpec> = {
   batched: { shape: BATCHED_OPTIONS, schema: BatchedOptionsSchema, processOption: 'shards', defaultProcesses: () => 1, roundRobin: false },
-  'per-request': { shape: PER_REQUEST_OPTIONS, schema: PerRequestOptionsSchema, processOption: 'workers', defaultProcesses: (cpus) => Math.max(1, cpus), roundRobin: true },
+  'per-request': {
+    shape: PER_REQUEST_OPTIONS,
+    schema: PerRequestOptionsSchema,
+    processOption: 'workers',
+    defaultProcesses: (cpus) => Math.max(1, cpus),
+    roundRobin: true,
+  },
 };
 
 /** The strict schema of the options a variant of `kind` may set (no defaults applied). */

@@ -46,7 +46,8 @@ export const ConformanceOptionsSchema = z
   })
   .superRefine((o, ctx) => {
     if (o.board === o.otherBoard) ctx.addIssue({ code: 'custom', path: ['otherBoard'], message: '--board and --other-board must differ' });
-    if (o.unknownBoard === o.board || o.unknownBoard === o.otherBoard) ctx.addIssue({ code: 'custom', path: ['unknownBoard'], message: '--unknown-board must differ from the boards that exist' });
+    if (o.unknownBoard === o.board || o.unknownBoard === o.otherBoard)
+      ctx.addIssue({ code: 'custom', path: ['unknownBoard'], message: '--unknown-board must differ from the boards that exist' });
   });
 export type ConformanceOptions = z.output<typeof ConformanceOptionsSchema>;
 
@@ -68,7 +69,8 @@ export function normalizeServerUrl(url: string): { ws: string; http: string } {
     throw new Error(`not a URL: "${url}" (expected ws://HOST:PORT)`);
   }
   if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error(`expected a ws:// or wss:// URL, got "${url}"`);
-  if (u.pathname !== '/' && u.pathname !== '' && u.pathname !== '/ws') throw new Error(`expected ws://HOST:PORT or ws://HOST:PORT/ws, got path "${u.pathname}"`);
+  if (u.pathname !== '/' && u.pathname !== '' && u.pathname !== '/ws')
+    throw new Error(`expected ws://HOST:PORT or ws://HOST:PORT/ws, got path "${u.pathname}"`);
   const http = `${u.protocol === 'wss:' ? 'https' : 'http'}://${u.host}`;
   return { ws: `${u.protocol}//${u.host}/ws`, http };
 }
@@ -284,7 +286,6 @@ async function httpBasics(ctx: Ctx): Promise<void> {
     must(typeof j === 'object' && j !== null && !Array.isArray(j), 'body is not a JSON object');
     return r.body.slice(0, 160);
   });
-
 }
 
 /** The handshake checks; the four sockets when the valid handshake was accepted, else null. */
@@ -341,10 +342,12 @@ async function updateChecks(ctx: Ctx, { s, m }: Sockets, last: Last): Promise<vo
       must(b.type === 'update', 'not an update');
       must(b.from === U.sender, `from is ${b.from}, expected ${U.sender}`);
       must(b.seq === firstAckSeq, `seq ${b.seq}, ack said ${firstAckSeq}`);
-      must(b.card === f.card && b.column === f.column && b.title === f.title && b.at === f.at && b.sentAt === f.sentAt, `fields differ from the sent update: ${JSON.stringify(b)}`);
+      must(
+        b.card === f.card && b.column === f.column && b.title === f.title && b.at === f.at && b.sentAt === f.sentAt,
+        `fields differ from the sent update: ${JSON.stringify(b)}`,
+      );
     });
   } else skip('update: other member gets the broadcast with from and the ack seq', 'no ack');
-
 }
 
 async function badFrameChecks(ctx: Ctx, { s, m }: Sockets, last: Last): Promise<void> {
@@ -412,7 +415,6 @@ async function badFrameChecks(ctx: Ctx, { s, m }: Sockets, last: Last): Promise<
     last.column = u.column;
     last.card = u.card;
   });
-
 }
 
 async function cardChecks(ctx: Ctx, { s }: Sockets): Promise<void> {
@@ -426,7 +428,6 @@ async function cardChecks(ctx: Ctx, { s }: Sockets): Promise<void> {
   };
   await run('cards: card of another board -> UNKNOWN_CARD', () => unknownCard(cardId(o.otherBoard, 0, o.cardsPerBoard)));
   await run('cards: nonexistent card -> UNKNOWN_CARD', () => unknownCard(2_000_000_000));
-
 }
 
 async function burstCheck(ctx: Ctx, { s, m, s2 }: Sockets, last: Last): Promise<void> {
@@ -445,9 +446,7 @@ async function burstCheck(ctx: Ctx, { s, m, s2 }: Sockets, last: Last): Promise<
       }
     }
     const answers = await Promise.all(
-      sent.map((u, i) =>
-        (i % 2 === 0 ? s : s2).waitFor((f) => f.id === u.id && (f.type === 'ack' || f.type === 'error'), `answer to ${u.id}`, T),
-      ),
+      sent.map((u, i) => (i % 2 === 0 ? s : s2).waitFor((f) => f.id === u.id && (f.type === 'ack' || f.type === 'error'), `answer to ${u.id}`, T)),
     );
     const notAcked = answers.filter((a) => a.type !== 'ack');
     must(notAcked.length === 0, `${notAcked.length} not acked, e.g. ${JSON.stringify(notAcked[0])}`);
@@ -480,7 +479,6 @@ async function burstCheck(ctx: Ctx, { s, m, s2 }: Sockets, last: Last): Promise<
     last.seq = ackSeqs[ackSeqs.length - 1]!;
     return `${sent.length} updates, seq ${ackSeqs[0]}..${last.seq}`;
   });
-
 }
 
 /** The negatives, after a quiet period: nothing echoed, nothing across boards, every frame valid. */
@@ -500,7 +498,6 @@ async function negativeChecks(ctx: Ctx, { s, m, ob, s2 }: Sockets): Promise<void
     must(errs.length === 0, errs.slice(0, 3).join('; '));
     return `${[s, m, ob, s2].reduce((n, c) => n + c.frames.length, 0)} frames`;
   });
-
 }
 
 async function boardRouteCheck(ctx: Ctx, last: Last): Promise<void> {

@@ -25,7 +25,8 @@ export interface CapacityRow {
 
 const STOP_TEXT: Record<NonNullable<CapacityVariant['stoppedBecause']>, string> = {
   'slo-broken': 'the SLO broke: this is the server’s measured limit on this machine',
-  'fleet-invalid': 'the fleet could not keep its own schedule: the measuring machine’s limit, not the server’s; the server held at least the largest passing count',
+  'fleet-invalid':
+    'the fleet could not keep its own schedule: the measuring machine’s limit, not the server’s; the server held at least the largest passing count',
   errored: 'a run errored',
   'audit-failed': 'the audit found lost or phantom updates',
   'max-reached': 'the SLO held up to the maximum asked for: the real limit is higher',

@@ -110,11 +110,32 @@ export function selectionsOf(result: ResultFile): { selections: Selection[]; def
 }
 
 type FleetKey = 't' | 'openSockets' | 'sent' | 'acked' | 'delivered' | 'errors' | 'ackP99Ms' | 'fanoutP99Ms' | 'lagMsP99' | 'fleetCpuPct';
-const FLEET_RULES: Record<FleetKey, Reduce> = { t: 'first', openSockets: 'mean', sent: 'mean', acked: 'mean', delivered: 'mean', errors: 'mean', ackP99Ms: 'max', fanoutP99Ms: 'max', lagMsP99: 'max', fleetCpuPct: 'mean' };
+const FLEET_RULES: Record<FleetKey, Reduce> = {
+  t: 'first',
+  openSockets: 'mean',
+  sent: 'mean',
+  acked: 'mean',
+  delivered: 'mean',
+  errors: 'mean',
+  ackP99Ms: 'max',
+  fanoutP99Ms: 'max',
+  lagMsP99: 'max',
+  fleetCpuPct: 'mean',
+};
 type ResKey = 't' | 'rss' | 'pss' | 'cpu' | 'fleetCpu' | 'conns' | 'ktcp' | 'fleetRss';
 const RES_RULES: Record<ResKey, Reduce> = { t: 'first', rss: 'max', pss: 'max', cpu: 'mean', fleetCpu: 'mean', conns: 'mean', ktcp: 'max', fleetRss: 'max' };
 type SrvKey = 't' | 'queueDepth' | 'walBytes' | 'busyHits' | 'retries' | 'exhausted' | 'persisted' | 'commitMsP99' | 'eventLoopDelayMsP99';
-const SRV_RULES: Record<SrvKey, Reduce> = { t: 'first', queueDepth: 'max', walBytes: 'max', busyHits: 'mean', retries: 'mean', exhausted: 'mean', persisted: 'mean', commitMsP99: 'max', eventLoopDelayMsP99: 'max' };
+const SRV_RULES: Record<SrvKey, Reduce> = {
+  t: 'first',
+  queueDepth: 'max',
+  walBytes: 'max',
+  busyHits: 'mean',
+  retries: 'mean',
+  exhausted: 'mean',
+  persisted: 'mean',
+  commitMsP99: 'max',
+  eventLoopDelayMsP99: 'max',
+};
 
 /** Per-second error counts by code, when the fleet's time points carry them (an optional field). */
 function errorsByCodeSeries(ts: readonly TimePoint[], maxPoints: number): Map<string, XY> {
@@ -171,7 +192,8 @@ function chartContext(result: ResultFile): ChartContext {
   const maxPoints = pointsPerRun(result.runs.length);
   const tag = (r: RunRecord) => (isValid(r) ? r.variant : `${r.variant} (${r.status})`);
 
-  const runsOf = (s: Selection) => variants.map((v) => result.runs.find((r) => r.variant === v && r.stage.index === s.stageIndex && r.repeat === s.repeat)).filter((r): r is RunRecord => !!r);
+  const runsOf = (s: Selection) =>
+    variants.map((v) => result.runs.find((r) => r.variant === v && r.stage.index === s.stageIndex && r.repeat === s.repeat)).filter((r): r is RunRecord => !!r);
 
   const per = (fn: (runs: RunRecord[]) => DatasetSpec[]): Record<string, DatasetSpec[]> => {
     const out: Record<string, DatasetSpec[]> = {};
@@ -184,7 +206,16 @@ function chartContext(result: ResultFile): ChartContext {
   const srv = new Map<RunRecord, Array<Record<SrvKey, number | null>>>();
   for (const r of result.runs) {
     fleet.set(r, downsample(r.timeseries, maxPoints, FLEET_RULES));
-    const samples = r.resources.server.samples.map((s) => ({ t: s.t, rss: s.serverRssBytes, pss: s.serverPssBytes, cpu: s.serverCpuPct, fleetCpu: s.fleetCpuPct, conns: socketsAt(r, s.t, s.serverConnections), ktcp: s.kernelTcpMemBytes, fleetRss: s.fleetRssBytes }));
+    const samples = r.resources.server.samples.map((s) => ({
+      t: s.t,
+      rss: s.serverRssBytes,
+      pss: s.serverPssBytes,
+      cpu: s.serverCpuPct,
+      fleetCpu: s.fleetCpuPct,
+      conns: socketsAt(r, s.t, s.serverConnections),
+      ktcp: s.kernelTcpMemBytes,
+      fleetRss: s.fleetRssBytes,
+    }));
     res.set(r, downsample(samples, maxPoints, RES_RULES));
     srv.set(r, downsample(r.server.timeseries, maxPoints, SRV_RULES));
   }
@@ -197,7 +228,9 @@ function chartContext(result: ResultFile): ChartContext {
   const tRun = 'time since the run started (s)';
   const measured: Record<string, [number, number]> = {};
   for (const s of selections) {
-    const ws = runsOf(s).map((r) => r.window?.measuredT).filter((w): w is { from: number; to: number } => !!w);
+    const ws = runsOf(s)
+      .map((r) => r.window?.measuredT)
+      .filter((w): w is { from: number; to: number } => !!w);
     if (ws.length) measured[s.key] = [Math.min(...ws.map((w) => w.from)), Math.max(...ws.map((w) => w.to))];
   }
   const shade = Object.keys(measured).length ? { measured } : {};
@@ -255,13 +288,20 @@ function distributionCharts({ per, tag, color }: ChartContext): ChartSpec[] {
     bySel: per((runs) =>
       runs.flatMap((r) => [
         { label: `${tag(r)} corrected (from scheduled time)`, data: distributionOf(r.latency[which].histogram), color: color(r.variant) },
-        { label: `${tag(r)} uncorrected (from actual send)`, data: distributionOf(r.latency[which].uncorrected.histogram), color: color(r.variant), dash: 'dashed' as const },
+        {
+          label: `${tag(r)} uncorrected (from actual send)`,
+          data: distributionOf(r.latency[which].uncorrected.histogram),
+          color: color(r.variant),
+          dash: 'dashed' as const,
+        },
       ]),
     ),
     note: 'Corrected latency counts from the scheduled send time, so a stalled server cannot hide its stall (coordinated omission); the uncorrected line counts from the actual send.',
   });
-  return [hdrChart('hdr-fanout', 'Fan-out latency distribution (each other member)', 'fanoutMs'), hdrChart('hdr-ack', 'Ack latency distribution (durable commit)', 'ackMs')];
-
+  return [
+    hdrChart('hdr-fanout', 'Fan-out latency distribution (each other member)', 'fanoutMs'),
+    hdrChart('hdr-ack', 'Ack latency distribution (durable commit)', 'ackMs'),
+  ];
 }
 
 function overTimeCharts({ per, tag, color, F, tFleet, shade, shadeNote }: ChartContext): ChartSpec[] {
@@ -298,7 +338,6 @@ function overTimeCharts({ per, tag, color, F, tFleet, shade, shadeNote }: ChartC
       ),
     },
   ];
-
 }
 
 function errorCharts({ result, per, tag, color, F, tFleet, shade, shadeNote, maxPoints }: ChartContext): ChartSpec[] {
@@ -326,7 +365,6 @@ function errorCharts({ result, per, tag, color, F, tFleet, shade, shadeNote, max
       note: `${byCodeAvailable ? 'Counted by the fleet, per error code.' : 'The fleet’s per-second series has totals only; totals by code are in the side-by-side table.'} The server’s own BUSY_EXHAUSTED count per second is in the SQLite panel.${shadeNote}`,
     },
   ];
-
 }
 
 function resourceCharts({ result, per, tag, color, F, R, S, tFleet, tRun, shade, shadeNote }: ChartContext): ChartSpec[] {
@@ -362,7 +400,9 @@ function resourceCharts({ result, per, tag, color, F, R, S, tFleet, tRun, shade,
       title: 'Server event-loop delay over time',
       x: { label: tRun },
       y: { label: 'event-loop delay p99 (ms)', min: 0 },
-      bySel: per((runs) => runs.map((r) => ({ label: `${tag(r)} server event-loop delay p99`, data: xy(S(r), 't', 'eventLoopDelayMsP99'), color: color(r.variant) }))),
+      bySel: per((runs) =>
+        runs.map((r) => ({ label: `${tag(r)} server event-loop delay p99`, data: xy(S(r), 't', 'eventLoopDelayMsP99'), color: color(r.variant) })),
+      ),
       note: 'From the server’s /metrics, once a second (the worst process of the tree).',
     },
     {
@@ -403,7 +443,6 @@ function resourceCharts({ result, per, tag, color, F, R, S, tFleet, tRun, shade,
       note: 'Kernel TCP memory is /proc/net/sockstat for the whole machine: the buffers of both ends of every socket, in pages. The fleet’s RSS includes the runner, which hosts its coordinator.',
     },
   ];
-
 }
 
 function sqliteCharts({ per, tag, color, S, tRun }: ChartContext): ChartSpec[] {
@@ -449,7 +488,6 @@ function sqliteCharts({ per, tag, color, S, tRun }: ChartContext): ChartSpec[] {
       bySel: per((runs) => runs.map((r) => ({ label: `${tag(r)} WAL`, data: xy(S(r), 't', 'walBytes', 1 / MiB), color: color(r.variant) }))),
     },
   ];
-
 }
 
 function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
@@ -467,9 +505,24 @@ function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
         const pts = stepPoints(v, m.metric, scale);
         ds.push({ label: `${v.variant} ${m.metric}`, data: pts.ok, color: color(v.variant), points: true });
         if (pts.invalid.length) crosses = true;
-        if (pts.invalid.length) ds.push({ label: `${v.variant}: invalid or errored step (does not count)`, data: pts.invalid, color: color(v.variant), pointsOnly: true, pointStyle: 'crossRot' });
+        if (pts.invalid.length)
+          ds.push({
+            label: `${v.variant}: invalid or errored step (does not count)`,
+            data: pts.invalid,
+            color: color(v.variant),
+            pointsOnly: true,
+            pointStyle: 'crossRot',
+          });
       }
-      ds.push({ label: `SLO: ${m.expr}`, data: [[xs[0], sig(m.limit * scale, 4)], [xs[1], sig(m.limit * scale, 4)]], color: '#6b7280', dash: 'dashed' });
+      ds.push({
+        label: `SLO: ${m.expr}`,
+        data: [
+          [xs[0], sig(m.limit * scale, 4)],
+          [xs[1], sig(m.limit * scale, 4)],
+        ],
+        color: '#6b7280',
+        dash: 'dashed',
+      });
       capacity.push({
         id: `capacity-${m.metric.replace(/[^\w]+/g, '-')}`,
         title: `${m.metric} against sockets, per step of the search`,

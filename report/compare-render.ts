@@ -3,7 +3,12 @@ import type { Comparison, CompareRow } from './compare.js';
 import { escapeHtml, fmtInterval, fmtNum, fmtRatio, fmtUnit, mdCell } from './format.js';
 import { PAGE_CSS } from './style.js';
 
-const MARK: Record<CompareRow['verdict'], string> = { regressed: '🔻 regressed', improved: '✅ improved', 'within noise': 'within noise', inconclusive: '❔ inconclusive' };
+const MARK: Record<CompareRow['verdict'], string> = {
+  regressed: '🔻 regressed',
+  improved: '✅ improved',
+  'within noise': 'within noise',
+  inconclusive: '❔ inconclusive',
+};
 
 function headline(c: Comparison): string {
   const pct = `${fmtNum(c.maxRegression * 100)}%`;
@@ -30,11 +35,14 @@ export function compareMarkdown(c: Comparison, forced = false): string {
   const out: string[] = [];
   out.push(`## wami-bench compare: ${headline(c)}`);
   out.push('');
-  out.push(`BASE \`${mdCell(c.base.runId)}\` (${mdCell(c.base.scenario)}, commit \`${(c.base.commit ?? 'unknown').slice(0, 12)}\`) → HEAD \`${mdCell(c.head.runId)}\` (${mdCell(c.head.scenario)}, commit \`${(c.head.commit ?? 'unknown').slice(0, 12)}\`)`);
+  out.push(
+    `BASE \`${mdCell(c.base.runId)}\` (${mdCell(c.base.scenario)}, commit \`${(c.base.commit ?? 'unknown').slice(0, 12)}\`) → HEAD \`${mdCell(c.head.runId)}\` (${mdCell(c.head.scenario)}, commit \`${(c.head.commit ?? 'unknown').slice(0, 12)}\`)`,
+  );
   out.push('');
   out.push(counts(c));
   out.push('');
-  if (c.envDifferences.length) out.push(`> ⚠ Environments differ (${forced ? 'compared anyway with --force' : 'refused'}): ${c.envDifferences.map(mdCell).join('; ')}`, '');
+  if (c.envDifferences.length)
+    out.push(`> ⚠ Environments differ (${forced ? 'compared anyway with --force' : 'refused'}): ${c.envDifferences.map(mdCell).join('; ')}`, '');
   for (const n of c.notes) out.push(`> ⚠ ${mdCell(n)}`, '');
   out.push('| variant | stage | metric | BASE | HEAD | HEAD/BASE | 95% CI | verdict | note |');
   out.push('|:--|--:|:--|--:|--:|--:|--:|:--|:--|');
@@ -42,7 +50,9 @@ export function compareMarkdown(c: Comparison, forced = false): string {
   const rows = [...c.rows].sort((a, b) => order(a) - order(b));
   for (const r of rows) {
     const verdict = r.verdict === 'regressed' ? `**${MARK[r.verdict]}**` : MARK[r.verdict];
-    out.push(`| ${mdCell(r.variant)} | ${fmtNum(r.stage.connections)} | ${mdCell(r.metric.label)} | ${mdCell(cellValue(r, 'base'))} | ${mdCell(cellValue(r, 'head'))} | ${fmtRatio(r.ratio)} | ${fmtInterval(r.interval) || '—'} | ${verdict} | ${mdCell(r.note)} |`);
+    out.push(
+      `| ${mdCell(r.variant)} | ${fmtNum(r.stage.connections)} | ${mdCell(r.metric.label)} | ${mdCell(cellValue(r, 'base'))} | ${mdCell(cellValue(r, 'head'))} | ${fmtRatio(r.ratio)} | ${fmtInterval(r.interval) || '—'} | ${verdict} | ${mdCell(r.note)} |`,
+    );
   }
   out.push('');
   out.push(`<sub>${RULE(c)}</sub>`);
@@ -58,7 +68,10 @@ export function compareHtml(c: Comparison, forced = false): string {
       return `<tr><td>${e(r.variant)}</td><td class="num">${fmtNum(r.stage.connections)}</td><td>${e(r.metric.label)}</td><td class="num">${e(cellValue(r, 'base'))}</td><td class="num">${e(cellValue(r, 'head'))}</td><td class="num">${e(fmtRatio(r.ratio))}</td><td class="num">${e(fmtInterval(r.interval) || '—')}</td><td class="${cls}">${e(r.verdict)}</td><td class="muted">${e(r.note)}</td></tr>`;
     })
     .join('\n');
-  const warn = [...(c.envDifferences.length ? [`Environments differ (${forced ? 'compared anyway with --force' : 'refused'}): ${c.envDifferences.join('; ')}`] : []), ...c.notes];
+  const warn = [
+    ...(c.envDifferences.length ? [`Environments differ (${forced ? 'compared anyway with --force' : 'refused'}): ${c.envDifferences.join('; ')}`] : []),
+    ...c.notes,
+  ];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>wami-bench compare · ${e(c.base.runId)} → ${e(c.head.runId)}</title><style>${PAGE_CSS}</style></head>

@@ -94,7 +94,12 @@ function describe(s: Side, name: string): string {
 }
 
 /** Compares one metric of one variant and stage. */
-export function compareCell(base: Side | null, head: Side | null, m: MetricDef, opts: CompareOptions = {}): Pick<CompareRow, 'ratio' | 'interval' | 'verdict' | 'note'> {
+export function compareCell(
+  base: Side | null,
+  head: Side | null,
+  m: MetricDef,
+  opts: CompareOptions = {},
+): Pick<CompareRow, 'ratio' | 'interval' | 'verdict' | 'note'> {
   const bound = opts.maxRegression ?? 0.1;
   const none = (note: string) => ({ ratio: null, interval: null, verdict: 'inconclusive' as const, note });
   if (!base) return none('no such run in BASE');
@@ -132,8 +137,12 @@ export function compareResults(base: ResultFile, head: ResultFile, opts: Compare
   const variants = [...variantsOf(head), ...variantsOf(base).filter((v) => !variantsOf(head).includes(v))];
   const stages = [...new Set([...base.runs, ...head.runs].map((r) => r.stage.index))].sort((x, y) => x - y);
   const notes: string[] = [];
-  if (base.scenario.hash !== head.scenario.hash) notes.push(`The scenarios differ (BASE ${base.scenario.name} ${base.scenario.hash.slice(0, 15)}…, HEAD ${head.scenario.name} ${head.scenario.hash.slice(0, 15)}…): the comparison assumes the same load.`);
-  if (base.environment.pinned !== head.environment.pinned) notes.push(`CPU pinning differs: BASE ${base.environment.pinned ? 'pinned' : 'not pinned'}, HEAD ${head.environment.pinned ? 'pinned' : 'not pinned'}.`);
+  if (base.scenario.hash !== head.scenario.hash)
+    notes.push(
+      `The scenarios differ (BASE ${base.scenario.name} ${base.scenario.hash.slice(0, 15)}…, HEAD ${head.scenario.name} ${head.scenario.hash.slice(0, 15)}…): the comparison assumes the same load.`,
+    );
+  if (base.environment.pinned !== head.environment.pinned)
+    notes.push(`CPU pinning differs: BASE ${base.environment.pinned ? 'pinned' : 'not pinned'}, HEAD ${head.environment.pinned ? 'pinned' : 'not pinned'}.`);
 
   const rows: CompareRow[] = [];
   for (const s of stages) {
@@ -146,8 +155,18 @@ export function compareResults(base: ResultFile, head: ResultFile, opts: Compare
       for (const m of GATE_METRICS) {
         const bs = side(br, m);
         const hs = side(hr, m);
-        const cell = bc !== undefined && hc !== undefined && bc !== hc ? { ratio: null, interval: null, verdict: 'inconclusive' as const, note: `stage ${s + 1} differs: ${bc} sockets in BASE, ${hc} in HEAD` } : compareCell(bs, hs, m, opts);
-        rows.push({ variant: v, stage: { index: s, connections: (hc ?? bc) as number }, metric: { id: m.id, label: m.label, unit: m.unit }, base: bs, head: hs, ...cell });
+        const cell =
+          bc !== undefined && hc !== undefined && bc !== hc
+            ? { ratio: null, interval: null, verdict: 'inconclusive' as const, note: `stage ${s + 1} differs: ${bc} sockets in BASE, ${hc} in HEAD` }
+            : compareCell(bs, hs, m, opts);
+        rows.push({
+          variant: v,
+          stage: { index: s, connections: (hc ?? bc) as number },
+          metric: { id: m.id, label: m.label, unit: m.unit },
+          base: bs,
+          head: hs,
+          ...cell,
+        });
       }
     }
   }

@@ -65,7 +65,11 @@ export function toGithubActionBenchmark(result: ResultFile): GabEntry[] {
   for (const c of cells(result)) {
     if (c.values.length === 0) continue;
     const value = sig(median(c.values), 6);
-    const entry: GabEntry = { name: `${result.scenario.name} · ${c.variant} · ${c.connections} sockets · ${c.metric.label}`, unit: GAB_UNIT[c.metric.unit], value };
+    const entry: GabEntry = {
+      name: `${result.scenario.name} · ${c.variant} · ${c.connections} sockets · ${c.metric.label}`,
+      unit: GAB_UNIT[c.metric.unit],
+      value,
+    };
     if (c.values.length > 1) {
       const lo = Math.min(...c.values);
       const hi = Math.max(...c.values);

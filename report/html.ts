@@ -81,7 +81,9 @@ function chartGrid(charts: ChartSpec[]): string {
 function renderBanner(v: Verdict, stages: number): string {
   const errors = v.warnings.filter((w) => w.severity === 'error');
   const cls = errors.length ? 'banner has-errors' : v.warnings.length ? 'banner has-warnings' : 'banner';
-  const head = v.headline ? `Verdict at ${fmtNum(v.headline.connections)} sockets${stages > 1 ? ' (largest comparable stage)' : ''}` : 'Verdict: no comparison possible';
+  const head = v.headline
+    ? `Verdict at ${fmtNum(v.headline.connections)} sockets${stages > 1 ? ' (largest comparable stage)' : ''}`
+    : 'Verdict: no comparison possible';
   const rows = v.criteria
     .map((c) => {
       const who = c.winner ?? (c.tied.length ? `tie (${c.tied.join(', ')})` : '—');
@@ -89,7 +91,9 @@ function renderBanner(v: Verdict, stages: number): string {
       return `<tr><th>${e(c.label)}</th><td class="winner">${e(who)}</td><td>${e(c.text)}</td>${across}</tr>`;
     })
     .join('\n');
-  const table = v.criteria.length ? `<div class="tablewrap"><table class="verdict"><thead><tr><th>criterion</th><th>wins</th><th>figures (median of valid runs)</th>${stages > 1 ? '<th>across stages</th>' : ''}</tr></thead><tbody>${rows}</tbody></table></div>` : '<p>Fewer than two variants have valid runs at any stage, so nothing can be compared.</p>';
+  const table = v.criteria.length
+    ? `<div class="tablewrap"><table class="verdict"><thead><tr><th>criterion</th><th>wins</th><th>figures (median of valid runs)</th>${stages > 1 ? '<th>across stages</th>' : ''}</tr></thead><tbody>${rows}</tbody></table></div>`
+    : '<p>Fewer than two variants have valid runs at any stage, so nothing can be compared.</p>';
   const warnings = v.warnings.length
     ? `<div class="warnings"><h3>Warnings (${v.warnings.length})</h3><ul>${v.warnings.map((w) => `<li class="${w.severity}">${e(w.message)}</li>`).join('\n')}</ul></div>`
     : '<p class="ok-line">No warnings: every run valid, every audit passed, every threshold met, every broadcast delivered.</p>';
@@ -142,7 +146,19 @@ function renderSqlite(result: ResultFile): string {
     ];
   });
   return simpleTable(
-    ['run', 'status', 'batches', 'batch size mean · p50 · p99 · max', 'commit ms mean · p50 · p99', 'queue max', 'BUSY hits', 'retries', 'exhausted', 'WAL max', 'persisted'],
+    [
+      'run',
+      'status',
+      'batches',
+      'batch size mean · p50 · p99 · max',
+      'commit ms mean · p50 · p99',
+      'queue max',
+      'BUSY hits',
+      'retries',
+      'exhausted',
+      'WAL max',
+      'persisted',
+    ],
     rows,
     (i) => (result.runs[i] && !isValid(result.runs[i] as RunRecord) ? 'invalid' : undefined),
   );
@@ -166,17 +182,48 @@ function renderAudit(result: ResultFile): string {
     invalid,
   );
   const audit = simpleTable(
-    ['run', 'audit', 'acked, not stored', 'broadcast, not stored', 'stored, not acked', 'stored, not broadcast', 'final state mismatches', 'boards with seq gaps', 'events stored', 'examples'],
+    [
+      'run',
+      'audit',
+      'acked, not stored',
+      'broadcast, not stored',
+      'stored, not acked',
+      'stored, not broadcast',
+      'final state mismatches',
+      'boards with seq gaps',
+      'events stored',
+      'examples',
+    ],
     result.runs.map((r) => {
       const a = r.audit;
       if (!a) return [runName(r), { text: 'not audited', cls: 'fail' }, '', '', '', '', '', '', '', ''];
-      return [runName(r), { text: a.ok ? 'passed' : 'FAILED', cls: a.ok ? 'pass' : 'fail' }, n(a.lostAcked), n(a.phantom), n(a.storedNotAcked), n(a.notBroadcast), n(a.finalStateMismatches), n(a.seqGaps), n(a.eventsStored), a.examples.slice(0, 3).join('; ')];
+      return [
+        runName(r),
+        { text: a.ok ? 'passed' : 'FAILED', cls: a.ok ? 'pass' : 'fail' },
+        n(a.lostAcked),
+        n(a.phantom),
+        n(a.storedNotAcked),
+        n(a.notBroadcast),
+        n(a.finalStateMismatches),
+        n(a.seqGaps),
+        n(a.eventsStored),
+        a.examples.slice(0, 3).join('; '),
+      ];
     }),
     invalid,
   );
   const delivery = simpleTable(
     ['run', 'expected', 'received', 'missing', 'duplicate', 'out of order', 'phantom', 'sockets closed early'],
-    result.runs.map((r) => [runName(r), n(r.delivery.expected), n(r.delivery.received), n(r.delivery.missing), n(r.delivery.duplicate), n(r.delivery.outOfOrder), n(r.delivery.phantom), n(r.sockets.closedEarly)]),
+    result.runs.map((r) => [
+      runName(r),
+      n(r.delivery.expected),
+      n(r.delivery.received),
+      n(r.delivery.missing),
+      n(r.delivery.duplicate),
+      n(r.delivery.outOfOrder),
+      n(r.delivery.phantom),
+      n(r.sockets.closedEarly),
+    ]),
     invalid,
   );
   // One row per run, one column per threshold: "✓ 0" or "✗ 3" (the actual value).
@@ -217,7 +264,10 @@ function renderClaims(result: ResultFile): string {
   const claims = designClaims(result);
   if (!claims.length) return '';
   const cards = claims
-    .map((c) => `<div class="claim" id="claim-${c.id}"><p class="quote">The design note: “${e(c.quote)}”</p><ul class="plain">${c.measured.map((m) => `<li>${e(m)}</li>`).join('')}</ul><p class="note">${e(c.caveat)}</p></div>`)
+    .map(
+      (c) =>
+        `<div class="claim" id="claim-${c.id}"><p class="quote">The design note: “${e(c.quote)}”</p><ul class="plain">${c.measured.map((m) => `<li>${e(m)}</li>`).join('')}</ul><p class="note">${e(c.caveat)}</p></div>`,
+    )
     .join('\n');
   return `<h3>The design note’s memory claims, against this result</h3><div class="claims">${cards}</div>`;
 }
@@ -243,14 +293,17 @@ function renderSteady(stages: StageGroup[]): string {
             const head = i === 0 ? `<td rowspan="${c.rows.length}" class="strong${inv}">${e(c.variant)}${c.from === 'invalid' ? ' ⚠' : ''}</td>` : '';
             const few = !r.enoughSamples;
             const ratioCls = r.drifted ? 'bad' : few ? 'muted' : '';
-            const ratioTitle = few ? `fewest samples in a window: ${r.minSamples}; a ${r.key.endsWith('999') ? 'p99.9 needs 1,000' : 'p99 needs 100'} to mean more than the window's slowest few` : `${r.minSamples} samples or more in each window`;
+            const ratioTitle = few
+              ? `fewest samples in a window: ${r.minSamples}; a ${r.key.endsWith('999') ? 'p99.9 needs 1,000' : 'p99 needs 100'} to mean more than the window's slowest few`
+              : `${r.minSamples} samples or more in each window`;
             const sign = r.deltaMs === null ? '' : r.deltaMs >= 0 ? '+' : '−';
             return `<tr>${head}<td>${e(r.label)}</td><td class="num${inv}">${e(fmtMs(r.whole))}</td><td class="num${inv}">${e(fmtMs(r.first))}</td><td class="num${inv}">${e(fmtMs(r.last))}</td><td class="num ${ratioCls}${inv}" title="${e(ratioTitle)}">${e(fmtRatio(r.ratio))}${few && r.ratio !== null ? ' †' : ''}${r.drifted ? ' ⚠' : ''}</td><td class="num${inv}">${r.deltaMs === null ? '—' : e(sign + fmtMs(Math.abs(r.deltaMs)))}</td></tr>`;
           })
           .join(''),
       )
       .join('\n');
-    const head = '<thead><tr><th>variant</th><th>metric</th><th class="num">whole</th><th class="num">first</th><th class="num">last</th><th class="num">last ÷ first</th><th class="num">change</th></tr></thead>';
+    const head =
+      '<thead><tr><th>variant</th><th>metric</th><th class="num">whole</th><th class="num">first</th><th class="num">last</th><th class="num">last ÷ first</th><th class="num">change</th></tr></thead>';
     return `<div><h3>${e(stageLabel(g))}</h3><p class="note">${e(win ? windowText(win) : 'no drift windows recorded')}</p><div class="tablewrap"><table class="steady">${head}<tbody>${rows}</tbody></table></div></div>`;
   });
   const note =
@@ -274,7 +327,12 @@ function renderEnvironment(result: ResultFile): string {
     ['ephemeral ports', env.ephemeralPortRange ? `${env.ephemeralPortRange[0]}–${env.ephemeralPortRange[1]}` : 'unknown'],
     ['host', env.hostname],
     ['git', `${env.git.commit ?? 'unknown'}${env.git.dirty ? ' (dirty)' : ''}`],
-    ['packages', Object.entries(env.packages).map(([k, v]) => `${k}@${v}`).join(', ')],
+    [
+      'packages',
+      Object.entries(env.packages)
+        .map(([k, v]) => `${k}@${v}`)
+        .join(', '),
+    ],
     ['tool', `${result.tool.name} ${result.tool.version}`],
     ['run', `${result.runId}, ${result.startedAtIso} → ${result.finishedAtIso}`],
   ];
@@ -300,7 +358,15 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
   const options = charts.selections.map((s) => `<option value="${e(s.key)}"${s.key === charts.defaultSel ? ' selected' : ''}>${e(s.label)}</option>`).join('');
   const selbar = `<div class="selbar" id="selection"><label for="wami-sel"><b>Charts below show:</b></label> <select id="wami-sel">${options}</select><span class="muted">one run per variant at the chosen stage and repeat</span></div>`;
 
-  const allCharts: ChartSpec[] = [...charts.capacity, ...charts.scaling, ...charts.distribution, ...charts.overTime, ...charts.errors, ...charts.resources, ...charts.sqlite];
+  const allCharts: ChartSpec[] = [
+    ...charts.capacity,
+    ...charts.scaling,
+    ...charts.distribution,
+    ...charts.overTime,
+    ...charts.errors,
+    ...charts.resources,
+    ...charts.sqlite,
+  ];
   const data = { defaultSel: charts.defaultSel, charts: allCharts };
 
   const toc: Array<[string, string]> = [

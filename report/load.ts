@@ -20,7 +20,8 @@ export class ResultLoadError extends UsageError {
 
 /** Checks parsed JSON against the result shape; throws ResultLoadError naming up to 5 bad fields. */
 export function validateResult(data: unknown, file = '<input>'): ResultFile {
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ResultLoadError(`${file}: not a wami-bench result (expected a JSON object)`, file);
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new ResultLoadError(`${file}: not a wami-bench result (expected a JSON object)`, file);
   const version = (data as { schemaVersion?: unknown }).schemaVersion;
   if (version !== RESULT_SCHEMA_VERSION) {
     const got = version === undefined ? 'no schemaVersion' : `schemaVersion ${JSON.stringify(version)}`;
@@ -29,7 +30,17 @@ export function validateResult(data: unknown, file = '<input>'): ResultFile {
   const parsed = ResultFileSchema.safeParse(data);
   if (!parsed.success) {
     const issues = parsed.error.issues;
-    const lines = issues.slice(0, 5).map((i) => `  ${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)'}: ${i.message}`);
+    const lines = issues.slice(0, 5).map(
+      (i) =>
+        `  ${
+          i.path.length
+            ? i.path
+                .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+                .join('')
+                .replace(/^\./, '')
+            : '(root)'
+        }: ${i.message}`,
+    );
     if (issues.length > 5) lines.push(`  … and ${issues.length - 5} more`);
     throw new ResultLoadError(`${file}: not a valid result file:\n${lines.join('\n')}`, file);
   }

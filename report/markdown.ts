@@ -50,7 +50,9 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
   const out: string[] = [];
   out.push(`## wami-bench · ${mdCell(result.scenario.name)} · ${mdCell(result.runId)}`);
   out.push('');
-  out.push(`**${variants.map(mdCell).join(' vs ')}** · ${stages.length} stage${stages.length === 1 ? '' : 's'} · ${result.runs.length} runs · status **${result.status}** · commit \`${(result.environment.git.commit ?? 'unknown').slice(0, 12)}\`${result.environment.git.dirty ? ' (dirty)' : ''}`);
+  out.push(
+    `**${variants.map(mdCell).join(' vs ')}** · ${stages.length} stage${stages.length === 1 ? '' : 's'} · ${result.runs.length} runs · status **${result.status}** · commit \`${(result.environment.git.commit ?? 'unknown').slice(0, 12)}\`${result.environment.git.dirty ? ' (dirty)' : ''}`,
+  );
   out.push('');
   out.push(`> ${v.caveat}`);
   out.push('');
@@ -99,7 +101,9 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     out.push('|:--|:--|');
     for (const c of claims) out.push(`| “${mdCell(c.quote)}” | ${c.measured.map(mdCell).join('<br>')} |`);
     out.push('');
-    out.push('<sub>Extrapolations to 30,000 sockets are straight lines from the largest stage, not measurements. The bytes of a queued update are not measured. Kernel TCP memory is the whole machine’s (both ends of each loopback socket). How to read each figure: report.html, “Memory at each stage”.</sub>');
+    out.push(
+      '<sub>Extrapolations to 30,000 sockets are straight lines from the largest stage, not measurements. The bytes of a queued update are not measured. Kernel TCP memory is the whole machine’s (both ends of each loopback socket). How to read each figure: report.html, “Memory at each stage”.</sub>',
+    );
     out.push('');
   }
   for (const g of stages) {
@@ -109,7 +113,9 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     out.push('');
   }
   const base = variants[0] ?? '';
-  out.push(`<sub>Medians of valid runs; ratio columns divide by ${mdCell(base)}, with a 95% bootstrap interval when there are repeats. ✅ better / 🔻 worse beyond noise. ⚠ marks figures from invalid or errored runs, which count for nothing.${compact ? ' Tables trimmed to the gate metrics to fit.' : ''}${opts.htmlName ? ` Charts and the full tables: ${mdCell(opts.htmlName)}.` : ''}</sub>`);
+  out.push(
+    `<sub>Medians of valid runs; ratio columns divide by ${mdCell(base)}, with a 95% bootstrap interval when there are repeats. ✅ better / 🔻 worse beyond noise. ⚠ marks figures from invalid or errored runs, which count for nothing.${compact ? ' Tables trimmed to the gate metrics to fit.' : ''}${opts.htmlName ? ` Charts and the full tables: ${mdCell(opts.htmlName)}.` : ''}</sub>`,
+  );
   return `${out.join('\n')}\n`;
 }
 

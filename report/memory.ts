@@ -108,13 +108,17 @@ function queueClaim(result: ResultFile, picks: Pick[]): Claim {
   const valid = result.runs.filter((r) => r.status === 'ok');
   const measured = picks.map((p) => {
     const growth = medOf(p.runs, (r) => r.resources.server.rssBytesMax - r.resources.server.rssBytesIdle);
-    const growthText = growth !== null ? `; server RSS grew ${fmtBytes(growth)} from idle to peak ${where(p)} (sockets, buffers and heap together, not the queue alone)` : '';
+    const growthText =
+      growth !== null ? `; server RSS grew ${fmtBytes(growth)} from idle to peak ${where(p)} (sockets, buffers and heap together, not the queue alone)` : '';
     if (p.kind !== 'batched') return `${p.variant}: no write queue (each update is its own transaction)${growthText}.`;
     const pool = valid.filter((r) => r.variant === p.variant);
     const runs = pool.length ? pool : result.runs.filter((r) => r.variant === p.variant);
     let deepest: RunRecord | null = null;
-    for (const r of runs) if (r.server.queueDepthMax !== null && (deepest === null || r.server.queueDepthMax > (deepest.server.queueDepthMax ?? -1))) deepest = r;
-    const q = deepest ? `the write queue held at most ${fmtNum(deepest.server.queueDepthMax)} updates (at ${fmtNum(deepest.stage.connections)} sockets${pool.length ? '' : ', invalid runs ⚠'})` : 'the queue depth was not reported';
+    for (const r of runs)
+      if (r.server.queueDepthMax !== null && (deepest === null || r.server.queueDepthMax > (deepest.server.queueDepthMax ?? -1))) deepest = r;
+    const q = deepest
+      ? `the write queue held at most ${fmtNum(deepest.server.queueDepthMax)} updates (at ${fmtNum(deepest.stage.connections)} sockets${pool.length ? '' : ', invalid runs ⚠'})`
+      : 'the queue depth was not reported';
     return `${p.variant}: ${q}${growthText}.`;
   });
   const deepest = Math.max(0, ...result.runs.map((r) => r.server.queueDepthMax ?? 0));
@@ -136,8 +140,13 @@ function bufferClaim(picks: Pick[]): Claim {
   const measured = picks.map((p) => {
     const per = med(p.runs, M.ramPerSocket);
     const ktcp = med(p.runs, M.kernelTcpPerSocket);
-    const flags = (p.runs[0]?.variantFlags ?? []).filter((f, i, all) => BUFFER_FLAG.test(f) || (i > 0 && BUFFER_FLAG.test(all[i - 1] ?? '') && !f.startsWith('--')));
-    const perText = per !== null ? `server RSS growth ${fmtBytes(per)} per socket (${fmtNum(per / CLAIM_BUFFER_BYTES, 2)}× the 4 KB of the example)` : 'no per-socket RSS figure';
+    const flags = (p.runs[0]?.variantFlags ?? []).filter(
+      (f, i, all) => BUFFER_FLAG.test(f) || (i > 0 && BUFFER_FLAG.test(all[i - 1] ?? '') && !f.startsWith('--')),
+    );
+    const perText =
+      per !== null
+        ? `server RSS growth ${fmtBytes(per)} per socket (${fmtNum(per / CLAIM_BUFFER_BYTES, 2)}× the 4 KB of the example)`
+        : 'no per-socket RSS figure';
     const kText = ktcp !== null ? `; kernel TCP buffers at peak ${fmtBytes(ktcp)} per socket` : '; no kernel TCP figure';
     return `${p.variant}: ${perText}${kText} ${where(p)}${flags.length ? `; buffer flags: ${flags.join(' ')}` : '; default buffer settings'}.`;
   });

@@ -37,7 +37,9 @@
   function dataset(d) {
     return {
       label: d.label,
-      data: d.data.map(function (p) { return { x: p[0], y: p[1] }; }),
+      data: d.data.map(function (p) {
+        return { x: p[0], y: p[1] };
+      }),
       borderColor: d.color,
       backgroundColor: d.color,
       borderDash: d.dash ? DASH[d.dash] : [],
@@ -48,7 +50,7 @@
       pointStyle: d.pointStyle || 'circle',
       pointBorderWidth: d.pointStyle ? 2 : 1,
       pointHoverRadius: 4,
-      tension: 0
+      tension: 0,
     };
   }
   /** @param {AxisSpec} a @param {string} position */
@@ -67,7 +69,12 @@
         }
         ax.ticks = t;
       };
-      s.ticks = { callback: /** @param {number} v */ function (v) { return pct(v); }, autoSkip: false };
+      s.ticks = {
+        callback: /** @param {number} v */ function (v) {
+          return pct(v);
+        },
+        autoSkip: false,
+      };
     }
     return s;
   }
@@ -75,16 +82,21 @@
     id: 'wamiEmpty',
     /** @param {any} chart */
     afterDraw: function (chart) {
-      var any = chart.data.datasets.some(/** @param {{ data: unknown[] }} d */ function (d) { return d.data.length > 0; });
+      var any = chart.data.datasets.some(
+        /** @param {{ data: unknown[] }} d */ function (d) {
+          return d.data.length > 0;
+        },
+      );
       if (any) return;
-      var a = chart.chartArea, ctx = chart.ctx;
+      var a = chart.chartArea,
+        ctx = chart.ctx;
       ctx.save();
       ctx.fillStyle = '#6b7280';
       ctx.textAlign = 'center';
       ctx.font = '13px system-ui, sans-serif';
       ctx.fillText('no data for this selection', (a.left + a.right) / 2, (a.top + a.bottom) / 2);
       ctx.restore();
-    }
+    },
   };
   // Per canvas: the measured window [from, to] on the x axis; outside it is shaded grey.
   /** @type {Record<string, [number, number] | null>} */
@@ -95,7 +107,9 @@
     beforeDatasetsDraw: function (chart) {
       var m = ranges[chart.canvas.id];
       if (!m || !chart.scales.x) return;
-      var x = chart.scales.x, a = chart.chartArea, ctx = chart.ctx;
+      var x = chart.scales.x,
+        a = chart.chartArea,
+        ctx = chart.ctx;
       var from = Math.max(a.left, Math.min(a.right, x.getPixelForValue(m[0])));
       var to = Math.max(a.left, Math.min(a.right, x.getPixelForValue(m[1])));
       ctx.save();
@@ -103,7 +117,7 @@
       if (from > a.left) ctx.fillRect(a.left, a.top, from - a.left, a.bottom - a.top);
       if (to < a.right) ctx.fillRect(to, a.top, a.right - to, a.bottom - a.top);
       ctx.restore();
-    }
+    },
   };
   /** @param {ChartSpec} spec @param {DatasetSpec[]} datasets */
   function config(spec, datasets) {
@@ -114,7 +128,11 @@
       y2.grid = { drawOnChartArea: false };
       scales.y2 = y2;
     }
-    var scatter = datasets.length > 0 && datasets.every(function (d) { return d.pointsOnly; });
+    var scatter =
+      datasets.length > 0 &&
+      datasets.every(function (d) {
+        return d.pointsOnly;
+      });
     return {
       type: scatter ? 'scatter' : 'line',
       data: { datasets: datasets.map(dataset) },
@@ -136,12 +154,14 @@
                 var x = /** @type {{ parsed: { x: number } }} */ (items[0]).parsed.x;
                 return spec.x.percentile ? `percentile ${pct(x)}` : `${spec.x.label}: ${num(x)}`;
               },
-              label: /** @param {{ dataset: { label: string }, parsed: { y: number } }} item */ function (item) { return `${item.dataset.label}: ${num(item.parsed.y)}`; }
-            }
-          }
+              label: /** @param {{ dataset: { label: string }, parsed: { y: number } }} item */ function (item) {
+                return `${item.dataset.label}: ${num(item.parsed.y)}`;
+              },
+            },
+          },
         },
-        scales: scales
-      }
+        scales: scales,
+      },
     };
   }
 
@@ -152,7 +172,7 @@
   data.charts.forEach(function (spec) {
     var canvas = /** @type {HTMLCanvasElement | null} */ (document.getElementById(`chart-${spec.id}`));
     if (!canvas) return;
-    var ds = spec.bySel ? (spec.bySel[key] || []) : (spec.datasets || []);
+    var ds = spec.bySel ? spec.bySel[key] || [] : spec.datasets || [];
     if (spec.measured) ranges[canvas.id] = spec.measured[key] || null;
     charts.push({ spec: spec, chart: new C(canvas, config(spec, ds)) });
   });

@@ -43,7 +43,12 @@ export function groupByStage(result: ResultFile): StageGroup[] {
   for (const r of result.runs) {
     let g = byStage.get(r.stage.index);
     if (!g) {
-      g = { index: r.stage.index, connections: r.stage.connections, durationSec: r.stage.durationSec, cells: variants.map((v) => ({ variant: v, runs: [], valid: [] })) };
+      g = {
+        index: r.stage.index,
+        connections: r.stage.connections,
+        durationSec: r.stage.durationSec,
+        cells: variants.map((v) => ({ variant: v, runs: [], valid: [] })),
+      };
       byStage.set(r.stage.index, g);
     }
     const cell = g.cells.find((c) => c.variant === r.variant) as VariantCell;
@@ -51,10 +56,11 @@ export function groupByStage(result: ResultFile): StageGroup[] {
     if (isValid(r)) cell.valid.push(r);
   }
   const groups = [...byStage.values()].sort((a, b) => a.index - b.index);
-  for (const g of groups) for (const c of g.cells) {
-    c.runs.sort((a, b) => a.repeat - b.repeat);
-    c.valid.sort((a, b) => a.repeat - b.repeat);
-  }
+  for (const g of groups)
+    for (const c of g.cells) {
+      c.runs.sort((a, b) => a.repeat - b.repeat);
+      c.valid.sort((a, b) => a.repeat - b.repeat);
+    }
   return groups;
 }
 

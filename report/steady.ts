@@ -100,7 +100,9 @@ export function steadyStage(g: StageGroup): SteadyStage {
 
 /** "first 30 s against last 30 s of 60 s measured" */
 export function windowText(cell: Pick<SteadyCell, 'windowSec' | 'durationSec'>): string {
-  return cell.windowSec === null ? 'no drift windows recorded' : `first ${fmtNum(cell.windowSec)} s against last ${fmtNum(cell.windowSec)} s of ${fmtNum(cell.durationSec)} s measured`;
+  return cell.windowSec === null
+    ? 'no drift windows recorded'
+    : `first ${fmtNum(cell.windowSec)} s against last ${fmtNum(cell.windowSec)} s of ${fmtNum(cell.durationSec)} s measured`;
 }
 
 /** "fan-out p99 5.65 ms → 12.8 ms (×2.27, +7.16 ms)" */

@@ -40,7 +40,9 @@ function shapeCell(cell: VariantCell, cpuCount: number): Cell {
   const shapes = cell.runs.map((r) => serverShape(r, cpuCount));
   const labels = [...new Set(shapes.map((s) => shapeLabel(s, false).replace(/ \(default.*\)$/, '')))];
   const full = [...new Set(shapes.map((s) => shapeLabel(s)))].join('; ');
-  return labels.length ? { text: labels.join(' / '), title: `${full}. batched: --shards N (default 1); per-request: --workers W (default: the CPU count)` } : { text: '—', cls: 'muted' };
+  return labels.length
+    ? { text: labels.join(' / '), title: `${full}. batched: --shards N (default 1); per-request: --workers W (default: the CPU count)` }
+    : { text: '—', cls: 'muted' };
 }
 
 function valueCell(cell: VariantCell, m: MetricDef): Cell {
@@ -52,7 +54,11 @@ function valueCell(cell: VariantCell, m: MetricDef): Cell {
   }
   const all = valuesOf(cell.runs, m);
   if (all.length === 0) return { text: '—', cls: cell.runs.length ? 'invalid' : 'muted' };
-  return { text: `${fmt(median(all))} ⚠ ${cell.runs[0]?.status ?? 'invalid'}`, title: 'from runs that are not valid: not used in ratios or winners', cls: 'invalid' };
+  return {
+    text: `${fmt(median(all))} ⚠ ${cell.runs[0]?.status ?? 'invalid'}`,
+    title: 'from runs that are not valid: not used in ratios or winners',
+    cls: 'invalid',
+  };
 }
 
 function ratioCell(base: VariantCell, other: VariantCell, m: MetricDef, opts: TableOptions): Cell {
@@ -72,8 +78,8 @@ function ratioCell(base: VariantCell, other: VariantCell, m: MetricDef, opts: Ta
   const title = !Number.isFinite(est.ratio)
     ? `${base.variant} is 0 here`
     : est.interval
-    ? `median ratio of ${o.length} vs ${b.length} valid runs; 95% bootstrap interval ${fmtInterval(est.interval)}`
-    : 'single run per side: no interval';
+      ? `median ratio of ${o.length} vs ${b.length} valid runs; 95% bootstrap interval ${fmtInterval(est.interval)}`
+      : 'single run per side: no interval';
   return cls ? { text, title, cls } : { text, title };
 }
 
@@ -81,10 +87,11 @@ function ratioCell(base: VariantCell, other: VariantCell, m: MetricDef, opts: Ta
 function errorRows(stage: StageGroup): MetricDef[] {
   const codes = new Set<string>();
   const kinds = new Set<string>();
-  for (const c of stage.cells) for (const r of c.runs) {
-    for (const [k, n] of Object.entries(r.errors.byCode)) if (n > 0) codes.add(k);
-    for (const [k, n] of Object.entries(r.errors.byKind)) if (n > 0) kinds.add(k);
-  }
+  for (const c of stage.cells)
+    for (const r of c.runs) {
+      for (const [k, n] of Object.entries(r.errors.byCode)) if (n > 0) codes.add(k);
+      for (const [k, n] of Object.entries(r.errors.byKind)) if (n > 0) kinds.add(k);
+    }
   return [...[...codes].sort().map((k) => errorCodeMetric(k, 'code')), ...[...kinds].sort().map((k) => errorCodeMetric(k, 'kind'))];
 }
 
@@ -101,7 +108,11 @@ export function stageTable(stage: StageGroup, opts: TableOptions = {}, rowSpec: 
   const rows: Row[] = [{ label: 'runs', metricId: 'runs', cells: [...statusCells, ...ratioHeads] }];
   if (opts.cpuCount !== undefined) {
     const cpus = opts.cpuCount;
-    rows.push({ label: 'server shape', metricId: 'server.shape', cells: [...stage.cells.map((c) => shapeCell(c, cpus)), ...others.map((): Cell => ({ text: '', cls: 'muted' }))] });
+    rows.push({
+      label: 'server shape',
+      metricId: 'server.shape',
+      cells: [...stage.cells.map((c) => shapeCell(c, cpus)), ...others.map((): Cell => ({ text: '', cls: 'muted' }))],
+    });
   }
   const spec: TableRow[] = [];
   for (const r of rowSpec) {

@@ -91,14 +91,20 @@ export function judgeCriterion(stage: StageGroup, c: (typeof CRITERIA)[number], 
   const est = ratio as RatioEstimate;
   const tie = est.interval ? est.interval.lo <= 1 : est.ratio < 1 + band;
   const f = (v: number | null) => fmtUnit(v, c.metric.unit);
-  const others = ranked.slice(1).map((x) => `${x.variant} ${f(x.value)}`).join(', ');
+  const others = ranked
+    .slice(1)
+    .map((x) => `${x.variant} ${f(x.value)}`)
+    .join(', ');
   if (tie) {
     const tied = ranked.filter((x) => {
       const r = bootstrapRatio(best.values, x.values, { seed: opts.seed }) as RatioEstimate;
       return r.interval ? r.interval.lo <= 1 : r.ratio < 1 + band;
     });
     const names = tied.map((x) => x.variant);
-    const text = best.value === 0 && second.value === 0 ? `tie: none at all (${names.join(', ')})` : `tie within noise: ${best.variant} ${f(best.value)} vs ${others} (${fmtRatio(est.ratio)}${est.interval ? ` ${fmtInterval(est.interval)}` : ''})`;
+    const text =
+      best.value === 0 && second.value === 0
+        ? `tie: none at all (${names.join(', ')})`
+        : `tie within noise: ${best.variant} ${f(best.value)} vs ${others} (${fmtRatio(est.ratio)}${est.interval ? ` ${fmtInterval(est.interval)}` : ''})`;
     return { ...base, winner: null, tied: names, runnerUp: second.variant, ratio, text };
   }
   const ratioText = Number.isFinite(est.ratio) ? ` (${second.variant} ${fmtRatio(est.ratio)}${est.interval ? ` ${fmtInterval(est.interval)}` : ''})` : '';
@@ -113,11 +119,20 @@ function runLabel(r: RunRecord): string {
 /** Every warning a reader must see before trusting the numbers. */
 export function collectWarnings(result: ResultFile): Warning[] {
   const w: Warning[] = [];
-  if (result.status !== 'ok') w.push({ severity: result.status === 'errored' ? 'error' : 'warn', kind: 'result', message: `The run as a whole is ${result.status}${result.reasons.length ? `: ${result.reasons.join('; ')}` : ''}.` });
+  if (result.status !== 'ok')
+    w.push({
+      severity: result.status === 'errored' ? 'error' : 'warn',
+      kind: 'result',
+      message: `The run as a whole is ${result.status}${result.reasons.length ? `: ${result.reasons.join('; ')}` : ''}.`,
+    });
   if (result.runs.length === 0) w.push({ severity: 'error', kind: 'result', message: 'The result holds no runs.' });
   for (const r of result.runs) {
     if (r.status !== 'ok') {
-      w.push({ severity: r.status === 'errored' ? 'error' : 'warn', kind: 'run', message: `${runLabel(r)} is ${r.status}${r.reasons.length ? `: ${r.reasons.join('; ')}` : ''}. Excluded from medians, ratios and winners.` });
+      w.push({
+        severity: r.status === 'errored' ? 'error' : 'warn',
+        kind: 'run',
+        message: `${runLabel(r)} is ${r.status}${r.reasons.length ? `: ${r.reasons.join('; ')}` : ''}. Excluded from medians, ratios and winners.`,
+      });
     } else if (!isValid(r)) {
       w.push({ severity: 'error', kind: 'run', message: `${runLabel(r)} failed its audit. Excluded from medians, ratios and winners.` });
     }
@@ -133,24 +148,50 @@ export function collectWarnings(result: ResultFile): Warning[] {
         a.finalStateMismatches && `${a.finalStateMismatches} card(s) whose final state disagrees with the last event`,
         a.seqGaps && `${a.seqGaps} boards with seq gaps`,
       ].filter(Boolean);
-      w.push({ severity: 'error', kind: 'audit', message: `${runLabel(r)}: audit FAILED: ${parts.join(', ') || 'see examples'}.${a.examples.length ? ` e.g. ${a.examples.slice(0, 2).join('; ')}` : ''}` });
+      w.push({
+        severity: 'error',
+        kind: 'audit',
+        message: `${runLabel(r)}: audit FAILED: ${parts.join(', ') || 'see examples'}.${a.examples.length ? ` e.g. ${a.examples.slice(0, 2).join('; ')}` : ''}`,
+      });
     }
     for (const t of r.thresholds) {
-      if (!t.pass) w.push({ severity: 'warn', kind: 'threshold', message: `${runLabel(r)}: threshold failed: ${t.expr} (actual ${t.actual === null ? 'none' : fmtNum(t.actual)}).` });
+      if (!t.pass)
+        w.push({
+          severity: 'warn',
+          kind: 'threshold',
+          message: `${runLabel(r)}: threshold failed: ${t.expr} (actual ${t.actual === null ? 'none' : fmtNum(t.actual)}).`,
+        });
     }
     const d = r.delivery;
     if (d.missing || d.duplicate || d.outOfOrder || d.phantom) {
-      const parts = [d.missing && `${d.missing} missing`, d.duplicate && `${d.duplicate} duplicate`, d.outOfOrder && `${d.outOfOrder} out of order`, d.phantom && `${d.phantom} phantom`].filter(Boolean);
-      w.push({ severity: d.phantom ? 'error' : 'warn', kind: 'delivery', message: `${runLabel(r)}: broadcasts ${parts.join(', ')} (of ${d.expected} expected).` });
+      const parts = [
+        d.missing && `${d.missing} missing`,
+        d.duplicate && `${d.duplicate} duplicate`,
+        d.outOfOrder && `${d.outOfOrder} out of order`,
+        d.phantom && `${d.phantom} phantom`,
+      ].filter(Boolean);
+      w.push({
+        severity: d.phantom ? 'error' : 'warn',
+        kind: 'delivery',
+        message: `${runLabel(r)}: broadcasts ${parts.join(', ')} (of ${d.expected} expected).`,
+      });
     }
     if (r.updates.unanswered > 0) {
-      w.push({ severity: 'error', kind: 'delivery', message: `${runLabel(r)}: ${r.updates.unanswered} update(s) were never answered (no ack, no error) by the end of the drain.` });
+      w.push({
+        severity: 'error',
+        kind: 'delivery',
+        message: `${runLabel(r)}: ${r.updates.unanswered} update(s) were never answered (no ack, no error) by the end of the drain.`,
+      });
     }
     if (r.sockets.closedEarly > 0) {
       w.push({ severity: 'warn', kind: 'sockets', message: `${runLabel(r)}: ${r.sockets.closedEarly} socket(s) were closed before the end of the run.` });
     }
     if (r.sockets.failed > 0 || r.sockets.reached < r.sockets.asked) {
-      w.push({ severity: 'warn', kind: 'sockets', message: `${runLabel(r)}: ${r.sockets.reached} of ${r.sockets.asked} sockets connected (${r.sockets.failed} failed).` });
+      w.push({
+        severity: 'warn',
+        kind: 'sockets',
+        message: `${runLabel(r)}: ${r.sockets.reached} of ${r.sockets.asked} sockets connected (${r.sockets.failed} failed).`,
+      });
     }
   }
   const stages = groupByStage(result);
@@ -159,8 +200,13 @@ export function collectWarnings(result: ResultFile): Warning[] {
     const comparable = g.cells.filter((c) => c.valid.length > 0);
     if (g.cells.length > 1 && comparable.length < 2) {
       const notRun = g.cells.filter((c) => c.runs.length === 0).map((c) => c.variant);
-      const why = result.capacity && notRun.length ? ` (${notRun.join(', ')} not run here: ${notRun.length === 1 ? 'its' : 'their'} capacity search had stopped)` : '';
-      w.push({ severity: 'warn', kind: 'comparison', message: `${stageLabel(g)}: fewer than two variants have valid runs${why}, so there is no winner at this stage.` });
+      const why =
+        result.capacity && notRun.length ? ` (${notRun.join(', ')} not run here: ${notRun.length === 1 ? 'its' : 'their'} capacity search had stopped)` : '';
+      w.push({
+        severity: 'warn',
+        kind: 'comparison',
+        message: `${stageLabel(g)}: fewer than two variants have valid runs${why}, so there is no winner at this stage.`,
+      });
     }
   }
   return w;
@@ -193,5 +239,8 @@ export function acrossStages(v: Verdict, id: CriterionResult['id']): string {
     const k = c.winner ?? 'tie';
     wins.set(k, (wins.get(k) ?? 0) + 1);
   }
-  return [...wins.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} at ${n} of ${v.byStage.length} stages`).join(', ');
+  return [...wins.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} at ${n} of ${v.byStage.length} stages`)
+    .join(', ');
 }

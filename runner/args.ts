@@ -7,7 +7,6 @@ import type { z } from 'zod';
 import { UsageError } from '../model/errors.js';
 import { parseFlagText } from '../model/options.js';
 
-
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
 export interface CommandSpec {
@@ -30,7 +29,10 @@ export function helpText(spec: CommandSpec): string {
  * Parses argv strictly. Returns null when --help was asked (help already printed to stdout).
  * Unknown flags and missing values throw UsageError naming them.
  */
-export function parseCommand(spec: CommandSpec, argv: string[]): { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } | null {
+export function parseCommand(
+  spec: CommandSpec,
+  argv: string[],
+): { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } | null {
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({

@@ -304,9 +304,7 @@ export function readStoredState(dbFile: string): StoredState {
       boards.push({ id: r[0], seq: r[1] });
     }
     const cards: StoredCard[] = [];
-    for (const r of db.prepare('SELECT id, board_id, col, title, version FROM cards').raw().iterate() as Iterable<
-      [number, number, string, string, number]
-    >) {
+    for (const r of db.prepare('SELECT id, board_id, col, title, version FROM cards').raw().iterate() as Iterable<[number, number, string, string, number]>) {
       cards.push({ id: r[0], board: r[1], col: r[2], title: r[3], version: r[4] });
     }
     const events: StoredEvent[] = [];

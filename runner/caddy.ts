@@ -55,7 +55,14 @@ export async function startCaddy(opts: { upstream: string; host?: string; storag
   const host = opts.host ?? '127.0.0.1';
   const port = await freePort(host);
   mkdirSync(opts.storageDir, { recursive: true });
-  const env = { WAMI_CADDY_HOST: host, WAMI_CADDY_PORT: String(port), WAMI_UPSTREAM: opts.upstream, WAMI_CADDY_STORAGE: opts.storageDir, XDG_DATA_HOME: opts.storageDir, XDG_CONFIG_HOME: opts.storageDir };
+  const env = {
+    WAMI_CADDY_HOST: host,
+    WAMI_CADDY_PORT: String(port),
+    WAMI_UPSTREAM: opts.upstream,
+    WAMI_CADDY_STORAGE: opts.storageDir,
+    XDG_DATA_HOME: opts.storageDir,
+    XDG_CONFIG_HOME: opts.storageDir,
+  };
   const args = ['run', '--config', CADDYFILE, '--adapter', 'caddyfile'];
   const child = spawnChild('caddy', args, { env, ...(opts.cpus ? { cpus: opts.cpus } : {}) });
   const { pid, exited } = child;
@@ -81,7 +88,9 @@ export async function startCaddy(opts: { upstream: string; host?: string; storag
   if (Date.now() >= deadline) {
     killTree(pid);
     await exited;
-    throw new Error(`caddy not ready within ${opts.timeoutMs ?? 20000} ms (last: ${last || 'no root certificate yet'}). Output:\n${child.output().slice(-3000)}`);
+    throw new Error(
+      `caddy not ready within ${opts.timeoutMs ?? 20000} ms (last: ${last || 'no root certificate yet'}). Output:\n${child.output().slice(-3000)}`,
+    );
   }
   return {
     pid,

@@ -49,9 +49,13 @@ export function recordStep(v: CapacityVariant, connections: number, run: RunReco
   };
   if (run.status === 'errored') return stop('errored', `the run at ${connections} sockets errored: ${run.reasons.join('; ')}`);
   if (run.status === 'invalid') {
-    return stop('fleet-invalid', `at ${connections} sockets the fleet could not hold its own schedule (${run.reasons.join('; ')}): this is the measuring machine's limit, not a measured limit of the server`);
+    return stop(
+      'fleet-invalid',
+      `at ${connections} sockets the fleet could not hold its own schedule (${run.reasons.join('; ')}): this is the measuring machine's limit, not a measured limit of the server`,
+    );
   }
-  if (run.audit && !run.audit.ok) return stop('audit-failed', `the audit failed at ${connections} sockets (lostAcked ${run.audit.lostAcked}, phantom ${run.audit.phantom})`);
+  if (run.audit && !run.audit.ok)
+    return stop('audit-failed', `the audit failed at ${connections} sockets (lostAcked ${run.audit.lostAcked}, phantom ${run.audit.phantom})`);
   if (!sloPass) {
     const failed = outcomes.filter((o) => !o.pass).map((o) => `${o.expr} (actual ${o.actual === null ? 'n/a' : Math.round(o.actual * 100) / 100})`);
     return stop('slo-broken', `the SLO broke at ${connections} sockets: ${failed.join('; ')}`);
@@ -169,7 +173,8 @@ export type CapacitySearch = z.input<typeof CapacitySearchSchema>;
  */
 export function capacitySession(s: Scenario, search: CapacitySearch): { scenario: Scenario; driver: SessionDriver } {
   const parsed = CapacitySearchSchema.safeParse(search);
-  if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `${flagOf(String(i.path[0]))}: ${i.message}`)).join('; '));
+  if (!parsed.success)
+    throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `${flagOf(String(i.path[0]))}: ${i.message}`)).join('; '));
   const q = parsed.data;
   if (q.slo.length === 0) throw new UsageError("an SLO is required, e.g. 'fanoutMs.p99 < 250'");
   const slo = q.slo.map((e) => {

@@ -71,7 +71,10 @@ export function parsePortRange(text: string): [number, number] | null {
 export function parsePrettyName(text: string): string | null {
   const m = /^PRETTY_NAME=(.*)$/m.exec(text);
   if (!m) return null;
-  return m[1]!.trim().replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
+  return m[1]!
+    .trim()
+    .replace(/^"(.*)"$/, '$1')
+    .replace(/^'(.*)'$/, '$1');
 }
 
 function readText(file: string): string | null {
@@ -103,7 +106,9 @@ export function gitState(cwd: string): { commit: string | null; dirty: boolean |
 export function sqliteVersion(projectRoot: string): string {
   try {
     const req = createRequire(join(projectRoot, 'package.json'));
-    const Database = req('better-sqlite3') as new (f: string) => {
+    const Database = req('better-sqlite3') as new (
+      f: string,
+    ) => {
       prepare(sql: string): { pluck(): { get(): unknown } };
       close(): void;
     };

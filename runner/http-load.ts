@@ -53,20 +53,23 @@ export function startHttpLoad(o: HttpLoadOptions): RunningHttpLoad {
   const state = { rng: seed32(o.seed) | 0 };
   const rand = (): number => nextRandom(state);
   let finished: ((err: Error | null, r: autocannon.Result) => void) | null = null;
-  const instance: autocannon.Instance = autocannon({
-    url: o.baseUrl,
-    connections: o.connections,
-    duration: o.durationSec,
-    ...(o.rate !== undefined ? { overallRate: o.rate } : {}),
-    timeout: 10,
-    requests: [
-      {
-        method: 'GET',
-        setupRequest: (req: Record<string, unknown>) => ({ ...req, path: resolvePath(o.path, rand, o.boards) }),
-      },
-    ],
-    ...(o.ca ? { tlsOptions: { ca: o.ca } } : {}),
-  } as unknown as autocannon.Options, (err, r) => finished?.(err, r));
+  const instance: autocannon.Instance = autocannon(
+    {
+      url: o.baseUrl,
+      connections: o.connections,
+      duration: o.durationSec,
+      ...(o.rate !== undefined ? { overallRate: o.rate } : {}),
+      timeout: 10,
+      requests: [
+        {
+          method: 'GET',
+          setupRequest: (req: Record<string, unknown>) => ({ ...req, path: resolvePath(o.path, rand, o.boards) }),
+        },
+      ],
+      ...(o.ca ? { tlsOptions: { ca: o.ca } } : {}),
+    } as unknown as autocannon.Options,
+    (err, r) => finished?.(err, r),
+  );
   const done = new Promise<HttpLoadResult>((res, rej) => {
     finished = (err, r) => {
       if (err) {

@@ -185,7 +185,8 @@ export class RunLifecycle implements RunHandle {
   async execute(): Promise<RunRecord> {
     const { variant, stage } = this.pr;
     const rv = this.runVariant;
-    if (rv.kind === 'batched' && variant.kind === 'batched' && rv.options.shards !== variant.options.shards) this.log(`  ${variant.name}: ${stage.connections} sockets exceed one process's file limit: running with --shards ${rv.options.shards}`);
+    if (rv.kind === 'batched' && variant.kind === 'batched' && rv.options.shards !== variant.options.shards)
+      this.log(`  ${variant.name}: ${stage.connections} sockets exceed one process's file limit: running with --shards ${rv.options.shards}`);
     mkdirSync(this.workDir, { recursive: true });
     this.log(`▶ ${this.label}: seeding ${this.s.seed.boards} boards × ${this.s.seed.cardsPerBoard} cards`);
     seedDatabase(this.db, { boards: this.s.seed.boards, cardsPerBoard: this.s.seed.cardsPerBoard });
@@ -222,7 +223,11 @@ export class RunLifecycle implements RunHandle {
     if (this.via !== 'caddy') return srv.wsUrl;
     const { name } = this.variant;
     const { stageIndex, repeat } = this.pr;
-    const cd = await startCaddy({ upstream: `${srv.host}:${srv.port}`, storageDir: join(this.workDir, `caddy-${name}-s${stageIndex + 1}-r${repeat}`), ...(opts.pin ? { cpus: '0' } : {}) });
+    const cd = await startCaddy({
+      upstream: `${srv.host}:${srv.port}`,
+      storageDir: join(this.workDir, `caddy-${name}-s${stageIndex + 1}-r${repeat}`),
+      ...(opts.pin ? { cpus: '0' } : {}),
+    });
     this.caddy = cd;
     void cd.exited.then((x) => {
       if (!this.stopping) this.fail(`caddy exited during the run (code ${x.code}, signal ${x.signal}); last output: ${cd.output().slice(-500).trim()}`);
@@ -309,7 +314,13 @@ export class RunLifecycle implements RunHandle {
         const elapsed = (Date.now() - runStart) / 1000;
         opts.events({
           type: 'status',
-          state: { label: `${variant.name} s${stageIndex + 1} r${repeat}`, phase: p.phase, point: p, runLeftSec: Math.max(0, runEst - elapsed), totalLeftSec: this.ctx.totalLeftSec() + Math.max(0, runEst - elapsed) },
+          state: {
+            label: `${variant.name} s${stageIndex + 1} r${repeat}`,
+            phase: p.phase,
+            point: p,
+            runLeftSec: Math.max(0, runEst - elapsed),
+            totalLeftSec: this.ctx.totalLeftSec() + Math.max(0, runEst - elapsed),
+          },
         });
       },
     });
@@ -341,8 +352,10 @@ export class RunLifecycle implements RunHandle {
       this.serverMetrics = m;
       // Server counters read 0 when nothing could be scraped: say so, rather than let 0 pass for a fact.
       const tries = m.scrapes + m.scrapeFailures;
-      if (m.scrapes === 0) this.reasons.push('no /metrics scrape succeeded: the server metrics of this run (BUSY hits, retries, batches, WAL) are unknown, not zero');
-      else if (tries > 0 && m.scrapeFailures / tries > 0.1) this.reasons.push(`${m.scrapeFailures} of ${tries} /metrics scrapes failed: the server metrics of this run are incomplete`);
+      if (m.scrapes === 0)
+        this.reasons.push('no /metrics scrape succeeded: the server metrics of this run (BUSY hits, retries, batches, WAL) are unknown, not zero');
+      else if (tries > 0 && m.scrapeFailures / tries > 0.1)
+        this.reasons.push(`${m.scrapeFailures} of ${tries} /metrics scrapes failed: the server metrics of this run are incomplete`);
     }
     const failStopping = (why: string): void => {
       this.status = 'errored';
@@ -355,7 +368,8 @@ export class RunLifecycle implements RunHandle {
     if (this.server) {
       const r = await this.server.stop(opts.signal.aborted ? 5000 : 30000);
       if (r.forced) failStopping('server did not stop within its grace period after SIGTERM and was killed');
-      else if (r.code !== 0 && this.status !== 'errored') failStopping(`server exited with code ${r.code}${r.signal ? ` (signal ${r.signal})` : ''} on SIGTERM`);
+      else if (r.code !== 0 && this.status !== 'errored')
+        failStopping(`server exited with code ${r.code}${r.signal ? ` (signal ${r.signal})` : ''} on SIGTERM`);
     }
   }
 
@@ -371,7 +385,8 @@ export class RunLifecycle implements RunHandle {
       const ledger = JSON.parse(readFileSync(this.ledgerFile, 'utf8')) as Ledger;
       const a = auditDatabase(this.db, ledger, { boardsWithOtherMembers: boardsWithOtherMembers(this.pr.stage.connections, this.s.users.perBoard) });
       this.audit = a;
-      if (!a.ok) this.reasons.push(`audit failed: lostAcked ${a.lostAcked}, phantom ${a.phantom}, seqGaps ${a.seqGaps}, finalStateMismatches ${a.finalStateMismatches}`);
+      if (!a.ok)
+        this.reasons.push(`audit failed: lostAcked ${a.lostAcked}, phantom ${a.phantom}, seqGaps ${a.seqGaps}, finalStateMismatches ${a.finalStateMismatches}`);
     } catch (e) {
       this.status = 'errored';
       this.reasons.push(`audit failed to run: ${(e as Error).message}`);
@@ -413,7 +428,9 @@ export class RunLifecycle implements RunHandle {
     const audit = this.audit;
     this.log(
       `${this.status === 'ok' ? '✔' : this.status === 'invalid' ? '⚠' : '✖'} ${this.label}: ${this.status}` +
-        (fleet ? ` — fanout p99 ${f.latency.fanoutMs.p99.toFixed(1)} ms, ack p99 ${f.latency.ackMs.p99.toFixed(1)} ms, ${f.sockets.reached}/${f.sockets.asked} sockets` : '') +
+        (fleet
+          ? ` — fanout p99 ${f.latency.fanoutMs.p99.toFixed(1)} ms, ack p99 ${f.latency.ackMs.p99.toFixed(1)} ms, ${f.sockets.reached}/${f.sockets.asked} sockets`
+          : '') +
         (audit ? `, audit ${audit.ok ? 'clean' : 'FAILED'}` : '') +
         (failed.length ? `, thresholds failed: ${failed.map((t) => `${t.expr} (actual ${t.actual})`).join('; ')}` : '') +
         (this.reasons.length ? `\n    reasons: ${this.reasons.join('; ')}` : '') +

@@ -115,8 +115,27 @@ export function summarizeHistogram(h: HistogramData, scale = 1, positiveIntegers
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const maxNullable = (a: number | null, b: number | null): number | null => (b === null ? a : a === null ? b : Math.max(a, b));
 
-type CounterKey = 'received' | 'persisted' | 'broadcastFrames' | 'slowConsumerCloses' | 'busy' | 'retries' | 'exhausted' | 'broadcastUnpersisted' | 'batchSplits';
-const COUNTERS: CounterKey[] = ['received', 'persisted', 'broadcastFrames', 'slowConsumerCloses', 'busy', 'retries', 'exhausted', 'broadcastUnpersisted', 'batchSplits'];
+type CounterKey =
+  | 'received'
+  | 'persisted'
+  | 'broadcastFrames'
+  | 'slowConsumerCloses'
+  | 'busy'
+  | 'retries'
+  | 'exhausted'
+  | 'broadcastUnpersisted'
+  | 'batchSplits';
+const COUNTERS: CounterKey[] = [
+  'received',
+  'persisted',
+  'broadcastFrames',
+  'slowConsumerCloses',
+  'busy',
+  'retries',
+  'exhausted',
+  'broadcastUnpersisted',
+  'batchSplits',
+];
 type HistKey = 'batchSize' | 'commitSeconds' | 'queueWaitSeconds' | 'txAttempts';
 const HISTS: HistKey[] = ['batchSize', 'commitSeconds', 'queueWaitSeconds', 'txAttempts'];
 
@@ -194,8 +213,7 @@ export class MetricsReducer {
     const queueDepth = sumOf(m, METRIC.queueDepth);
     const walBytes = maxOf(m, METRIC.walBytes);
     const elP99 = maxOf(m, METRIC.eventLoopP99Seconds);
-    const elMs = (sec: number | null): number | null =>
-      sec === null || !Number.isFinite(sec) ? null : Math.max(0, sec * 1000 - this.elResMs);
+    const elMs = (sec: number | null): number | null => (sec === null || !Number.isFinite(sec) ? null : Math.max(0, sec * 1000 - this.elResMs));
     const elP99Ms = elMs(elP99);
     this.queueDepthMax = maxNullable(this.queueDepthMax, queueDepth);
     this.walBytesMax = maxNullable(this.walBytesMax, walBytes);

@@ -23,4 +23,3 @@ export function planRuns(s: Scenario): PlannedRun[] {
 export function estimateRunSec(s: Scenario, stage: Stage): number {
   return stage.connections / s.users.connectRatePerSec + s.warmupSec + stage.durationSec + (s.fleet.drainSec ?? 5) + 8;
 }
-

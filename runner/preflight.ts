@@ -37,7 +37,6 @@ export const EST_BYTES_PER_SOCKET = 30 * 1024;
 /** Caddy holds two descriptors per proxied socket (client side and upstream). */
 export const CADDY_FDS_PER_SOCKET = 2;
 
-
 /**
  * The options a variant runs with at `connections` sockets. What the variant set is never changed.
  * - batched without `shards` gets the fewest shards that keep every process under the fd limit
@@ -93,7 +92,10 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
       const spec = VARIANT_SPECS[v.kind];
       const eff = effectiveOptions(v, maxConn, fd, f.cpus);
       const procs = serverProcesses(eff, f.cpus);
-      if (v.kind === 'batched' && procs !== serverProcesses(v, f.cpus)) notes.push(`variant "${v.name}": ${maxConn} sockets need ${procs} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`);
+      if (v.kind === 'batched' && procs !== serverProcesses(v, f.cpus))
+        notes.push(
+          `variant "${v.name}": ${maxConn} sockets need ${procs} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`,
+        );
       // per-request balances sockets round-robin over workers; allow 10% imbalance.
       const margin = spec.roundRobin ? 1.1 : 1;
       const perServerProc = Math.ceil((maxConn / procs) * (procs > 1 ? margin : 1));
@@ -117,7 +119,9 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
     }
     const perFleet = fleetPlan ? Math.max(...fleetPlan.segments.map((g) => g.count)) : 0;
     if (fleetPlan && perFleet > perProc) {
-      errors.push(`the fleet would hold ~${perFleet} sockets per worker process (${fleetPlan.workers} workers), over the ${fd} limit: raise fleet.workers to ${Math.ceil(maxConn / perProc)} or more`);
+      errors.push(
+        `the fleet would hold ~${perFleet} sockets per worker process (${fleetPlan.workers} workers), over the ${fd} limit: raise fleet.workers to ${Math.ceil(maxConn / perProc)} or more`,
+      );
     }
   } else {
     warnings.push('could not read the file-descriptor limit (/proc/self/limits)');
@@ -125,7 +129,9 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
   const addressesNeeded = fleetPlan ? fleetPlan.sourceAddresses.length : Math.ceil(maxConn / SOCKETS_PER_SOURCE_ADDRESS);
   if (f.portRange) {
     const ports = f.portRange[1] - f.portRange[0] + 1;
-    notes.push(`ephemeral ports ${f.portRange[0]}-${f.portRange[1]} (${ports}) per source address; ${addressesNeeded} source address(es) needed for ${maxConn} sockets`);
+    notes.push(
+      `ephemeral ports ${f.portRange[0]}-${f.portRange[1]} (${ports}) per source address; ${addressesNeeded} source address(es) needed for ${maxConn} sockets`,
+    );
     if (ports < Math.min(maxConn, SOCKETS_PER_SOURCE_ADDRESS)) {
       errors.push(
         `the ephemeral port range has ${ports} ports but up to ${Math.min(maxConn, SOCKETS_PER_SOURCE_ADDRESS)} sockets would share one source address: widen net.ipv4.ip_local_port_range (e.g. sysctl -w net.ipv4.ip_local_port_range="1024 65000")`,
@@ -149,7 +155,9 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
     else warnings.push(msg);
   }
   if (f.freeDiskBytes !== null && f.freeDiskBytes < outDirBytesNeeded) {
-    errors.push(`only ${(f.freeDiskBytes / 2 ** 20).toFixed(0)} MiB free on the output disk; at least ${(outDirBytesNeeded / 2 ** 20).toFixed(0)} MiB needed for databases and results`);
+    errors.push(
+      `only ${(f.freeDiskBytes / 2 ** 20).toFixed(0)} MiB free on the output disk; at least ${(outDirBytesNeeded / 2 ** 20).toFixed(0)} MiB needed for databases and results`,
+    );
   }
   if (s.variants.some((v) => (v.via ?? s.via) === 'caddy') && !f.caddyPath) {
     errors.push("this scenario goes through Caddy but no `caddy` is on PATH: install Caddy 2 (Debian: apt-get install -y caddy), or run with via: 'direct'");

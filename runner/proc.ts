@@ -33,7 +33,10 @@ export function parseProcStat(text: string): ProcStat | null {
   const pid = Number(text.slice(0, open).trim());
   const comm = text.slice(open + 1, close);
   // Fields from 3 (state) on; index 0 here is field 3.
-  const f = text.slice(close + 2).trim().split(' ');
+  const f = text
+    .slice(close + 2)
+    .trim()
+    .split(' ');
   if (f.length < 22) return null;
   const n = (i: number): number => Number(f[i - 3]);
   const st: ProcStat = {

@@ -177,7 +177,10 @@ function parseSampleLine(line: string, lineNo: number): PromSample {
       throw new PromParseError(lineNo, `expected "," or "}" after label ${lname}`);
     }
   }
-  const rest = line.slice(pos).trim().split(/[ \t]+/);
+  const rest = line
+    .slice(pos)
+    .trim()
+    .split(/[ \t]+/);
   if (rest.length < 1 || rest.length > 2 || rest[0] === '') throw new PromParseError(lineNo, `expected "value [timestamp]" after ${name}`);
   const value = parsePromValue(rest[0]!);
   if (value === null) throw new PromParseError(lineNo, `bad value "${rest[0]}" for ${name}`);
@@ -272,11 +275,7 @@ export function histogramOf(m: ParsedMetrics, name: string, match?: Record<strin
  * holds the values a+1..b and the lowest bucket starts at 1: interpolation runs over [a+1, b] instead
  * of [a, b] (a batch-size p50 of 1 rather than 0.5 when every batch held one update).
  */
-export function histogramQuantile(
-  q: number,
-  buckets: ReadonlyArray<{ le: number; count: number }>,
-  opts: { positiveIntegers?: boolean } = {},
-): number | null {
+export function histogramQuantile(q: number, buckets: ReadonlyArray<{ le: number; count: number }>, opts: { positiveIntegers?: boolean } = {}): number | null {
   if (Number.isNaN(q)) return null;
   if (buckets.length < 2) return null;
   const last = buckets[buckets.length - 1]!;

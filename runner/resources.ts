@@ -15,15 +15,7 @@
  * yields zero processes. Never calls process.memoryUsage() (it throws EMFILE near the fd limit).
  */
 import { performance } from 'node:perf_hooks';
-import {
-  clockTicksPerSec,
-  readAllProcStats,
-  readKernelTcpMemBytes,
-  readPssBytes,
-  readRssBytes,
-  treePids,
-  type ProcStat,
-} from './proc.js';
+import { clockTicksPerSec, readAllProcStats, readKernelTcpMemBytes, readPssBytes, readRssBytes, treePids, type ProcStat } from './proc.js';
 import type { FleetResources, ResourceSample, ServerResources } from '../model/result.js';
 
 export type PidSource = number[] | (() => number[]);
@@ -48,7 +40,6 @@ export interface ResourceSamplerOptions {
   /** Read PSS (smaps_rollup) of the server tree. Default true. PSS of the fleet is never read. */
   pss?: boolean;
 }
-
 
 /** ServerResources plus optional extras (structurally a ServerResources: `resources.server` of a run). */
 export interface ResourceReport extends ServerResources {

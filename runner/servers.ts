@@ -44,7 +44,8 @@ export function checkDatabase(file: string): void {
     db = new Database(file, { readonly: true, fileMustExist: true });
     const tables = new Set(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck(true).all() as string[]);
     const missing = ['boards', 'cards', 'card_events'].filter((t) => !tables.has(t));
-    if (missing.length) throw new UsageError(`--db ${file}: not a wami-bench database (missing tables: ${missing.join(', ')}); create it with "wami-bench seed"`);
+    if (missing.length)
+      throw new UsageError(`--db ${file}: not a wami-bench database (missing tables: ${missing.join(', ')}); create it with "wami-bench seed"`);
     const cols = new Set(db.prepare('SELECT name FROM pragma_table_info(?)').pluck(true).all('card_events') as string[]);
     if (!cols.has('sent_at')) throw new UsageError(`--db ${file}: card_events has no sent_at column (made by an older seed); re-seed it`);
   } catch (e) {

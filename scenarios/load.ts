@@ -22,7 +22,12 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 function formatIssues(source: string, error: z.ZodError): string {
   const lines = error.issues.map((i) => {
-    const path = i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
+    const path = i.path.length
+      ? i.path
+          .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+          .join('')
+          .replace(/^\./, '')
+      : '(top level)';
     let msg = i.message;
     if (i.code === 'unrecognized_keys') msg = `unknown key(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`;
     return `  ${path}: ${msg}`;
@@ -42,9 +47,7 @@ export function resolveScenarioFile(nameOrPath: string): string {
   if ((BUILTIN_SCENARIOS as readonly string[]).includes(nameOrPath)) return join(HERE, `${nameOrPath}.js`);
   const p = resolve(nameOrPath);
   if (existsSync(p)) return p;
-  throw new ScenarioError(
-    `no scenario "${nameOrPath}": not a shipped scenario (${BUILTIN_SCENARIOS.join(', ')}) and no such file`,
-  );
+  throw new ScenarioError(`no scenario "${nameOrPath}": not a shipped scenario (${BUILTIN_SCENARIOS.join(', ')}) and no such file`);
 }
 
 export async function loadScenario(nameOrPath: string): Promise<{ scenario: Scenario; file: string }> {
@@ -99,7 +102,8 @@ export function applyOverrides(s: Scenario, o: Overrides, source: string): Scena
   if (o.variants !== undefined) {
     const known = out.variants.map((v) => v.name);
     const unknown = o.variants.filter((n) => !known.includes(n));
-    if (unknown.length) throw new ScenarioError(`--variants names ${unknown.map((n) => `"${n}"`).join(', ')}, not in scenario ${s.name} (it has ${known.join(', ')})`);
+    if (unknown.length)
+      throw new ScenarioError(`--variants names ${unknown.map((n) => `"${n}"`).join(', ')}, not in scenario ${s.name} (it has ${known.join(', ')})`);
     out.variants = out.variants.filter((v) => o.variants!.includes(v.name));
   }
   return validateScenario(out, `${source} (with overrides)`);

@@ -7,8 +7,7 @@ import { defineScenario } from './schema.js';
  */
 export default defineScenario({
   name: 'mixed-read-write',
-  description:
-    '1,000 users on 50 boards of 20 writing one update per 10 s each, while 20 HTTP connections read random boards at 500 requests/s.',
+  description: '1,000 users on 50 boards of 20 writing one update per 10 s each, while 20 HTTP connections read random boards at 500 requests/s.',
   variants: [
     { name: 'batched', kind: 'batched' },
     { name: 'per-request', kind: 'per-request' },

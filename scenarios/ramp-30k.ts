@@ -7,8 +7,7 @@ import { defineScenario } from './schema.js';
 export default defineScenario({
   name: 'ramp-30k',
   description:
-    'Scaling curve from 1,000 to 30,000 WebSocket users on boards of 20, one update per user per minute ' +
-    '(500 updates/s and ~9,500 deliveries/s at 30k).',
+    'Scaling curve from 1,000 to 30,000 WebSocket users on boards of 20, one update per user per minute ' + '(500 updates/s and ~9,500 deliveries/s at 30k).',
   variants: [
     { name: 'batched', kind: 'batched' },
     { name: 'per-request', kind: 'per-request' },

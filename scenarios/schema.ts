@@ -46,7 +46,10 @@ export const VariantSchema = z
     const set = VARIANT_SET_SCHEMAS[v.kind].safeParse({ ...fromFlags, ...v.options });
     if (!set.success) {
       for (const i of set.error.issues) {
-        const message = i.code === 'unrecognized_keys' ? `unknown option(s) ${i.keys.map((k) => `"${k}"`).join(', ')} for the ${v.kind} variant (it takes ${Object.keys(VARIANT_SPECS[v.kind].shape).join(', ')})` : i.message;
+        const message =
+          i.code === 'unrecognized_keys'
+            ? `unknown option(s) ${i.keys.map((k) => `"${k}"`).join(', ')} for the ${v.kind} variant (it takes ${Object.keys(VARIANT_SPECS[v.kind].shape).join(', ')})`
+            : i.message;
         ctx.addIssue({ code: 'custom', path: ['options', ...i.path], message });
       }
       return z.NEVER;
@@ -73,7 +76,10 @@ export const StageSchema = z.strictObject({
 
 export const HttpLoadSchema = z.strictObject({
   /** Route to load; `:id` is replaced by a random seeded board id per request. */
-  path: z.string().regex(/^\/[\w/:.-]*$/, 'a path starting with "/"').default('/boards/:id'),
+  path: z
+    .string()
+    .regex(/^\/[\w/:.-]*$/, 'a path starting with "/"')
+    .default('/boards/:id'),
   /** autocannon connections. */
   connections: posInt.max(1000),
   /** Requests per second over all connections (open-loop pacing). Omit for closed-loop max throughput. */

@@ -8,8 +8,7 @@ import { defineScenario } from './schema.js';
  */
 export default defineScenario({
   name: 'tls-caddy',
-  description:
-    '1,000 users on 50 boards of 20, one update per 10 s each, straight to the server and through Caddy 2 (TLS), for both designs.',
+  description: '1,000 users on 50 boards of 20, one update per 10 s each, straight to the server and through Caddy 2 (TLS), for both designs.',
   variants: [
     { name: 'batched-direct', kind: 'batched', via: 'direct' },
     { name: 'batched-caddy', kind: 'batched', via: 'caddy' },

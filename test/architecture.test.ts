@@ -34,7 +34,8 @@ function sources(dir: string): string[] {
   return out;
 }
 
-const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;(])import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;
+const IMPORT_RE =
+  /(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;(])import\s*\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;
 
 /** The relative imports of a source text (static, re-exports, dynamic with a literal). Comments are stripped first. */
 export function importsOf(text: string): string[] {
@@ -48,7 +49,12 @@ export function importsOf(text: string): string[] {
 }
 
 function graph(): Map<string, string[]> {
-  const files = [...Object.keys(LAYERS).filter((d) => d !== '.').flatMap((d) => sources(join(ROOT, d))), ...['index.ts'].map((f) => join(ROOT, f)).filter(existsSync)];
+  const files = [
+    ...Object.keys(LAYERS)
+      .filter((d) => d !== '.')
+      .flatMap((d) => sources(join(ROOT, d))),
+    ...['index.ts'].map((f) => join(ROOT, f)).filter(existsSync),
+  ];
   const g = new Map<string, string[]>();
   for (const f of files) {
     const from = relative(ROOT, f);
@@ -121,7 +127,15 @@ test('the cycle finder finds a cycle, and only a cycle', () => {
     ['d.ts', ['a.ts']],
   ]);
   assert.deepEqual(cyclesOf(g), [['a.ts', 'b.ts', 'c.ts']]);
-  assert.deepEqual(cyclesOf(new Map([['a.ts', ['b.ts']], ['b.ts', []]])), []);
+  assert.deepEqual(
+    cyclesOf(
+      new Map([
+        ['a.ts', ['b.ts']],
+        ['b.ts', []],
+      ]),
+    ),
+    [],
+  );
 });
 
 test('no import cycle anywhere in the sources', () => {

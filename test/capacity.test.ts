@@ -27,10 +27,17 @@ test('steps up until the SLO breaks; the largest passing count is the last good 
   assert.equal(v.stoppedAt, 7500);
   assert.equal(v.stoppedBecause, 'slo-broken');
   assert.equal(v.detail, 'the SLO broke at 7500 sockets: fanoutMs.p99 < 250 (actual 300)');
-  assert.deepEqual(v.steps.map((s) => [s.connections, s.sloPass]), [[2500, true], [5000, true], [7500, false]]);
+  assert.deepEqual(
+    v.steps.map((s) => [s.connections, s.sloPass]),
+    [
+      [2500, true],
+      [5000, true],
+      [7500, false],
+    ],
+  );
 });
 
-test('an invalid fleet stops the search as the fleet\'s limit, not the server\'s', () => {
+test("an invalid fleet stops the search as the fleet's limit, not the server's", () => {
   const v = newVariantState('per-request');
   recordStep(v, 2500, run(20), cfg);
   recordStep(v, 5000, run(20, 'invalid'), cfg);

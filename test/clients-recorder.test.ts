@@ -8,7 +8,17 @@ import { SecondsAggregator } from '../clients/seconds.js';
 import type { ServerMessage } from '../protocol/messages.js';
 
 const ack = (id: string, seq: number): ServerMessage => ({ type: 'ack', id, seq, queueMs: 0, commitMs: 0, attempts: 1 });
-const bcast = (from: number, id: string, seq: number, at: number, sentAt = at): ServerMessage => ({ type: 'update', id, card: 1, column: 'doing', title: 't', at, sentAt, from, seq });
+const bcast = (from: number, id: string, seq: number, at: number, sentAt = at): ServerMessage => ({
+  type: 'update',
+  id,
+  card: 1,
+  column: 'doing',
+  title: 't',
+  at,
+  sentAt,
+  from,
+  seq,
+});
 
 /** What an HDR histogram (3 significant digits) reports for one recorded value: the top of its bucket. */
 function hdr(ms: number): number {
@@ -58,7 +68,10 @@ test('broadcasts: fan-out per recipient, duplicates, reordering, self-echo, samp
   assert.deepEqual([s.delivered, s.errors, s.errorsBy], [5, 1, { 'self-echo': 1 }]);
   assert.equal(r.second().delivered, 0, 'a second starts from zero');
   const fin = r.final(2500, () => true, 0);
-  assert.deepEqual(fin.samples.find(([k]) => k === '10|p-0'), ['10|p-0', [60, 70]]);
+  assert.deepEqual(
+    fin.samples.find(([k]) => k === '10|p-0'),
+    ['10|p-0', [60, 70]],
+  );
   // receipts by whole-window members: seq 1 by users 11 and 12 (not its sender 10)
   assert.deepEqual(
     fin.seen.sort((a, b) => a[1] - b[1]),
@@ -92,21 +105,41 @@ test('errors answer their update; what is never answered counts with the lower b
   assert.equal(r.openSockets, 1);
 });
 
-test('the fleet\'s seconds: summed over workers, emitted once every live worker ticked, late ticks kept out of the series', () => {
+test("the fleet's seconds: summed over workers, emitted once every live worker ticked, late ticks kept out of the series", () => {
   const tick = (index: number, t: number, sent: number, cpuPct: number): TickReport => ({
-    type: 'tick', index, t, openSockets: 10, sent, acked: sent, errors: 0, errorsBy: {}, delivered: 2 * sent,
-    ackHist: '', fanoutHist: '', lagHist: '', cpuPct, eventLoopDelayMsP99: 0, rssBytes: 1000, pendingAcks: 0,
+    type: 'tick',
+    index,
+    t,
+    openSockets: 10,
+    sent,
+    acked: sent,
+    errors: 0,
+    errorsBy: {},
+    delivered: 2 * sent,
+    ackHist: '',
+    fanoutHist: '',
+    lagHist: '',
+    cpuPct,
+    eventLoopDelayMsP99: 0,
+    rssBytes: 1000,
+    pendingAcks: 0,
   });
   const seen: number[] = [];
-  const a = new SecondsAggregator((p) => seen.push(p.t), () => 500);
+  const a = new SecondsAggregator(
+    (p) => seen.push(p.t),
+    () => 500,
+  );
   a.tick(tick(0, 0, 5, 40), [0, 1]);
   assert.deepEqual(seen, [], 'worker 1 has not ticked second 0 yet');
   a.tick(tick(1, 0, 7, 55.55), [0, 1]);
   assert.deepEqual(seen, [0]);
-  assert.deepEqual(
-    (({ t, openSockets, sent, delivered, fleetCpuPct }) => ({ t, openSockets, sent, delivered, fleetCpuPct }))(a.timeseries[0]!),
-    { t: 0, openSockets: 20, sent: 12, delivered: 24, fleetCpuPct: 95.6 },
-  );
+  assert.deepEqual((({ t, openSockets, sent, delivered, fleetCpuPct }) => ({ t, openSockets, sent, delivered, fleetCpuPct }))(a.timeseries[0]!), {
+    t: 0,
+    openSockets: 20,
+    sent: 12,
+    delivered: 24,
+    fleetCpuPct: 95.6,
+  });
   a.tick(tick(0, 1, 1, 10), [0]); // worker 1 finished: only worker 0 is waited for
   a.tick(tick(1, 0, 9, 99), [0]); // late for second 0: out of the series, in the totals
   assert.deepEqual(seen, [0, 1]);

@@ -74,7 +74,7 @@ test('schedule: poisson mean rate is the asked rate (many users)', () => {
   assert.ok(Math.abs(perUserPer10Min - 600) < 6, `mean ${perUserPer10Min}`);
 });
 
-test('schedule: every update is a card of the user\'s own board, a v1 column, window respected, rate 0 sends nothing', () => {
+test("schedule: every update is a card of the user's own board, a v1 column, window respected, rate 0 sends nothing", () => {
   const cfg = { ...base, perBoard: 3, cardsPerBoard: 5, updatesPerUserPerMin: 600 };
   for (let u = 0; u < 30; u++) {
     const b = boardOfUser(u, 3);
@@ -92,8 +92,14 @@ test('schedule: every update is a card of the user\'s own board, a v1 column, wi
 });
 
 test('board assignment: user u -> floor(u / perBoard) + 1, cards of board b', () => {
-  assert.deepEqual([0, 9, 10, 19, 20, 29999].map((u) => boardOfUser(u, 10)), [1, 1, 2, 2, 3, 3000]);
-  assert.deepEqual([0, 1, 2].map((k) => cardId(3, k, 20)), [41, 42, 43]);
+  assert.deepEqual(
+    [0, 9, 10, 19, 20, 29999].map((u) => boardOfUser(u, 10)),
+    [1, 1, 2, 2, 3, 3000],
+  );
+  assert.deepEqual(
+    [0, 1, 2].map((k) => cardId(3, k, 20)),
+    [41, 42, 43],
+  );
   assert.equal(initUserSchedule({ ...base, perBoard: 25 }, 50).board, 3);
 });
 
@@ -115,7 +121,10 @@ test('TimeHeap pops in time order', () => {
   assert.equal(h.peekTime(), 0);
   const out: number[] = [];
   while (h.size > 0) out.push(times[h.pop()]!);
-  assert.deepEqual(out, [...times].sort((a, b) => a - b));
+  assert.deepEqual(
+    out,
+    [...times].sort((a, b) => a - b),
+  );
   assert.equal(h.pop(), -1);
   assert.equal(h.peekTime(), Infinity);
   const full = new TimeHeap(1);
@@ -126,14 +135,25 @@ test('TimeHeap pops in time order', () => {
 test('SeqSet: ranges, duplicates, out-of-order inserts merge', () => {
   const s = new SeqSet();
   for (const x of [1, 2, 3, 5, 6, 9]) assert.equal(s.add(x), true);
-  assert.deepEqual(s.ranges(), [[1, 3], [5, 6], [9, 9]]);
+  assert.deepEqual(s.ranges(), [
+    [1, 3],
+    [5, 6],
+    [9, 9],
+  ]);
   assert.equal(s.add(2), false);
   assert.equal(s.add(4), true); // joins both neighbours
-  assert.deepEqual(s.ranges(), [[1, 6], [9, 9]]);
+  assert.deepEqual(s.ranges(), [
+    [1, 6],
+    [9, 9],
+  ]);
   assert.equal(s.add(8), true); // joins next
   assert.equal(s.add(11), true);
   assert.equal(s.add(0), true); // joins first
-  assert.deepEqual(s.ranges(), [[0, 6], [8, 9], [11, 11]]);
+  assert.deepEqual(s.ranges(), [
+    [0, 6],
+    [8, 9],
+    [11, 11],
+  ]);
   assert.equal(s.has(7), false);
   assert.equal(s.has(8), true);
   assert.equal(s.size, 10);

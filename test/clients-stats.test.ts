@@ -7,7 +7,17 @@ import { firstMedianLast, isSampled, recipientsReport } from '../clients/samplin
 import { joinDelivery, type SeenEntry } from '../clients/delivery.js';
 import { boardMembers, boardsWithOtherMembers } from '../protocol/layout.js';
 import { evaluateGuard, longestRunAtOrAbove, DEFAULT_GUARD } from '../clients/guard.js';
-import { addressSpread, connectUrl, countLocalAddresses, defaultSourceAddresses, loopbackPortUsage, defaultWorkerCount, normaliseServerUrl, segments, sourceAddressFor } from '../clients/plan.js';
+import {
+  addressSpread,
+  connectUrl,
+  countLocalAddresses,
+  defaultSourceAddresses,
+  loopbackPortUsage,
+  defaultWorkerCount,
+  normaliseServerUrl,
+  segments,
+  sourceAddressFor,
+} from '../clients/plan.js';
 import { classifyConnectError } from '../clients/failures.js';
 import { parseVmRss, RssReader } from '../clients/procstat.js';
 import { FleetConfigError, resolveFleetOptions } from '../clients/options.js';
@@ -68,7 +78,10 @@ test('recipient sampling: agreed by hash, about 1 in N; first/median/last', () =
   // Arrivals of one update split over two workers are joined before taking first/median/last.
   const r = recipientsReport([
     [['1|a-1', [3, 1]]],
-    [['1|a-1', [2]], ['2|b-1', [10]]],
+    [
+      ['1|a-1', [2]],
+      ['2|b-1', [10]],
+    ],
   ]);
   assert.equal(r.sampled, 2);
   assert.equal(r.first.count, 2);
@@ -116,7 +129,17 @@ test('delivery join across workers: expected, received, missing, phantom', () =>
   });
   assert.deepEqual(k.report, { expected: 3, received: 3, missing: 0, duplicate: 0, outOfOrder: 0, phantom: 0 });
   // Two updates under one seq: a conflict.
-  const c = joinDelivery({ firstUser: 0, connections: 2, perBoard: 2, notWholeUsers: [], acked: [[0, 'a-0', 1]], errored: [], seen: [[[1, 1, 1, 'a-5', 1]]], duplicate: 0, outOfOrder: 0 });
+  const c = joinDelivery({
+    firstUser: 0,
+    connections: 2,
+    perBoard: 2,
+    notWholeUsers: [],
+    acked: [[0, 'a-0', 1]],
+    errored: [],
+    seen: [[[1, 1, 1, 'a-5', 1]]],
+    duplicate: 0,
+    outOfOrder: 0,
+  });
   assert.equal(c.seqConflicts, 1);
   assert.equal(boardMembers(2, 10, 15, 100), 5);
   assert.equal(boardMembers(3, 10, 0, 25), 5);
@@ -126,7 +149,13 @@ test('delivery join across workers: expected, received, missing, phantom', () =>
 
 test('saturation guard: reasons name the numbers', () => {
   assert.deepEqual(longestRunAtOrAbove([95, 99, 50, 91, 92, 93, 10], 90), { length: 3, max: 93 });
-  const ok = evaluateGuard({ asked: 10, reached: 10, failuresByKind: {}, lagMsP99: 3, workers: [{ index: 0, cpuPctBySecond: [50, 95, 95, 40], eventLoopDelayMsP99: 2 }] });
+  const ok = evaluateGuard({
+    asked: 10,
+    reached: 10,
+    failuresByKind: {},
+    lagMsP99: 3,
+    workers: [{ index: 0, cpuPctBySecond: [50, 95, 95, 40], eventLoopDelayMsP99: 2 }],
+  });
   assert.deepEqual(ok, []);
   const bad = evaluateGuard(
     {
@@ -152,7 +181,10 @@ test('plan: segments, workers, source-address spread, URLs', () => {
     { index: 1, firstUser: 9, count: 3 },
     { index: 2, firstUser: 12, count: 3 },
   ]);
-  assert.deepEqual([200, 10_000, 30_000, 45_000, 1].map((c) => defaultWorkerCount(c, 2)), [2, 2, 2, 3, 1]);
+  assert.deepEqual(
+    [200, 10_000, 30_000, 45_000, 1].map((c) => defaultWorkerCount(c, 2)),
+    [2, 2, 2, 3, 1],
+  );
   assert.equal(defaultWorkerCount(30_000, 16), 6);
   assert.deepEqual(defaultSourceAddresses(1000, '127.0.0.1'), ['127.0.0.2']);
   assert.deepEqual(defaultSourceAddresses(8000, 'localhost'), ['127.0.0.2']);
@@ -161,7 +193,11 @@ test('plan: segments, workers, source-address spread, URLs', () => {
   assert.deepEqual(defaultSourceAddresses(30_000, '10.0.0.5'), []);
   assert.deepEqual(defaultSourceAddresses(30_000, '127.0.0.1', 15_000), ['127.0.0.2', '127.0.0.3']);
   // The least used addresses first (a previous run's TIME_WAIT ports), ties by address order.
-  assert.deepEqual(defaultSourceAddresses(20_000, '127.0.0.1', 8000, { '127.0.0.2': 14_000, '127.0.0.3': 5, '127.0.0.5': 1 }), ['127.0.0.4', '127.0.0.6', '127.0.0.7']);
+  assert.deepEqual(defaultSourceAddresses(20_000, '127.0.0.1', 8000, { '127.0.0.2': 14_000, '127.0.0.3': 5, '127.0.0.5': 1 }), [
+    '127.0.0.4',
+    '127.0.0.6',
+    '127.0.0.7',
+  ]);
   assert.deepEqual(
     countLocalAddresses(
       '  sl  local_address rem_address   st\n   0: 0100007F:A3B1 0100007F:0050 06\n   1: 0200007F:9C40 0100007F:0050 01\n  12: 0200007F:9C41 0100007F:0050 06\n',
@@ -172,7 +208,10 @@ test('plan: segments, workers, source-address spread, URLs', () => {
   assert.deepEqual(loopbackPortUsage('/nonexistent'), {});
   const addrs = ['127.0.0.2', '127.0.0.3'];
   assert.deepEqual(addressSpread(30_001, addrs), { '127.0.0.2': 15_001, '127.0.0.3': 15_000 });
-  assert.deepEqual([100, 101, 102, 103].map((u) => sourceAddressFor(u, 100, addrs)), ['127.0.0.2', '127.0.0.3', '127.0.0.2', '127.0.0.3']);
+  assert.deepEqual(
+    [100, 101, 102, 103].map((u) => sourceAddressFor(u, 100, addrs)),
+    ['127.0.0.2', '127.0.0.3', '127.0.0.2', '127.0.0.3'],
+  );
   // the spread rule and the per-user rule agree
   const count: Record<string, number> = {};
   for (let u = 7; u < 7 + 1001; u++) count[sourceAddressFor(u, 7, addrs)!] = (count[sourceAddressFor(u, 7, addrs)!] ?? 0) + 1;
@@ -216,11 +255,24 @@ test('options: defaults and errors that name the flag', () => {
   assert.equal(r.drainSec, 5);
   assert.equal(r.sampleEvery, 100);
   assert.equal(r.connectRatePerSec, 2000, 'one default for the fleet, the CLI and scenarios');
-  assert.deepEqual(r.plan.segments, [{ index: 0, firstUser: 0, count: 15_000 }, { index: 1, firstUser: 15_000, count: 15_000 }], 'the plan the coordinator spawns');
-  assert.equal(Object.values(r.plan.addressSpread).reduce((a, b) => a + b, 0), 30_000);
+  assert.deepEqual(
+    r.plan.segments,
+    [
+      { index: 0, firstUser: 0, count: 15_000 },
+      { index: 1, firstUser: 15_000, count: 15_000 },
+    ],
+    'the plan the coordinator spawns',
+  );
+  assert.equal(
+    Object.values(r.plan.addressSpread).reduce((a, b) => a + b, 0),
+    30_000,
+  );
   assert.deepEqual(Object.values(r.plan.addressSpread), [7500, 7500, 7500, 7500]);
   const bad = (o: object, re: RegExp): void => {
-    assert.throws(() => resolveFleetOptions({ url: 'ws://127.0.0.1:9', connections: 10, perBoard: 5, updatesPerUserPerMin: 1, durationSec: 5, ...o }), (e: unknown) => e instanceof FleetConfigError && re.test(e.message));
+    assert.throws(
+      () => resolveFleetOptions({ url: 'ws://127.0.0.1:9', connections: 10, perBoard: 5, updatesPerUserPerMin: 1, durationSec: 5, ...o }),
+      (e: unknown) => e instanceof FleetConfigError && re.test(e.message),
+    );
   };
   bad({ perBoard: 11 }, /--per-board.*cannot exceed --connections/);
   bad({ updatesPerUserPerMin: -1 }, /--updates-per-user-per-min/);

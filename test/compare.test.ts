@@ -120,7 +120,12 @@ describe('compare logic', () => {
     assert.equal(nodeMajor('v20.20.2'), 20);
   });
 
-  const side = (values: number[], valid = values.length, total = valid): Side => ({ values, median: values.length ? [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? null : null, valid, total });
+  const side = (values: number[], valid = values.length, total = valid): Side => ({
+    values,
+    median: values.length ? ([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? null) : null,
+    valid,
+    total,
+  });
 
   it('with repeats: the interval decides whether a slowdown is outside the noise', () => {
     const clear = compareCell(side([10, 11, 12]), side([20, 21, 22]), M.fanoutP99, { maxRegression: 0.1 });
@@ -153,7 +158,10 @@ describe('compare logic', () => {
     assert.match(pr[0]?.note ?? '', /HEAD has no valid run/);
     const stages = read('result-stages.json');
     const s = compareResults(stages, stages);
-    assert.ok(s.rows.every((r) => r.verdict === 'within noise'), JSON.stringify(s.counts));
+    assert.ok(
+      s.rows.every((r) => r.verdict === 'within noise'),
+      JSON.stringify(s.counts),
+    );
     assert.ok(s.rows.filter((r) => r.metric.id === 'fanout.p99Ms').every((r) => r.interval !== null));
     const fewer = structuredClone(stages);
     fewer.runs = fewer.runs.filter((r) => r.stage.index === 0);

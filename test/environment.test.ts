@@ -3,15 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  captureEnvironment,
-  findProjectRoot,
-  gitState,
-  packageVersions,
-  parseFdLimits,
-  parsePortRange,
-  parsePrettyName,
-} from '../runner/environment.js';
+import { captureEnvironment, findProjectRoot, gitState, packageVersions, parseFdLimits, parsePortRange, parsePrettyName } from '../runner/environment.js';
 
 describe('environment parsers (pure)', () => {
   test('fd limits from /proc/self/limits', () => {

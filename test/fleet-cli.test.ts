@@ -30,7 +30,19 @@ const base = ['--url', 'ws://127.0.0.1:9/ws', '--connections', '10', '--per-boar
 test('--help documents the flags and the exit codes', async () => {
   const r = await cli(['--help']);
   assert.equal(r.code, 0);
-  for (const s of ['--connections', '--per-board', '--updates-per-user-per-min', '--duration-sec', '--warmup-sec', '--seed', '--workers', '--out', '--ledger', '--connect-rate', '--first-user']) {
+  for (const s of [
+    '--connections',
+    '--per-board',
+    '--updates-per-user-per-min',
+    '--duration-sec',
+    '--warmup-sec',
+    '--seed',
+    '--workers',
+    '--out',
+    '--ledger',
+    '--connect-rate',
+    '--first-user',
+  ]) {
     assert.ok(r.stdout.includes(s), `help mentions ${s}`);
   }
   assert.match(r.stdout, /0 status ok; 3 status invalid/);
@@ -38,7 +50,10 @@ test('--help documents the flags and the exit codes', async () => {
 
 test('bad flags exit 2 and name the flag', async () => {
   const cases: Array<[string[], RegExp]> = [
-    [['--url', 'ws://127.0.0.1:9', '--connections', '10', '--per-board', '20', '--updates-per-user-per-min', '1', '--duration-sec', '2'], /--per-board.*cannot exceed --connections/],
+    [
+      ['--url', 'ws://127.0.0.1:9', '--connections', '10', '--per-board', '20', '--updates-per-user-per-min', '1', '--duration-sec', '2'],
+      /--per-board.*cannot exceed --connections/,
+    ],
     [[...base, '--updates-per-user-per-min=-3'], /--updates-per-user-per-min/],
     [[...base, '--arrival', 'uniform'], /--arrival must be one of poisson\|fixed/],
     [[...base, '--workers', '0'], /--workers/],
@@ -72,9 +87,32 @@ test('a short real run through the CLI: progress on stderr, the FleetResult JSON
     const out = join(dir, 'run.json');
     const ledger = join(dir, 'ledger.json');
     const r = await cli([
-      '--url', `ws://127.0.0.1:${srv.port}`, '--connections', '40', '--per-board', '8', '--updates-per-user-per-min', '120',
-      '--warmup-sec', '1', '--duration-sec', '2', '--drain-sec', '3', '--seed', '7', '--lag-bound-ms', '1000', '--eld-bound-ms', '1000',
-      '--cpu-bound-pct', '1000', '--out', out, '--ledger', ledger,
+      '--url',
+      `ws://127.0.0.1:${srv.port}`,
+      '--connections',
+      '40',
+      '--per-board',
+      '8',
+      '--updates-per-user-per-min',
+      '120',
+      '--warmup-sec',
+      '1',
+      '--duration-sec',
+      '2',
+      '--drain-sec',
+      '3',
+      '--seed',
+      '7',
+      '--lag-bound-ms',
+      '1000',
+      '--eld-bound-ms',
+      '1000',
+      '--cpu-bound-pct',
+      '1000',
+      '--out',
+      out,
+      '--ledger',
+      ledger,
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /fleet (connect|warmup) .* open \d+\/40 .*ack p99/);
@@ -83,7 +121,8 @@ test('a short real run through the CLI: progress on stderr, the FleetResult JSON
     const res = JSON.parse(readFileSync(out, 'utf8')) as FleetResult;
     assert.equal(res.schemaVersion, 1);
     assert.equal(res.status, 'ok');
-    for (const k of ['status', 'reasons', 'sockets', 'latency', 'delivery', 'errors', 'fleet', 'timeseries', 'updates', 'window', 'config']) assert.ok(k in res, k);
+    for (const k of ['status', 'reasons', 'sockets', 'latency', 'delivery', 'errors', 'fleet', 'timeseries', 'updates', 'window', 'config'])
+      assert.ok(k in res, k);
     for (const k of ['p50', 'p90', 'p99', 'p999', 'max', 'count', 'mean', 'histogram', 'uncorrected'] as const) assert.ok(k in res.latency.ackMs, k);
     assert.equal(res.config.seed, 7);
     assert.equal(res.ledgerFile, ledger);

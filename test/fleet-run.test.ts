@@ -12,7 +12,6 @@ import { runFleet, type FleetProgress } from '../clients/coordinator.js';
 import type { FleetResult, Ledger } from '../model/fleet-result.js';
 import { alive, startServer, type TestServer } from './helpers/server.js';
 
-
 async function noneAlive(pids: number[]): Promise<void> {
   for (let i = 0; i < 50 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(pids.filter(alive), [], 'every worker process has exited');
@@ -54,7 +53,11 @@ function assertClean(r: FleetResult, asked: number): void {
   assert.ok(r.fleet.workers >= 2);
   assert.ok(r.fleet.cpuSec > 0 && r.fleet.rssBytesMax > 0);
   assert.ok(r.timeseries.length >= 4);
-  assert.equal(r.timeseries.reduce((n, p) => n + p.sent, 0), r.updates.sent, 'the time series accounts for every send');
+  assert.equal(
+    r.timeseries.reduce((n, p) => n + p.sent, 0),
+    r.updates.sent,
+    'the time series accounts for every send',
+  );
 }
 
 /** The machine is shared with other test runs: these tests check behaviour, not speed, so the guard is loose. */
@@ -70,7 +73,19 @@ for (const variant of ['batched', 'per-request'] as const) {
       let pids: number[] = [];
       const ledgerFile = join(dir, `${variant}-ledger.json`);
       const r = await runFleet(
-        { url: srv.wsUrl, connections: 200, perBoard: 10, cardsPerBoard: 10, updatesPerUserPerMin: 60, warmupSec: 1, durationSec: 3, drainSec: 4, connectRatePerSec: 2000, ledgerFile, guard: LOOSE },
+        {
+          url: srv.wsUrl,
+          connections: 200,
+          perBoard: 10,
+          cardsPerBoard: 10,
+          updatesPerUserPerMin: 60,
+          warmupSec: 1,
+          durationSec: 3,
+          drainSec: 4,
+          connectRatePerSec: 2000,
+          ledgerFile,
+          guard: LOOSE,
+        },
         { onSecond: (p: FleetProgress) => phases.add(p.phase), onWorkers: (w) => (pids = w) },
       );
       assertClean(r, 200);
@@ -87,7 +102,12 @@ for (const variant of ['batched', 'per-request'] as const) {
       // seqs per board are 1..n without gaps
       const byBoard = new Map<number, number[]>();
       for (const [, , b, seq] of ledger.seen) (byBoard.get(b) ?? byBoard.set(b, []).get(b)!).push(seq);
-      for (const [b, seqs] of byBoard) assert.deepEqual(seqs, seqs.map((_, i) => i + 1), `board ${b} seqs`);
+      for (const [b, seqs] of byBoard)
+        assert.deepEqual(
+          seqs,
+          seqs.map((_, i) => i + 1),
+          `board ${b} seqs`,
+        );
     });
   });
 }
@@ -98,7 +118,18 @@ test('a frozen server (SIGSTOP 1.5 s): corrected ackMs.max >= 1500 ms and the sc
     let stalledSecond = -1;
     let stallDone: Promise<void> = Promise.resolve();
     const r = await runFleet(
-      { url: srv.wsUrl, connections: 200, perBoard: 10, cardsPerBoard: 10, updatesPerUserPerMin: 60, warmupSec: 1, durationSec: 5, drainSec: 5, connectRatePerSec: 2000, guard: LOOSE },
+      {
+        url: srv.wsUrl,
+        connections: 200,
+        perBoard: 10,
+        cardsPerBoard: 10,
+        updatesPerUserPerMin: 60,
+        warmupSec: 1,
+        durationSec: 5,
+        drainSec: 5,
+        connectRatePerSec: 2000,
+        guard: LOOSE,
+      },
       {
         onSecond: (p) => {
           if (p.phase === 'measure' && stalledSecond < 0) {
@@ -136,7 +167,17 @@ test('a fleet given too much work for its CPU reports invalid, with the reason',
     let pids: number[] = [];
     const r = await runFleet(
       // One worker asked for 100 users x 1,000 updates/s = 100,000 sends/s: far beyond one core.
-      { url: srv.wsUrl, connections: 100, perBoard: 1, cardsPerBoard: 10, updatesPerUserPerMin: 60_000, workers: 1, warmupSec: 0.5, durationSec: 3, drainSec: 2 },
+      {
+        url: srv.wsUrl,
+        connections: 100,
+        perBoard: 1,
+        cardsPerBoard: 10,
+        updatesPerUserPerMin: 60_000,
+        workers: 1,
+        warmupSec: 0.5,
+        durationSec: 3,
+        drainSec: 2,
+      },
       { onWorkers: (w) => (pids = w) },
     );
     assert.equal(r.status, 'invalid', JSON.stringify(r.reasons));
@@ -157,7 +198,17 @@ test('two servers, one fleet: board b goes to the ((b-1) mod 2)-th URL', { timeo
       const conns = async (s: TestServer): Promise<number> => ((await (await fetch(`${s.httpUrl}/healthz`)).json()) as { connections: number }).connections;
       let probe: Promise<void> | null = null;
       const r = await runFleet(
-        { url: [a.wsUrl, b.wsUrl], connections: 40, perBoard: 10, cardsPerBoard: 10, updatesPerUserPerMin: 60, warmupSec: 0.5, durationSec: 2, drainSec: 3, guard: LOOSE },
+        {
+          url: [a.wsUrl, b.wsUrl],
+          connections: 40,
+          perBoard: 10,
+          cardsPerBoard: 10,
+          updatesPerUserPerMin: 60,
+          warmupSec: 0.5,
+          durationSec: 2,
+          drainSec: 3,
+          guard: LOOSE,
+        },
         {
           onSecond: (p) => {
             if (p.phase === 'measure' && probe === null) probe = Promise.all([conns(a), conns(b)]).then(([x, y]) => void seen.push([x, y]));

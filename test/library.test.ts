@@ -11,7 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as lib from 'wami-bench';
 
-test('the package by its name: a tiny scenario through runScenario, hooks and events heard, the result loaded, reported, compared', { timeout: 120_000 }, async () => {
+test('the package by its name: a tiny scenario through runScenario, hooks and events heard, the result loaded, reported, compared', {
+  timeout: 120_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wami-lib-'));
   try {
     const input = lib.defineScenario({
@@ -38,7 +40,11 @@ test('the package by its name: a tiny scenario through runScenario, hooks and ev
           calls.serverStarted++;
           assert.ok(run.server && run.server.port > 0, 'the hook sees the running server');
           // execa's cleanup (signal-exit) listens while children run; the CLI's Ctrl-C handler must not be there.
-          calls.handlers.push(...[...process.listeners('SIGINT'), ...process.listeners('SIGTERM')].map(String).filter((f) => /interrupted|process\.exit\(130\)|EXIT\.interrupted/.test(f)));
+          calls.handlers.push(
+            ...[...process.listeners('SIGINT'), ...process.listeners('SIGTERM')]
+              .map(String)
+              .filter((f) => /interrupted|process\.exit\(130\)|EXIT\.interrupted/.test(f)),
+          );
         },
         second: () => void calls.second++,
         beforeStop: () => void calls.beforeStop++,
@@ -49,7 +55,10 @@ test('the package by its name: a tiny scenario through runScenario, hooks and ev
     assert.equal(out.interrupted, false);
     assert.deepEqual([calls.serverStarted, calls.beforeStop], [1, 1]);
     assert.ok(calls.second >= 1 && calls.status >= 1, `${calls.second} seconds, ${calls.status} status events`);
-    assert.ok(calls.logs.some((l) => /✔ batched stage 1\/1 \(10 sockets\) repeat 1\/1: ok/.test(l)), calls.logs.join('\n'));
+    assert.ok(
+      calls.logs.some((l) => /✔ batched stage 1\/1 \(10 sockets\) repeat 1\/1: ok/.test(l)),
+      calls.logs.join('\n'),
+    );
     assert.deepEqual(calls.handlers, [], 'no Ctrl-C handler installed by the library');
     const run = out.result.runs[0]!;
     assert.deepEqual(run.variantFlags, ['--flush-interval-ms', '50'], 'typed options became argv at the spawn');

@@ -158,7 +158,14 @@ h_bucket{le="+Inf",worker="2"} 8
 h_sum{worker="2"} 20
 h_count{worker="2"} 8
 `);
-    assert.deepEqual(histogramOf(m, 'h'), { buckets: [{ le: 1, count: 5 }, { le: Infinity, count: 10 }], sum: 23, count: 10 });
+    assert.deepEqual(histogramOf(m, 'h'), {
+      buckets: [
+        { le: 1, count: 5 },
+        { le: Infinity, count: 10 },
+      ],
+      sum: 23,
+      count: 10,
+    });
   });
 
   test('rejects malformed lines with the line number', () => {
@@ -175,7 +182,11 @@ h_count{worker="2"} 8
       'metric{a="unterminated} 1',
     ];
     for (const line of bad) {
-      assert.throws(() => parsePromText(`ok_metric 1\n${line}\n`), (e: unknown) => e instanceof PromParseError && e.line === 2, line);
+      assert.throws(
+        () => parsePromText(`ok_metric 1\n${line}\n`),
+        (e: unknown) => e instanceof PromParseError && e.line === 2,
+        line,
+      );
     }
     assert.equal(parsePromValue('1e3'), 1000);
     assert.ok(Number.isNaN(parsePromValue('nan')));
@@ -207,17 +218,57 @@ describe('histogramQuantile (as Prometheus histogram_quantile)', () => {
     assert.equal(histogramQuantile(0.9, inf), 2);
     assert.equal(histogramQuantile(0.8, inf), 2); // rank 8: exactly the top of (1,2]
     assert.equal(histogramQuantile(0.65, inf), 1.5);
-    assert.equal(histogramQuantile(0.5, [{ le: 1, count: 0 }, { le: Infinity, count: 0 }]), null);
-    assert.equal(histogramQuantile(0.5, [{ le: 1, count: 3 }, { le: 2, count: 5 }]), null); // no +Inf
+    assert.equal(
+      histogramQuantile(0.5, [
+        { le: 1, count: 0 },
+        { le: Infinity, count: 0 },
+      ]),
+      null,
+    );
+    assert.equal(
+      histogramQuantile(0.5, [
+        { le: 1, count: 3 },
+        { le: 2, count: 5 },
+      ]),
+      null,
+    ); // no +Inf
     assert.equal(histogramQuantile(0.5, [{ le: Infinity, count: 3 }]), null);
     assert.equal(histogramQuantile(1.5, inf), Infinity);
     assert.equal(histogramQuantile(-1, inf), -Infinity);
-    assert.equal(histogramQuantile(0.5, [{ le: -1, count: 4 }, { le: 0, count: 6 }, { le: Infinity, count: 8 }]), -1); // lowest bound ≤ 0
+    assert.equal(
+      histogramQuantile(0.5, [
+        { le: -1, count: 4 },
+        { le: 0, count: 6 },
+        { le: Infinity, count: 8 },
+      ]),
+      -1,
+    ); // lowest bound ≤ 0
   });
   test('bucket deltas and resets', () => {
-    const prev = { buckets: [{ le: 1, count: 2 }, { le: Infinity, count: 3 }], sum: 2, count: 3 };
-    const cur = { buckets: [{ le: 1, count: 5 }, { le: Infinity, count: 9 }], sum: 7, count: 9 };
-    assert.deepEqual(histogramDelta(cur, prev), { buckets: [{ le: 1, count: 3 }, { le: Infinity, count: 6 }], sum: 5, count: 6 });
+    const prev = {
+      buckets: [
+        { le: 1, count: 2 },
+        { le: Infinity, count: 3 },
+      ],
+      sum: 2,
+      count: 3,
+    };
+    const cur = {
+      buckets: [
+        { le: 1, count: 5 },
+        { le: Infinity, count: 9 },
+      ],
+      sum: 7,
+      count: 9,
+    };
+    assert.deepEqual(histogramDelta(cur, prev), {
+      buckets: [
+        { le: 1, count: 3 },
+        { le: Infinity, count: 6 },
+      ],
+      sum: 5,
+      count: 6,
+    });
     assert.equal(histogramDelta(prev, cur), null);
     assert.equal(counterIncrease(null, 5), 5);
     assert.equal(counterIncrease(5, 8), 3);
@@ -231,9 +282,44 @@ describe('MetricsReducer (pure)', () => {
     const base = { received: 0, persisted: 0, busy: 0, retries: 0, exhausted: 0, overloaded: 0, queue: 0, wal: 4096, lagP99: 0.002 };
     r.add(1000, parsePromText(exposition({ ...base, received: 10, persisted: 8, commit: [1, 2, 2, 2, 2], commitSum: 0.003 })));
     r.fail();
-    r.add(2000, parsePromText(exposition({ ...base, received: 110, persisted: 100, busy: 4, retries: 3, queue: 12, wal: 81920, lagP99: 0.015, overloaded: 1, commit: [1, 12, 22, 22, 22], commitSum: 0.103 })));
+    r.add(
+      2000,
+      parsePromText(
+        exposition({
+          ...base,
+          received: 110,
+          persisted: 100,
+          busy: 4,
+          retries: 3,
+          queue: 12,
+          wal: 81920,
+          lagP99: 0.015,
+          overloaded: 1,
+          commit: [1, 12, 22, 22, 22],
+          commitSum: 0.103,
+        }),
+      ),
+    );
     // 2.5 s later, a worker restarted: counters dropped (reset), then counted again from there.
-    r.add(4500, parsePromText(exposition({ ...base, received: 50, persisted: 50, busy: 1, retries: 1, exhausted: 1, queue: 3, wal: 8192, lagP99: 0.004, overloaded: 1, commit: [0, 0, 10, 10, 10], commitSum: 0.08 })));
+    r.add(
+      4500,
+      parsePromText(
+        exposition({
+          ...base,
+          received: 50,
+          persisted: 50,
+          busy: 1,
+          retries: 1,
+          exhausted: 1,
+          queue: 3,
+          wal: 8192,
+          lagP99: 0.004,
+          overloaded: 1,
+          commit: [0, 0, 10, 10, 10],
+          commitSum: 0.08,
+        }),
+      ),
+    );
     const s = r.summary();
     assert.equal(s.scrapes, 3);
     assert.equal(s.scrapeFailures, 1);
@@ -255,15 +341,40 @@ describe('MetricsReducer (pure)', () => {
     assert.ok(Math.abs(s.commitMs!.p50! - 6) < 1e-9);
     assert.equal(s.timeseries.length, 2);
     const [p1, p2] = s.timeseries;
-    assert.deepEqual(p1, { t: 2, queueDepth: 12, walBytes: 81920, busyHits: 4, retries: 3, exhausted: 0, persisted: 92, commitMsP99: 9.9, eventLoopDelayMsP99: 15 });
+    assert.deepEqual(p1, {
+      t: 2,
+      queueDepth: 12,
+      walBytes: 81920,
+      busyHits: 4,
+      retries: 3,
+      exhausted: 0,
+      persisted: 92,
+      commitMsP99: 9.9,
+      eventLoopDelayMsP99: 15,
+    });
     // interval of 2.5 s: per-second rates; commit p99 from the reset scrape itself (10 in (5,10] ms).
-    assert.deepEqual(p2, { t: 4.5, queueDepth: 3, walBytes: 8192, busyHits: 0.4, retries: 0.4, exhausted: 0.4, persisted: 20, commitMsP99: 9.95, eventLoopDelayMsP99: 4 });
+    assert.deepEqual(p2, {
+      t: 4.5,
+      queueDepth: 3,
+      walBytes: 8192,
+      busyHits: 0.4,
+      retries: 0.4,
+      exhausted: 0.4,
+      persisted: 20,
+      commitMsP99: 9.95,
+      eventLoopDelayMsP99: 4,
+    });
   });
 
   test('event-loop resolution is subtracted when given; integer histograms interpolate from a+1', () => {
     const r = new MetricsReducer({ eventLoopResolutionMs: 10 });
-    r.add(0, parsePromText('nodejs_eventloop_lag_p99_seconds 0.0125\nnodejs_eventloop_lag_max_seconds 0.004\n'
-      + '# TYPE wami_batch_size histogram\nwami_batch_size_bucket{le="1"} 6\nwami_batch_size_bucket{le="2"} 6\nwami_batch_size_bucket{le="5"} 10\nwami_batch_size_bucket{le="+Inf"} 10\nwami_batch_size_sum 20\nwami_batch_size_count 10\n'));
+    r.add(
+      0,
+      parsePromText(
+        'nodejs_eventloop_lag_p99_seconds 0.0125\nnodejs_eventloop_lag_max_seconds 0.004\n' +
+          '# TYPE wami_batch_size histogram\nwami_batch_size_bucket{le="1"} 6\nwami_batch_size_bucket{le="2"} 6\nwami_batch_size_bucket{le="5"} 10\nwami_batch_size_bucket{le="+Inf"} 10\nwami_batch_size_sum 20\nwami_batch_size_count 10\n',
+      ),
+    );
     const s = r.summary();
     assert.equal(s.eventLoopDelayMsP99, 2.5);
     assert.equal(s.eventLoopDelayMsMax, 0);
@@ -297,7 +408,24 @@ describe('MetricsScraper against a real HTTP server', () => {
         return;
       }
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(mode === 'garbage' ? 'this is {not metrics\n' : REALISTIC + exposition({ received: 7, persisted: 7, busy: 0, retries: 0, exhausted: 0, overloaded: 0, queue: 1, wal: 100, lagP99: 0.001, commit: [1, 1, 1, 1, 1], commitSum: 0.0005 }));
+      res.end(
+        mode === 'garbage'
+          ? 'this is {not metrics\n'
+          : REALISTIC +
+              exposition({
+                received: 7,
+                persisted: 7,
+                busy: 0,
+                retries: 0,
+                exhausted: 0,
+                overloaded: 0,
+                queue: 1,
+                wal: 100,
+                lagP99: 0.001,
+                commit: [1, 1, 1, 1, 1],
+                commitSum: 0.0005,
+              }),
+      );
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;

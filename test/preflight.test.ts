@@ -61,10 +61,17 @@ test('30k sockets: batched without --shards gets 2 shards; an explicit --shards 
   assert.deepEqual(argv({ kind: 'batched', options: { shards: 3 } }, 30000), ['--shards', '3'], 'explicit options are kept');
   assert.deepEqual(argv({ kind: 'per-request', options: {} }, 30000), ['--workers', '2'], 'the worker count is written out, so taskset cannot shrink it');
   assert.deepEqual(argv({ kind: 'per-request', options: { workers: 4 } }, 30000), ['--workers', '4']);
-  assert.deepEqual(argv({ kind: 'per-request', options: { txMode: 'deferred', workers: 4, busyTimeoutMs: 5 } }, 300), ['--workers', '4', '--tx-mode', 'deferred', '--busy-timeout-ms', '5'], 'in the kind\'s option order');
+  assert.deepEqual(
+    argv({ kind: 'per-request', options: { txMode: 'deferred', workers: 4, busyTimeoutMs: 5 } }, 300),
+    ['--workers', '4', '--tx-mode', 'deferred', '--busy-timeout-ms', '5'],
+    "in the kind's option order",
+  );
   const one = checkPlan(scenario(30000, [{ name: 'batched', kind: 'batched', flags: ['--shards', '1'] }]), facts);
   assert.equal(one.errors.length, 1);
-  assert.match(one.errors[0]!, /variant "batched": 30000 sockets over 1 server process\(es\) is ~30000 per process, over the 20000-descriptor limit .* Give it --shards 2 or more/);
+  assert.match(
+    one.errors[0]!,
+    /variant "batched": 30000 sockets over 1 server process\(es\) is ~30000 per process, over the 20000-descriptor limit .* Give it --shards 2 or more/,
+  );
   const pr = checkPlan(scenario(40000, [{ name: 'per-request', kind: 'per-request' }]), facts);
   assert.match(pr.errors.join('\n'), /variant "per-request": 40000 sockets over 2 server process\(es\) is ~22000 per process.* Give it --workers 3 or more/);
 });
@@ -73,15 +80,26 @@ test('too few loopback addresses, a narrow port range and missing Caddy are each
   const s = scenario(30000, [{ name: 'b', kind: 'batched', flags: ['--shards', '2'] }]);
   const c = checkPlan(s, { ...facts, loopbackOk: ['127.0.0.2'], loopbackFailed: ['127.0.0.3', '127.0.0.4'], portRange: [50000, 55000] });
   assert.equal(c.errors.length, 2);
-  assert.match(c.errors[0]!, new RegExp(`ephemeral port range has 5001 ports but up to ${SOCKETS_PER_SOURCE_ADDRESS} sockets would share one source address.*ip_local_port_range`));
-  assert.match(c.errors[1]!, new RegExp(`need ${Math.ceil(30000 / SOCKETS_PER_SOURCE_ADDRESS)} loopback source addresses .* only 1 could be bound \\(failed: 127\\.0\\.0\\.3, 127\\.0\\.0\\.4\\)`));
+  assert.match(
+    c.errors[0]!,
+    new RegExp(`ephemeral port range has 5001 ports but up to ${SOCKETS_PER_SOURCE_ADDRESS} sockets would share one source address.*ip_local_port_range`),
+  );
+  assert.match(
+    c.errors[1]!,
+    new RegExp(
+      `need ${Math.ceil(30000 / SOCKETS_PER_SOURCE_ADDRESS)} loopback source addresses .* only 1 could be bound \\(failed: 127\\.0\\.0\\.3, 127\\.0\\.0\\.4\\)`,
+    ),
+  );
   const caddy = checkPlan(scenario(1000, [{ name: 'b', kind: 'batched' }], { via: 'caddy' }), { ...facts, caddyPath: null });
   assert.match(caddy.errors.join('\n'), /no `caddy` is on PATH: install Caddy 2 \(Debian: apt-get install -y caddy\)/);
 });
 
 test('Caddy above ~10k sockets is refused: two descriptors per socket', () => {
   const c = checkPlan(scenario(12000, [{ name: 'b', kind: 'batched' }], { via: 'caddy' }), facts);
-  assert.match(c.errors.join('\n'), /Caddy, which holds 2 descriptors per proxied socket: 12000 sockets need ~24000, over the 20000 limit \(Caddy returns 502 beyond ~9800 sockets here\)/);
+  assert.match(
+    c.errors.join('\n'),
+    /Caddy, which holds 2 descriptors per proxied socket: 12000 sockets need ~24000, over the 20000 limit \(Caddy returns 502 beyond ~9800 sockets here\)/,
+  );
 });
 
 test('memory and disk', () => {

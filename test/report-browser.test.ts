@@ -81,7 +81,15 @@ describe('report.html in chromium', { skip, timeout: 60_000 }, () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     mkdirSync(artifacts, { recursive: true });
   });
@@ -103,7 +111,10 @@ describe('report.html in chromium', { skip, timeout: 60_000 }, () => {
     }
     assert.deepEqual(errors, []);
     assert.ok(requests.length > 0);
-    assert.deepEqual(requests.filter((u) => !/^(file|data):/.test(u)), []);
+    assert.deepEqual(
+      requests.filter((u) => !/^(file|data):/.test(u)),
+      [],
+    );
     await page.screenshot({ path: join(artifacts, 'report.png'), fullPage: true });
     await page.close();
   });
@@ -120,7 +131,10 @@ describe('report.html in chromium', { skip, timeout: 60_000 }, () => {
       assert.ok(c.coloured > 50, `${c.id} after switching: no data drawn`);
     }
     assert.deepEqual(errors, []);
-    assert.deepEqual(requests.filter((u) => !/^(file|data):/.test(u)), []);
+    assert.deepEqual(
+      requests.filter((u) => !/^(file|data):/.test(u)),
+      [],
+    );
     await page.screenshot({ path: join(artifacts, 'report-stages.png'), fullPage: true });
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(artifacts, 'report-stages-top.png') });
@@ -142,7 +156,10 @@ describe('report.html in chromium', { skip, timeout: 60_000 }, () => {
       assert.ok(c.coloured > 50, `${c.id}: no data drawn`);
     }
     assert.deepEqual(errors, []);
-    assert.deepEqual(requests.filter((u) => !/^(file|data):/.test(u)), []);
+    assert.deepEqual(
+      requests.filter((u) => !/^(file|data):/.test(u)),
+      [],
+    );
     await page.screenshot({ path: join(artifacts, 'report-capacity-top.png') });
     await page.close();
   });
@@ -159,7 +176,11 @@ describe('report.html in chromium', { skip, timeout: 60_000 }, () => {
       const w = window as unknown as { Chart: { getChart(id: string): { data: { datasets: Array<{ label: string }> } } | undefined } };
       return w.Chart.getChart('chart-ts-latency')?.data.datasets.map((d) => d.label) ?? [];
     });
-    for (const r of invalid) assert.ok(legend.some((l) => l.startsWith(`${r.variant} (${r.status})`)), legend.join(', '));
+    for (const r of invalid)
+      assert.ok(
+        legend.some((l) => l.startsWith(`${r.variant} (${r.status})`)),
+        legend.join(', '),
+      );
     for (const c of await canvases(page)) assert.ok(c.painted > 0.01 * c.width * c.height, c.id);
     assert.deepEqual(errors, []);
     await page.screenshot({ path: join(artifacts, 'report-invalid.png'), fullPage: true });

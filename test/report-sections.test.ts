@@ -50,14 +50,19 @@ describe('server shape', () => {
       return `${n} ${run.variantKind === 'batched' ? 'shard' : 'worker'}${n === 1 ? '' : 's'}`;
     });
     assert.deepEqual(rowCells(t, 'server.shape').slice(0, g.cells.length), expect);
-    assert.equal(stageTable(g).rows.some((r) => 'metricId' in r && r.metricId === 'server.shape'), false, 'no row without the CPU count');
+    assert.equal(
+      stageTable(g).rows.some((r) => 'metricId' in r && r.metricId === 'server.shape'),
+      false,
+      'no row without the CPU count',
+    );
 
     const flagged = structuredClone(smoke);
     for (const r of flagged.runs) r.variantFlags = r.variantKind === 'batched' ? ['--shards', '3'] : ['--workers=5'];
     assert.deepEqual(rowCells(stageTable(groupByStage(flagged)[0]!, { cpuCount: cpus }), 'server.shape').slice(0, 2), ['3 shards', '5 workers']);
     // The run table says where the count came from and how many processes were seen.
     const html = renderHtml(smoke);
-    for (const r of smoke.runs) assert.match(html, new RegExp(`${r.variantKind === 'batched' ? 'shard' : 'worker'}s?( \\(default[^)]*\\))? · ${r.resources.server.processes} process`));
+    for (const r of smoke.runs)
+      assert.match(html, new RegExp(`${r.variantKind === 'batched' ? 'shard' : 'worker'}s?( \\(default[^)]*\\))? · ${r.resources.server.processes} process`));
   });
 });
 
@@ -89,7 +94,10 @@ describe('memory at each stage', () => {
   it('the design claims: RAM extrapolated to 30k below 30k sockets (and said so), measured at 30k', () => {
     const r = read('result-smoke.json');
     const claims = designClaims(r);
-    assert.deepEqual(claims.map((c) => c.id), ['ram30k', 'queue30k', 'buffers']);
+    assert.deepEqual(
+      claims.map((c) => c.id),
+      ['ram30k', 'queue30k', 'buffers'],
+    );
     const ram = claims[0]!;
     for (const run of r.runs) {
       const s = run.resources.server;

@@ -123,8 +123,14 @@ describe('hdr', () => {
     assert.equal(d.totalCount, 1000);
     const pts = percentilePoints(d, { pointsPerDecade: 1 });
     // x = 1, 10, 100, 1000 (= count); values p0, p90, p99, then the max
-    assert.deepEqual(pts.map((p) => p[0]), [1, 10, 100, 1000]);
-    assert.deepEqual(pts.map((p) => p[1]), [1, 900.1, 990.2, 1000]);
+    assert.deepEqual(
+      pts.map((p) => p[0]),
+      [1, 10, 100, 1000],
+    );
+    assert.deepEqual(
+      pts.map((p) => p[1]),
+      [1, 900.1, 990.2, 1000],
+    );
     const m = mergeHistograms([enc, enc, 'not base64 at all']);
     assert.equal(m?.totalCount, 2000);
     assert.equal(decodeHistogram(''), null);

@@ -71,8 +71,14 @@ describe('report from the committed fixtures', () => {
       const order = ['verdict', 'tables', 'memory', 'steady', 'distribution', 'over-time', 'errors', 'resources', 'sqlite', 'audit', 'environment', 'scenario'];
       const at = (id: string) => html.indexOf(`<section id="${id}"`);
       const pos = order.map(at);
-      assert.ok(pos.every((p) => p > 0), String(pos));
-      assert.deepEqual([...pos].sort((a, b) => a - b), pos);
+      assert.ok(
+        pos.every((p) => p > 0),
+        String(pos),
+      );
+      assert.deepEqual(
+        [...pos].sort((a, b) => a - b),
+        pos,
+      );
       const scaling = at('scaling');
       const r = read(name);
       const multi = new Set(r.runs.map((x) => x.stage.index)).size > 1;
@@ -98,7 +104,17 @@ describe('report from the committed fixtures', () => {
     const r = read('result-smoke.json');
     const run = r.runs[0] as RunRecord;
     const none = { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, count: 0, mean: 0, histogram: '' };
-    run.server.timeseries = run.server.timeseries.map((p) => ({ t: p.t, queueDepth: null, walBytes: null, busyHits: 0, retries: 0, exhausted: 0, persisted: 0, commitMsP99: null, eventLoopDelayMsP99: null }));
+    run.server.timeseries = run.server.timeseries.map((p) => ({
+      t: p.t,
+      queueDepth: null,
+      walBytes: null,
+      busyHits: 0,
+      retries: 0,
+      exhausted: 0,
+      persisted: 0,
+      commitMsP99: null,
+      eventLoopDelayMsP99: null,
+    }));
     Object.assign(run.server, { batchSize: null, commitMs: null, queueDepthMax: null, walBytesMax: null, eventLoopDelayMsP99: null });
     run.latency.fanoutMs = { ...none, uncorrected: { ...none } };
     run.drift = { windowSec: 0, ackMs: { first: { ...none }, last: { ...none } }, fanoutMs: { first: { ...none }, last: { ...none } } };
@@ -130,8 +146,14 @@ describe('report from the committed fixtures', () => {
         run.stage = { index, connections, durationSec: 1200 };
         const n = 1200;
         run.timeseries = Array.from({ length: n }, (_, t) => ({ ...(base.timeseries[t % base.timeseries.length] as RunRecord['timeseries'][number]), t }));
-        run.resources.server.samples = Array.from({ length: n }, (_, t) => ({ ...(base.resources.server.samples[t % base.resources.server.samples.length] as RunRecord['resources']['server']['samples'][number]), t }));
-        run.server.timeseries = Array.from({ length: n }, (_, t) => ({ ...(base.server.timeseries[t % base.server.timeseries.length] as RunRecord['server']['timeseries'][number]), t }));
+        run.resources.server.samples = Array.from({ length: n }, (_, t) => ({
+          ...(base.resources.server.samples[t % base.resources.server.samples.length] as RunRecord['resources']['server']['samples'][number]),
+          t,
+        }));
+        run.server.timeseries = Array.from({ length: n }, (_, t) => ({
+          ...(base.server.timeseries[t % base.server.timeseries.length] as RunRecord['server']['timeseries'][number]),
+          t,
+        }));
         r.runs.push(run);
       }
     });
@@ -145,7 +167,8 @@ describe('report from the committed fixtures', () => {
     const smoke = read('result-invalid.json');
     const r = clone(smoke);
     r.runs = [];
-    for (let s = 0; s < 40; s++) for (const base of smoke.runs) r.runs.push({ ...clone(base), stage: { index: s, connections: 1000 * (s + 1), durationSec: 60 } });
+    for (let s = 0; s < 40; s++)
+      for (const base of smoke.runs) r.runs.push({ ...clone(base), stage: { index: s, connections: 1000 * (s + 1), durationSec: 60 } });
     const md = renderMarkdown(r);
     assert.ok(Buffer.byteLength(md) <= SUMMARY_MAX_BYTES, String(Buffer.byteLength(md)));
     assert.match(md, /more: see the HTML report/);
@@ -158,7 +181,10 @@ describe('verdict', () => {
     const v = computeVerdict(r);
     const maxConn = Math.max(...r.runs.map((x) => x.stage.connections));
     assert.deepEqual(v.headline?.connections, maxConn);
-    assert.deepEqual(v.criteria.map((c) => c.id), ['fanoutP99', 'ackP99', 'ramPerSocket', 'errors']);
+    assert.deepEqual(
+      v.criteria.map((c) => c.id),
+      ['fanoutP99', 'ackP99', 'ramPerSocket', 'errors'],
+    );
     assert.equal(v.byStage.length, 2);
     for (const c of v.criteria) assert.ok(c.winner !== null || c.tied.length > 0 || c.text.startsWith('no comparison'));
   });
@@ -197,9 +223,10 @@ describe('verdict', () => {
     for (const run of failedAudit) {
       assert.match(text, new RegExp(`^audit:${esc(run.variant)} .* audit FAILED: ${run.audit!.lostAcked} acked but not stored`, 'm'));
     }
-    for (const run of r.runs) for (const t of run.thresholds.filter((x) => !x.pass)) {
-      assert.match(text, new RegExp(`^threshold:${esc(run.variant)} .* threshold failed: ${esc(t.expr)} \\(actual ${t.actual}\\)`, 'm'));
-    }
+    for (const run of r.runs)
+      for (const t of run.thresholds.filter((x) => !x.pass)) {
+        assert.match(text, new RegExp(`^threshold:${esc(run.variant)} .* threshold failed: ${esc(t.expr)} \\(actual ${t.actual}\\)`, 'm'));
+      }
     assert.match(text, /^result:The run as a whole is invalid/m);
     assert.ok(v.warnings.some((w) => w.severity === 'error'));
     // Invalid variants are marked in the table and have no ratio.
@@ -252,7 +279,10 @@ describe('input validation', () => {
     writeFileSync(garbled, '{"schemaVersion": 1, "runs": [');
     await assert.rejects(loadResult(garbled), /not valid JSON/);
     const r = read('result-smoke.json') as unknown as Record<string, unknown>;
-    assert.throws(() => validateResult({ ...r, schemaVersion: 2 }, 'x.json'), /x\.json: schemaVersion 2; this wami-bench reads result files of schemaVersion 1/);
+    assert.throws(
+      () => validateResult({ ...r, schemaVersion: 2 }, 'x.json'),
+      /x\.json: schemaVersion 2; this wami-bench reads result files of schemaVersion 1/,
+    );
     assert.throws(() => validateResult([1, 2], 'x.json'), /expected a JSON object/);
     const bad = clone(r) as { runs: Array<{ latency: { fanoutMs: { p99: unknown } } }> };
     (bad.runs[0] as { latency: { fanoutMs: { p99: unknown } } }).latency.fanoutMs.p99 = 'fast';
@@ -309,7 +339,9 @@ describe('exports', () => {
     const r = read('result-stages.json');
     const bmf = toBencherBmf(r);
     const benches = (res: ResultFile, onlyValid: boolean) =>
-      [...new Set(res.runs.filter((x) => !onlyValid || x.status === 'ok').map((x) => `${res.scenario.name}/${x.variant}/${x.stage.connections} sockets`))].sort();
+      [
+        ...new Set(res.runs.filter((x) => !onlyValid || x.status === 'ok').map((x) => `${res.scenario.name}/${x.variant}/${x.stage.connections} sockets`)),
+      ].sort();
     assert.deepEqual(Object.keys(bmf).sort(), benches(r, true));
     const first = r.runs.find((x) => x.status === 'ok')!;
     const m = bmf[`${r.scenario.name}/${first.variant}/${first.stage.connections} sockets`]?.['fanout-p99-ms'];

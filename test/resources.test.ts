@@ -2,14 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
-import {
-  parseProcStat,
-  parseSmapsRollupPssBytes,
-  parseSockstatTcpMemPages,
-  readKernelTcpMemBytes,
-  treePids,
-  type ProcStat,
-} from '../runner/proc.js';
+import { parseProcStat, parseSmapsRollupPssBytes, parseSockstatTcpMemPages, readKernelTcpMemBytes, treePids, type ProcStat } from '../runner/proc.js';
 import { parseVmRss } from '../clients/procstat.js';
 import { CpuTracker, ResourceSampler, rssBytesPerSocket } from '../runner/resources.js';
 
@@ -58,8 +51,14 @@ describe('/proc parsers (pure)', () => {
       [20, { ppid: 1 }],
       [21, { ppid: 20 }],
     ]);
-    assert.deepEqual([...treePids(all, [10])].sort((a, b) => a - b), [10, 11, 12, 13]);
-    assert.deepEqual([...treePids(all, [12, 20, 999])].sort((a, b) => a - b), [12, 13, 20, 21]);
+    assert.deepEqual(
+      [...treePids(all, [10])].sort((a, b) => a - b),
+      [10, 11, 12, 13],
+    );
+    assert.deepEqual(
+      [...treePids(all, [12, 20, 999])].sort((a, b) => a - b),
+      [12, 13, 20, 21],
+    );
     assert.equal(treePids(all, [999]).size, 0);
   });
 
@@ -138,7 +137,11 @@ describe('ResourceSampler on a real process tree', () => {
       }
     };
     await waitFor(() => lines.some((l) => l.startsWith('kids ')));
-    childPids = lines.find((l) => l.startsWith('kids '))!.slice(5).split(',').map(Number);
+    childPids = lines
+      .find((l) => l.startsWith('kids '))!
+      .slice(5)
+      .split(',')
+      .map(Number);
     assert.equal(childPids.length, 2);
 
     const sampler = new ResourceSampler({
@@ -180,7 +183,14 @@ describe('ResourceSampler on a real process tree', () => {
   });
 
   test('roots that do not exist (or die) yield zero processes and never throw', async () => {
-    const s = new ResourceSampler({ serverRootPids: [2 ** 22 + 12345], fleetRootPids: () => { throw new Error('boom'); }, intervalMs: 50, connectionsProbe: () => Promise.reject(new Error('down')) });
+    const s = new ResourceSampler({
+      serverRootPids: [2 ** 22 + 12345],
+      fleetRootPids: () => {
+        throw new Error('boom');
+      },
+      intervalMs: 50,
+      connectionsProbe: () => Promise.reject(new Error('down')),
+    });
     s.start();
     await sleep(180);
     const rep = s.stop();

@@ -63,7 +63,6 @@ function runCli(args: string[], opts: { onStderr?: (chunk: string, pid: number) 
   });
 }
 
-
 const dir = mkdtempSync(join(tmpdir(), 'wami-e2e-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -77,7 +76,10 @@ test('both variants end to end: result.json validates, runs ok, audit clean; del
   const v = ResultFileSchema.safeParse(result);
   assert.ok(v.success, v.success ? '' : v.error.message);
   assert.equal(result.status, 'ok', result.reasons.join('\n'));
-  assert.deepEqual(result.runs.map((x) => x.variant), ['batched', 'per-request']);
+  assert.deepEqual(
+    result.runs.map((x) => x.variant),
+    ['batched', 'per-request'],
+  );
   for (const run of result.runs) {
     assert.equal(run.status, 'ok', `${run.variant}: ${run.reasons.join('; ')}`);
     assert.equal(run.sockets.reached, 100);

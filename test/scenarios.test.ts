@@ -48,14 +48,32 @@ test('defaults are filled in', () => {
   assert.deepEqual(s.variants[0]!.options, {});
 });
 
-test('variant options are typed by kind, with the serve flags\' bounds; older `flags` are read into options', () => {
+test("variant options are typed by kind, with the serve flags' bounds; older `flags` are read into options", () => {
   const one = (v: object): unknown => validateScenario({ ...base, variants: [v] }, 'x.json').variants[0];
-  assert.deepEqual(one({ name: 'p', kind: 'per-request', flags: ['--workers', '3', '--tx-mode=deferred'] }), { name: 'p', kind: 'per-request', options: { workers: 3, txMode: 'deferred' } });
-  assert.deepEqual(one({ name: 'b', kind: 'batched', options: { shards: 2 }, via: 'caddy' }), { name: 'b', kind: 'batched', options: { shards: 2 }, via: 'caddy' });
-  assert.match(errorOf({ ...base, variants: [{ name: 'b', kind: 'batched', options: { workers: 2 } }] }), /variants\[0\]\.options: unknown option\(s\) "workers" for the batched variant/);
+  assert.deepEqual(one({ name: 'p', kind: 'per-request', flags: ['--workers', '3', '--tx-mode=deferred'] }), {
+    name: 'p',
+    kind: 'per-request',
+    options: { workers: 3, txMode: 'deferred' },
+  });
+  assert.deepEqual(one({ name: 'b', kind: 'batched', options: { shards: 2 }, via: 'caddy' }), {
+    name: 'b',
+    kind: 'batched',
+    options: { shards: 2 },
+    via: 'caddy',
+  });
+  assert.match(
+    errorOf({ ...base, variants: [{ name: 'b', kind: 'batched', options: { workers: 2 } }] }),
+    /variants\[0\]\.options: unknown option\(s\) "workers" for the batched variant/,
+  );
   assert.match(errorOf({ ...base, variants: [{ name: 'b', kind: 'batched', options: { maxQueue: 0 } }] }), /variants\[0\]\.options\.maxQueue:/);
-  assert.match(errorOf({ ...base, variants: [{ name: 'p', kind: 'per-request', options: { retryBaseMs: 10, retryMaxMs: 5 } }] }), /variants\[0\]\.options: --retry-max-ms \(5\) must be >= --retry-base-ms \(10\)/);
-  assert.match(errorOf({ ...base, variants: [{ name: 'b', kind: 'batched', flags: ['--bogus', '1'] }] }), /variants\[0\]\.flags: "--bogus" is not a flag of the batched variant/);
+  assert.match(
+    errorOf({ ...base, variants: [{ name: 'p', kind: 'per-request', options: { retryBaseMs: 10, retryMaxMs: 5 } }] }),
+    /variants\[0\]\.options: --retry-max-ms \(5\) must be >= --retry-base-ms \(10\)/,
+  );
+  assert.match(
+    errorOf({ ...base, variants: [{ name: 'b', kind: 'batched', flags: ['--bogus', '1'] }] }),
+    /variants\[0\]\.flags: "--bogus" is not a flag of the batched variant/,
+  );
 });
 
 test('an unknown key is named with its path', () => {
@@ -76,7 +94,16 @@ test('impossible values are refused, naming the field', () => {
     /stages\[0\]\.connections: 500 connections at 10 per board need 50 boards, but seed\.boards is 10/,
   );
   assert.match(errorOf({ ...base, variants: [{ name: 'a', kind: 'sharded' }] }), /variants\[0\]\.kind:/);
-  assert.match(errorOf({ ...base, variants: [{ name: 'a', kind: 'batched' }, { name: 'a', kind: 'per-request' }] }), /variants\[1\]\.name: duplicate variant name "a"/);
+  assert.match(
+    errorOf({
+      ...base,
+      variants: [
+        { name: 'a', kind: 'batched' },
+        { name: 'a', kind: 'per-request' },
+      ],
+    }),
+    /variants\[1\]\.name: duplicate variant name "a"/,
+  );
   assert.match(errorOf({ ...base, repeats: 0 }), /repeats:/);
 });
 
@@ -110,14 +137,27 @@ test('overrides: --connections makes one stage and grows the boards; --variants 
   const o = applyOverrides(s, { connections: 1000, durationSec: 2, variants: ['per-request'] }, 'x.json');
   assert.deepEqual(o.stages, [{ connections: 1000, durationSec: 2 }]);
   assert.equal(o.seed.boards, 100);
-  assert.deepEqual(o.variants.map((v) => v.name), ['per-request']);
+  assert.deepEqual(
+    o.variants.map((v) => v.name),
+    ['per-request'],
+  );
   assert.throws(() => applyOverrides(s, { variants: ['nope'] }, 'x.json'), /--variants names "nope", not in scenario tiny \(it has batched, per-request\)/);
   assert.notEqual(scenarioHash(s), scenarioHash(o));
   assert.equal(scenarioHash(s), scenarioHash(validateScenario(base, 'y.json')));
 });
 
 test('runs are planned repeat -> stage -> variant, so variants interleave A B A B', () => {
-  const s = validateScenario({ ...base, repeats: 2, stages: [{ connections: 100, durationSec: 1 }, { connections: 100, durationSec: 2 }] }, 'x');
+  const s = validateScenario(
+    {
+      ...base,
+      repeats: 2,
+      stages: [
+        { connections: 100, durationSec: 1 },
+        { connections: 100, durationSec: 2 },
+      ],
+    },
+    'x',
+  );
   assert.deepEqual(
     planRuns(s).map((p) => `${p.repeat}:${p.stageIndex}:${p.variant.name}`),
     ['1:0:batched', '1:0:per-request', '1:1:batched', '1:1:per-request', '2:0:batched', '2:0:per-request', '2:1:batched', '2:1:per-request'],

@@ -25,14 +25,20 @@ describe('batched: queue, shutdown, failures', () => {
       for (const e of refused) assert.ok(e.type === 'error' && e.code === 'OVERLOADED', JSON.stringify(e));
       // broadcasts happen before the queue push, synchronously; the 3 accepted ones are there
       await m.waitUpdates(3);
-      assert.deepEqual(m.updates().map((x) => [x.id, x.seq]), sent.slice(0, 3).map((u, i) => [u.id, i + 1]));
+      assert.deepEqual(
+        m.updates().map((x) => [x.id, x.seq]),
+        sent.slice(0, 3).map((u, i) => [u.id, i + 1]),
+      );
       assert.equal(await metric(srv.httpUrl, 'wami_queue_depth'), 3);
       assert.equal(await metric(srv.httpUrl, 'wami_errors_total', 'code="OVERLOADED"'), 3);
       // nothing acked yet: the writer has not run
       assert.equal(s.frames.filter((f) => f.type === 'ack').length, 0);
       assert.equal(await srv.stop(), 0);
       // the SIGTERM flush acked the queued three before closing
-      assert.deepEqual(s.frames.filter((f) => f.type === 'ack').map((f) => (f as AckMessage).seq), [1, 2, 3]);
+      assert.deepEqual(
+        s.frames.filter((f) => f.type === 'ack').map((f) => (f as AckMessage).seq),
+        [1, 2, 3],
+      );
       assert.equal(m.updates().length, 3, 'still only the accepted three were broadcast');
     } finally {
       await srv.stop();
@@ -52,14 +58,26 @@ describe('batched: queue, shutdown, failures', () => {
       const closedA = a.waitClosed();
       assert.equal(await srv.stop(), 0, srv.output());
       assert.equal((await closedA).code, 1001);
-      for (const [c, sent] of [[a, sentA], [b, sentB]] as const) {
+      for (const [c, sent] of [
+        [a, sentA],
+        [b, sentB],
+      ] as const) {
         const acks = sent.map((u) => c.frames.find((f) => f.type === 'ack' && f.id === u.id));
         assert.ok(acks.every(Boolean), 'every queued update was acked before the socket closed');
       }
       const ro = new Database(srv.db, { readonly: true });
       assert.equal(ro.prepare('SELECT count(*) FROM card_events').pluck().get(), 50);
-      assert.deepEqual(ro.prepare('SELECT id, seq FROM boards ORDER BY id').raw().all(), [[1, 30], [2, 20]]);
-      assert.equal(ro.prepare("SELECT title FROM cards WHERE id = ?").pluck().get(cardId(1, 4, 5)), 'a29');
+      assert.deepEqual(ro.prepare('SELECT id, seq FROM boards ORDER BY id').raw().all(), [
+        [1, 30],
+        [2, 20],
+      ]);
+      assert.equal(
+        ro
+          .prepare('SELECT title FROM cards WHERE id = ?')
+          .pluck()
+          .get(cardId(1, 4, 5)),
+        'a29',
+      );
       ro.close();
     } finally {
       await srv.stop();
@@ -89,8 +107,12 @@ describe('batched: queue, shutdown, failures', () => {
       ];
       const answers = await Promise.all(sent.map((u) => s.answer(u.id)));
       // two frames share the dup id: wait for both answers to it
-      await s.until(() => s.frames.filter((f) => 'id' in f && f.id === dupId && (f.type === 'ack' || f.type === 'error')).length === 2, 'both answers to the duplicate id');
-      const kinds = (id: string): string[] => s.frames.filter((f) => (f.type === 'ack' || f.type === 'error') && f.id === id).map((f) => (f.type === 'ack' ? 'ack' : (f as ErrorMessage).code));
+      await s.until(
+        () => s.frames.filter((f) => 'id' in f && f.id === dupId && (f.type === 'ack' || f.type === 'error')).length === 2,
+        'both answers to the duplicate id',
+      );
+      const kinds = (id: string): string[] =>
+        s.frames.filter((f) => (f.type === 'ack' || f.type === 'error') && f.id === id).map((f) => (f.type === 'ack' ? 'ack' : (f as ErrorMessage).code));
       assert.deepEqual(kinds(sent[0]!.id), ['ack']);
       assert.deepEqual(kinds(sent[1]!.id), ['WRITE_FAILED']);
       assert.deepEqual(kinds(dupId), ['ack', 'WRITE_FAILED']);
@@ -102,7 +124,11 @@ describe('batched: queue, shutdown, failures', () => {
       assert.equal(await metric(srv.httpUrl, 'wami_errors_total', 'code="WRITE_FAILED"'), 2);
       assert.equal(await metric(srv.httpUrl, 'wami_updates_persisted_total'), 3);
       const ro = new Database(db, { readonly: true });
-      assert.deepEqual(ro.prepare('SELECT seq, title FROM card_events ORDER BY seq').raw().all(), [[1, 'ok-1'], [3, 'ok-3'], [5, 'ok-5']]);
+      assert.deepEqual(ro.prepare('SELECT seq, title FROM card_events ORDER BY seq').raw().all(), [
+        [1, 'ok-1'],
+        [3, 'ok-3'],
+        [5, 'ok-5'],
+      ]);
       assert.equal(ro.prepare('SELECT seq FROM boards WHERE id = 1').pluck().get(), 5);
       ro.close();
       // the server is fine afterwards

@@ -13,10 +13,23 @@ function cli(args: string[]): { code: number | null; out: string; err: string } 
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-test('serve: --help documents both variants\' flags with defaults, exit 0', () => {
+test("serve: --help documents both variants' flags with defaults, exit 0", () => {
   const r = cli(['serve', '--help']);
   assert.equal(r.code, 0);
-  for (const f of ['--flush-interval-ms', '--max-queue', '--workers', '--tx-mode', '--retry-max-attempts', '--retry-deadline-ms', '--retry-base-ms', '--retry-max-ms', '--poll-ms', '--busy-timeout-ms', '--max-buffered-bytes', '--max-payload-bytes']) {
+  for (const f of [
+    '--flush-interval-ms',
+    '--max-queue',
+    '--workers',
+    '--tx-mode',
+    '--retry-max-attempts',
+    '--retry-deadline-ms',
+    '--retry-base-ms',
+    '--retry-max-ms',
+    '--poll-ms',
+    '--busy-timeout-ms',
+    '--max-buffered-bytes',
+    '--max-payload-bytes',
+  ]) {
     assert.match(r.out, new RegExp(f), f);
   }
   assert.match(r.out, /default 100\)/);

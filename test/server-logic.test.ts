@@ -41,7 +41,10 @@ test('commitWithSplit: a clean batch is one transaction', () => {
   const log: number[][] = [];
   const r = commitWithSplit([1, 2, 3, 4], fakeTx(new Set(), log));
   assert.deepEqual(log, [[1, 2, 3, 4]]);
-  assert.deepEqual(r.outcomes, [1, 2, 3, 4].map(() => ({ ok: true, attempts: 1, startMs: 0, endMs: 4, size: 4 })));
+  assert.deepEqual(
+    r.outcomes,
+    [1, 2, 3, 4].map(() => ({ ok: true, attempts: 1, startMs: 0, endMs: 4, size: 4 })),
+  );
   assert.deepEqual(r.tx, [{ size: 4, ok: true, durationMs: 4 }]);
   assert.equal(r.splits, 0);
   assert.equal(r.retries, 0);
@@ -57,7 +60,10 @@ test('commitWithSplit: one bad row among 8 is isolated by bisection with retries
   );
   assert.equal(r.splits, 3);
   assert.equal(r.retries, 0);
-  assert.deepEqual(r.tx.map((t) => `${t.size}${t.ok ? '+' : '-'}`), ['8-', '4+', '4-', '2-', '1+', '1-', '2+']);
+  assert.deepEqual(
+    r.tx.map((t) => `${t.size}${t.ok ? '+' : '-'}`),
+    ['8-', '4+', '4-', '2-', '1+', '1-', '2+'],
+  );
   const failed = r.outcomes[5]!;
   assert.ok(!failed.ok && /bad 5/.test(String((failed.error as Error).message)));
 });
@@ -78,7 +84,10 @@ test('commitWithSplit: default policy retries each failing range once before spl
 test('commitWithSplit: a transient busy error is retried, and not split when it persists', () => {
   let log: number[][] = [];
   let r = commitWithSplit([1, 2, 3, 4], fakeTx(new Set(), log, 1));
-  assert.deepEqual(log, [[1, 2, 3, 4], [1, 2, 3, 4]]);
+  assert.deepEqual(log, [
+    [1, 2, 3, 4],
+    [1, 2, 3, 4],
+  ]);
   assert.ok(r.outcomes.every((o) => o.ok && o.attempts === 2));
   assert.equal(r.retries, 1);
 
@@ -103,20 +112,50 @@ const P: RetryPolicy = { maxAttempts: 5, deadlineMs: 100, baseMs: 2, maxMs: 10 }
 
 test('backoff: equal jitter over a capped exponential (exact)', () => {
   // cap = min(10, 2 * 2^(n-1)): 2, 4, 8, 10, 10
-  assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffMs(n, P, () => 0)), [1, 2, 4, 5, 5]);
-  assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffMs(n, P, () => 0.5)), [1.5, 3, 6, 7.5, 7.5]);
-  assert.deepEqual([1, 2, 3, 4].map((n) => backoffMs(n, P, () => 0.75)), [1.75, 3.5, 7, 8.75]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((n) => backoffMs(n, P, () => 0)),
+    [1, 2, 4, 5, 5],
+  );
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((n) => backoffMs(n, P, () => 0.5)),
+    [1.5, 3, 6, 7.5, 7.5],
+  );
+  assert.deepEqual(
+    [1, 2, 3, 4].map((n) => backoffMs(n, P, () => 0.75)),
+    [1.75, 3.5, 7, 8.75],
+  );
   // defaults: 1 ms base, 50 ms cap
-  assert.deepEqual([1, 2, 6, 7, 20].map((n) => backoffMs(n, DEFAULT_RETRY_POLICY, () => 0)), [0.5, 1, 16, 25, 25]);
+  assert.deepEqual(
+    [1, 2, 6, 7, 20].map((n) => backoffMs(n, DEFAULT_RETRY_POLICY, () => 0)),
+    [0.5, 1, 16, 25, 25],
+  );
 });
 
 test('decideRetry: attempts, deadline, and the last delay shortened to the deadline', () => {
-  assert.deepEqual(decideRetry(1, 0, P, () => 0), { retry: true, delayMs: 1 });
-  assert.deepEqual(decideRetry(4, 10, P, () => 1), { retry: true, delayMs: 10 });
-  assert.deepEqual(decideRetry(5, 10, P, () => 0), { retry: false, reason: 'attempts' });
-  assert.deepEqual(decideRetry(2, 100, P, () => 0), { retry: false, reason: 'deadline' });
-  assert.deepEqual(decideRetry(3, 97, P, () => 0), { retry: true, delayMs: 3 });
-  assert.deepEqual(decideRetry(1, 0, { ...P, maxAttempts: 1 }, () => 0), { retry: false, reason: 'attempts' });
+  assert.deepEqual(
+    decideRetry(1, 0, P, () => 0),
+    { retry: true, delayMs: 1 },
+  );
+  assert.deepEqual(
+    decideRetry(4, 10, P, () => 1),
+    { retry: true, delayMs: 10 },
+  );
+  assert.deepEqual(
+    decideRetry(5, 10, P, () => 0),
+    { retry: false, reason: 'attempts' },
+  );
+  assert.deepEqual(
+    decideRetry(2, 100, P, () => 0),
+    { retry: false, reason: 'deadline' },
+  );
+  assert.deepEqual(
+    decideRetry(3, 97, P, () => 0),
+    { retry: true, delayMs: 3 },
+  );
+  assert.deepEqual(
+    decideRetry(1, 0, { ...P, maxAttempts: 1 }, () => 0),
+    { retry: false, reason: 'attempts' },
+  );
   // simulate one update against a lock held forever: total attempts and waited time are exact
   let elapsed = 0;
   let attempts = 0;
@@ -172,14 +211,26 @@ test('BoardFeeds: seq order, each once, no echo, across own commits and polled r
   assert.equal(feeds.lastSeq(2), undefined);
   seq = 7;
   feeds.join(2, 'c', () => seq);
-  feeds.polled([{ board: 2, seq: 7, frame: () => 'old' }, { board: 2, seq: 8, frame: () => 'new' }]);
+  feeds.polled([
+    { board: 2, seq: 7, frame: () => 'old' },
+    { board: 2, seq: 8, frame: () => 'new' },
+  ]);
   assert.deepEqual(got.splice(0), ['c:new']);
   assert.equal(feeds.activeBoards, 2);
 });
 
 test('CardIndex: dense and sparse ids give the same answers', () => {
-  const dense = CardIndex.fromPairs([[1, 1], [2, 1], [3, 2]]);
-  const sparse = CardIndex.fromPairs([[1, 1], [2, 1], [3, 2], [10_000_000, 9]]);
+  const dense = CardIndex.fromPairs([
+    [1, 1],
+    [2, 1],
+    [3, 2],
+  ]);
+  const sparse = CardIndex.fromPairs([
+    [1, 1],
+    [2, 1],
+    [3, 2],
+    [10_000_000, 9],
+  ]);
   for (const ix of [dense, sparse]) {
     assert.equal(ix.boardOf(1), 1);
     assert.equal(ix.boardOf(3), 2);
@@ -191,7 +242,7 @@ test('CardIndex: dense and sparse ids give the same answers', () => {
   assert.equal(dense.boardOf(10_000_000), undefined);
 });
 
-test('metrics: a scrape survives collectors that throw (EMFILE near the file limit), and the runner\'s names are all there', async () => {
+test("metrics: a scrape survives collectors that throw (EMFILE near the file limit), and the runner's names are all there", async () => {
   const { createMetrics, renderMetrics } = await import('../servers/common/metrics.js');
   const { METRIC_NAMES } = await import('../protocol/messages.js');
   const m = createMetrics({

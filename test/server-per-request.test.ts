@@ -38,7 +38,7 @@ async function withServer(flags: string[], fn: (srv: TestServer) => Promise<void
 }
 
 describe('per-request: workers and SQLITE_BUSY', () => {
-  test('users on different workers see each other\'s updates, in seq order, each once', () =>
+  test("users on different workers see each other's updates, in seq order, each once", () =>
     withServer(['--workers', '2', '--poll-ms', '10'], async (srv) => {
       // round-robin spreads sockets over the workers; connect until both have two
       const byPid = new Map<number, WsClient[]>();
@@ -62,12 +62,19 @@ describe('per-request: workers and SQLITE_BUSY', () => {
       const acks = (await Promise.all(sent.map(({ c, id }) => c.answer(id)))) as AckMessage[];
       assert.ok(acks.every((x) => x.type === 'ack'));
       const seqs = acks.map((x) => x.seq).sort((x, y) => x - y);
-      assert.deepEqual(seqs, Array.from({ length: 30 }, (_, i) => i + 1));
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 30 }, (_, i) => i + 1),
+      );
       for (const c of all) {
         const own = acks.filter((_, i) => sent[i]!.c === c).map((x) => x.seq);
         const got = await c.waitUpdates(30 - own.length);
         const gs = got.map((x) => x.seq);
-        assert.deepEqual(gs, seqs.filter((s) => !own.includes(s)), `user ${c.user} on pid ${c.pid}: every other update, in seq order, once`);
+        assert.deepEqual(
+          gs,
+          seqs.filter((s) => !own.includes(s)),
+          `user ${c.user} on pid ${c.pid}: every other update, in seq order, once`,
+        );
       }
       await Promise.all(all.map((c) => c.close()));
     }));
@@ -122,7 +129,10 @@ describe('per-request: workers and SQLITE_BUSY', () => {
       assert.equal(ack.type, 'ack');
       assert.equal(ack.seq, 1, 'the exhausted update consumed no seq');
       await m.waitUpdates(1);
-      assert.deepEqual(m.updates().map((x) => x.id), [v.id]);
+      assert.deepEqual(
+        m.updates().map((x) => x.id),
+        [v.id],
+      );
       const ro = new Database(srv.db, { readonly: true });
       assert.equal(ro.prepare('SELECT count(*) FROM card_events').pluck().get(), 1);
       ro.close();

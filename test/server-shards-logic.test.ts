@@ -20,8 +20,14 @@ import { cardId } from '../protocol/layout.js';
 import { CLI } from './helpers/server.js';
 
 test('shardOf: (board - 1) mod N, stable, every board in 0..N-1', () => {
-  assert.deepEqual([1, 2, 3, 4, 5].map((b) => shardOf(b, 2)), [0, 1, 0, 1, 0]);
-  assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((b) => shardOf(b, 3)), [0, 1, 2, 0, 1, 2, 0]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5].map((b) => shardOf(b, 2)),
+    [0, 1, 0, 1, 0],
+  );
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6, 7].map((b) => shardOf(b, 3)),
+    [0, 1, 2, 0, 1, 2, 0],
+  );
   assert.equal(shardOf(0, 4), 3, 'board 0 still maps into range');
   assert.equal(shardOf(1e15, 7), (1e15 - 1) % 7);
   for (let b = 0; b < 1000; b++) for (const n of [1, 2, 5]) assert.ok(shardOf(b, n) >= 0 && shardOf(b, n) < n);
@@ -37,13 +43,25 @@ test('commitWithSplit busyWait: BUSY is waited out within one try (each hit reco
   const tryCommit: TryCommit<number> = () => (busyLeft-- > 0 ? { ok: false, error: busyError() } : { ok: true, startMs: clock, endMs: clock + 1 });
   const r = commitWithSplit([1, 2, 3], tryCommit, {
     ...DEFAULT_SPLIT_POLICY,
-    busyWait: { maxMs: 1000, sleep: (ms) => {
-      clock += ms;
-      sleeps.push(ms);
-    }, now: () => clock, random: () => 1 },
+    busyWait: {
+      maxMs: 1000,
+      sleep: (ms) => {
+        clock += ms;
+        sleeps.push(ms);
+      },
+      now: () => clock,
+      random: () => 1,
+    },
   });
-  assert.deepEqual(r.outcomes.map((o) => o.ok), [true, true, true]);
-  assert.deepEqual(r.outcomes.map((o) => o.attempts), [6, 6, 6], 'each BUSY try is an attempt');
+  assert.deepEqual(
+    r.outcomes.map((o) => o.ok),
+    [true, true, true],
+  );
+  assert.deepEqual(
+    r.outcomes.map((o) => o.attempts),
+    [6, 6, 6],
+    'each BUSY try is an attempt',
+  );
   assert.equal(r.tx.filter((t) => !t.ok).length, 5, 'five BUSY hits recorded');
   assert.equal(r.retries, 5);
   assert.equal(r.splits, 0);
@@ -72,7 +90,10 @@ test('commitWithSplit busyWait: a non-BUSY error is not waited on (split as befo
     retries: 0,
     busyWait: { maxMs: 1000, sleep: () => void slept++, now: () => 0 },
   });
-  assert.deepEqual(r.outcomes.map((o) => o.ok), [true, false]);
+  assert.deepEqual(
+    r.outcomes.map((o) => o.ok),
+    [true, false],
+  );
   assert.equal(slept, 0);
 });
 
@@ -111,7 +132,7 @@ const rows = (board: number, n: number, tag: string): WriteRow[] =>
     receivedAt: performance.now(),
   }));
 
-test('two writers on one file: with the shards\' busy wait a batch survives another writer holding the lock (BUSY hits counted); without it, it fails', async () => {
+test("two writers on one file: with the shards' busy wait a batch survives another writer holding the lock (BUSY hits counted); without it, it fails", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wami-shards-busy-'));
   try {
     const file = join(dir, 'b.db');
@@ -123,7 +144,10 @@ test('two writers on one file: with the shards\' busy wait a batch survives anot
     const plain = createBatchWriter(db, { ...DEFAULT_SPLIT_POLICY, retries: 0 });
     let lock = await holdWriteLock(file, 300);
     const failed = plain.write(rows(1, 3, 'p'));
-    assert.ok(failed.rows.every((r) => !r.ok && /SQLITE_BUSY/.test(r.code)), JSON.stringify(failed.rows[0]));
+    assert.ok(
+      failed.rows.every((r) => !r.ok && /SQLITE_BUSY/.test(r.code)),
+      JSON.stringify(failed.rows[0]),
+    );
     assert.equal(await lock.released, 0);
 
     // the shards' writer: waits the lock out, commits every row
@@ -133,7 +157,10 @@ test('two writers on one file: with the shards\' busy wait a batch survives anot
     });
     lock = await holdWriteLock(file, 300);
     const ok = shardWriter.write(rows(2, 4, 's'));
-    assert.ok(ok.rows.every((r) => r.ok), JSON.stringify(ok.rows));
+    assert.ok(
+      ok.rows.every((r) => r.ok),
+      JSON.stringify(ok.rows),
+    );
     assert.ok(ok.busyHits >= 1, `busy hits counted (${ok.busyHits})`);
     assert.ok(ok.rows.every((r) => r.attempts === ok.busyHits + 1));
     assert.equal(await lock.released, 0);

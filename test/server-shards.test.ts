@@ -73,7 +73,10 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
     assert.equal(h.pid, srv.child.pid, 'healthz is answered by the primary');
     const shardPids = h.perShard.map((s) => s.pid);
     assert.equal(new Set(shardPids).size, 2);
-    assert.deepEqual(h.perShard.map((s) => s.boards), [3, 3]);
+    assert.deepEqual(
+      h.perShard.map((s) => s.boards),
+      [3, 3],
+    );
     const [a, b, c] = [await connect(1, 1), await connect(2, 2), await connect(3, 3)];
     assert.ok(a.pid > 0 && b.pid > 0 && c.pid > 0, 'X-Wami-Pid present');
     assert.notEqual(a.pid, b.pid, 'boards 1 and 2 in different shards');
@@ -84,7 +87,7 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
     await closeAll();
   });
 
-  test('a member gets the update with from and the ack seq; the same shard\'s other board and the other shard get nothing', async () => {
+  test("a member gets the update with from and the ack seq; the same shard's other board and the other shard get nothing", async () => {
     const s = await connect(1, 101);
     const m = await connect(1, 102);
     const sameShard = await connect(3, 301); // board 3: shard 0, like board 1
@@ -94,7 +97,17 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
     const ack = (await s.answer(u.id)) as AckMessage;
     assert.equal(ack.type, 'ack', JSON.stringify(ack));
     const [b] = await m.waitUpdates(1);
-    assert.deepEqual(b, { type: 'update', id: u.id, card: u.card, column: 'review', title: 'across shards', at: u.at, sentAt: u.sentAt, from: 101, seq: ack.seq });
+    assert.deepEqual(b, {
+      type: 'update',
+      id: u.id,
+      card: u.card,
+      column: 'review',
+      title: 'across shards',
+      at: u.at,
+      sentAt: u.sentAt,
+      from: 101,
+      seq: ack.seq,
+    });
     // sentinels: once these arrive, anything wrongly sent for `u` would have come before them
     const c3 = connect(3, 302);
     const w = otherShard2.sendUpdate(cardId(2, 0, M));
@@ -102,8 +115,16 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
     const v = s3.sendUpdate(cardId(3, 0, M));
     await sameShard.until(() => sameShard.updates().find((x) => x.id === v.id), 'sentinel on board 3');
     await otherShard.until(() => otherShard.updates().find((x) => x.id === w.id), 'sentinel on board 2');
-    assert.deepEqual(sameShard.updates().map((x) => x.id), [v.id], 'board 3 (same shard) got only board 3');
-    assert.deepEqual(otherShard.updates().map((x) => x.id), [w.id], 'board 2 (other shard) got only board 2');
+    assert.deepEqual(
+      sameShard.updates().map((x) => x.id),
+      [v.id],
+      'board 3 (same shard) got only board 3',
+    );
+    assert.deepEqual(
+      otherShard.updates().map((x) => x.id),
+      [w.id],
+      'board 2 (other shard) got only board 2',
+    );
     assert.deepEqual(s.updates(), [], 'no echo');
     // Both sentinels acked = committed: the next test reads boards.seq from the file, which the
     // writer raises only at commit (a broadcast alone does not wait for it).
@@ -131,14 +152,21 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
       const idx = users.map((c, i) => (c.board === b ? i : -1)).filter((i) => i >= 0);
       const seqs = idx.flatMap((i) => acks[i]!.map((a) => (a as AckMessage).seq)).sort((x, y) => x - y);
       const b0 = base.get(b)!;
-      assert.deepEqual(seqs, Array.from({ length: total }, (_, k) => b0 + k + 1), `board ${b}: acks carry seqs ${b0 + 1}..${b0 + total}, each once`);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: total }, (_, k) => b0 + k + 1),
+        `board ${b}: acks carry seqs ${b0 + 1}..${b0 + total}, each once`,
+      );
       for (const i of idx) {
         const got: BroadcastMessage[] = await users[i]!.waitUpdates(total - per);
         const s = got.map((x) => x.seq);
         for (let k = 1; k < s.length; k++) assert.ok(s[k]! > s[k - 1]!, `board ${b} member ${i}: seq ${s[k]} after ${s[k - 1]}`);
         const union = [...s, ...acks[i]!.map((a) => (a as AckMessage).seq)].sort((x, y) => x - y);
         assert.deepEqual(union, seqs, `board ${b} member ${i}: received + own = every seq`);
-        assert.ok(got.every((x) => users.findIndex((c) => c.user === x.from && c.board === b) >= 0), 'only board members as senders');
+        assert.ok(
+          got.every((x) => users.findIndex((c) => c.user === x.from && c.board === b) >= 0),
+          'only board members as senders',
+        );
       }
     }
     const ro = new Database(srv.db, { readonly: true });
@@ -169,7 +197,9 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
       await new Promise<void>((resolve, reject) => {
         // a real upgrade request over a raw connection, so the refusal is seen as the HTTP answer
         const sock = netConnect(srv.port, '127.0.0.1', () => {
-          sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+          sock.write(
+            `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+          );
         });
         let buf = '';
         sock.on('data', (d) => (buf += d.toString()));
@@ -194,7 +224,10 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
     for (let i = 0; i < 2; i++) await connect(2, 60 + i); // shard 1
     await connect(4, 70); // shard 1
     const h = await health(srv);
-    assert.deepEqual(h.perShard.map((s) => s.connections), [3, 3]);
+    assert.deepEqual(
+      h.perShard.map((s) => s.connections),
+      [3, 3],
+    );
     assert.equal(h.connections, 6);
     assert.equal(await metric(srv.httpUrl, 'wami_connections'), 6, 'wami_connections is the total over shards');
     const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
@@ -220,15 +253,33 @@ describe('batched --shards 2: stop and failure', () => {
       assert.equal(await srv.stop(), 0, srv.output());
       assert.equal((await closedA).code, 1001);
       assert.equal((await closedB).code, 1001);
-      for (const [c, sent] of [[a, sentA], [b, sentB]] as const) {
+      for (const [c, sent] of [
+        [a, sentA],
+        [b, sentB],
+      ] as const) {
         const acks = sent.map((u) => c.frames.find((f) => f.type === 'ack' && f.id === u.id));
         assert.ok(acks.every(Boolean), 'every queued update was acked before the socket closed');
       }
       const ro = new Database(srv.db, { readonly: true });
       assert.equal(ro.prepare('SELECT count(*) FROM card_events').pluck().get(), 50);
-      assert.deepEqual(ro.prepare('SELECT id, seq FROM boards ORDER BY id').raw().all(), [[1, 30], [2, 20]]);
-      assert.equal(ro.prepare('SELECT title FROM cards WHERE id = ?').pluck().get(cardId(1, 4, 5)), 'a29');
-      assert.equal(ro.prepare('SELECT title FROM cards WHERE id = ?').pluck().get(cardId(2, 4, 5)), 'b19');
+      assert.deepEqual(ro.prepare('SELECT id, seq FROM boards ORDER BY id').raw().all(), [
+        [1, 30],
+        [2, 20],
+      ]);
+      assert.equal(
+        ro
+          .prepare('SELECT title FROM cards WHERE id = ?')
+          .pluck()
+          .get(cardId(1, 4, 5)),
+        'a29',
+      );
+      assert.equal(
+        ro
+          .prepare('SELECT title FROM cards WHERE id = ?')
+          .pluck()
+          .get(cardId(2, 4, 5)),
+        'b19',
+      );
       ro.close();
       assert.match(srv.output(), /stopped/);
     } finally {
@@ -254,11 +305,13 @@ describe('batched --shards 2: stop and failure', () => {
     }
   });
 
-  test('shards run with the primary\'s Node flags (execArgv); the config line and /healthz name their pids', async () => {
+  test("shards run with the primary's Node flags (execArgv); the config line and /healthz name their pids", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wami-shards-argv-'));
     const db = join(dir, 'a.db');
     seedDatabase(db, { boards: 2, cardsPerBoard: 5 });
-    const child = spawn(process.execPath, ['--max-semi-space-size=8', CLI, 'serve', 'batched', '--port', '0', '--db', db, ...SHARDS], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--max-semi-space-size=8', CLI, 'serve', 'batched', '--port', '0', '--db', db, ...SHARDS], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
@@ -279,7 +332,10 @@ describe('batched --shards 2: stop and failure', () => {
         assert.ok(argv.includes('--max-semi-space-size=8'), `shard ${pid}: ${argv.join(' ')}`);
       }
       const h = (await getJson(`http://127.0.0.1:${port}/healthz`)).body as Health;
-      assert.deepEqual(h.perShard.map((x) => x.pid), config.shardPids);
+      assert.deepEqual(
+        h.perShard.map((x) => x.pid),
+        config.shardPids,
+      );
     } finally {
       child.kill('SIGTERM');
       assert.equal(await exited, 0, out);
@@ -291,7 +347,9 @@ describe('batched --shards 2: stop and failure', () => {
     const srv = await startServer('batched', { boards: 3, cardsPerBoard: 10, flags: SHARDS });
     try {
       const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [CLI, 'conformance', srv.wsUrl, '--cards-per-board', '10', '--quiet-ms', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [CLI, 'conformance', srv.wsUrl, '--cards-per-board', '10', '--quiet-ms', '200'], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let out = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         child.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -41,8 +41,14 @@ test('batched writer: one row failing in a trigger does not lose the other rows 
     const rows = [row(1), row(2), row(3, { title: 'FAIL-ME', card: 3 }), row(4), row(5)];
     const r = w.write(rows);
     // default policy: each failing range is tried twice, then halved: [1-5]x2, [1-3]x2, [1,2], [3]x2, [4,5]
-    assert.deepEqual(r.rows.map((x) => (x.ok ? `ok${x.attempts}` : `${x.code}/${x.attempts}`)), ['ok5', 'ok5', 'SQLITE_CONSTRAINT_TRIGGER/6', 'ok3', 'ok3']);
-    assert.deepEqual(r.tx.map((t) => `${t.size}${t.ok ? '+' : '-'}`), ['5-', '5-', '3-', '3-', '2+', '1-', '1-', '2+']);
+    assert.deepEqual(
+      r.rows.map((x) => (x.ok ? `ok${x.attempts}` : `${x.code}/${x.attempts}`)),
+      ['ok5', 'ok5', 'SQLITE_CONSTRAINT_TRIGGER/6', 'ok3', 'ok3'],
+    );
+    assert.deepEqual(
+      r.tx.map((t) => `${t.size}${t.ok ? '+' : '-'}`),
+      ['5-', '5-', '3-', '3-', '2+', '1-', '1-', '2+'],
+    );
     assert.equal(r.splits, 2);
     assert.equal(r.busyHits, 0);
     const failed = r.rows[2]!;
@@ -50,9 +56,18 @@ test('batched writer: one row failing in a trigger does not lose the other rows 
 
     const ro = new Database(file, { readonly: true });
     const events = ro.prepare('SELECT seq, card_id, user_id, client_msg_id, col, title, at, sent_at FROM card_events ORDER BY seq').all();
-    assert.deepEqual(events, [1, 2, 4, 5].map((s) => ({ seq: s, card_id: s, user_id: 7, client_msg_id: `r${s}`, col: 'done', title: `title ${s}`, at: 1000 + s, sent_at: 1001 + s })));
+    assert.deepEqual(
+      events,
+      [1, 2, 4, 5].map((s) => ({ seq: s, card_id: s, user_id: 7, client_msg_id: `r${s}`, col: 'done', title: `title ${s}`, at: 1000 + s, sent_at: 1001 + s })),
+    );
     // the failed row's card is untouched; the others moved and were versioned
-    assert.deepEqual(ro.prepare('SELECT id, col, title, version FROM cards WHERE board_id = 1 ORDER BY id').all().map((c) => (c as { version: number }).version), [1, 1, 0, 1, 1]);
+    assert.deepEqual(
+      ro
+        .prepare('SELECT id, col, title, version FROM cards WHERE board_id = 1 ORDER BY id')
+        .all()
+        .map((c) => (c as { version: number }).version),
+      [1, 1, 0, 1, 1],
+    );
     // boards.seq stays past the failed seq (it was handed out and broadcast): never reused
     assert.equal(ro.prepare('SELECT seq FROM boards WHERE id = 1').pluck().get(), 5);
     ro.close();
@@ -68,12 +83,21 @@ test('batched writer: a duplicate client message id in one batch fails alone (UN
     const db = openDb(file);
     const w = createBatchWriter(db, { retries: 0, splittable: () => true });
     const r = w.write([row(1, { id: 'dup' }), row(2), row(3, { id: 'dup' }), row(4, { board: 2, card: 6, seq: 1 })]);
-    assert.deepEqual(r.rows.map((x) => (x.ok ? 'ok' : x.code)), ['ok', 'ok', 'SQLITE_CONSTRAINT_UNIQUE', 'ok']);
+    assert.deepEqual(
+      r.rows.map((x) => (x.ok ? 'ok' : x.code)),
+      ['ok', 'ok', 'SQLITE_CONSTRAINT_UNIQUE', 'ok'],
+    );
     assert.equal(db.prepare('SELECT count(*) FROM card_events').pluck().get(), 3);
-    assert.deepEqual(db.prepare('SELECT id, seq FROM boards ORDER BY id').raw().all(), [[1, 3], [2, 1]]);
+    assert.deepEqual(db.prepare('SELECT id, seq FROM boards ORDER BY id').raw().all(), [
+      [1, 3],
+      [2, 1],
+    ]);
     // a second batch re-using an id already stored fails too, and the batch's other row commits
     const r2 = w.write([row(5, { id: 'dup' }), row(6)]);
-    assert.deepEqual(r2.rows.map((x) => (x.ok ? 'ok' : x.code)), ['SQLITE_CONSTRAINT_UNIQUE', 'ok']);
+    assert.deepEqual(
+      r2.rows.map((x) => (x.ok ? 'ok' : x.code)),
+      ['SQLITE_CONSTRAINT_UNIQUE', 'ok'],
+    );
     db.close();
   } finally {
     done();
@@ -98,7 +122,10 @@ test('per-request attempt: SQLITE_BUSY while another connection holds the write 
       const ok = tx({ ...u, id: `y-${mode}` });
       assert.ok(ok.ok, JSON.stringify(ok));
     }
-    assert.deepEqual(db.prepare('SELECT seq, client_msg_id FROM card_events ORDER BY seq').raw().all(), [[1, 'y-immediate'], [2, 'y-deferred']]);
+    assert.deepEqual(db.prepare('SELECT seq, client_msg_id FROM card_events ORDER BY seq').raw().all(), [
+      [1, 'y-immediate'],
+      [2, 'y-deferred'],
+    ]);
     assert.equal(db.prepare('SELECT seq FROM boards WHERE id = 1').pluck().get(), 2);
     // a non-busy failure (duplicate id) is reported as not busy
     const dup = createUpdateTx(db, 'immediate')({ ...u, id: 'y-deferred' });

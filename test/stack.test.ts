@@ -109,12 +109,37 @@ test('capacity on a small scenario finds a passing count and exits 0', () => {
   const out = join(dir, 'out-cap');
   const r = spawnSync(
     process.execPath,
-    [CLI, 'capacity', 'smoke', '--slo', 'fanoutMs.p99 < 10000', '--variants', 'batched', '--start', '100', '--step', '100', '--max-connections', '200', '--duration-sec', '2', '--warmup-sec', '1', '--out', out, '--no-report', '--quiet'],
+    [
+      CLI,
+      'capacity',
+      'smoke',
+      '--slo',
+      'fanoutMs.p99 < 10000',
+      '--variants',
+      'batched',
+      '--start',
+      '100',
+      '--step',
+      '100',
+      '--max-connections',
+      '200',
+      '--duration-sec',
+      '2',
+      '--warmup-sec',
+      '1',
+      '--out',
+      out,
+      '--no-report',
+      '--quiet',
+    ],
     { encoding: 'utf8', timeout: 120_000 },
   );
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /batched: 200 sockets — the SLO held up to the maximum asked for, 200 sockets/);
   const result = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as ResultFile;
   assert.equal(result.capacity?.variants[0]?.largestPassing, 200);
-  assert.deepEqual(result.runs.map((x) => x.stage.connections), [100, 200]);
+  assert.deepEqual(
+    result.runs.map((x) => x.stage.connections),
+    [100, 200],
+  );
 });

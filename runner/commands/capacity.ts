@@ -9,7 +9,7 @@ const spec: CommandSpec = {
   usage: "wami-bench capacity <scenario-name|path> --slo 'fanoutMs.p99 < 250' [--max-connections 30000] [--step 2500] [options]",
   summary:
     'Raises the sockets per variant, one full audited run per step, until the SLO breaks, the fleet becomes invalid ' +
-    '(reported as the measuring machine\'s limit, not the server\'s), a run errors, or --max-connections is reached. ' +
+    "(reported as the measuring machine's limit, not the server's), a run errors, or --max-connections is reached. " +
     'Reports the largest passing count per variant, with every evidence run in one result.json and report.\n' +
     `Shipped scenarios: ${BUILTIN_SCENARIOS.join(', ')}; the scenario gives the variants, boards, rate and warm-up; its stages are replaced by the steps.\n` +
     'Exit codes: 0 a passing count for every variant, 1 harness error or a step errored (the search is incomplete), 2 bad input, 3 some variant never met the SLO.',
@@ -18,7 +18,7 @@ const spec: CommandSpec = {
     `--max-connections N  upper end of the search (default ${String(defaultOf(CapacitySearchSchema.shape.maxConnections))})`,
     `--step N             sockets added per step (default ${String(defaultOf(CapacitySearchSchema.shape.step))})`,
     '--start N            first step (default: --step)',
-    '--duration-sec S     measured seconds per step (default: the scenario\'s first stage)',
+    "--duration-sec S     measured seconds per step (default: the scenario's first stage)",
     ...SESSION_FLAG_HELP,
   ],
   options: {
@@ -50,6 +50,11 @@ export async function main(argv: string[]): Promise<number> {
   capacitySession(s, search); // refuses a bad SLO or start before anything runs
   const { out, exitCode } = await runSessionFromCli(v, sessionRunOptions(v, file), (o) => runCapacity(s, search, o));
   const cap = out.result.capacity;
-  if (cap) process.stdout.write(`capacity (${cap.slo.join(' and ')}):\n${capacityLines(cap).map((l) => `  ${l}`).join('\n')}\n`);
+  if (cap)
+    process.stdout.write(
+      `capacity (${cap.slo.join(' and ')}):\n${capacityLines(cap)
+        .map((l) => `  ${l}`)
+        .join('\n')}\n`,
+    );
   return exitCode;
 }

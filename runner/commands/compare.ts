@@ -14,7 +14,7 @@ const spec: CommandSpec = {
   flagHelp: [
     '--max-regression B  tolerated slowdown, "10%" or a fraction "0.1" (default 10%)',
     '--force             compare even when the environments differ',
-    '--out DIR           where to write compare.md and compare.html (default: HEAD\'s directory)',
+    "--out DIR           where to write compare.md and compare.html (default: HEAD's directory)",
   ],
   options: { 'max-regression': { type: 'string' }, force: { type: 'boolean' }, out: { type: 'string' } },
   allowPositionals: true,

@@ -4,7 +4,13 @@
  * 2 on bad flags).
  */
 import { flagOf } from '../../model/options.js';
-import { CONFORMANCE_OPTIONS, ConformanceOptionsSchema, DEFAULT_CONFORMANCE_OPTIONS as D, normalizeServerUrl, runConformance } from '../../protocol/conformance.js';
+import {
+  CONFORMANCE_OPTIONS,
+  ConformanceOptionsSchema,
+  DEFAULT_CONFORMANCE_OPTIONS as D,
+  normalizeServerUrl,
+  runConformance,
+} from '../../protocol/conformance.js';
 import { optionFlag, parseCommand, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
 

@@ -23,7 +23,7 @@ const spec: CommandSpec = {
     '[--warmup-sec W] [--seed X] [--workers K] [--cards-per-board M] [--arrival poisson|fixed] [--connect-rate R] [--first-user U] ' +
     '[--ledger FILE] [--out FILE.json]',
   summary:
-    'Opens N WebSockets (users) from several worker processes, user u on board floor(u/K)+1, and sends each user\'s updates on a ' +
+    "Opens N WebSockets (users) from several worker processes, user u on board floor(u/K)+1, and sends each user's updates on a " +
     'seeded open-loop schedule; measures connect, ack and fan-out latency from the scheduled time (and from the actual send time), ' +
     'delivery (expected, missing, duplicate, out-of-order, phantom) and errors; marks the run invalid when the fleet itself could not ' +
     'keep up. Progress goes to stderr once a second; the FleetResult JSON goes to --out (or stdout).\n\n' +
@@ -31,10 +31,10 @@ const spec: CommandSpec = {
     '1 status errored (the fleet could not run: server unreachable, worker crashed) or a harness error; 2 bad flags; 130 interrupted.',
   flagHelp: [
     '--url URL[,URL…]               server, ws:// or wss:// (a missing path means /ws) (required); several servers that',
-    '                               each serve every board: board b\'s users go to the ((b-1) mod n)-th',
+    "                               each serve every board: board b's users go to the ((b-1) mod n)-th",
     '--connections N                sockets (= users) to open, 1..1000000 (required)',
     '--per-board K                  users per board, 1..N (required)',
-    '--updates-per-user-per-min R   each user\'s mean update rate, >= 0 (required; 0 = connect only)',
+    "--updates-per-user-per-min R   each user's mean update rate, >= 0 (required; 0 = connect only)",
     '--duration-sec S               measured seconds, >= 1 (required)',
     `--warmup-sec W                 seconds of load before the measured window ${dflt('warmupSec')}`,
     `--drain-sec D                  longest wait for answers after the last send ${dflt('drainSec')}`,
@@ -89,7 +89,24 @@ const spec: CommandSpec = {
 };
 
 /** The options that are one flag with one value, parsed by their field's rule (model/fleet-options.ts). */
-const SCALAR_OPTIONS = ['connections', 'perBoard', 'updatesPerUserPerMin', 'durationSec', 'warmupSec', 'drainSec', 'seed', 'arrival', 'cardsPerBoard', 'workers', 'connectRatePerSec', 'handshakeTimeoutMs', 'firstUser', 'sampleEvery', 'cpus', 'idPrefix'] as const;
+const SCALAR_OPTIONS = [
+  'connections',
+  'perBoard',
+  'updatesPerUserPerMin',
+  'durationSec',
+  'warmupSec',
+  'drainSec',
+  'seed',
+  'arrival',
+  'cardsPerBoard',
+  'workers',
+  'connectRatePerSec',
+  'handshakeTimeoutMs',
+  'firstUser',
+  'sampleEvery',
+  'cpus',
+  'idPrefix',
+] as const;
 
 /** The flag's value, or undefined; a required option that is missing is a UsageError. */
 function flagText(v: Record<string, unknown>, flag: string, field: z.ZodType): string | undefined {
@@ -117,7 +134,11 @@ export function fleetOptionsFromArgv(argv: string[]): { opts: FleetOptions; out:
   const p = parseCommand(spec, argv);
   if (!p) return null;
   const v = p.values;
-  const list = (s: string, sep: RegExp): string[] => s.split(sep).map((x) => x.trim()).filter((x) => x !== '');
+  const list = (s: string, sep: RegExp): string[] =>
+    s
+      .split(sep)
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
   const urls = flagText(v, FLEET_FLAGS.url, FLEET_OPTIONS.url);
   const opts: Record<string, unknown> = { url: list(urls ?? '', /,/) };
   for (const k of SCALAR_OPTIONS) {

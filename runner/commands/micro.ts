@@ -10,7 +10,7 @@ import { makeRunId } from '../run.js';
 const spec: CommandSpec = {
   usage: 'wami-bench micro [--quick] [--suites a,b] [--out DIR]',
   summary:
-    'tinybench suites of the parts in isolation, with the servers\' own code: the batched queue, protocol parse and validate, ' +
+    "tinybench suites of the parts in isolation, with the servers' own code: the batched queue, protocol parse and validate, " +
     'broadcast serialization once vs per socket, the fan-out of frames to real loopback sockets, SQLite UPDATE+INSERT at 1, 10, 100, ' +
     '1,000 and 10,000 updates per transaction (each on a fresh database) against one transaction per update, and the retry policy. Prints a table; writes micro.json and micro.md under ' +
     `results/micro-<id>/. Suites: ${SUITE_NAMES.join(', ')}.`,
@@ -28,7 +28,10 @@ export async function main(argv: string[]): Promise<number> {
   const quick = p.values.quick === true;
   let suites: string[] | undefined;
   if (p.values.suites !== undefined) {
-    suites = strFlag(p.values, 'suites', undefined).split(',').map((s) => s.trim()).filter(Boolean);
+    suites = strFlag(p.values, 'suites', undefined)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     const unknown = suites.filter((s) => !SUITE_NAMES.includes(s));
     if (unknown.length) throw new UsageError(`--suites: unknown suite(s) ${unknown.join(', ')} (known: ${SUITE_NAMES.join(', ')})`);
   }

@@ -8,11 +8,11 @@ const spec: CommandSpec = {
   summary:
     'Turns a result.json into report.html and summary.md beside it. The page is one self-contained file (no network): ' +
     'verdict and warnings, capacity (for a capacity search), scaling curve, side-by-side tables with the server shape, ' +
-    'memory at each stage against the design note\'s claims, steady latency (first window against last), and the per-run charts. ' +
+    "memory at each stage against the design note's claims, steady latency (first window against last), and the per-run charts. " +
     'Exports for CI tools on request: benchmark-gab.json (github-action-benchmark customSmallerIsBetter) and benchmark-bmf.json (Bencher Metric Format).',
   flagHelp: [
     '--format FORMATS   comma-separated: html, md, github-action-benchmark, bencher, or all (default html,md)',
-    '--out DIR          directory to write into (default: the result file\'s directory)',
+    "--out DIR          directory to write into (default: the result file's directory)",
   ],
   options: { format: { type: 'string' }, out: { type: 'string' } },
   allowPositionals: true,
@@ -20,7 +20,10 @@ const spec: CommandSpec = {
 
 /** Parses --format: a comma-separated list of formats, or "all". */
 export function parseFormats(raw: string): ReportFormat[] {
-  const parts = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw new UsageError('--format needs a value');
   const out: ReportFormat[] = [];
   for (const p of parts) {

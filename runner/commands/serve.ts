@@ -7,14 +7,25 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../../model/errors.js';
 import { flagOf, parseFlagText } from '../../model/options.js';
-import { BatchedOptionsSchema, kindOwningFlag, resolvePerRequestOptions, VARIANT_KINDS, VARIANT_SPECS, type VariantKind, type VariantSet } from '../../model/variants.js';
+import {
+  BatchedOptionsSchema,
+  kindOwningFlag,
+  resolvePerRequestOptions,
+  VARIANT_KINDS,
+  VARIANT_SPECS,
+  type VariantKind,
+  type VariantSet,
+} from '../../model/variants.js';
 import { MAX_FRAME_BYTES } from '../../protocol/messages.js';
 import { startServer } from '../servers.js';
 import { intFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
 
 const COMMON_FLAGS = ['db', 'host', 'port'];
 /** Each kind's flags: its options (model/variants.ts) in kebab case. */
-const KIND_FLAGS = Object.fromEntries(VARIANT_KINDS.map((k) => [k, Object.keys(VARIANT_SPECS[k].shape).map((o) => flagOf(o).slice(2))])) as Record<VariantKind, string[]>;
+const KIND_FLAGS = Object.fromEntries(VARIANT_KINDS.map((k) => [k, Object.keys(VARIANT_SPECS[k].shape).map((o) => flagOf(o).slice(2))])) as Record<
+  VariantKind,
+  string[]
+>;
 
 const D = BatchedOptionsSchema.parse({});
 const P = resolvePerRequestOptions({}, 1);
@@ -25,7 +36,7 @@ const spec: CommandSpec = {
     'Serves a seeded database (see "wami-bench seed") over wire protocol v1 with one server variant, and prints\n' +
     '"wami-bench serve <variant>: listening on ws://HOST:PORT/ws (http://HOST:PORT) pid N" once it accepts\n' +
     'connections. SIGTERM or SIGINT stops it gracefully (exit 0). See protocol/README.md. A scenario sets the\n' +
-    'same options in a variant\'s `options`, in camelCase (--flush-interval-ms is flushIntervalMs).',
+    "same options in a variant's `options`, in camelCase (--flush-interval-ms is flushIntervalMs).",
   flagHelp: [
     'common:',
     '  --db FILE                     seeded SQLite database (required, must exist)',
@@ -91,7 +102,13 @@ export async function main(argv: string[]): Promise<number> {
   const port = intFlag(v, 'port', 8080, 0, 65535);
 
   const server = await startServer({ kind: variant, options: set } as VariantSet, { dbFile, host, port });
-  const config: Record<string, unknown> = { dbFile, host, port, ...server.options, ...(variant === 'batched' && server.childPids.length > 0 ? { shardPids: server.childPids } : {}) };
+  const config: Record<string, unknown> = {
+    dbFile,
+    host,
+    port,
+    ...server.options,
+    ...(variant === 'batched' && server.childPids.length > 0 ? { shardPids: server.childPids } : {}),
+  };
 
   const name = `wami-bench serve ${variant}`;
   process.stdout.write(`${name}: config ${JSON.stringify(config)}\n`);

@@ -34,7 +34,14 @@ export const SESSION_FLAG_HELP = [
 export function sessionOverrides(v: Record<string, unknown>): Overrides {
   return {
     ...(v['warmup-sec'] !== undefined ? { warmupSec: optionFlag(v, 'warmup-sec', ScenarioSchema.shape.warmupSec) as number } : {}),
-    ...(typeof v.variants === 'string' ? { variants: v.variants.split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+    ...(typeof v.variants === 'string'
+      ? {
+          variants: v.variants
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        }
+      : {}),
   };
 }
 
@@ -54,7 +61,11 @@ export function sessionRunOptions(v: Record<string, unknown>, scenarioFile: stri
  * current run cleanly and ends the session (a second one exits at once, 130). Returns the outcome
  * and the exit code (an interrupted session is 1: its measurement is incomplete).
  */
-export async function runSessionFromCli(v: Record<string, unknown>, opts: RunOptions, run: (opts: RunOptions) => Promise<RunOutcome>): Promise<{ out: RunOutcome; exitCode: number }> {
+export async function runSessionFromCli(
+  v: Record<string, unknown>,
+  opts: RunOptions,
+  run: (opts: RunOptions) => Promise<RunOutcome>,
+): Promise<{ out: RunOutcome; exitCode: number }> {
   const progress = new Progress(process.stderr, v.quiet === true);
   const abort = new AbortController();
   const onSignal = (): void => {

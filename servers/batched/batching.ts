@@ -58,9 +58,7 @@ export interface SplitPolicy {
 export const BUSY_BACKOFF_FIRST_MS = 0.25;
 export const BUSY_BACKOFF_MAX_MS = 8;
 
-export type ItemOutcome =
-  | { ok: true; attempts: number; startMs: number; endMs: number; size: number }
-  | { ok: false; attempts: number; error: unknown };
+export type ItemOutcome = { ok: true; attempts: number; startMs: number; endMs: number; size: number } | { ok: false; attempts: number; error: unknown };
 
 export interface TxRecord {
   size: number;

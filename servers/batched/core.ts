@@ -181,7 +181,16 @@ export class BatchedCore {
           persisted++;
           const queueMs = r.startMs - q.row.receivedAt;
           m.queueWait.observe(Math.max(0, queueMs) / 1000);
-          this.fanout.send(q.ws, serializeAck({ id: q.row.id, seq: q.row.seq, queueMs: round3(Math.max(0, queueMs)), commitMs: round3(Math.max(0, r.commitMs)), attempts: r.attempts }));
+          this.fanout.send(
+            q.ws,
+            serializeAck({
+              id: q.row.id,
+              seq: q.row.seq,
+              queueMs: round3(Math.max(0, queueMs)),
+              commitMs: round3(Math.max(0, r.commitMs)),
+              attempts: r.attempts,
+            }),
+          );
         } else {
           m.broadcastUnpersisted.inc();
           this.error(q.ws, 'WRITE_FAILED', `update was broadcast as seq ${q.row.seq} but could not be stored: ${r.code}: ${r.message}`, q.row.id);

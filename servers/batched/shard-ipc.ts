@@ -26,7 +26,7 @@ export function shardOf(board: number, shards: number): number {
 
 /** Primary -> shard. A `conn` message comes with the socket's handle. */
 export type ToShard =
-  | { wami: 'conn'; /** the request head as read by the primary, plus any bytes after it (latin1) */ head: string }
+  | { wami: 'conn' /** the request head as read by the primary, plus any bytes after it (latin1) */; head: string }
   | CollectMessage
   | { wami: 'stop' };
 

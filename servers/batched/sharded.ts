@@ -172,7 +172,8 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
 
   const handOff = (req: IncomingMessage, socket: Duplex, head: Buffer, board: number): void => {
     const s = shards[shardOf(board, n)];
-    if (sup.isStopping || !s || s.sup.dead || !s.sup.child.connected) return rejectUpgrade(socket, 503, sup.isStopping ? 'server is shutting down' : 'shard unavailable');
+    if (sup.isStopping || !s || s.sup.dead || !s.sup.child.connected)
+      return rejectUpgrade(socket, 503, sup.isStopping ? 'server is shutting down' : 'shard unavailable');
     if (s.queue.length - s.qHead >= MAX_WAITING_HANDOFFS / n) return rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
     const sock = socket as Socket;
     // Paused: whatever arrives stays in the socket's buffer (sent along with the head), and an
@@ -212,7 +213,9 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     (stopPromise ??= (async () => {
       front.stopAccepting();
       // Each shard is asked over IPC (it flushes, acks, closes its sockets and its database); SIGTERM when the channel is gone.
-      const problems = await sup.stop((c) => (c.child.connected ? c.child.send({ wami: 'stop' } satisfies ToShard, (e: Error | null) => e && c.child.kill('SIGTERM')) : c.child.kill('SIGTERM')));
+      const problems = await sup.stop((c) =>
+        c.child.connected ? c.child.send({ wami: 'stop' } satisfies ToShard, (e: Error | null) => e && c.child.kill('SIGTERM')) : c.child.kill('SIGTERM'),
+      );
       for (const p of problems) process.stderr.write(`batched: ${p}\n`);
       front.destroyAll();
       reader.close();

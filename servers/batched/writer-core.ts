@@ -17,9 +17,7 @@ export interface WriteRow extends UpdateRow {
   receivedAt: number;
 }
 
-export type RowResult =
-  | { ok: true; attempts: number; startMs: number; commitMs: number }
-  | { ok: false; attempts: number; code: string; message: string };
+export type RowResult = { ok: true; attempts: number; startMs: number; commitMs: number } | { ok: false; attempts: number; code: string; message: string };
 
 export interface BatchWriteResult {
   rows: RowResult[];
@@ -97,15 +95,16 @@ export function createBatchWriter(db: DB, policy: SplitPolicy = DEFAULT_SPLIT_PO
         }
       }
       return {
-        rows: r.outcomes.map((o): RowResult =>
-          o.ok
-            ? { ok: true, attempts: o.attempts, startMs: o.startMs, commitMs: o.endMs - o.startMs }
-            : {
-                ok: false,
-                attempts: o.attempts,
-                code: sqliteCode(o.error) || 'ERROR',
-                message: String((o.error as Error)?.message ?? o.error),
-              },
+        rows: r.outcomes.map(
+          (o): RowResult =>
+            o.ok
+              ? { ok: true, attempts: o.attempts, startMs: o.startMs, commitMs: o.endMs - o.startMs }
+              : {
+                  ok: false,
+                  attempts: o.attempts,
+                  code: sqliteCode(o.error) || 'ERROR',
+                  message: String((o.error as Error)?.message ?? o.error),
+                },
         ),
         tx: r.tx.map((t) => ({ size: t.size, ok: t.ok, durationMs: t.durationMs })),
         splits: r.splits,

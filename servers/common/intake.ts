@@ -13,10 +13,17 @@ export type Intake = { ok: true; update: ClientUpdate } | { ok: false; code: Err
 export function takeIn(data: Buffer, isBinary: boolean, board: number, cards: CardIndex, metrics: ServerMetrics): Intake {
   if (isBinary) return { ok: false, code: 'BAD_MESSAGE', message: 'binary frames are not accepted: send JSON in text frames' };
   const p = parseClientFrame(data);
-  if (!p.ok) return p.id === undefined ? { ok: false, code: 'BAD_MESSAGE', message: p.message } : { ok: false, code: 'BAD_MESSAGE', message: p.message, id: p.id };
+  if (!p.ok)
+    return p.id === undefined ? { ok: false, code: 'BAD_MESSAGE', message: p.message } : { ok: false, code: 'BAD_MESSAGE', message: p.message, id: p.id };
   const u = p.msg;
   metrics.updatesReceived.inc();
   const owner = cards.boardOf(u.card);
-  if (owner !== board) return { ok: false, code: 'UNKNOWN_CARD', message: owner === undefined ? `card ${u.card} does not exist` : `card ${u.card} is not on board ${board}`, id: u.id };
+  if (owner !== board)
+    return {
+      ok: false,
+      code: 'UNKNOWN_CARD',
+      message: owner === undefined ? `card ${u.card} does not exist` : `card ${u.card} is not on board ${board}`,
+      id: u.id,
+    };
   return { ok: true, update: u };
 }

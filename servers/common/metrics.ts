@@ -39,7 +39,6 @@ export interface ServerMetrics {
   batchSplits: Counter;
 }
 
-
 /**
  * Makes one metric's collect() unable to fail a scrape: if it throws (EMFILE reading /proc or in
  * process.memoryUsage() near the file limit), the metric keeps its last value.

@@ -141,7 +141,8 @@ export class Supervisor {
           ask(c);
           const { code, signal } = await c.exited;
           clearTimeout(t);
-          if (killed) problems.push(`${this.opts.describe(c)} did not ${this.opts.stopWhat ?? 'stop'} within ${this.opts.stopTimeoutMs / 1000} s and was killed`);
+          if (killed)
+            problems.push(`${this.opts.describe(c)} did not ${this.opts.stopWhat ?? 'stop'} within ${this.opts.stopTimeoutMs / 1000} s and was killed`);
           else if (code !== 0) problems.push(`${this.opts.describe(c)} exited with code ${code}, signal ${signal}`);
         }),
       );
@@ -160,6 +161,10 @@ export function answerCollect(m: unknown, metrics: ServerMetrics, health: () => 
   if (c?.wami !== 'collect' || typeof c.gid !== 'number') return false;
   const gid = c.gid;
   if (c.what === 'health') reply({ wami: 'collected', gid, data: health() });
-  else void metricsJson(metrics).then((data) => reply({ wami: 'collected', gid, data }), () => reply({ wami: 'collected', gid, data: [] }));
+  else
+    void metricsJson(metrics).then(
+      (data) => reply({ wami: 'collected', gid, data }),
+      () => reply({ wami: 'collected', gid, data: [] }),
+    );
   return true;
 }

@@ -56,7 +56,9 @@ export class PerRequestCore {
     this.tx = createUpdateTx(db, opts.txMode);
     this.retry = retryPolicyOf(opts);
     this.readSeq = db.prepare('SELECT seq FROM boards WHERE id = ?').pluck(true);
-    this.poll = db.prepare('SELECT id, board_id, seq, card_id, user_id, client_msg_id, col, title, at, sent_at FROM card_events WHERE id > ? ORDER BY id LIMIT ?').raw(true);
+    this.poll = db
+      .prepare('SELECT id, board_id, seq, card_id, user_id, client_msg_id, col, title, at, sent_at FROM card_events WHERE id > ? ORDER BY id LIMIT ?')
+      .raw(true);
     this.cursor = (db.prepare('SELECT coalesce(max(id), 0) FROM card_events').pluck(true).get() as number) ?? 0;
     this.readBoard = boardReader(db);
   }
@@ -98,7 +100,16 @@ export class PerRequestCore {
         const mine: FeedRow[] = [];
         for (const r of rows) {
           if (this.feeds.lastSeq(r[1] as number) === undefined) continue; // no member of that board here
-          const row: UpdateRow = { board: r[1] as number, card: r[3] as number, user: r[4] as number, id: r[5] as string, column: r[6] as string, title: r[7] as string, at: r[8] as number, sentAt: r[9] as number };
+          const row: UpdateRow = {
+            board: r[1] as number,
+            card: r[3] as number,
+            user: r[4] as number,
+            id: r[5] as string,
+            column: r[6] as string,
+            title: r[7] as string,
+            at: r[8] as number,
+            sentAt: r[9] as number,
+          };
           mine.push({ board: row.board, seq: r[2] as number, frame: () => broadcastFrame(row, r[2] as number) });
         }
         this.feeds.polled(mine);
@@ -125,7 +136,16 @@ export class PerRequestCore {
           m.commitDuration.observe((r.endMs - r.startMs) / 1000);
           m.queueWait.observe(Math.max(0, r.startMs - receivedAt) / 1000);
           m.txAttempts.observe(attempts);
-          this.fanout.send(ws, serializeAck({ id: u.id, seq: r.seq, queueMs: round3(Math.max(0, r.startMs - receivedAt)), commitMs: round3(Math.max(0, r.endMs - r.startMs)), attempts }));
+          this.fanout.send(
+            ws,
+            serializeAck({
+              id: u.id,
+              seq: r.seq,
+              queueMs: round3(Math.max(0, r.startMs - receivedAt)),
+              commitMs: round3(Math.max(0, r.endMs - r.startMs)),
+              attempts,
+            }),
+          );
           this.feeds.committed(u.board, r.seq, ws, () => broadcastFrame(u, r.seq));
           return;
         }
@@ -140,7 +160,12 @@ export class PerRequestCore {
         if (!d.retry) {
           m.txAttempts.observe(attempts);
           m.busyExhausted.inc();
-          this.sendError(ws, 'BUSY_EXHAUSTED', `database busy: gave up after ${attempts} attempt(s) (${d.reason === 'attempts' ? 'attempt limit' : 'deadline'} reached; ${r.code})`, u.id);
+          this.sendError(
+            ws,
+            'BUSY_EXHAUSTED',
+            `database busy: gave up after ${attempts} attempt(s) (${d.reason === 'attempts' ? 'attempt limit' : 'deadline'} reached; ${r.code})`,
+            u.id,
+          );
           return;
         }
         m.txRetries.inc();

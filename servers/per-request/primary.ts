@@ -32,7 +32,12 @@ export async function startPerRequestServer(opts: PerRequestServerOptions): Prom
   cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker.js', import.meta.url)), args: [] });
   cluster.schedulingPolicy = cluster.SCHED_RR;
 
-  const sup = new Supervisor({ describe: (c) => `worker pid ${c.pid}`, gatherTimeoutMs: GATHER_TIMEOUT_MS, stopTimeoutMs: STOP_TIMEOUT_MS, stopWhat: 'finish its transactions' });
+  const sup = new Supervisor({
+    describe: (c) => `worker pid ${c.pid}`,
+    gatherTimeoutMs: GATHER_TIMEOUT_MS,
+    stopTimeoutMs: STOP_TIMEOUT_MS,
+    stopWhat: 'finish its transactions',
+  });
   const env = { [WORKER_CONFIG_ENV]: JSON.stringify(opts) };
   const listening = new Promise<{ address: string; port: number }>((resolve, reject) => {
     let n = 0;

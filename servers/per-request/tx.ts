@@ -12,9 +12,7 @@ export type TxMode = 'immediate' | 'deferred';
 
 export type { UpdateRow } from '../common/rows.js';
 
-export type AttemptResult =
-  | { ok: true; seq: number; startMs: number; endMs: number }
-  | { ok: false; busy: boolean; code: string; message: string };
+export type AttemptResult = { ok: true; seq: number; startMs: number; endMs: number } | { ok: false; busy: boolean; code: string; message: string };
 
 export function isBusy(e: unknown): boolean {
   const c = (e as { code?: unknown } | null)?.code;

@@ -43,7 +43,13 @@ process.on('message', (m: ToWorker) => {
   if (m?.wami === 'gathered') {
     gathers.get(m.req)?.(m.data);
     gathers.delete(m.req);
-  } else answerCollect(m, metrics, () => c.health(), (reply) => void process.send?.(reply));
+  } else
+    answerCollect(
+      m,
+      metrics,
+      () => c.health(),
+      (reply) => void process.send?.(reply),
+    );
 });
 
 const front = new Front({

@@ -39,7 +39,13 @@ export function capacityFixture(): { result: ResultFile; low: number; top: numbe
       recordStep(st, c, run, cfg);
     }
   }
-  const capacity: CapacityReport = { slo: slo.map((s) => s.expr), startConnections: low, step: top - low, maxConnections: top, durationSec: runs[0]!.stage.durationSec, variants: states };
+  const capacity: CapacityReport = {
+    slo: slo.map((s) => s.expr),
+    startConnections: low,
+    step: top - low,
+    maxConnections: top,
+    durationSec: runs[0]!.stage.durationSec,
+    variants: states,
+  };
   return { result: { ...r, runId: `capacity-${r.runId}`, runs, capacity }, low, top };
 }
-

@@ -43,15 +43,33 @@ export function defineVariantContract(variant: 'batched' | 'per-request', flags:
     assert.ok(Number.isInteger(ack.seq) && ack.seq >= 1);
     assert.ok(ack.queueMs >= 0 && ack.commitMs >= 0 && ack.attempts >= 1);
     const [b] = await m.waitUpdates(1);
-    assert.deepEqual(b, { type: 'update', id: u.id, card: u.card, column: 'review', title: 'hello board', at: u.at, sentAt: u.sentAt, from: 101, seq: ack.seq });
+    assert.deepEqual(b, {
+      type: 'update',
+      id: u.id,
+      card: u.card,
+      column: 'review',
+      title: 'hello board',
+      at: u.at,
+      sentAt: u.sentAt,
+      from: 101,
+      seq: ack.seq,
+    });
     // sentinels: the member answers on board 1, a second user on board 2 sends; once those arrive,
     // anything the server would have wrongly sent for `u` came before them
     const v = m.sendUpdate(cardId(1, 4, M));
     const w = o2.sendUpdate(cardId(2, 0, M));
     await s.until(() => s.updates().find((x) => x.id === v.id), 'sentinel on board 1');
     await o.until(() => o.updates().find((x) => x.id === w.id), 'sentinel on board 2');
-    assert.deepEqual(s.updates().map((x) => x.id), [v.id], 'the sender got exactly the other member\'s update, never its own');
-    assert.deepEqual(o.updates().map((x) => x.id), [w.id], 'board 2 got only board 2');
+    assert.deepEqual(
+      s.updates().map((x) => x.id),
+      [v.id],
+      "the sender got exactly the other member's update, never its own",
+    );
+    assert.deepEqual(
+      o.updates().map((x) => x.id),
+      [w.id],
+      'board 2 got only board 2',
+    );
     assert.equal(s.updates()[0]!.seq, ack.seq + 1);
     assert.equal(o.updates()[0]!.seq, 1, "board 2's own seq starts at 1");
   });
@@ -104,7 +122,11 @@ export function defineVariantContract(variant: 'batched' | 'per-request', flags:
     const ack = await s.answer(u.id);
     assert.equal(ack.type, 'ack');
     await m.until(() => m.updates().find((x) => x.id === u.id), 'the valid update');
-    assert.deepEqual(m.updates().map((x) => x.id), [u.id], 'nothing was broadcast for the bad frames');
+    assert.deepEqual(
+      m.updates().map((x) => x.id),
+      [u.id],
+      'nothing was broadcast for the bad frames',
+    );
     assert.equal((ack as AckMessage).seq, 1, 'bad frames consumed no seq on board 4');
     assert.equal(await metric(srv.httpUrl, 'wami_errors_total', 'code="UNKNOWN_CARD"'), 2);
     assert.ok((await metric(srv.httpUrl, 'wami_errors_total', 'code="BAD_MESSAGE"')) >= 8);
@@ -118,14 +140,24 @@ export function defineVariantContract(variant: 'batched' | 'per-request', flags:
     const acks = await Promise.all(users.map((c, i) => Promise.all(sent[i]!.map((u) => c.answer(u.id)))));
     const total = users.length * per;
     for (const a of acks.flat()) assert.equal(a.type, 'ack', JSON.stringify(a));
-    const allSeqs = acks.flat().map((a) => (a as AckMessage).seq).sort((x, y) => x - y);
-    assert.deepEqual(allSeqs, Array.from({ length: total }, (_, i) => i + 1), 'acks carry seqs 1..N, each once');
+    const allSeqs = acks
+      .flat()
+      .map((a) => (a as AckMessage).seq)
+      .sort((x, y) => x - y);
+    assert.deepEqual(
+      allSeqs,
+      Array.from({ length: total }, (_, i) => i + 1),
+      'acks carry seqs 1..N, each once',
+    );
     for (const [i, c] of users.entries()) {
       const got: BroadcastMessage[] = await c.waitUpdates(total - per);
       const seqs = got.map((x) => x.seq);
       for (let k = 1; k < seqs.length; k++) assert.ok(seqs[k]! > seqs[k - 1]!, `member ${i}: seq ${seqs[k]} after ${seqs[k - 1]}`);
       const own = new Set(acks[i]!.map((a) => (a as AckMessage).seq));
-      assert.ok(seqs.every((x) => !own.has(x)), `member ${i} got its own update back`);
+      assert.ok(
+        seqs.every((x) => !own.has(x)),
+        `member ${i} got its own update back`,
+      );
       const union = [...seqs, ...own].sort((x, y) => x - y);
       assert.deepEqual(union, allSeqs, `member ${i}: received + own = every seq, no gap, no duplicate`);
       assert.ok(got.every((x) => x.from !== 500 + i));
@@ -158,7 +190,14 @@ export function defineVariantContract(variant: 'batched' | 'per-request', flags:
     const r = await fetch(`${srv.httpUrl}/metrics`);
     assert.match(r.headers.get('content-type') ?? '', /^text\/plain/);
     const text = await r.text();
-    for (const n of ['wami_connections', 'wami_queue_depth', 'wami_batch_size_bucket', 'wami_wal_bytes', 'nodejs_eventloop_lag_p99_seconds', 'process_resident_memory_bytes']) {
+    for (const n of [
+      'wami_connections',
+      'wami_queue_depth',
+      'wami_batch_size_bucket',
+      'wami_wal_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'process_resident_memory_bytes',
+    ]) {
       assert.match(text, new RegExp(`^${n}[ {]`, 'm'), n);
     }
     const ro = new Database(srv.db, { readonly: true });

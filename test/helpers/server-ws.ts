@@ -84,7 +84,11 @@ export class WsClient {
       };
       const t = setTimeout(() => {
         this.listeners.delete(check);
-        reject(new Error(`user ${this.user}: timed out waiting for ${what}; closed=${JSON.stringify(this.closed)}; last frames ${JSON.stringify(this.frames.slice(-3))}`));
+        reject(
+          new Error(
+            `user ${this.user}: timed out waiting for ${what}; closed=${JSON.stringify(this.closed)}; last frames ${JSON.stringify(this.frames.slice(-3))}`,
+          ),
+        );
       }, timeoutMs);
       this.listeners.add(check);
     });
