@@ -41,13 +41,18 @@ type
   TUpdateQueue = class
   private
     FList: TList;
+    FLeaseWanted: TList;
     FLock: TCriticalSection;
   public
     constructor Create;
     destructor Destroy; override;
     procedure Push(AItem: PUpdateItem);
-    { Everything queued, oldest first; the caller owns the list. }
-    function PopAll: TList;
+    { A board whose updates are held for a seq lease (an ikLeaseWanted item): the writer extends
+      its lease with the next batch even if the board has no update in it. Not counted in Count. }
+    procedure PushLeaseWanted(AItem: PUpdateItem);
+    { Everything queued, oldest first, and the lease requests; the caller owns both lists. }
+    function PopAll(out leaseWanted: TList): TList;
+    { Updates queued, not yet taken by the writer. }
     function Count: Integer;
   end;
 
@@ -66,6 +71,7 @@ type
   TBatchResult = class
   public
     items: TList; { PUpdateItem, as popped, with their outcomes }
+    leaseWanted: TList; { the ikLeaseWanted items popped with them }
     tx: array of TTxRecord;
     splits: Integer;
     retries: Integer;
@@ -96,12 +102,14 @@ constructor TUpdateQueue.Create;
 begin
   inherited Create;
   FList := TList.Create;
+  FLeaseWanted := TList.Create;
   FLock := TCriticalSection.Create;
 end;
 
 destructor TUpdateQueue.Destroy;
 begin
   FList.Free;
+  FLeaseWanted.Free;
   FLock.Free;
   inherited Destroy;
 end;
@@ -116,12 +124,24 @@ begin
   end;
 end;
 
-function TUpdateQueue.PopAll: TList;
+procedure TUpdateQueue.PushLeaseWanted(AItem: PUpdateItem);
+begin
+  FLock.Enter;
+  try
+    FLeaseWanted.Add(AItem);
+  finally
+    FLock.Leave;
+  end;
+end;
+
+function TUpdateQueue.PopAll(out leaseWanted: TList): TList;
 begin
   FLock.Enter;
   try
     Result := FList;
     FList := TList.Create;
+    leaseWanted := FLeaseWanted;
+    FLeaseWanted := TList.Create;
   finally
     FLock.Leave;
   end;
@@ -140,6 +160,7 @@ end;
 destructor TBatchResult.Destroy;
 begin
   items.Free;
+  leaseWanted.Free;
   inherited Destroy;
 end;
 

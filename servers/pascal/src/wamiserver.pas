@@ -431,7 +431,7 @@ begin
   mk^.conn := nil;
   mk^.next := nil;
   boards[b].leaseWanted := True;
-  queue.Push(mk);
+  queue.PushLeaseWanted(mk);
 end;
 
 { Admits a board's held updates while its committed lease allows; asks for more if still held. }
@@ -1017,15 +1017,15 @@ begin
       for j := 0 to High(r.leases) do
         if r.leases[j].high > boards[r.leases[j].boardIdx].leaseHigh then
           boards[r.leases[j].boardIdx].leaseHigh := r.leases[j].high;
+      for j := 0 to r.leaseWanted.Count - 1 do
+      begin
+        it := PUpdateItem(r.leaseWanted[j]);
+        boards[it^.boardIdx].leaseWanted := False;
+        Dispose(it);
+      end;
       for j := 0 to r.items.Count - 1 do
       begin
         it := PUpdateItem(r.items[j]);
-        if it^.kind = ikLeaseWanted then
-        begin
-          boards[it^.boardIdx].leaseWanted := False;
-          Dispose(it);
-          Continue;
-        end;
         c := TConn(it^.conn);
         HistObserve(M.txAttempts, it^.attempts);
         if it^.ok then

@@ -294,7 +294,7 @@ var
 begin
   if not (x > 0) then Exit(0);
   y := x * 1000;
-  r := Floor(y);
+  r := Int(y); { floor for y >= 0, without Floor's integer range }
   if y - r >= 0.5 then r := r + 1;
   Result := r / 1000;
 end;

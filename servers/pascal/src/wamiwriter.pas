@@ -56,7 +56,7 @@ type
     procedure WriteLeases;
     function TryCommit(lo, hi: Integer): TTryOutcome;
     function CommitLeasesOnly: TTryOutcome;
-    procedure ProcessBatch(list: TList);
+    procedure ProcessBatch(list, wanted: TList);
     procedure ReleaseLeases(r: TBatchResult);
     procedure Post(r: TBatchResult);
   protected
@@ -289,7 +289,7 @@ begin
   Result := TryCommit(0, 0);
 end;
 
-procedure TDatabaseWriterThread.ProcessBatch(list: TList);
+procedure TDatabaseWriterThread.ProcessBatch(list, wanted: TList);
 var
   r: TBatchResult;
   i, j, n: Integer;
@@ -300,6 +300,7 @@ var
 begin
   r := TBatchResult.Create;
   r.items := list;
+  r.leaseWanted := wanted;
   n := list.Count;
   if Length(FRows) < n then SetLength(FRows, n);
   FRowCount := 0;
@@ -311,12 +312,11 @@ begin
     it^.attempts := 0;
     it^.error := '';
     Touch(it^.boardIdx, it^.seq);
-    if it^.kind = ikUpdate then
-    begin
-      FRows[FRowCount] := it;
-      Inc(FRowCount);
-    end;
+    FRows[FRowCount] := it;
+    Inc(FRowCount);
   end;
+  for i := 0 to wanted.Count - 1 do
+    Touch(PUpdateItem(wanted[i])^.boardIdx, PUpdateItem(wanted[i])^.seq);
   { the leases this batch extends }
   FGrantCount := 0;
   SetLength(FGrants, FTouchedCount);
@@ -440,7 +440,7 @@ end;
 procedure TDatabaseWriterThread.Execute;
 var
   next, now: Double;
-  list: TList;
+  list, wanted: TList;
   r: TBatchResult;
   waitMs: Integer;
 begin
@@ -460,23 +460,31 @@ begin
       end;
       next := next + FIntervalMs;
       if next < now then next := now; { a commit longer than the interval: the next flush at once }
-      list := FQueue.PopAll;
-      if list.Count > 0 then ProcessBatch(list) else list.Free;
+      list := FQueue.PopAll(wanted);
+      if (list.Count > 0) or (wanted.Count > 0) then
+        ProcessBatch(list, wanted)
+      else
+      begin
+        list.Free;
+        wanted.Free;
+      end;
     end
     else
     begin
       while True do
       begin
-        list := FQueue.PopAll;
-        if list.Count = 0 then
+        list := FQueue.PopAll(wanted);
+        if (list.Count = 0) and (wanted.Count = 0) then
         begin
           list.Free;
+          wanted.Free;
           Break;
         end;
-        ProcessBatch(list);
+        ProcessBatch(list, wanted);
       end;
       r := TBatchResult.Create;
       r.items := TList.Create;
+      r.leaseWanted := TList.Create;
       r.final := True;
       ReleaseLeases(r);
       Post(r);
