@@ -40,6 +40,7 @@ uses
 
 const
   CLOSE_WAIT_MS = 2000;   { a closing socket is dropped after this long (protocol: 4008, 1001) }
+  HTTP_IDLE_MS = 5000;    { an HTTP connection (keep-alive, or a head that never completes) idle this long is closed, as Node's keepAliveTimeout }
   MAX_EVENTS = 1024;
   READ_CHUNK = 65536;
   TAG_LISTEN = Pointer(1);
@@ -72,6 +73,7 @@ type
     inMessage: Boolean;
     fragOpcode: Byte;
     skip: Int64;            { HTTP body bytes to skip }
+    lastActive: Double;     { HTTP: last read, for the idle timeout }
     prev, next: TConn;      { all connections }
   end;
 
@@ -917,6 +919,7 @@ begin
     Exit;
   end;
   if c.discardInput then Exit;
+  if c.kind = ckHttp then c.lastActive := NowMs;
   if c.inbuf.len > 0 then
   begin
     BufAppend(c.inbuf, @readBuf[0], n);
@@ -976,6 +979,7 @@ begin
     c.boardIdx := -1;
     c.memberPos := -1;
     c.refs := 1;
+    c.lastActive := NowMs;
     c.next := connHead;
     if connHead <> nil then connHead.prev := c;
     connHead := c;
@@ -1173,6 +1177,28 @@ begin
   Result := Max(0, Ceil(t - now));
 end;
 
+{ Once a second: HTTP connections idle past HTTP_IDLE_MS are closed (WebSockets are not: an idle
+  board member is normal). }
+var
+  lastSweep: Double = 0;
+
+procedure SweepIdleHttp;
+var
+  c, nx: TConn;
+  now: Double;
+begin
+  now := NowMs;
+  if now - lastSweep < 1000 then Exit;
+  lastSweep := now;
+  c := connHead;
+  while c <> nil do
+  begin
+    nx := c.next;
+    if (c.kind = ckHttp) and (c.outbuf.len = 0) and (now - c.lastActive > HTTP_IDLE_MS) then CloseConn(c);
+    c := nx;
+  end;
+end;
+
 procedure ReapDead;
 var
   i: Integer;
@@ -1258,6 +1284,7 @@ begin
     end;
     FlushDirty;
     CheckDeadlines;
+    SweepIdleHttp;
     ReapDead;
     if finalDone and (closeAllAt > 0) and ((connHead = nil) or (NowMs >= closeAllAt)) then
     begin
