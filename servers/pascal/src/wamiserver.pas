@@ -93,7 +93,8 @@ var
   ep: cint = -1;
   listenFd: cint = -1;
   spareFd: cint = -1;
-  wakeR, wakeW: cint;
+  wakeR: cint = -1;
+  wakeW: cint = -1; { -1 until the pipe exists: a signal before that only sets sigFlag }
   readBuf: array[0..READ_CHUNK - 1] of Byte;
   boards: array of TBoard;
   boardDense: array of Integer;  { board id -> index + 1, when ids are dense }
@@ -1213,7 +1214,7 @@ var
 begin
   sigFlag := 1;
   b := 1;
-  fpWrite(wakeW, b, 1);
+  if wakeW >= 0 then fpWrite(wakeW, b, 1);
 end;
 
 procedure InstallSignals;
@@ -1375,6 +1376,8 @@ begin
   opts := o;
   startedMs := NowMs;
   pidStr := IntToStr(fpGetPid);
+  { first: a SIGTERM during start-up is then a graceful stop right after it (the lease released) }
+  InstallSignals;
   InitMetrics;
   why := CheckDatabase(opts.dbFile);
   if why <> '' then
@@ -1488,7 +1491,6 @@ begin
   ev.Events := EPOLLIN;
   ev.Data.ptr := TAG_WAKE;
   epoll_ctl(ep, EPOLL_CTL_ADD, wakeR, @ev);
-  InstallSignals;
   if not OpenListener(err, port) then
   begin
     Log(err);
