@@ -13,6 +13,7 @@ import { WebSocket } from 'ws';
 import { cardId } from '../protocol/layout.js';
 import type { AckMessage, ClientUpdate, ErrorMessage } from '../protocol/messages.js';
 import { parseClientFrame } from '../protocol/parse.js';
+import { mulberry32 } from '../report/stats.js';
 import { PASCAL_BINARY, PASCAL_UNIT_TESTS } from '../servers/pascal/index.js';
 import { pascalSkipReason, seedTemp, startPascal, stopAllPascal } from './helpers/pascal.js';
 import { CLI } from './helpers/server.js';
@@ -20,18 +21,6 @@ import { metric, msgId, waitUntil, WsClient } from './helpers/server-ws.js';
 
 const skip = pascalSkipReason();
 if (skip) process.stderr.write(`pascal tests skipped: ${skip}\n`);
-
-/** A deterministic PRNG (mulberry32), so every run checks the same corpus. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function runTool(args: string[], input: string): string {
   const r = spawnSync(PASCAL_UNIT_TESTS, args, { input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
@@ -78,7 +67,7 @@ describe('pascal: pure parts', { skip }, () => {
   });
 
   test('numbers are written exactly as JavaScript writes them, and rounded as the TypeScript servers round queueMs', () => {
-    const rnd = prng(16);
+    const rnd = mulberry32(16);
     const xs: number[] = [0, 1, 0.1, 0.5, 1.5, 2.5, 1e21, 1e-7, 123e-20, 5e-324, Number.MAX_VALUE, 2 ** 53, 2 ** 53 + 2, 0.0005, 12.3455, 1234.5675];
     const buf = new DataView(new ArrayBuffer(8));
     for (let i = 0; i < 3000; i++) {
@@ -108,7 +97,7 @@ describe('pascal: pure parts', { skip }, () => {
   });
 
   test('the client-frame parser agrees with protocol/parse.ts on every frame of a mutation corpus (verdict, message, id, fields)', () => {
-    const rnd = prng(6455);
+    const rnd = mulberry32(6455);
     const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
     const values = [
       '1', '0', '-3', '1.5', '1e2', '1E400', '-0', '9007199254740991', '9007199254740992', '0.1', '"7"', '""', '"doing"', '"done"',

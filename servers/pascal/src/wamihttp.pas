@@ -41,7 +41,7 @@ function StatusText(code: Integer): RawByteString;
 implementation
 
 uses
-  SysUtils, StrUtils;
+  SysUtils, StrUtils, wamiutil;
 
 function SplitOn(const s: RawByteString; sep: AnsiChar): TStringArray;
 var
@@ -174,17 +174,6 @@ begin
     r.keepAlive := not (hasConnection and HasToken(connection, 'close'));
   r.upgrade := (r.upgradeValue <> '') and hasConnection and HasToken(connection, 'upgrade');
   Result := True;
-end;
-
-function HexVal(c: AnsiChar): Integer;
-begin
-  case c of
-    '0'..'9': Result := Ord(c) - Ord('0');
-    'a'..'f': Result := Ord(c) - Ord('a') + 10;
-    'A'..'F': Result := Ord(c) - Ord('A') + 10;
-  else
-    Result := -1;
-  end;
 end;
 
 function PercentDecode(const s: RawByteString; plusIsSpace: Boolean; out r: RawByteString): Boolean;

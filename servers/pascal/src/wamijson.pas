@@ -64,17 +64,6 @@ begin
   while (ps.p < ps.e) and (ps.p^ in [' ', #9, #10, #13]) do Inc(ps.p);
 end;
 
-function HexVal(c: AnsiChar): Integer; inline;
-begin
-  case c of
-    '0'..'9': Result := Ord(c) - Ord('0');
-    'a'..'f': Result := Ord(c) - Ord('a') + 10;
-    'A'..'F': Result := Ord(c) - Ord('A') + 10;
-  else
-    Result := -1;
-  end;
-end;
-
 procedure AppendBytes(var s: RawByteString; p: PAnsiChar; n: SizeInt);
 var
   old: SizeInt;

@@ -12,7 +12,7 @@ program wamipascal;
 {$mode objfpc}{$H+}
 
 uses
-  cthreads, SysUtils, Math, wamiserver;
+  cthreads, SysUtils, Math, wamiconn, wamiserver;
 
 const
   USAGE =

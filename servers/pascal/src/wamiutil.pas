@@ -30,6 +30,8 @@ function DbText(const s: RawByteString): RawByteString;
 { Math.round(max(0, x) * 1000) / 1000, as the TypeScript servers round queueMs/commitMs. }
 function Round3(x: Double): Double;
 function IntStr(v: Int64): RawByteString; inline;
+{ The value of one hex digit, -1 for anything else. }
+function HexVal(c: AnsiChar): Integer; inline;
 
 type
   { Growable byte buffer: data[head .. head+len-1] is the content. }
@@ -63,6 +65,17 @@ end;
 function IntStr(v: Int64): RawByteString;
 begin
   Result := IntToStr(v);
+end;
+
+function HexVal(c: AnsiChar): Integer;
+begin
+  case c of
+    '0'..'9': Result := Ord(c) - Ord('0');
+    'a'..'f': Result := Ord(c) - Ord('a') + 10;
+    'A'..'F': Result := Ord(c) - Ord('A') + 10;
+  else
+    Result := -1;
+  end;
 end;
 
 { %.(p-1)e of x into buf; returns whether it reads back as x. }
