@@ -5,12 +5,11 @@
  * Ctrl-C to it), hears progress through `onEvent`, and gets the outcome back (the CLI turns it into
  * an exit code).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { loopbackPortUsage, type FleetPlan } from '../clients/plan.js';
-import { UsageError } from '../model/errors.js';
+import { fsProblem, UsageError } from '../model/errors.js';
 import type { Outcome } from '../model/exit-codes.js';
 import { DEFAULT_FLEET_NODE_FLAGS } from '../model/fleet-options.js';
 import type { RunStatus } from '../model/fleet-result.js';
@@ -22,6 +21,7 @@ import { executeRun, type LifecycleOptions, type RunEvent, type RunHooks } from 
 import { estimateRunSec, planRuns, type PlannedRun } from './plan.js';
 import { checkPlan, gatherFacts, scenarioFleetPlan } from './preflight.js';
 import { fmtDuration } from './progress.js';
+import { toolVersion } from './version.js';
 
 export type { RunEvent, RunHooks } from './lifecycle.js';
 
@@ -54,15 +54,6 @@ export interface RunOutcome {
   /** ok; failed (a threshold, the audit or an SLO failed); errored (a run errored, or interrupted). */
   outcome: Outcome;
   interrupted: boolean;
-}
-
-function toolVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
-    return pkg.version;
-  } catch {
-    return '0.0.0';
-  }
 }
 
 export function makeRunId(name: string, d = new Date()): string {
@@ -157,7 +148,12 @@ export async function runSession(s: Scenario, opts: RunOptions, driver: SessionD
   const pin = opts.pin ?? false;
   const facts = await preflight(s, outDir, driver.maxConnections, log, pin);
 
-  mkdirSync(outDir, { recursive: true });
+  try {
+    mkdirSync(outDir, { recursive: true });
+    accessSync(outDir, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`--out ${fsProblem(e, outDir, 'create')}`);
+  }
   const serverNodeFlags = s.server.nodeFlags ?? DEFAULT_SERVER_NODE_FLAGS;
   const fleetNodeFlags = s.fleet.nodeFlags ?? DEFAULT_FLEET_NODE_FLAGS;
   const environment = captureEnvironment({ serverNodeFlags, fleetNodeFlags, pinned: pin });

@@ -18,7 +18,7 @@ import {
 } from '../../model/variants.js';
 import { MAX_FRAME_BYTES } from '../../protocol/messages.js';
 import { startServer } from '../servers.js';
-import { intFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
+import { didYouMean, intFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
 
 const COMMON_FLAGS = ['db', 'host', 'port'];
 /** Each kind's flags: its options (model/variants.ts) in kebab case. */
@@ -76,8 +76,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!p) return 0;
   const [variantArg, ...extra] = p.positionals;
   const kinds = VARIANT_KINDS.join(' or ');
-  if (variantArg === undefined) throw new UsageError(`missing variant: ${kinds}\n\nUsage: ${spec.usage}`);
-  if (!(VARIANT_KINDS as readonly string[]).includes(variantArg)) throw new UsageError(`unknown variant "${variantArg}": ${kinds}`);
+  if (variantArg === undefined) throw new UsageError(`missing the variant, ${kinds} (usage: ${spec.usage})`);
+  if (!(VARIANT_KINDS as readonly string[]).includes(variantArg)) {
+    const near = didYouMean(variantArg, VARIANT_KINDS);
+    throw new UsageError(`unknown variant "${variantArg}": ${near ? `did you mean ${near}?` : kinds}`);
+  }
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const variant = variantArg as VariantKind;
   const v = p.values;

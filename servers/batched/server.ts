@@ -5,6 +5,7 @@ import { openDb } from '../common/db.js';
 import { Front } from '../common/front.js';
 import { createMetrics, renderMetrics } from '../common/metrics.js';
 import type { BatchedOptions } from '../../model/variants.js';
+import { listenProblem } from '../../model/errors.js';
 import { BatchedCore } from './core.js';
 
 /** A batched server: its options (model/variants.ts) and where it serves which file. */
@@ -51,7 +52,15 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
     readBoard,
     upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
   });
-  const addr = await front.listen();
+  let addr: Awaited<ReturnType<Front['listen']>>;
+  try {
+    addr = await front.listen();
+  } catch (e) {
+    // Nothing may outlive a failed start: the writer thread would keep the process alive.
+    await c.shutdown();
+    reader.close();
+    throw listenProblem(e, opts.host, opts.port) ?? e;
+  }
   let stopping: Promise<string[]> | null = null;
   return {
     host: addr.address,

@@ -26,6 +26,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { listenProblem } from '../../model/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/messages.js';
 import { boardReader, loadBoardSeqs } from '../common/boards.js';
 import { openDb } from '../common/db.js';
@@ -227,7 +228,8 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     const addr = await front.listen();
     return { host: addr.address, port: addr.port, shardPids: shards.map((s) => s.sup.pid), stop, failed: sup.failed };
   } catch (e) {
+    // Every shard is stopped before the error goes up: a failed start leaves no process behind.
     await stop();
-    throw e;
+    throw listenProblem(e, opts.host, opts.port) ?? e;
   }
 }

@@ -3,7 +3,9 @@
  * Both variants persist exactly the same rows per update (one `cards` UPDATE + one `card_events` INSERT).
  */
 import Database from 'better-sqlite3';
-import { existsSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fsProblem, UsageError } from '../../model/errors.js';
 import { COLUMNS } from '../../protocol/messages.js';
 import { cardId } from '../../protocol/layout.js';
 
@@ -72,12 +74,28 @@ export interface SeedOptions {
   cardsPerBoard: number;
 }
 
+/**
+ * Throws a UsageError in one line when a database cannot be created at `file`: its directory is
+ * missing or not writable (SQLite writes `-wal` and `-shm` beside it), or the path is a directory.
+ */
+export function checkWritablePlace(file: string): void {
+  const dir = dirname(file);
+  try {
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw new UsageError(fsProblem(e, file, 'create'));
+  }
+  if (existsSync(file) && statSync(file).isDirectory()) throw new UsageError(`${file} is a directory: give a file name for the database`);
+}
+
 /** Creates a fresh database at `file` (removing any old one and its -wal/-shm) and seeds it. */
 export function seedDatabase(file: string, { boards, cardsPerBoard }: SeedOptions): { boards: number; cards: number } {
   if (!Number.isSafeInteger(boards) || boards < 1) throw new RangeError(`boards must be a positive integer, got ${boards}`);
   if (!Number.isSafeInteger(cardsPerBoard) || cardsPerBoard < 1) {
     throw new RangeError(`cardsPerBoard must be a positive integer, got ${cardsPerBoard}`);
   }
+  checkWritablePlace(file);
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
   const db = new Database(file);
   try {

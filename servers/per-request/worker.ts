@@ -94,7 +94,15 @@ process.on('SIGTERM', () => void shutdown());
 process.on('SIGINT', () => void shutdown());
 process.on('disconnect', () => void shutdown()); // the primary is gone
 
-front.listen().catch((e: Error) => {
-  process.stderr.write(`per-request worker ${process.pid}: listen failed: ${e.message}\n`);
-  process.exit(1);
+front.listen().catch((e: NodeJS.ErrnoException) => {
+  // The primary reports it (once, for every worker) and stops the others; this worker just goes.
+  const done = (): void => {
+    c.close();
+    process.exit(1);
+  };
+  if (process.send) process.send({ wami: 'listen-failed', code: e.code ?? null, message: e.message } satisfies ToPrimary, done);
+  else {
+    process.stderr.write(`per-request worker ${process.pid}: listen failed: ${e.message}\n`);
+    done();
+  }
 });
