@@ -24,6 +24,7 @@ import { RssReader } from './procstat.js';
 import { recipientsReport } from './sampling.js';
 import { SecondsAggregator } from './seconds.js';
 import { FleetWorker } from './worker-handle.js';
+import { boardsOf, DEFAULT_CARDS_PER_BOARD, readBoardCards, type CardPlan, type CardSource } from './board-cards.js';
 
 export type { FleetOptions, ResolvedFleetOptions } from './options.js';
 export { FleetConfigError, resolveFleetOptions } from './options.js';
@@ -46,6 +47,13 @@ export interface FleetHooks {
   onSecond?: (p: FleetProgress) => void;
   /** Called once the worker processes are spawned, with their pids (for resource sampling). */
   onWorkers?: (pids: number[]) => void;
+  /**
+   * Called as the run enters each phase, in order: connect (workers spawned), warmup (the schedule
+   * starts, even with no warm-up), measure, drain (the last scheduled send is past). Not called for
+   * phases a failed run never reaches. Unlike `onSecond`'s `phase` (the phase at the middle of a
+   * second), these are the coordinator's own transitions: a hook can act on them exactly.
+   */
+  onPhase?: (phase: FleetPhase) => void;
   /** Aborting kills every worker; runFleet then rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -107,6 +115,7 @@ class FleetRun {
   constructor(
     readonly cfg: ResolvedFleetOptions,
     private readonly hooks: FleetHooks,
+    readonly cards: { plan: CardPlan; source: CardSource },
   ) {
     const perWorkerRate = cfg.connectRatePerSec / cfg.workers;
     const biggest = cfg.plan.segments.reduce((m, s) => Math.max(m, s.count), 0);
@@ -180,6 +189,15 @@ class FleetRun {
 
   private broken = (): boolean => this.workers.some((w) => w.broken);
 
+  /** Tells the hook the run entered `phase`; a failing hook must not break the run. */
+  private enter(phase: FleetPhase): void {
+    try {
+      this.hooks.onPhase?.(phase);
+    } catch {
+      /* a failing hook must not break the run */
+    }
+  }
+
   abort(): void {
     this.aborted = true;
     this.killAll();
@@ -188,6 +206,18 @@ class FleetRun {
 
   killAll(): void {
     for (const w of this.workers) w.kill();
+  }
+
+  /** A worker's part of the card plan: the layout, or the lists of its own boards. */
+  private cardsOf(firstUser: number, count: number): Pick<WorkerInit, 'cardsPerBoard' | 'boardCards'> {
+    const p = this.cards.plan;
+    if (p.kind === 'layout') return { cardsPerBoard: p.cardsPerBoard };
+    const boardCards: Array<[number, number[]]> = [];
+    for (const b of boardsOf(firstUser, count, this.cfg.perBoard)) {
+      const cards = p.byBoard.get(b);
+      if (cards) boardCards.push([b, cards]);
+    }
+    return { cardsPerBoard: DEFAULT_CARDS_PER_BOARD, boardCards };
   }
 
   /** Forks the workers and gives each its segment; pins them when asked. */
@@ -207,7 +237,7 @@ class FleetRun {
         fleetFirstUser: cfg.firstUser,
         urls: cfg.urls,
         perBoard: cfg.perBoard,
-        cardsPerBoard: cfg.cardsPerBoard,
+        ...this.cardsOf(seg.firstUser, seg.count),
         updatesPerUserPerMin: cfg.updatesPerUserPerMin,
         rateSteps: cfg.rateSteps,
         arrival: cfg.arrival,
@@ -224,6 +254,7 @@ class FleetRun {
       w.tell(init);
     }
     this.hooks.onWorkers?.(this.workers.map((w) => w.child.pid ?? -1).filter((p) => p > 0));
+    this.enter('connect');
     if (cfg.cpus !== undefined) {
       try {
         for (const w of this.workers) if (w.child.pid) await tasksetPid(cfg.cpus, w.child.pid);
@@ -267,7 +298,11 @@ class FleetRun {
     this.measureStart = t0 + this.cfg.warmupSec * 1000;
     this.scheduleEnd = t0 + this.windowMs;
     for (const w of this.workers) w.tell({ type: 'start', t0, warmupMs: this.cfg.warmupSec * 1000, measureMs: this.cfg.durationSec * 1000 });
-    await this.until(this.broken, this.scheduleEnd);
+    this.enter('warmup');
+    if (await this.until(this.broken, this.measureStart)) return;
+    this.enter('measure');
+    if (await this.until(this.broken, this.scheduleEnd)) return;
+    this.enter('drain');
   }
 
   /** Until every answer is in (plus a grace for the last broadcasts), at most drainSec. */
@@ -313,7 +348,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   const cfg = resolveFleetOptions(opts);
   const signal = hooks.signal;
   if (signal?.aborted) throw abortError(signal);
-  const run = new FleetRun(cfg, hooks);
+  const cards = await planCards(cfg);
+  if (signal?.aborted) throw abortError(signal);
+  const run = new FleetRun(cfg, hooks, cards);
   const onAbort = (): void => run.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -333,6 +370,29 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
     if (why) run.errors.push(why);
   }
   return aggregate(cfg, run);
+}
+
+/**
+ * The cards the fleet will update: read from the server (GET /boards/:id) when any update is
+ * scheduled; --cards-per-board is checked against them, or used alone for a server without the
+ * route. Throws FleetConfigError before any socket opens when they cannot be used.
+ */
+async function planCards(cfg: ResolvedFleetOptions): Promise<{ plan: CardPlan; source: CardSource }> {
+  const sends = cfg.updatesPerUserPerMin > 0 || cfg.rateSteps.some((s) => s.updatesPerUserPerMin > 0);
+  if (!sends) {
+    const m = cfg.cardsPerBoard ?? DEFAULT_CARDS_PER_BOARD;
+    return {
+      plan: { kind: 'layout', cardsPerBoard: m },
+      source: { source: cfg.cardsPerBoard ? 'flag' : 'default', cardsPerBoard: m, boards: 0, note: 'no update is scheduled' },
+    };
+  }
+  return readBoardCards({
+    urls: cfg.urls,
+    boards: boardsOf(cfg.firstUser, cfg.connections, cfg.perBoard),
+    ...(cfg.cardsPerBoard !== undefined ? { cardsPerBoard: cfg.cardsPerBoard } : {}),
+    timeoutMs: cfg.handshakeTimeoutMs,
+    ...(cfg.ca !== undefined ? { ca: cfg.ca } : {}),
+  });
 }
 
 /** The workers' final reports summed: sockets, updates, errors, the ledger and the delivery join. */
@@ -421,6 +481,7 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
       reached: j.reached,
       failuresByKind: j.failuresByKind,
       lagMsP99,
+      unsent: j.byKind['unsent-at-finish'] ?? 0,
       workers: x.workers.map((w) => ({
         index: w.index,
         cpuPctBySecond: measuredSeconds.map((t) => x.seconds.cpuByWorker.get(w.index)?.get(t)).filter((v): v is number => v !== undefined),
@@ -436,6 +497,8 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
   const { ca, plan, ...rest } = cfg;
   const config: Record<string, unknown> = {
     ...rest,
+    cardsPerBoard: x.cards.source.cardsPerBoard,
+    cards: x.cards.source,
     ca: ca !== undefined ? 'provided' : null,
     sourceAddressSpread: plan.addressSpread,
     segments: plan.segments.map((s) => ({ worker: s.index, firstUser: s.firstUser, count: s.count })),

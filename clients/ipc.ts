@@ -16,7 +16,10 @@ export interface WorkerInit {
   /** Server URLs; board b's users connect to urls[(b - 1) % urls.length]. */
   urls: string[];
   perBoard: number;
+  /** Cards per board of the seeded layout (used for boards not in `boardCards`). */
   cardsPerBoard: number;
+  /** The card ids of this worker's boards, when the server's boards do not follow one layout. */
+  boardCards?: Array<[board: number, cards: number[]]>;
   updatesPerUserPerMin: number;
   /** Rate steps, seconds after the measured window starts. */
   rateSteps: Array<{ atSec: number; updatesPerUserPerMin: number }>;

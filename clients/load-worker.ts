@@ -285,6 +285,7 @@ export class LoadWorker {
       seed: i.seed,
       perBoard: i.perBoard,
       cardsPerBoard: i.cardsPerBoard,
+      ...(i.boardCards ? { boardCards: new Map(i.boardCards) } : {}),
       updatesPerUserPerMin: i.updatesPerUserPerMin,
       arrival: i.arrival,
       windowMs: m.warmupMs + m.measureMs,

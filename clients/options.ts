@@ -30,7 +30,8 @@ export interface ResolvedFleetOptions {
   urls: string[];
   connections: number;
   perBoard: number;
-  cardsPerBoard: number;
+  /** --cards-per-board, when given (else the cards are read from the server). */
+  cardsPerBoard?: number;
   updatesPerUserPerMin: number;
   rateSteps: Array<{ atSec: number; updatesPerUserPerMin: number }>;
   arrival: 'poisson' | 'fixed';
@@ -123,7 +124,6 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
     urls: urls.map((x) => x.toString()),
     connections: v.connections,
     perBoard: v.perBoard,
-    cardsPerBoard: v.cardsPerBoard,
     updatesPerUserPerMin: v.updatesPerUserPerMin,
     rateSteps: rateSteps.map(({ atSec, updatesPerUserPerMin: r }) => ({ atSec, updatesPerUserPerMin: r })),
     arrival: v.arrival,
@@ -144,6 +144,7 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
   };
   if (v.ca !== undefined) r.ca = typeof v.ca === 'string' ? v.ca : v.ca.toString('utf8');
   if (v.ledgerFile !== undefined) r.ledgerFile = v.ledgerFile;
+  if (v.cardsPerBoard !== undefined) r.cardsPerBoard = v.cardsPerBoard;
   if (v.cpus !== undefined) r.cpus = v.cpus;
   return r;
 }

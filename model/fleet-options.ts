@@ -48,8 +48,12 @@ export const FLEET_OPTIONS = {
   connections: int(1, 1_000_000),
   /** Users per board: user u is on board floor(u / perBoard) + 1. */
   perBoard: int(1, 1_000_000),
-  /** Cards per board of the seeded database (default 20). */
-  cardsPerBoard: int(1, 100_000).default(20),
+  /**
+   * Cards per board of the seeded layout (board b owns cards (b-1)*M+1 .. b*M). Not set: the fleet
+   * reads each board's cards from the server (GET /boards/:id). Set: checked against the server's
+   * cards when it has that route (a mismatch is a FleetConfigError), used as is when it has not.
+   */
+  cardsPerBoard: int(1, 100_000).optional(),
   /** Updates each user sends per minute (open loop); 0 = connect only. */
   updatesPerUserPerMin: num(0, 60_000),
   /** Rate steps inside the measured window: from `atSec` after it starts, every user sends at their rate. */

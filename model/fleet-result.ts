@@ -127,6 +127,10 @@ export const FleetCostSchema = z.object({
 });
 export type FleetCost = z.infer<typeof FleetCostSchema>;
 
+/** One threshold checked against a result: `actual` null when the metric had no value (a failure). */
+export const ThresholdOutcomeSchema = z.object({ expr: z.string(), metric: z.string(), op: z.string(), limit: num, actual: num.nullable(), pass: z.boolean() });
+export type ThresholdOutcome = z.infer<typeof ThresholdOutcomeSchema>;
+
 export const FLEET_RESULT_SCHEMA_VERSION = 1;
 
 /**
@@ -148,6 +152,12 @@ export const FleetResultSchema = z.object({
   fleet: FleetCostSchema,
   timeseries: z.array(TimePointSchema),
   ledgerFile: z.string().optional(),
+  /**
+   * `wami-bench fleet --threshold` (and its defaults: nothing missing, duplicated, reordered or
+   * phantom, no error, nothing unanswered), checked after the run. A failed one is also in `reasons`;
+   * `status` still says only whether the fleet measured honestly.
+   */
+  thresholds: z.array(ThresholdOutcomeSchema).optional(),
 });
 export type FleetResult = z.infer<typeof FleetResultSchema>;
 

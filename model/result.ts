@@ -20,6 +20,7 @@ import {
   PercentilesSchema,
   RunStatusSchema,
   SocketsReportSchema,
+  ThresholdOutcomeSchema,
   TimePointSchema,
   UpdatesReportSchema,
 } from './fleet-result.js';
@@ -128,8 +129,7 @@ export const AuditReportSchema = z.object({
 });
 export type AuditReport = z.infer<typeof AuditReportSchema>;
 
-export const ThresholdOutcomeSchema = z.object({ expr: z.string(), metric: z.string(), op: z.string(), limit: num, actual: nullableNum, pass: z.boolean() });
-export type ThresholdOutcome = z.infer<typeof ThresholdOutcomeSchema>;
+export { ThresholdOutcomeSchema, type ThresholdOutcome } from './fleet-result.js';
 
 /**
  * One (variant, stage, repeat). `variantKind` and `variantFlags`: the server design and the argv it

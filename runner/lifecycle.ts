@@ -423,7 +423,11 @@ export class RunLifecycle implements RunHandle {
       wallSec: (Date.now() - this.t0) / 1000,
     };
     if (this.httpResult) record.http = this.httpResult as unknown as Record<string, unknown>;
-    if (this.status !== 'errored') record.thresholds = evaluateThresholds(record, this.s.thresholds.map(parseThreshold));
+    if (this.status !== 'errored')
+      record.thresholds = evaluateThresholds(
+        record,
+        this.s.thresholds.map((e) => parseThreshold(e)),
+      );
     const failed = record.thresholds.filter((t) => !t.pass);
     const audit = this.audit;
     this.log(
