@@ -1,7 +1,7 @@
 /**
  * report.html: one self-contained page per result. chart.js's UMD build is inlined, the data is
  * embedded as escaped JSON, and nothing is fetched from anywhere. Sections in the order the reader
- * needs them: verdict and warnings, (capacity, for a capacity search), (scaling curve when there
+ * needs them: the decision (which design, for what, decided by which figure), verdict and warnings, (capacity, for a capacity search), (scaling curve when there
  * are stages), side-by-side tables, memory at each stage with the design note's claims, steady
  * latency, latency distribution, latency and throughput over time, errors, server resources,
  * (scaling curve when there is one stage), SQLite, audit, environment, resolved scenario.
@@ -21,6 +21,7 @@ import { DRIFT_FLOOR_MS, DRIFT_RATIO, MIN_SAMPLES, steadyStage, windowText } fro
 import { PAGE_CSS } from './style.js';
 import { stageTable, type StageTable } from './table.js';
 import { acrossStages, computeVerdict, type Verdict } from './verdict.js';
+import { computeDecision, type Decision } from './decision.js';
 
 export interface HtmlOptions {
   /** Single-run noise band for winners and ratio colours; default 0.05. */
@@ -98,6 +99,18 @@ function renderBanner(v: Verdict, stages: number): string {
     ? `<div class="warnings"><h3>Warnings (${v.warnings.length})</h3><ul>${v.warnings.map((w) => `<li class="${w.severity}">${e(w.message)}</li>`).join('\n')}</ul></div>`
     : '<p class="ok-line">No warnings: every run valid, every audit passed, every threshold met, every broadcast delivered.</p>';
   return `<section id="verdict" class="${cls}"><h2>${e(head)}</h2>\n${table}\n<p class="caveat">${e(v.caveat)}</p>\n${warnings}\n<p class="note">A winner needs its lead outside the noise: with repeats, the 95% bootstrap interval of the ratio must exclude 1; with single runs, the lead must exceed 5%. Invalid and errored runs never count.</p></section>`;
+}
+
+/** The decision: first on the page, what to pick at this load and why, one paragraph per design. */
+function renderDecision(d: Decision): string {
+  const headline = d.headline.length ? `<ul class="decision-problems">${d.headline.map((h) => `<li class="error">${e(h)}</li>`).join('')}</ul>` : '';
+  const designs = d.designs.map((p) => `<p class="design"><b>${e(p.head)}</b>: ${e(p.body)}</p>`).join('\n');
+  const other = d.otherLoads.length ? `<p class="other-loads"><b>At other loads.</b> ${e(d.otherLoads.join(' '))}</p>` : '';
+  const sections = d.sections.length
+    ? `<ul class="section-verdicts">${d.sections.map((s) => `<li><a href="#${e(s.section)}">${e(s.text)}</a></li>`).join('')}</ul>`
+    : '';
+  const title = `Decision${d.stage ? ` at ${fmtNum(d.stage.connections)} sockets` : ''}`;
+  return `<section id="decision"${d.headline.length ? ' class="has-errors"' : ''}><h2>${e(title)}</h2>\n${headline}<p class="decided"><b>${e(d.decidedBy)}</b></p>\n${designs}\n${other}${sections}</section>`;
 }
 
 function renderTable(t: StageTable): string {
@@ -370,6 +383,7 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
   const data = { defaultSel: charts.defaultSel, charts: allCharts };
 
   const toc: Array<[string, string]> = [
+    ['decision', 'Decision'],
     ['verdict', 'Verdict'],
     ...(result.capacity ? ([['capacity', 'Capacity']] as Array<[string, string]>) : []),
     ...(multiStage ? ([['scaling', 'Scaling']] as Array<[string, string]>) : []),
@@ -405,6 +419,7 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
 <div class="meta">run ${e(result.runId)} · ${e(result.startedAtIso)} · ${stages.length} stage${stages.length === 1 ? '' : 's'} · ${result.runs.length} runs · status <b>${e(result.status)}</b> · ${e(result.tool.name)} ${e(result.tool.version)} · commit ${e((result.environment.git.commit ?? 'unknown').slice(0, 12))}${result.environment.git.dirty ? ' (dirty)' : ''}</div>
 <nav class="toc">${toc.map(([id, label]) => `<a href="#${id}">${e(label)}</a>`).join('')}</nav>
 </header>
+${renderDecision(computeDecision(result, verdict))}
 ${renderBanner(verdict, stages.length)}
 ${renderCapacity(result, charts.capacity)}
 ${multiStage ? scalingSection : ''}
