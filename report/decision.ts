@@ -190,7 +190,7 @@ export function designParagraph(g: StageGroup, cell: VariantCell, v: Verdict, cp
   if (!first) return para(cell.variant, 'unknown', null, cell.variant, `not run at ${stageLabel(g)}.`);
   const shape = shapeLabel(serverShape(first, cpuCount), false);
   const head = cell.variant === first.variantKind ? `${cell.variant} [${shape}]` : `${cell.variant} [${first.variantKind}, ${shape}]`;
-  const problem = integrityProblem(integrityOf(cell.runs));
+  const problem = integrityProblem(integrityOf(cell.valid.length > 0 ? cell.valid : cell.runs));
   const prob = problem ? ` ${problem[0]!.toUpperCase()}${problem.slice(1)}, so it wins no latency or memory criterion.` : '';
   if (cell.valid.length === 0) {
     const why = [...new Set(cell.runs.flatMap((r) => r.reasons))].slice(0, 2).join('; ');

@@ -160,15 +160,17 @@ const CRITERIA: Array<{ id: CriterionResult['id']; label: string; metric: Metric
 
 /**
  * Judges one criterion at one stage (lower is better for all four). For latency and memory, a
- * variant that refused or lost updates at this stage is excluded: it is listed with its figure and
- * the reason, and the best of the others wins.
+ * variant whose valid runs at this stage refused or lost updates is excluded: it is listed with its
+ * figure and the reason, and the best of the others wins. (Invalid and errored runs count for
+ * nothing anyway, and each is a warning of its own.)
  */
 export function judgeCriterion(stage: StageGroup, c: (typeof CRITERIA)[number], opts: VerdictOptions = {}): CriterionResult {
   const band = opts.noiseBand ?? 0.05;
   const gated = INTEGRITY_GATED.has(c.id);
   const cand = stage.cells.map((cell) => {
     const values = valuesOf(cell.valid, c.metric);
-    const problem = gated && cell.runs.length > 0 ? integrityProblem(integrityOf(cell.runs)) : null;
+    // The runs whose figures would count: a refusal in them disqualifies those figures.
+    const problem = gated && cell.valid.length > 0 ? integrityProblem(integrityOf(cell.valid)) : null;
     return {
       variant: cell.variant,
       values,
