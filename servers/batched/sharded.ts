@@ -1,6 +1,7 @@
 /**
- * batched `--shards N` (N >= 2): the primary. One process can hold only about 19.9k sockets here
- * (hard RLIMIT_NOFILE 20,000), so the batched design scales out by board: N shard processes
+ * batched `--shards N` (N >= 2): the primary. One process can hold only its descriptor limit less
+ * what it keeps for itself (19,600 sockets under the hard RLIMIT_NOFILE of 20,000; see
+ * runner/preflight.ts), so the batched design scales out by board: N shard processes
  * (shard.ts, child_process.fork with the primary's execArgv), each the batched core for the boards
  * b with (b - 1) mod N = its index, with its own board/socket map, queue and writer thread, all
  * committing to the same SQLite file.
