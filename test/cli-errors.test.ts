@@ -3,7 +3,8 @@
  * no stack trace, and no process left behind: port in use (every process of a multi-process server
  * included), missing directory, unreadable file, permission denied, a database that is not a
  * wami-bench database, a near-miss flag ("did you mean"), a negative number, a missing value. Also
- * `--version`, and the help only on --help.
+ * `--version`, and the help only on --help. The rules and the messages are checked in process; the
+ * CLI is spawned once per command and class of mistake, to keep the suite short.
  *
  * Permission cases run the CLI as `nobody` when the suite runs as root (root reads anything).
  */
@@ -15,6 +16,9 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { creatableDir, didYouMean, editDistance, joinNegativeValues, parseCommand } from '../runner/args.js';
+import { checkDatabase } from '../runner/servers.js';
+import { fsProblem, listenProblem, UsageError } from '../model/errors.js';
 import { seedDatabase } from '../servers/common/db.js';
 import { CLI } from './helpers/server.js';
 
@@ -52,73 +56,85 @@ function assertOneLine(r: Out, re: RegExp, what: string): void {
 const db = join(dir, 'ok.db');
 seedDatabase(db, { boards: 4, cardsPerBoard: 5 });
 
-test('global: --version, a near-miss command, no command; the help only on --help', () => {
+test('global: --version, a near-miss command; the help only on --help', () => {
   const v = cli(['--version']);
   assert.equal(v.code, 0);
   const pkg = JSON.parse(readFileSync(join(CLI, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
   assert.equal(v.stdout, `wami-bench ${pkg.version}\n`);
-  assert.equal(cli(['run', '--version']).stdout, `wami-bench ${pkg.version}\n`);
   assertOneLine(cli(['rn', 'smoke']), /^wami-bench: unknown command "rn": did you mean "run"\?\n$/, 'near-miss command');
-  assertOneLine(cli([]), /missing the command, one of seed, serve, .* \(wami-bench --help says what each does\)/, 'no command');
-  assertOneLine(cli(['--verison']), /unknown option "--verison": did you mean "--version"\?/, 'near-miss global option');
-  const h = cli(['--help']);
-  assert.equal(h.code, 0);
-  assert.match(h.stdout, /^wami-bench \d+\.\d+\.\d+\n\nUsage: wami-bench <command>/);
 });
 
-test('flags on every command: a near-miss gets "did you mean", a negative number is range-checked, a missing value is named', () => {
+test('the parsing rules, in process: did you mean, negative numbers joined to their flag, one-line parse errors', () => {
+  assert.equal(didYouMean('conections', ['connections', 'per-board']), 'connections');
+  assert.equal(didYouMean('connectoins', ['connections']), 'connections', 'a transposition is one edit');
+  assert.equal(didYouMean('verison', ['version', 'help']), 'version');
+  assert.equal(didYouMean('zzz', ['connections', 'per-board']), null);
+  assert.equal(didYouMean('dur', ['duration-sec', 'drain-sec']), 'duration-sec', 'the only flag it starts');
+  assert.equal(editDistance('kitten', 'sitting'), 3);
+  const options = { connections: { type: 'string' as const }, force: { type: 'boolean' as const } };
+  assert.deepEqual(joinNegativeValues(['--connections', '-5', '--force', '-x'], options), ['--connections=-5', '--force', '-x']);
+  assert.deepEqual(joinNegativeValues(['--connections', '-0.5e3'], options), ['--connections=-0.5e3']);
+  const spec = { usage: 'wami-bench fleet --connections N', summary: '', flagHelp: [], options };
+  assert.throws(() => parseCommand(spec, ['--conections', '5']), new UsageError('unknown flag --conections: did you mean --connections?'));
+  assert.throws(() => parseCommand(spec, ['--bogus']), new UsageError('unknown flag --bogus (run "wami-bench fleet --help" for the flags)'));
+  assert.throws(() => parseCommand(spec, ['--connections']), new UsageError('--connections needs a value (run "wami-bench fleet --help" for the flags)'));
+  assert.throws(() => parseCommand(spec, ['--force=1']), new UsageError('--force takes no value'));
+  assert.throws(() => parseCommand(spec, ['extra']), new UsageError('unexpected argument "extra" (run "wami-bench fleet --help" for the flags)'));
+  assert.equal(parseCommand(spec, ['--connections', '-5'])?.values.connections, '-5');
+});
+
+test('the messages, in process: file-system, listen and database problems name the fix', () => {
+  const err = (code: string) => Object.assign(new Error(code), { code });
+  assert.equal(fsProblem(err('ENOENT'), '/a/b/x.db', 'create'), '/a/b/x.db: the directory /a/b does not exist (create it first, e.g. mkdir -p /a/b)');
+  assert.equal(fsProblem(err('ENOENT'), '/a/r.json', 'read'), '/a/r.json: no such file');
+  assert.equal(fsProblem(err('EACCES'), '/a/r.json', 'read'), '/a/r.json: permission denied (make it readable, or pass a file you can read)');
+  assert.equal(fsProblem(err('EROFS'), '/a/x', 'write'), '/a/x: the file system is read-only (choose a place you can write to)');
+  assert.equal(
+    listenProblem(err('EADDRINUSE'), '127.0.0.1', 8080)?.message,
+    'port 8080 on 127.0.0.1 is already in use: stop what listens there, or choose another --port (--port 0 takes any free port)',
+  );
+  assert.equal(
+    listenProblem(err('EACCES'), '0.0.0.0', 80)?.message,
+    'no permission to listen on 0.0.0.0:80 (ports below 1024 need privileges): choose --port 1024 or above, or --port 0',
+  );
+  assert.equal(
+    listenProblem(err('EADDRNOTAVAIL'), '192.0.2.1', 0)?.message,
+    '--host 192.0.2.1 is not an address of this machine: choose another --host, e.g. 127.0.0.1',
+  );
+  assert.equal(listenProblem(err('ECONNRESET'), 'h', 1), null);
+  // A directory that exists, one that can be created under it, one under a file.
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'x');
+  assert.equal(creatableDir('--out', join(dir, 'new', 'deeper')), join(dir, 'new', 'deeper'));
+  assert.throws(() => creatableDir('--out', join(file, 'out')), new UsageError(`--out ${join(file, 'out')}: ${file} is a file, not a directory`));
+  // An SQLite file without the tables.
+  const other = join(dir, 'other.db');
+  const d = new Database(other);
+  d.exec('CREATE TABLE t (x)');
+  d.close();
+  assert.throws(
+    () => checkDatabase(other),
+    new UsageError(`--db ${other}: not a wami-bench database (missing tables: boards, cards, card_events); create one with "wami-bench seed --db FILE"`),
+  );
+});
+
+test('every command: a mistake is one line and exit 2 (a near-miss, a negative number, a missing value, a path)', () => {
+  const file = join(dir, 'plain.txt');
+  writeFileSync(file, 'x');
+  const text = join(dir, 'text.db');
+  writeFileSync(text, 'not sqlite at all, just text, long enough to be read as a header by SQLite...........');
   const cases: Array<[string[], RegExp]> = [
     [['seed', '--db', db, '--bords', '3'], /^wami-bench seed: unknown flag --bords: did you mean --boards\?\n$/],
-    [['seed', '--db', db, '--boards', '-3'], /^wami-bench seed: --boards must be between 1 and 1000000, got -3\n$/],
-    [['seed', '--db'], /^wami-bench seed: --db needs a value \(run "wami-bench seed --help" for the flags\)\n$/],
-    [['serve', 'batched', '--db', db, '--flush-interval', '5'], /unknown flag --flush-interval: did you mean --flush-interval-ms\?/],
-    [['serve', 'bached', '--db', db], /unknown variant "bached": did you mean batched\?/],
-    [['serve', 'batched', '--db', db, '--port', '-1'], /--port must be between 0 and 65535, got -1/],
+    [['seed', '--db', join(dir, 'no', 'such', 'x.db')], /x\.db: the directory .*no\/such does not exist \(create it first, e\.g\. mkdir -p .*no\/such\)/],
+    [
+      ['serve', 'per-request', '--db', text, '--port', '0'],
+      /--db .*text\.db: not an SQLite database, so not a wami-bench database; create one with "wami-bench seed/,
+    ],
     [['conformance', 'ws://127.0.0.1:9', '--bord', '2'], /unknown flag --bord: did you mean --board\?/],
-    [['fleet', '--url', 'ws://127.0.0.1:9', '--conections', '5'], /^wami-bench fleet: unknown flag --conections: did you mean --connections\?\n$/],
     [
       ['fleet', '--url', 'ws://127.0.0.1:9', '--connections', '-5', '--per-board', '1', '--updates-per-user-per-min', '1', '--duration-sec', '1'],
       /^wami-bench fleet: --connections must be between 1 and 1000000, got -5\n$/,
     ],
-    [
-      [
-        'fleet',
-        '--url',
-        'ws://127.0.0.1:9',
-        '--connections',
-        '5',
-        '--per-board',
-        '1',
-        '--updates-per-user-per-min',
-        '1',
-        '--duration-sec',
-        '1',
-        '--threshold',
-        'audit.lostAcked == 0',
-      ],
-      /--threshold: threshold "audit.lostAcked == 0" names audit.lostAcked, which the fleet alone does not measure/,
-    ],
-    [['run', 'smok'], /no scenario "smok": did you mean smoke\?/],
-    [['run', 'smoke', '--connections', '-100'], /--connections must be between 1 and 1000000, got -100/],
-    [['run', 'smoke', '--duration'], /unknown flag --duration: did you mean --duration-sec\?/],
-    [['report', 'x.json', '--fromat', 'md'], /unknown flag --fromat: did you mean --format\?/],
-    [['compare', 'a.json', 'b.json', '--max-regresion', '5%'], /unknown flag --max-regresion: did you mean --max-regression\?/],
-    [['capacity', 'smoke', '--slo', 'fanoutMs.p99 < 250', '--step', '-500'], /--step must be between 1 and .*, got -500/],
-    [['capacity', 'smoke'], /--slo is required/],
-    [['micro', '--suites', 'queu'], /--suites: unknown suite\(s\) queu \(known: /],
-    [['micro', '--quik'], /unknown flag --quik: did you mean --quick\?/],
-  ];
-  for (const [args, re] of cases) assertOneLine(cli(args), re, args.join(' '));
-});
-
-test('paths: a missing directory, a file where a directory is needed, a directory where a file is, a missing file', () => {
-  const file = join(dir, 'plain.txt');
-  writeFileSync(file, 'x');
-  const cases: Array<[string[], RegExp]> = [
-    [['seed', '--db', join(dir, 'no', 'such', 'x.db')], /x\.db: the directory .*no\/such does not exist \(create it first, e\.g\. mkdir -p .*no\/such\)/],
-    [['seed', '--db', dir], /is a directory: give a file name for the database/],
-    [['serve', 'batched', '--db', join(dir, 'missing.db')], /--db .*missing\.db: no such file \(create it with "wami-bench seed --db /],
-    [['serve', 'batched', '--db', dir], /--db .* is a directory: give the database file/],
     [
       [
         'fleet',
@@ -137,38 +153,17 @@ test('paths: a missing directory, a file where a directory is needed, a director
       ],
       /^wami-bench fleet: --out .*f\.json: the directory .*nope does not exist/,
     ],
+    [['run', 'smok'], /no scenario "smok": did you mean smoke\?/],
     [['run', 'smoke', '--out', join(file, 'out')], /--out .*: .*plain\.txt is a file, not a directory/],
-    [['run', join(dir, 'nope.json')], /no scenario ".*nope\.json"/],
-    [['report', join(dir, 'nope.json')], /nope\.json: no such file/],
     [['report', dir], /is a directory: give a file name/],
-    [['compare', join(dir, 'a.json'), join(dir, 'b.json')], /a\.json: no such file/],
-    [['micro', '--out', join(file, 'm')], /--out .*plain\.txt is a file, not a directory/],
+    [['compare', 'a.json', 'b.json', '--max-regresion', '5%'], /unknown flag --max-regresion: did you mean --max-regression\?/],
+    [['capacity', 'smoke', '--slo', 'fanoutMs.p99 < 250', '--step', '-500'], /--step must be between 1 and .*, got -500/],
+    [['micro', '--quik'], /unknown flag --quik: did you mean --quick\?/],
   ];
   for (const [args, re] of cases) assertOneLine(cli(args), re, args.join(' '));
 });
 
-test('a database that is not a wami-bench database: a text file, an SQLite file without the tables', () => {
-  const text = join(dir, 'text.db');
-  writeFileSync(text, 'not sqlite at all, just text, long enough to be read as a header by SQLite...........');
-  const other = join(dir, 'other.db');
-  const d = new Database(other);
-  d.exec('CREATE TABLE t (x)');
-  d.close();
-  for (const kind of ['batched', 'per-request']) {
-    assertOneLine(
-      cli(['serve', kind, '--db', text, '--port', '0']),
-      /--db .*text\.db: not an SQLite database, so not a wami-bench database; create one with "wami-bench seed/,
-      kind,
-    );
-    assertOneLine(
-      cli(['serve', kind, '--db', other, '--port', '0']),
-      /--db .*other\.db: not a wami-bench database \(missing tables: boards, cards, card_events\); create one with "wami-bench seed/,
-      kind,
-    );
-  }
-});
-
-test('permission denied: an unreadable database, scenario or result file, a directory one cannot write to', () => {
+test('permission denied: an unreadable database or scenario file, a directory one cannot write to', () => {
   const locked = join(dir, 'locked');
   mkdirSync(locked, { mode: 0o755 });
   const lockedDb = join(locked, 'board.db');
@@ -176,8 +171,6 @@ test('permission denied: an unreadable database, scenario or result file, a dire
   chmodSync(lockedDb, 0o600);
   const scn = join(locked, 'scenario.json');
   writeFileSync(scn, '{}', { mode: 0o600 });
-  const res = join(locked, 'result.json');
-  writeFileSync(res, '{}', { mode: 0o600 });
   const ro = join(dir, 'readonly');
   mkdirSync(ro, { mode: 0o555 });
   chmodSync(ro, 0o555);
@@ -187,9 +180,7 @@ test('permission denied: an unreadable database, scenario or result file, a dire
       /--db .*board\.db: permission denied \(the server reads and writes it: make it readable and writable\)/,
     ],
     [['run', scn], /scenario .*scenario\.json: permission denied \(make it readable, or pass a file you can read\)/],
-    [['report', res], /result\.json: permission denied \(make it readable/],
     [['seed', '--db', join(ro, 'x.db')], /x\.db: permission denied \(choose a place you can write to\)/],
-    [['micro', '--quick', '--out', join(ro, 'm')], /--out .*readonly\/m: permission denied \(choose a place you can write to\)/],
   ];
   for (const [args, re] of cases) assertOneLine(cli(args, { asNobody: true }), re, args.join(' '));
 });
@@ -246,17 +237,4 @@ test('serve on a port in use: one line, exit 2, and no process of its tree left 
   } finally {
     await new Promise((r) => holder.close(r));
   }
-});
-
-test('serve on an address that is not this machine: one line, exit 2', async () => {
-  // 192.0.2.0/24 is TEST-NET-1: never an address of this machine.
-  const r = await cliGroup(['serve', 'batched', '--db', db, '--host', '192.0.2.1', '--port', '0']);
-  assertOneLine(r, /--host 192\.0\.2\.1 is not an address of this machine: choose another --host, e\.g\. 127\.0\.0\.1/, 'EADDRNOTAVAIL');
-  assert.deepEqual(groupMembers(r.pgid), []);
-});
-
-test('conformance against nothing: one line, exit 2, no failed checks printed', () => {
-  const r = cli(['conformance', 'ws://127.0.0.1:9']);
-  assertOneLine(r, /nothing answers at ws:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\): start the server first, or check the host and port/, 'unreachable');
-  assert.equal(r.stdout, '');
 });

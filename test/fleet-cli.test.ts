@@ -186,13 +186,6 @@ test('refused updates fail the default thresholds: status stays ok (measured hon
     );
     assert.match(r.stderr, /^fleet ok \(measured honestly\), FAILED 1 threshold: 40\/40 sockets/m);
     assert.match(r.stderr, /^ {2}- threshold failed: errors\.total == 0 \(actual \d+\)$/m);
-    // A threshold on the same metric replaces its default: the run passes.
-    const out2 = join(dir, 'refused-allowed.json');
-    const r2 = await cli(refusedRun(srv.port, out2, ['--threshold', 'errors.total < 1000000']));
-    assert.equal(r2.code, 0, r2.stderr);
-    const res2 = JSON.parse(readFileSync(out2, 'utf8')) as FleetResult;
-    assert.equal(res2.thresholds!.length, 6);
-    assert.ok(res2.thresholds!.every((t) => t.pass));
   } finally {
     await srv.stop();
     srv.cleanup();
