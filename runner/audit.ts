@@ -14,7 +14,11 @@
  * - finalStateMismatches: cards whose (col, title) differ from their last event (highest seq), or whose
  *   version differs from the number of events stored for them, or with events stored on another board.
  *   Fails the gate.
- * - seqGaps: boards whose stored seqs are not exactly 1..boards.seq. Fails the gate.
+ * - seqGaps: boards whose stored seqs are not exactly 1..boards.seq. Fails the gate (in a run with
+ *   faults, the runner may excuse what the design documents; see runner/fault-loss.ts).
+ * - seqReused: (board, seq) pairs given to more than one update: seen by a member with one id and
+ *   stored with another, or seen (or acked) twice with different ids. Protocol v1 never allows it;
+ *   fails the gate always.
  */
 import { readFileSync } from 'node:fs';
 import type { Ledger } from '../model/fleet-result.js';
@@ -62,6 +66,8 @@ export interface AuditOptions {
   boardsWithOtherMembers?: Set<number>;
   /** At most this many example strings in the report. Default 10. */
   maxExamples?: number;
+  /** The board of a fleet user (protocol/layout.ts), so an ack's seq is placed on its board even when its row is missing. */
+  boardOfUser?: (user: number) => number;
 }
 
 /** Breakdown of storedNotAcked (an optional extra beside AuditReport). */
@@ -79,6 +85,8 @@ export interface AuditReportDetailed extends AuditReport {
   storedNotAckedDetail: StoredNotAckedDetail;
   /** Acked updates stored with a different seq than acked (already counted in lostAcked). */
   ackedSeqMismatch: number;
+  /** Each reused (board, seq): [board, seq]. */
+  reusedSeqs: Array<[number, number]>;
 }
 
 const SEP = '\u0000';
@@ -279,7 +287,35 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
     }
   }
 
-  const ok = lostAcked === 0 && phantom === 0 && seqGaps === 0 && finalStateMismatches === 0;
+  // Seq reuse: every sighting of a (board, seq) must name the same update (user, clientMsgId).
+  const bySeq = new Map<number, Map<number, [number, string]>>();
+  const reusedSeqs: Array<[number, number]> = [];
+  const reusedKeys = new Map<number, Set<number>>();
+  const sight = (board: number, seq: number, user: number, id: string, how: string): void => {
+    let m = bySeq.get(board);
+    if (!m) bySeq.set(board, (m = new Map()));
+    const cur = m.get(seq);
+    if (cur === undefined) {
+      m.set(seq, [user, id]);
+      return;
+    }
+    if (cur[0] === user && cur[1] === id) return;
+    let r = reusedKeys.get(board);
+    if (!r) reusedKeys.set(board, (r = new Set()));
+    if (r.has(seq)) return;
+    r.add(seq);
+    reusedSeqs.push([board, seq]);
+    ex.add('seqReused', `board ${board} seq ${seq}: user ${cur[0]} msg ${short(cur[1])}, and ${how} user ${user} msg ${short(id)}`);
+  };
+  for (const e of events) sight(e.board, e.seq, e.user, e.clientMsgId, 'stored as');
+  for (const [from, id, board, seq] of ledger.seen) sight(board, seq, from, id, 'seen by a member as');
+  for (const [user, id, seq] of ledger.acked) {
+    const board = opts.boardOfUser?.(user) ?? find(user, id)?.board;
+    if (board !== undefined) sight(board, seq, user, id, 'acked to');
+  }
+  const seqReused = reusedSeqs.length;
+
+  const ok = lostAcked === 0 && phantom === 0 && seqGaps === 0 && finalStateMismatches === 0 && seqReused === 0;
   return {
     lostAcked,
     storedNotAcked,
@@ -287,11 +323,13 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
     notBroadcast,
     finalStateMismatches,
     seqGaps,
+    seqReused,
     eventsStored: events.length,
     ok,
     examples: ex.merged(maxExamples),
     storedNotAckedDetail: detail,
     ackedSeqMismatch,
+    reusedSeqs,
   };
 }
 
