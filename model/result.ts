@@ -23,6 +23,7 @@ import {
   TimePointSchema,
   UpdatesReportSchema,
 } from './fleet-result.js';
+import { FaultRecordSchema } from './faults.js';
 import { VARIANT_KINDS } from './variants.js';
 
 export const RESULT_SCHEMA_VERSION = 1;
@@ -170,6 +171,8 @@ export const RunRecordSchema = z.object({
   audit: AuditReportSchema.nullable(),
   thresholds: z.array(ThresholdOutcomeSchema),
   http: z.record(z.string(), z.unknown()).optional(),
+  /** The scenario's faults as this run met them (absent when the scenario has none). */
+  faults: z.array(FaultRecordSchema).optional(),
   wallSec: num,
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;
