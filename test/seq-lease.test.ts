@@ -203,13 +203,14 @@ for (const variant of ['batched', 'per-request'] as const) {
         ? ['--flush-interval-ms', '20', '--seq-lease-block', '16', '--fault-injection', 'true']
         : ['--workers', '2', '--fault-injection', 'true'];
 
-    test('disk full (writes fail), SIGTERM, restart; then disk full, SIGKILL, restart', async () => {
+    test(`disk full (writes fail)${variant === 'batched' ? ', SIGTERM, restart; then disk full' : ''}, SIGKILL, restart`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'wami-reuse-'));
       const db = join(dir, 'board.db');
       seedDatabase(db, { boards: 1, cardsPerBoard: 5 });
       const w = new Watch();
       try {
-        for (const ending of ['SIGTERM', 'SIGKILL'] as const) {
+        // batched: the issue's case (disk full, then a clean stop) and a crash; per-request: a crash
+        for (const ending of variant === 'batched' ? (['SIGTERM', 'SIGKILL'] as const) : (['SIGKILL'] as const)) {
           const srv = await startOnFile(variant, db, flags);
           const watcher = await WsClient.connect(srv.wsUrl, 1, 90);
           const s = await WsClient.connect(srv.wsUrl, 1, ending === 'SIGTERM' ? 91 : 92);
