@@ -124,6 +124,8 @@ export const FaultRecordSchema = z.object({
     /** (board, seq) pairs given to two updates. Must be 0 for every design. */
     seqReused: num,
   }),
+  /** The worst per-second p99 the fleet saw from the fault's start to two seconds after its end, ms (a freeze shows here). */
+  latencyMax: z.object({ ackP99Ms: nullableNum, fanoutP99Ms: nullableNum }).optional(),
   /** The fleet's errors by code or kind from the fault's start to one second after its end. */
   errorsByCode: z.record(z.string(), num),
   sockets: z.object({

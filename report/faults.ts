@@ -138,6 +138,7 @@ export function faultBlocks(result: ResultFile): FaultBlock[] {
       ...(first.kind === 'kill'
         ? [row('restarted server answered after', (f) => fmtMs(f.restart?.readyMs)), row('first ack after that', (f) => fmtMs(f.restart?.firstAckMs))]
         : []),
+      row('worst ack · fan-out p99 of a second, fault + 2 s', (f) => `${fmtMs(f.latencyMax?.ackP99Ms)} · ${fmtMs(f.latencyMax?.fanoutP99Ms)}`),
       row('sockets closed · reopened', (f) => `${fmtNum(f.sockets.closed)} · ${fmtNum(f.sockets.reconnected)}`),
       row('all sockets back after', (f) => (f.sockets.allBackSec === null ? 'never' : `${fmtNum(f.sockets.allBackSec)} s`)),
       row('updates due on closed sockets', (f) => fmtNum(f.sockets.sendsOnClosed)),

@@ -101,7 +101,13 @@ export function faultRecords(x: FaultLossInput): FaultRecord[] {
     let closed = 0;
     let sendsOnClosed = 0;
     let reconnected = 0;
+    let ackMax: number | null = null;
+    let fanMax: number | null = null;
     for (const p of x.timeseries) {
+      if (p.t + 1 > atT && p.t <= endT + 2) {
+        if (p.acked > 0) ackMax = Math.max(ackMax ?? 0, p.ackP99Ms);
+        if (p.delivered > 0) fanMax = Math.max(fanMax ?? 0, p.fanoutP99Ms);
+      }
       if (p.t + 1 > atT && p.t <= endT + 1) {
         for (const [k, v] of Object.entries(p.errorsByCode ?? {})) {
           errorsByCode[k] = (errorsByCode[k] ?? 0) + v;
@@ -127,6 +133,7 @@ export function faultRecords(x: FaultLossInput): FaultRecord[] {
         boardsWithGaps: gapBoards[i]!.size,
         seqReused: reused[i]!,
       },
+      latencyMax: { ackP99Ms: ackMax, fanoutP99Ms: fanMax },
       errorsByCode,
       sockets: { closed, reconnected, sendsOnClosed, allBackSec: allBackSec(x.timeseries, atT, nextT) },
       rssBytes: f.rssBytes,
