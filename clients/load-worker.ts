@@ -397,7 +397,7 @@ export class LoadWorker {
     for (const u of this.users) {
       if (u.state !== OPEN || !u.ws || !stallsUser(u.user, fraction)) continue;
       u.ws.pause();
-      if (!u.stalled) this.rec.stalled++;
+      this.rec.stall(u.idx);
       u.stalled = true;
       paused.push({ u, ws: u.ws });
     }

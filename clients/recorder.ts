@@ -146,6 +146,12 @@ export class Recorder {
   private readonly lastBcast: number[];
   private readonly seenByBoard = new Map<number, Map<number, SeenRec>>();
   private readonly samples = new Map<string, number[]>();
+  /**
+   * Local users the fleet stalled on purpose (slow consumers): what they receive, and their acks,
+   * arrive as late as the stall made them. That is the stall's delay, not the server's, so their
+   * latency is left out of every histogram (their accounting and ledger are kept).
+   */
+  private readonly stalledUsers = new Set<number>();
   // measured-window histograms
   readonly connect = newHistogram();
   readonly ack = new LatencyGroup();
@@ -225,6 +231,13 @@ export class Recorder {
     }
   }
 
+  /** Local user `u` stopped reading on purpose (the slow-consumers fault): its latency is no longer recorded. */
+  stall(u: number): void {
+    if (this.stalledUsers.has(u)) return;
+    this.stalledUsers.add(u);
+    this.stalled++;
+  }
+
   /** An update was due on a socket that was not open (closed, or reconnecting): not sent. */
   sendOnClosed(): void {
     this.sendsOnClosed++;
@@ -279,8 +292,10 @@ export class Recorder {
     this.pending.delete(key);
     this.acked++;
     this.sAcked++;
-    recordMs(this.sAck, now - p.at);
-    this.ack.record(this.window, p.at, p.sentAt, now);
+    if (!this.stalledUsers.has(u)) {
+      recordMs(this.sAck, now - p.at);
+      this.ack.record(this.window, p.at, p.sentAt, now);
+    }
     this.ledgerAcked.push(this.cfg.timedLedger ? [this.user(u).user, id, seq, round3(now)] : [this.user(u).user, id, seq]);
     this.seqsOf(u).add(seq);
   }
@@ -312,6 +327,7 @@ export class Recorder {
       rec = { from, id, sentAt, sampled: this.window.has(at) && isSampled(this.cfg.seed, from, id, this.cfg.sampleEvery), ww: 0 };
       bm.set(seq, rec);
     }
+    if (this.stalledUsers.has(u)) return;
     const lat = now - at;
     recordMs(this.sFan, lat);
     this.fanout.record(this.window, at, sentAt, now);
@@ -373,7 +389,7 @@ export class Recorder {
         const u = Math.floor(key / KEY_STRIDE);
         const id = messageId(this.cfg.idPrefix, key % KEY_STRIDE);
         unanswered.push(this.cfg.timedLedger ? [this.user(u).user, id, p.sentAt] : [this.user(u).user, id]);
-        this.ack.record(this.window, p.at, p.sentAt, now);
+        if (!this.stalledUsers.has(u)) this.ack.record(this.window, p.at, p.sentAt, now);
       }
     }
     if (unsent > 0) this.errorsByKind['unsent-at-finish'] = (this.errorsByKind['unsent-at-finish'] ?? 0) + unsent;

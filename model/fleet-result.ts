@@ -60,7 +60,7 @@ export type TimePoint = z.infer<typeof TimePointSchema>;
  * e.g. the server died; 1001: the server stopped; 4008: slow consumer). `sendsOnClosed`: updates due
  * on a socket that was not open (closed or reconnecting), so not sent. `reconnects`: attempts to
  * reopen closed sockets (runs with faults). `stalled`: sockets that stopped reading for a while (the
- * slow-consumers fault). The optional fields are absent in results from before they were recorded.
+ * slow-consumers fault); their latency is left out of every histogram (it is the stall's). The optional fields are absent in results from before they were recorded.
  */
 export const SocketsReportSchema = z.object({
   asked: num,

@@ -149,6 +149,20 @@ test('a reused seq: the other update goes to the ledger even when the member dro
   );
 });
 
+test('a socket stalled on purpose (slow consumer): its receipts and acks count in the accounting, not in the latency', () => {
+  const r = recorder();
+  r.stall(1);
+  r.stall(1);
+  r.frame(1, bcast(10, 'p-0', 1, 1100), 9000); // the stalled member reads its backlog 7.9 s late
+  r.frame(2, bcast(10, 'p-0', 1, 1100), 1110);
+  r.sentUpdate(1, 3, 1200, 1200);
+  r.frame(1, ack('p-3', 2), 9000);
+  assert.deepEqual([r.receivedFrames, r.acked, r.stalled], [2, 1, 1]);
+  assert.deepEqual([percentilesOf(r.fanout.corrected).count, percentilesOf(r.fanout.corrected).max], [1, hdr(10)]);
+  assert.equal(percentilesOf(r.ack.corrected).count, 0);
+  assert.equal(r.final(9500, () => true, 0).acked.length, 1);
+});
+
 test("the fleet's seconds: summed over workers, emitted once every live worker ticked, late ticks kept out of the series", () => {
   const tick = (index: number, t: number, sent: number, cpuPct: number): TickReport => ({
     type: 'tick',

@@ -7,7 +7,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -257,3 +257,48 @@ for (const variant of ['batched', 'per-request'] as const) {
     });
   });
 }
+
+test('batched --shards 2: each shard leases its own boards; a SIGKILL of the tree and a restart skip past both leases', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wami-shard-lease-'));
+  const db = join(dir, 'board.db');
+  seedDatabase(db, { boards: 2, cardsPerBoard: 5 });
+  const leases = (): unknown[] => {
+    const ro = new Database(db, { readonly: true });
+    try {
+      return ro.prepare('SELECT board_id, high FROM seq_leases ORDER BY board_id').raw().all();
+    } finally {
+      ro.close();
+    }
+  };
+  try {
+    // nothing is committed before the kill (a flush interval of 10 minutes)
+    let srv = await startOnFile('batched', db, ['--shards', '2', '--flush-interval-ms', '600000', '--seq-lease-block', '100']);
+    for (const b of [1, 2]) {
+      const w = await WsClient.connect(srv.wsUrl, b, 50 + b);
+      const s = await WsClient.connect(srv.wsUrl, b, 60 + b);
+      const sent = [1, 2, 3].map((i) => s.sendUpdate(cardId(b, i, 5)));
+      assert.deepEqual(
+        (await w.waitUpdates(3)).map((u) => [u.seq, u.id]),
+        sent.map((u, i) => [i + 1, u.id]),
+      );
+    }
+    assert.deepEqual(leases(), [
+      [1, 100],
+      [2, 100],
+    ]);
+    assert.equal((await srv.stop('SIGKILL')).signal, 'SIGKILL');
+    srv = await startOnFile('batched', db, ['--shards', '2', '--flush-interval-ms', '20', '--seq-lease-block', '100']);
+    for (const b of [1, 2]) {
+      const s = await WsClient.connect(srv.wsUrl, b, 70 + b);
+      const u = s.sendUpdate(cardId(b, 0, 5));
+      assert.equal(((await s.answer(u.id)) as AckMessage).seq, 101, `board ${b}: past the crashed run's lease`);
+    }
+    assert.equal((await srv.stop('SIGTERM')).code, 0, srv.output());
+    assert.deepEqual(leases(), [
+      [1, 101],
+      [2, 101],
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
