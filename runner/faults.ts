@@ -17,7 +17,7 @@ import type { ScheduleTimes } from '../clients/coordinator.js';
 import { describeFault, type Fault } from '../model/faults.js';
 import { nowMs } from '../protocol/clock.js';
 import type { FaultTiming } from './fault-loss.js';
-import type { RunHandle, RunHooks } from './lifecycle.js';
+import type { RunHandle, RunHooks } from './run-hooks.js';
 import { readRssBytes } from './proc.js';
 
 /** How long after a fault's end its "after" RSS is read (or just before the next fault), ms. */

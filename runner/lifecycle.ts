@@ -6,7 +6,7 @@
  */
 import { mkdirSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { runFleet, type FleetOptions, type FleetProgress, type ScheduleTimes } from '../clients/coordinator.js';
+import { runFleet, type FleetOptions, type ScheduleTimes } from '../clients/coordinator.js';
 import type { FleetResult, Ledger, RunStatus } from '../model/fleet-result.js';
 import { boardsWithOtherMembers } from '../protocol/layout.js';
 import { seedDatabase } from '../servers/common/db.js';
@@ -28,6 +28,9 @@ import { effectiveOptions } from './preflight.js';
 import { variantArgv } from '../model/variants.js';
 import { startHttpLoad, type HttpLoadResult, type RunningHttpLoad } from './http-load.js';
 import { descendantPids, startServerProcess, waitHealthy, type RunningServer } from './server-process.js';
+import type { RunHandle, RunHooks } from './run-hooks.js';
+
+export type { RunHandle, RunHooks } from './run-hooks.js';
 
 export interface LifecycleOptions {
   /** Open-file limit of a process here (soft), for --shards auto-sizing; null if unknown. */
@@ -48,43 +51,6 @@ export interface LifecycleOptions {
 
 /** What the lifecycle tells the caller: a line to show, or the status of the run in progress. */
 export type RunEvent = { type: 'log'; message: string } | { type: 'status'; state: ProgressState };
-
-/** What a hook can see and do of the run in progress. */
-export interface RunHandle {
-  /** "batched stage 1/1 (1000 sockets) repeat 1/1" */
-  readonly label: string;
-  readonly variant: Variant;
-  /** The server under test, once started (after a restart, the new one). */
-  readonly server: RunningServer | null;
-  /** The run's SQLite file. */
-  readonly dbFile: string;
-  /** Marks the run errored with this reason and stops its fleet. */
-  fail(reason: string): void;
-  /** The server's process tree now: its pid and every descendant (workers, shards); empty when none runs. */
-  serverPids(): number[];
-  /** The current server's exit is a fault's doing (a kill): it will not fail the run. */
-  expectServerExit(): void;
-  /**
-   * Starts the variant again on the same file and port (a restart after a kill) and resolves once it
-   * answers /healthz; from then on it is the run's server (sampled, scraped, stopped at the end).
-   */
-  restartServer(): Promise<RunningServer>;
-}
-
-/**
- * Per-run hooks, called at fixed points of every run: where fault injection (kill or pause the
- * server at second N, drop a shard) and restarts belong. All optional; a hook that throws fails the run.
- */
-export interface RunHooks {
-  /** After the server answered /healthz, before sampling and the fleet start. */
-  serverStarted?: (run: RunHandle) => void | Promise<void>;
-  /** Once a second while the fleet runs, with its progress. */
-  second?: (run: RunHandle, p: FleetProgress) => void;
-  /** When the fleet's schedule starts, with its times on the shared clock: where a fault at `atSec` lands. */
-  scheduled?: (run: RunHandle, t: ScheduleTimes) => void;
-  /** After the fleet finished, before the server is stopped. */
-  beforeStop?: (run: RunHandle) => void | Promise<void>;
-}
 
 function emptyServerMetrics(): ServerMetricsSummary {
   return {

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDb, setDiskFull } from '../common/db.js';
 import { DEFAULT_SPLIT_POLICY } from './batching.js';
-import { shardOf } from './shard-ipc.js';
+import { shardOf } from './shard-of.js';
 import { createBatchWriter, type LeaseGrant, type WriteRow } from './writer-core.js';
 
 export interface WriterThreadData {
