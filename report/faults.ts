@@ -49,7 +49,7 @@ function wordsOf(cols: FaultColumn[]): string[] {
     const gap = kill && f.loss.maxBroadcastToCrashMs !== null ? ` (broadcast up to ${fmtMs(f.loss.maxBroadcastToCrashMs)} before the kill)` : '';
     return `${c.label} broadcast ${counted(x, 'update', 'updates')} it never stored${gap}`;
   });
-  w.push(`Broadcast but never stored: ${bns.join('; ')}.`);
+  w.push(`Broadcast but never stored: ${cols.every((c) => c.fault.loss.broadcastNotStored === 0) ? 'none' : bns.join('; ')}.`);
   w.push(
     `Acked updates lost: ${perColumn(
       cols,
@@ -84,7 +84,7 @@ function wordsOf(cols: FaultColumn[]): string[] {
       ? `${c.label} none`
       : `${c.label} ${fmtNum(c.fault.loss.seqGapSeqs)} on ${counted(c.fault.loss.boardsWithGaps, 'board', 'boards')}`,
   );
-  w.push(`Seqs skipped (gaps, allowed and counted): ${gaps.join('; ')}.`);
+  w.push(`Seqs skipped (gaps, allowed and counted): ${cols.every((c) => c.fault.loss.seqGapSeqs === 0) ? 'none' : gaps.join('; ')}.`);
   if (kill) {
     const ready = cols
       .filter((c) => c.fault.restart)
@@ -98,6 +98,22 @@ function wordsOf(cols: FaultColumn[]): string[] {
       return `${c.label}: ${fmtNum(k.closed)} sockets closed, ${fmtNum(k.reconnected)} reopened, ${k.allBackSec === null ? 'never all back' : `all back after ${fmtNum(k.allBackSec)} s`}, ${fmtNum(k.sendsOnClosed)} updates fell due on closed sockets`;
     });
     w.push(`Reconnect storm (jittered backoff): ${storm.join('; ')}.`);
+  }
+  const kind = cols[0]?.fault.kind;
+  if (kind === 'slow-consumers') {
+    const closes = cols.map((c) => {
+      const n = c.fault.errorsByCode['closed-4008'] ?? 0;
+      return `${c.label} ${n === 0 ? 'closed none of them' : `closed ${counted(n, 'socket', 'sockets')} as slow consumers (4008)`}`;
+    });
+    w.push(`Slow consumers: ${closes.join('; ')}.`);
+  }
+  if (kind !== 'kill') {
+    const lat = cols.map((c) => `${c.label} ack ${fmtMs(c.fault.latencyMax?.ackP99Ms)}, fan-out ${fmtMs(c.fault.latencyMax?.fanoutP99Ms)}`);
+    w.push(`Worst per-second p99 from the start to 2 s after the end${kind === 'slow-consumers' ? ' (the stalled sockets left out)' : ''}: ${lat.join('; ')}.`);
+    const rss = cols.map(
+      (c) => `${c.label} ${fmtBytes(c.fault.rssBytes.before)} → ${fmtBytes(c.fault.rssBytes.duringMax)} → ${fmtBytes(c.fault.rssBytes.after)}`,
+    );
+    w.push(`Server RSS before → most during → after: ${rss.join('; ')}.`);
   }
   return w;
 }
