@@ -102,17 +102,21 @@ export interface FileServer {
   httpUrl: string;
   port: number;
   pid: number;
+  child: ChildProcess;
   output: () => string;
+  /** Resolves with how the process ended. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` (default SIGTERM; SIGKILL goes to the whole tree) and waits for the exit (SIGKILL after 30 s). */
   stop: (signal?: NodeJS.Signals) => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Servers started and not yet exited: a failing test must not leave one running (it would also keep the test process alive). */
 const liveServers = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of liveServers) c.kill('SIGKILL');
 });
 
-/** SIGKILLs every server started with startOnFile that is still running (for `after()` hooks). */
+/** SIGKILLs every server started with spawnListening that is still running, and waits for them (for `after()` hooks). */
 export async function stopAllOnFile(): Promise<void> {
   await Promise.all(
     [...liveServers].map(
@@ -126,9 +130,9 @@ export async function stopAllOnFile(): Promise<void> {
   );
 }
 
-/** `wami-bench serve <variant> --db db --port 0 …flags` on an existing file. */
-export async function startOnFile(variant: 'batched' | 'per-request', db: string, flags: string[] = [], timeoutMs = 20_000): Promise<FileServer> {
-  const child = spawn(process.execPath, [CLI, 'serve', variant, '--port', '0', '--db', db, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `file args…` (any server that prints the "listening on ws://HOST:PORT/ws" line) and resolves once it listens. */
+export async function spawnListening(file: string, args: string[], what: string, timeoutMs = 20_000): Promise<FileServer> {
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   liveServers.add(child);
   let out = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
@@ -138,7 +142,7 @@ export async function startOnFile(variant: 'batched' | 'per-request', db: string
     }),
   );
   const port = await new Promise<number>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`server did not start in time:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => rej(new Error(`${what} did not print its listening line in time:\n${out}`)), timeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = LISTEN_RE.exec(out);
@@ -150,7 +154,7 @@ export async function startOnFile(variant: 'batched' | 'per-request', db: string
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     void exited.then((x) => {
       clearTimeout(timer);
-      rej(new Error(`server exited (${x.code ?? x.signal}) before listening:\n${out}`));
+      rej(new Error(`${what} exited (${x.code ?? x.signal}) before listening:\n${out}`));
     });
   });
   return {
@@ -158,6 +162,7 @@ export async function startOnFile(variant: 'batched' | 'per-request', db: string
     httpUrl: `http://127.0.0.1:${port}`,
     port,
     pid: child.pid!,
+    child,
     output: () => out,
     exited,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
@@ -172,4 +177,9 @@ export async function startOnFile(variant: 'batched' | 'per-request', db: string
       return x;
     },
   };
+}
+
+/** `wami-bench serve <variant> --db db --port 0 …flags` on an existing file. */
+export function startOnFile(variant: 'batched' | 'per-request', db: string, flags: string[] = [], timeoutMs = 20_000): Promise<FileServer> {
+  return spawnListening(process.execPath, [CLI, 'serve', variant, '--port', '0', '--db', db, ...flags], `wami-bench serve ${variant}`, timeoutMs);
 }
