@@ -23,6 +23,7 @@ import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } fro
 import { RssReader } from './procstat.js';
 import { recipientsReport } from './sampling.js';
 import { SecondsAggregator } from './seconds.js';
+import { serverGoneReason } from './vanished.js';
 import { FleetWorker } from './worker-handle.js';
 import { boardsOf, DEFAULT_CARDS_PER_BOARD, readBoardCards, type CardPlan, type CardSource } from './board-cards.js';
 
@@ -56,6 +57,19 @@ export interface FleetHooks {
   onPhase?: (phase: FleetPhase) => void;
   /** Aborting kills every worker; runFleet then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Called once when the schedule starts, with its times on the shared clock (ms): where a fault's `atSec` lands. */
+  onSchedule?: (w: ScheduleTimes) => void;
+}
+
+/** The fleet's times on the shared clock (protocol/clock.ts nowMs), ms. */
+export interface ScheduleTimes {
+  /** t = 0 of the time series. */
+  originMs: number;
+  /** The schedule's origin (warm-up starts). */
+  t0Ms: number;
+  /** The measured window: [measureStartMs, scheduleEndMs). */
+  measureStartMs: number;
+  scheduleEndMs: number;
 }
 
 /** Extra time for the workers to start and report, ms. */
@@ -249,6 +263,9 @@ class FleetRun {
         handshakeTimeoutMs: cfg.handshakeTimeoutMs,
         originMs: this.origin,
         hardDeadlineMs: this.hardDeadline,
+        reconnect: cfg.reconnect,
+        stalls: cfg.stalls.map((st) => ({ atMs: st.atSec * 1000, durationMs: st.durationSec * 1000, fraction: st.fraction })),
+        timedLedger: cfg.faultsScheduled,
       };
       if (cfg.ca !== undefined) init.ca = cfg.ca;
       w.tell(init);
@@ -298,6 +315,11 @@ class FleetRun {
     this.measureStart = t0 + this.cfg.warmupSec * 1000;
     this.scheduleEnd = t0 + this.windowMs;
     for (const w of this.workers) w.tell({ type: 'start', t0, warmupMs: this.cfg.warmupSec * 1000, measureMs: this.cfg.durationSec * 1000 });
+    try {
+      this.hooks.onSchedule?.({ originMs: this.origin, t0Ms: t0, measureStartMs: this.measureStart, scheduleEndMs: this.scheduleEnd });
+    } catch {
+      /* a failing hook must not break the run */
+    }
     this.enter('warmup');
     if (await this.until(this.broken, this.measureStart)) return;
     this.enter('measure');
@@ -401,12 +423,22 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
   const failuresByKind: Record<string, number> = {};
   let reached = 0;
   let closedEarly = 0;
+  const closedEarlyByCode: Record<string, number> = {};
+  let sendsOnClosed = 0;
+  let stalled = 0;
+  const reconnects = { attempted: 0, succeeded: 0, failed: 0 };
   const notWhole: number[] = [];
   for (const w of workers) {
     const f = w.final;
     if (f) {
       reached += f.sockets.reached;
       closedEarly += f.sockets.closedEarly;
+      mergeCounts(closedEarlyByCode, f.sockets.closedEarlyByCode);
+      sendsOnClosed += f.sockets.sendsOnClosed;
+      stalled += f.sockets.stalled;
+      reconnects.attempted += f.sockets.reconnects.attempted;
+      reconnects.succeeded += f.sockets.reconnects.succeeded;
+      reconnects.failed += f.sockets.reconnects.failed;
       mergeCounts(failuresByKind, f.sockets.failuresByKind);
       notWhole.push(...f.notWholeUsers);
     } else {
@@ -418,7 +450,7 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
       for (let u = w.seg.firstUser; u < w.seg.firstUser + w.seg.count; u++) notWhole.push(u);
     }
   }
-  const updates = { sent: 0, acked: 0, errored: 0, unanswered: 0 };
+  const updates = { sent: 0, acked: 0, errored: 0, unanswered: 0, unansweredAtClose: 0 };
   const byCode: Record<string, number> = {};
   const byKind: Record<string, number> = {};
   let duplicate = 0;
@@ -431,6 +463,7 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
     updates.acked += f.updates.acked;
     updates.errored += f.updates.errored;
     updates.unanswered += f.updates.unanswered;
+    updates.unansweredAtClose += f.updates.unansweredAtClose;
     mergeCounts(byCode, f.errorsByCode);
     mergeCounts(byKind, f.errorsByKind);
     duplicate += f.duplicate;
@@ -454,7 +487,8 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
   });
   if (join.seqConflicts > 0) byKind['seq-conflict'] = (byKind['seq-conflict'] ?? 0) + join.seqConflicts;
   const hist = (pick: (f: WorkerFinal) => string): Histogram => mergeEncoded(finals.map(pick));
-  return { finals, failuresByKind, reached, closedEarly, updates, byCode, byKind, cpuSec, eld, ledger, join, hist };
+  const events = { closedEarlyByCode, sendsOnClosed, reconnects, stalled };
+  return { finals, failuresByKind, reached, closedEarly, events, updates, byCode, byKind, cpuSec, eld, ledger, join, hist };
 }
 
 /** The FleetResult of a finished run: the joined finals, the guard's verdict, the series, the ledger file. */
@@ -490,6 +524,12 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
     },
     cfg.guard,
   );
+  // A server that went away with no fault scheduled: not a measurement of the server under load.
+  const gone = serverGoneReason(
+    { reached: j.reached, closedEarlyByCode: j.events.closedEarlyByCode, sendsOnClosed: j.events.sendsOnClosed },
+    cfg.faultsScheduled,
+  );
+  if (gone) x.errors.push(gone);
   const status: RunStatus = x.errors.length > 0 ? 'errored' : guardReasons.length > 0 ? 'invalid' : 'ok';
   const reasons = [...x.errors, ...guardReasons];
   const examples = finals.flatMap((f) => f.examples).slice(0, 10);
@@ -518,7 +558,17 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
       wallSec: Math.round(nowMs() - x.origin) / 1000,
       ...(measuredSeconds.length > 0 ? { measuredT: { from: measuredSeconds[0]!, to: measuredSeconds[measuredSeconds.length - 1]! } } : {}),
     },
-    sockets: { asked: cfg.connections, reached: j.reached, failed: cfg.connections - j.reached, failuresByKind: j.failuresByKind, closedEarly: j.closedEarly },
+    sockets: {
+      asked: cfg.connections,
+      reached: j.reached,
+      failed: cfg.connections - j.reached,
+      failuresByKind: j.failuresByKind,
+      closedEarly: j.closedEarly,
+      closedEarlyByCode: j.events.closedEarlyByCode,
+      sendsOnClosed: j.events.sendsOnClosed,
+      ...(cfg.reconnect ? { reconnects: j.events.reconnects } : {}),
+      ...(j.events.stalled > 0 || cfg.stalls.length > 0 ? { stalled: j.events.stalled } : {}),
+    },
     latency: {
       connectMs: latencyStat(hist((f) => f.hist.connect)),
       ackMs: { ...latencyStat(hist((f) => f.hist.ack)), uncorrected: latencyStat(hist((f) => f.hist.ackUncorrected)) },

@@ -24,6 +24,7 @@ import {
   TimePointSchema,
   UpdatesReportSchema,
 } from './fleet-result.js';
+import { FaultRecordSchema } from './faults.js';
 import { VARIANT_KINDS } from './variants.js';
 
 export const RESULT_SCHEMA_VERSION = 1;
@@ -114,7 +115,10 @@ export type ServerMetricsSummary = z.infer<typeof ServerMetricsSummarySchema>;
  * correctness gate); storedNotAcked: stored but never acked; phantom: broadcast but not stored (> 0
  * fails the gate); notBroadcast: stored but seen by no member (on boards that had other members);
  * finalStateMismatches: cards whose row disagrees with their last event; seqGaps: boards whose stored
- * seqs are not 1..n; examples: a few of each failure, for the reader.
+ * seqs are not 1..n; seqReused: (board, seq) pairs given to two different updates (> 0 fails the
+ * gate, always; absent in results from before it was checked); examples: a few of each failure, for
+ * the reader. `excused`: in a run with faults, what the design documents it loses under a fault
+ * (phantom, seqGaps; see the run's `faults`) and so did not fail the audit.
  */
 export const AuditReportSchema = z.object({
   lostAcked: num,
@@ -123,6 +127,8 @@ export const AuditReportSchema = z.object({
   notBroadcast: num,
   finalStateMismatches: num,
   seqGaps: num,
+  seqReused: num.optional(),
+  excused: z.array(z.enum(['phantom', 'seqGaps'])).optional(),
   eventsStored: num,
   ok: z.boolean(),
   examples: z.array(z.string()),
@@ -165,6 +171,8 @@ export const RunRecordSchema = z.object({
   audit: AuditReportSchema.nullable(),
   thresholds: z.array(ThresholdOutcomeSchema),
   http: z.record(z.string(), z.unknown()).optional(),
+  /** The scenario's faults as this run met them (absent when the scenario has none). */
+  faults: z.array(FaultRecordSchema).optional(),
   wallSec: num,
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;

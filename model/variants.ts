@@ -25,6 +25,12 @@ const SOCKET_OPTIONS = {
   maxPayloadBytes: int(MAX_FRAME_BYTES, 256 * 1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
   /** Unsent bytes per socket before it is closed with 4008 (slow consumer), default 1 MiB. */
   maxBufferedBytes: int(1024, 2 ** 40).default(1024 * 1024),
+  /**
+   * Fault injection for the harness's `disk-full` fault (default false): enables
+   * `POST /faults/disk-full/on|off`, which caps every writing connection's max_page_count so writes
+   * that need a new page fail (SQLITE_FULL). Never set it on a server anyone relies on.
+   */
+  faultInjection: z.boolean().default(false),
 };
 
 /** batched: one event loop and a writer thread committing every flush interval (the seed's design). */
@@ -39,6 +45,8 @@ export const BATCHED_OPTIONS = {
   writerBusyTimeoutMs: int(0, 3_600_000).default(5000),
   /** Processes holding sockets (default 1: the single-process design); N >= 2: a primary hands each socket to its board's shard. */
   shards: int(1, 64).default(1),
+  /** Seqs leased per board ahead of the broadcasts, so a seq is never reused after a crash (default 1000; a crash skips up to this many). */
+  seqLeaseBlock: int(2, 1_000_000_000).default(1000),
   ...SOCKET_OPTIONS,
 };
 export const BatchedOptionsSchema = z.strictObject(BATCHED_OPTIONS);
@@ -95,16 +103,37 @@ export interface VariantKindSpec {
   defaultProcesses: (cpus: number) => number;
   /** Whether the processes share sockets round-robin (so a process may get more than its share). */
   roundRobin: boolean;
+  /**
+   * What the kind can do for the harness's faults beyond `kill`, `freeze` and `slow-consumers` (which
+   * work on any server by its process tree and sockets): `diskFull`, the `faultInjection` option.
+   */
+  faults?: { diskFull: boolean };
+  /**
+   * What the design documents it loses when a fault strikes (protocol/README.md section 4): the audit
+   * reports these per fault instead of failing on them in a run with faults. Absent: nothing.
+   * `phantom`: updates broadcast and then never stored (batched broadcasts before commit);
+   * `seqGaps`: seqs skipped (the batched seq lease after a crash, failed rows).
+   */
+  faultLoss?: ReadonlyArray<'phantom' | 'seqGaps'>;
 }
 
 export const VARIANT_SPECS: Record<VariantKind, VariantKindSpec> = {
-  batched: { shape: BATCHED_OPTIONS, schema: BatchedOptionsSchema, processOption: 'shards', defaultProcesses: () => 1, roundRobin: false },
+  batched: {
+    shape: BATCHED_OPTIONS,
+    schema: BatchedOptionsSchema,
+    processOption: 'shards',
+    defaultProcesses: () => 1,
+    roundRobin: false,
+    faults: { diskFull: true },
+    faultLoss: ['phantom', 'seqGaps'],
+  },
   'per-request': {
     shape: PER_REQUEST_OPTIONS,
     schema: PerRequestOptionsSchema,
     processOption: 'workers',
     defaultProcesses: (cpus) => Math.max(1, cpus),
     roundRobin: true,
+    faults: { diskFull: true },
   },
 };
 

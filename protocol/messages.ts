@@ -102,7 +102,27 @@ export const METRIC = {
   broadcastUnpersisted: 'wami_broadcast_unpersisted_total',
   /** batched only: failing batches split in two to isolate bad rows (not required of other servers). */
   batchSplits: 'wami_batch_splits_total',
+  /** batched only: updates held because their board reached its committed seq lease (not required of other servers). */
+  seqLeaseHolds: 'wami_seq_lease_holds_total',
+  /** batched only: updates held for a seq lease right now (gauge; not required of other servers). */
+  seqLeaseHeld: 'wami_seq_lease_held',
+  /** batched only: transactions that only extended seq leases (no update rows; not required of other servers). */
+  seqLeaseOnlyCommits: 'wami_seq_lease_only_commits_total',
+  /** Reference servers: slow consumers whose 4008 close could not be completed within the grace and were dropped (not required). */
+  slowConsumerDestroyed: 'wami_slow_consumer_destroyed_total',
+  /** Reference servers: update frames that arrived after the server had sent its Close frame, so could not be answered (not required). */
+  updatesAfterClose: 'wami_updates_after_close_total',
 } as const;
 
-/** The metric names every v1 server exposes on /metrics (all of METRIC but the batched-only batch splits). */
-export const METRIC_NAMES: readonly string[] = Object.values(METRIC).filter((n) => n !== METRIC.batchSplits);
+/** Metrics of the reference servers that protocol v1 does not require of every server. */
+const OPTIONAL_METRICS: readonly string[] = [
+  METRIC.batchSplits,
+  METRIC.seqLeaseHolds,
+  METRIC.seqLeaseHeld,
+  METRIC.seqLeaseOnlyCommits,
+  METRIC.slowConsumerDestroyed,
+  METRIC.updatesAfterClose,
+];
+
+/** The metric names every v1 server exposes on /metrics (all of METRIC but the optional ones above). */
+export const METRIC_NAMES: readonly string[] = Object.values(METRIC).filter((n) => !OPTIONAL_METRICS.includes(n));

@@ -56,6 +56,8 @@ export interface ChartSpec {
    * what lies outside it (connect, warm-up, drain).
    */
   measured?: Record<string, [number, number]>;
+  /** x ranges to mark (a fault: [from, to] and its name), drawn as red bands. */
+  marks?: Array<{ from: number; to: number; label: string }>;
 }
 
 export interface Selection {
@@ -76,6 +78,8 @@ export interface ChartSet {
   errors: ChartSpec[];
   resources: ChartSpec[];
   sqlite: ChartSpec[];
+  /** One timeline per run with faults, each fault marked. */
+  faults: ChartSpec[];
 }
 
 export const PALETTE = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#0891b2', '#be123c', '#a16207', '#4b5563'];
@@ -537,6 +541,26 @@ function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
   return capacity;
 }
 
+/** One timeline per run with faults: acks, errors and open sockets per second, each fault a red band. */
+function faultCharts({ result, color, F, tFleet }: ChartContext): ChartSpec[] {
+  return result.runs
+    .filter((r) => (r.faults?.length ?? 0) > 0)
+    .map((r, i) => ({
+      id: `faults-${i}`,
+      title: `${r.variant} · stage ${r.stage.index + 1} (${r.stage.connections} sockets) · repeat ${r.repeat}: the run, faults marked`,
+      x: { label: tFleet },
+      y: { label: 'per second', min: 0 },
+      y2: { label: 'open sockets', min: 0 },
+      datasets: [
+        { label: 'acked/s', data: xy(F(r), 't', 'acked'), color: color(r.variant) },
+        { label: 'errors/s (all codes and kinds)', data: xy(F(r), 't', 'errors'), color: '#be123c', dash: 'dashed' as const },
+        { label: 'open sockets', data: xy(F(r), 't', 'openSockets'), color: '#4b5563', dash: 'dotted' as const, y2: true },
+      ],
+      marks: r.faults!.map((f) => ({ from: f.atT, to: Math.max(f.endT, f.atT + 0.2), label: f.kind })),
+      note: 'Red bands: each fault, from its start to its end (a kill: until the restarted server answered). Errors include closed sockets and updates due on closed sockets.',
+    }));
+}
+
 /** Builds every chart of the page. */
 export function buildCharts(result: ResultFile): ChartSet {
   const ctx = chartContext(result);
@@ -550,5 +574,6 @@ export function buildCharts(result: ResultFile): ChartSet {
     errors: errorCharts(ctx),
     resources: resourceCharts(ctx),
     sqlite: sqliteCharts(ctx),
+    faults: faultCharts(ctx),
   };
 }

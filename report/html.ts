@@ -14,6 +14,7 @@ import type { ResultFile, RunRecord } from '../model/result.js';
 import { buildCharts, type ChartSpec } from './charts.js';
 import { compactJson, escapeHtml, fmtBytes, fmtMs, fmtNum, fmtRatio, jsonForScript } from './format.js';
 import { capacityRows, searchText, sloText } from './capacity.js';
+import { faultBlocks } from './faults.js';
 import { designClaims } from './memory.js';
 import { MEMORY_ROWS } from './metrics.js';
 import { groupByStage, isValid, serverShape, shapeLabel, stageLabel, type StageGroup } from './runs.js';
@@ -204,21 +205,24 @@ function renderAudit(result: ResultFile): string {
       'stored, not broadcast',
       'final state mismatches',
       'boards with seq gaps',
+      'seqs reused',
       'events stored',
       'examples',
     ],
     result.runs.map((r) => {
       const a = r.audit;
-      if (!a) return [runName(r), { text: 'not audited', cls: 'fail' }, '', '', '', '', '', '', '', ''];
+      if (!a) return [runName(r), { text: 'not audited', cls: 'fail' }, '', '', '', '', '', '', '', '', ''];
+      const excused = a.excused?.length ? ` (faults: ${a.excused.join(', ')} by design)` : '';
       return [
         runName(r),
-        { text: a.ok ? 'passed' : 'FAILED', cls: a.ok ? 'pass' : 'fail' },
+        { text: (a.ok ? 'passed' : 'FAILED') + excused, cls: a.ok ? 'pass' : 'fail' },
         n(a.lostAcked),
         n(a.phantom),
         n(a.storedNotAcked),
         n(a.notBroadcast),
         n(a.finalStateMismatches),
         n(a.seqGaps),
+        n(a.seqReused),
         n(a.eventsStored),
         a.examples.slice(0, 3).join('; '),
       ];
@@ -253,6 +257,27 @@ function renderAudit(result: ResultFile): string {
     ? `<p class="note">Each cell: pass (✓) or FAIL (✗), and the run's actual value.</p>${simpleTable(['run', ...exprs], thresholdRows, invalid)}`
     : '<p class="note">The scenario sets no thresholds.</p>';
   return `<h3>Runs</h3>${runs}<h3>Audit: the database against what the fleet saw</h3>${audit}<h3>Delivery accounting</h3>${delivery}<h3>Thresholds</h3>${thresholds}`;
+}
+
+/** Faults: what each design lost, per fault, in words and side by side, and each run's timeline with its faults marked. */
+function renderFaults(result: ResultFile, charts: ChartSpec[]): string {
+  const blocks = faultBlocks(result);
+  if (blocks.length === 0) return '';
+  const body = blocks
+    .map((b) => {
+      const head = ['', ...b.columns.map((c) => c.label)];
+      const rows = b.rows.map((r) => [
+        { text: r.label.trim(), cls: /^\s/.test(r.label) ? 'sub' : '' },
+        ...r.cells.map((t, i) => ({ text: t, cls: `num${r.bad?.[i] ? ' fail' : ''}` })),
+      ]);
+      return `<h3>${e(b.title)}</h3><ul class="plain">${b.words.map((w) => `<li>${e(w)}</li>`).join('')}</ul>${simpleTable(head, rows)}`;
+    })
+    .join('\n');
+  const note =
+    '<p class="note">Each fault owns what happened from 1 s before it to 1 s before the next (by when an update was sent, acked or committed). Lost acks and reused seqs fail the run whatever the fault. ' +
+    'What a design documents it loses under a fault does not: batched broadcasts from RAM before it commits, so a crash loses what it broadcast in the last flush interval and a failed write leaves a phantom, and its seq lease makes a restart skip ahead (gaps, allowed and counted, never reuse). ' +
+    'The audit table below says which of these a run excused.</p>';
+  return section('faults', 'Faults: what each design loses', note + body + chartGrid(charts));
 }
 
 function renderCapacity(result: ResultFile, charts: ChartSpec[]): string {
@@ -379,6 +404,7 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
     ...charts.errors,
     ...charts.resources,
     ...charts.sqlite,
+    ...charts.faults,
   ];
   const data = { defaultSel: charts.defaultSel, charts: allCharts };
 
@@ -390,6 +416,7 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
     ['tables', 'Side by side'],
     ['memory', 'Memory'],
     ['steady', 'Steady latency'],
+    ...(charts.faults.length ? ([['faults', 'Faults']] as Array<[string, string]>) : []),
     ['distribution', 'Latency distribution'],
     ['over-time', 'Over time'],
     ['errors', 'Errors'],
@@ -426,6 +453,7 @@ ${multiStage ? scalingSection : ''}
 ${section('tables', 'Side by side, per stage', tablesNote + tables)}
 ${renderMemory(result, stages, opts)}
 ${renderSteady(stages)}
+${renderFaults(result, charts.faults)}
 ${selbar}
 ${section('distribution', 'Latency percentile distribution', chartGrid(charts.distribution))}
 ${section('over-time', 'Latency and throughput over time', chartGrid(charts.overTime))}

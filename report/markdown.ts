@@ -11,6 +11,7 @@ import { stageTable, type StageTable } from './table.js';
 import { acrossStages, computeVerdict } from './verdict.js';
 import { computeDecision, type Decision } from './decision.js';
 import { capacityRows, searchText, sloText } from './capacity.js';
+import { faultBlocks } from './faults.js';
 import { designClaims } from './memory.js';
 
 /** Hard ceiling of summary.md in bytes (GitHub comments take 65,536 characters). */
@@ -95,6 +96,17 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     out.push('✅ No warnings: every run valid, every audit passed, every threshold met, every broadcast delivered.');
   }
   out.push('');
+  const faults = faultBlocks(result);
+  if (faults.length) {
+    out.push('### Faults: what each design loses');
+    out.push('');
+    for (const b of faults) {
+      out.push(`**${mdCell(b.title)}**`);
+      out.push('');
+      for (const w of b.words) out.push(`- ${w}`);
+      out.push('');
+    }
+  }
   const claims = compact ? [] : designClaims(result);
   if (claims.length) {
     out.push('### The design note’s memory claims, against this result');

@@ -6,14 +6,19 @@
  */
 import { mkdirSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { runFleet, type FleetOptions, type FleetProgress } from '../clients/coordinator.js';
+import { runFleet, type FleetOptions, type ScheduleTimes } from '../clients/coordinator.js';
 import type { FleetResult, Ledger, RunStatus } from '../model/fleet-result.js';
 import { boardsWithOtherMembers } from '../protocol/layout.js';
 import { seedDatabase } from '../servers/common/db.js';
 import type { Scenario, Variant } from '../scenarios/schema.js';
 import { estimateRunSec, type PlannedRun } from './plan.js';
 import { evaluateThresholds, parseThreshold } from '../scenarios/thresholds.js';
-import { auditDatabase } from './audit.js';
+import { compareLedger, readStoredState } from './audit.js';
+import { faultRecords } from './fault-loss.js';
+import { FaultInjector } from './faults.js';
+import type { FaultRecord } from '../model/faults.js';
+import { boardOfUser } from '../protocol/layout.js';
+import { VARIANT_SPECS } from '../model/variants.js';
 import { MetricsScraper, METRIC } from './metrics-scrape.js';
 import { fmtDuration, type ProgressState } from './progress.js';
 import { ResourceSampler } from './resources.js';
@@ -23,6 +28,9 @@ import { effectiveOptions } from './preflight.js';
 import { variantArgv } from '../model/variants.js';
 import { startHttpLoad, type HttpLoadResult, type RunningHttpLoad } from './http-load.js';
 import { descendantPids, startServerProcess, waitHealthy, type RunningServer } from './server-process.js';
+import type { RunHandle, RunHooks } from './run-hooks.js';
+
+export type { RunHandle, RunHooks } from './run-hooks.js';
 
 export interface LifecycleOptions {
   /** Open-file limit of a process here (soft), for --shards auto-sizing; null if unknown. */
@@ -43,30 +51,6 @@ export interface LifecycleOptions {
 
 /** What the lifecycle tells the caller: a line to show, or the status of the run in progress. */
 export type RunEvent = { type: 'log'; message: string } | { type: 'status'; state: ProgressState };
-
-/** What a hook can see and do of the run in progress. */
-export interface RunHandle {
-  /** "batched stage 1/1 (1000 sockets) repeat 1/1" */
-  readonly label: string;
-  readonly variant: Variant;
-  /** The server under test, once started. */
-  readonly server: RunningServer | null;
-  /** Marks the run errored with this reason and stops its fleet. */
-  fail(reason: string): void;
-}
-
-/**
- * Per-run hooks, called at fixed points of every run: where fault injection (kill or pause the
- * server at second N, drop a shard) and restarts belong. All optional; a hook that throws fails the run.
- */
-export interface RunHooks {
-  /** After the server answered /healthz, before sampling and the fleet start. */
-  serverStarted?: (run: RunHandle) => void | Promise<void>;
-  /** Once a second while the fleet runs, with its progress. */
-  second?: (run: RunHandle, p: FleetProgress) => void;
-  /** After the fleet finished, before the server is stopped. */
-  beforeStop?: (run: RunHandle) => void | Promise<void>;
-}
 
 function emptyServerMetrics(): ServerMetricsSummary {
   return {
@@ -152,6 +136,14 @@ export class RunLifecycle implements RunHandle {
   private audit: AuditReport | null = null;
   private stopping = false;
   private readonly fleetAbort = new AbortController();
+  /** The scenario's faults as hooks of this run (null without faults). */
+  private readonly injector: FaultInjector | null;
+  /** Per-run hooks: the fault injector's, then the caller's. */
+  private readonly hooks: RunHooks[];
+  /** Servers whose exit a fault caused. */
+  private readonly expectedExits = new Set<RunningServer>();
+  private schedule: ScheduleTimes | null = null;
+  private faultRecs: FaultRecord[] | null = null;
 
   constructor(
     private readonly ctx: RunContext,
@@ -168,7 +160,32 @@ export class RunLifecycle implements RunHandle {
     this.db = `${base}.db`;
     this.ledgerFile = `${base}.ledger.json`;
     this.via = variant.via ?? s.via;
-    this.runVariant = effectiveOptions(variant, stage.connections, opts.fdLimit, opts.cpus);
+    const rv = effectiveOptions(variant, stage.connections, opts.fdLimit, opts.cpus);
+    // a disk-full fault needs the server's fault injection
+    this.runVariant = s.faults.some((f) => f.kind === 'disk-full') ? ({ ...rv, options: { ...rv.options, faultInjection: true } } as Variant) : rv;
+    this.injector = s.faults.length > 0 ? new FaultInjector(s.faults) : null;
+    this.hooks = [...(this.injector ? [this.injector] : []), ...(opts.hooks ? [opts.hooks] : [])];
+  }
+
+  get dbFile(): string {
+    return this.db;
+  }
+
+  serverPids(): number[] {
+    const srv = this.server;
+    return srv?.isRunning() ? [srv.pid, ...descendantPids(srv.pid)] : [];
+  }
+
+  expectServerExit(): void {
+    if (this.server) this.expectedExits.add(this.server);
+  }
+
+  async restartServer(): Promise<RunningServer> {
+    const old = this.server;
+    if (!old) throw new Error('no server to restart');
+    const srv = await this.launchServer(old.port);
+    await waitHealthy(srv.httpUrl);
+    return srv;
   }
 
   private log(message: string): void {
@@ -194,16 +211,18 @@ export class RunLifecycle implements RunHandle {
     this.opts.signal.addEventListener('abort', onOuterAbort);
     try {
       const fleetUrl = await this.startServer();
-      await this.opts.hooks?.serverStarted?.(this);
+      for (const h of this.hooks) await h.serverStarted?.(this);
       await this.startSampling();
       await this.runLoad(fleetUrl);
-      await this.opts.hooks?.beforeStop?.(this);
+      for (const h of this.hooks) await h.beforeStop?.(this);
     } catch (e) {
       const why = this.opts.signal.aborted ? 'interrupted (Ctrl-C)' : `run failed: ${(e as Error).message}`;
       this.status = 'errored';
       this.reasons.push(why);
     } finally {
       this.opts.signal.removeEventListener('abort', onOuterAbort);
+      // a fault under way (a restart) finishes before the server is stopped; faults not begun never will
+      await this.injector?.settle();
       await this.stop();
     }
     this.auditDatabase();
@@ -214,12 +233,8 @@ export class RunLifecycle implements RunHandle {
   /** The server (and Caddy in front, for via caddy), each watched: exiting during the run fails it. Returns the fleet's URL. */
   private async startServer(): Promise<string> {
     const opts = this.opts;
-    const srv = await startServerProcess({ variant: this.runVariant, db: this.db, nodeFlags: opts.serverNodeFlags, ...(opts.pin ? { cpus: '0' } : {}) });
-    this.server = srv;
+    const srv = await this.launchServer(0);
     await waitHealthy(srv.httpUrl);
-    void srv.exited.then((x) => {
-      if (!this.stopping) this.fail(`server exited during the run (code ${x.code}, signal ${x.signal}); last output: ${srv.output().slice(-500).trim()}`);
-    });
     if (this.via !== 'caddy') return srv.wsUrl;
     const { name } = this.variant;
     const { stageIndex, repeat } = this.pr;
@@ -235,12 +250,30 @@ export class RunLifecycle implements RunHandle {
     return cd.wssUrl;
   }
 
+  /** Starts the variant on the run's file (port 0: any free port), watched: exiting during the run, unless a fault caused it, fails it. */
+  private async launchServer(port: number): Promise<RunningServer> {
+    const opts = this.opts;
+    const srv = await startServerProcess({
+      variant: this.runVariant,
+      db: this.db,
+      nodeFlags: opts.serverNodeFlags,
+      port,
+      ...(opts.pin ? { cpus: '0' } : {}),
+    });
+    this.server = srv;
+    void srv.exited.then((x) => {
+      if (!this.stopping && !this.expectedExits.has(srv))
+        this.fail(`server exited during the run (code ${x.code}, signal ${x.signal}); last output: ${srv.output().slice(-500).trim()}`);
+    });
+    return srv;
+  }
+
   /** Resources of the server tree (and the fleet's) and /metrics, once a second; the idle RSS after a second. */
   private async startSampling(): Promise<void> {
     const srv = this.server!;
-    // The server side is the server's process tree plus Caddy when it is in front.
-    const serverRoots = this.caddy ? [srv.pid, this.caddy.pid] : [srv.pid];
-    const serverPids = (): number[] => serverRoots.flatMap((p) => [p, ...descendantPids(p)]);
+    // The server side is the server's process tree plus Caddy when it is in front (after a restart, the new server's).
+    const serverRoots = (): number[] => (this.caddy ? [this.server!.pid, this.caddy.pid] : [this.server!.pid]);
+    const serverPids = (): number[] => serverRoots().flatMap((p) => [p, ...descendantPids(p)]);
     // prom-client's event-loop monitor has a 10 ms resolution (servers/common/metrics.ts): subtract it, as the fleet does.
     // Per-request and sharded servers gather /metrics from every process (up to 2 s): wait that long.
     const scr = new MetricsScraper({ url: `${srv.httpUrl}/metrics`, intervalMs: 1000, eventLoopResolutionMs: 10, timeoutMs: 2500 });
@@ -284,6 +317,13 @@ export class RunLifecycle implements RunHandle {
       ...(s.fleet.drainSec !== undefined ? { drainSec: s.fleet.drainSec } : {}),
       ...(s.fleet.guard !== undefined ? { guard: s.fleet.guard } : {}),
       ...(opts.pin ? { cpus: opts.cpus > 2 ? `1-${opts.cpus - 1}` : '1' } : {}),
+      ...(s.faults.length > 0
+        ? {
+            faultsScheduled: true,
+            reconnect: true,
+            stalls: s.faults.flatMap((f) => (f.kind === 'slow-consumers' ? [{ atSec: f.atSec, durationSec: f.durationSec, fraction: f.fraction }] : [])),
+          }
+        : {}),
     };
   }
 
@@ -296,6 +336,10 @@ export class RunLifecycle implements RunHandle {
     const runStart = Date.now();
     const fleet = await runFleet(this.fleetOptions(url), {
       signal: this.fleetAbort.signal,
+      onSchedule: (t) => {
+        this.schedule = t;
+        for (const h of this.hooks) h.scheduled?.(this, t);
+      },
       onSecond: (p) => {
         if (s.http && !this.httpLoad && p.phase === 'measure') {
           // The read path starts with the measured window, against the same front (direct or Caddy).
@@ -310,7 +354,7 @@ export class RunLifecycle implements RunHandle {
             ...(this.caddy ? { ca: this.caddy.ca } : {}),
           });
         }
-        this.opts.hooks?.second?.(this, p);
+        for (const h of this.hooks) h.second?.(this, p);
         const elapsed = (Date.now() - runStart) / 1000;
         opts.events({
           type: 'status',
@@ -352,9 +396,11 @@ export class RunLifecycle implements RunHandle {
       this.serverMetrics = m;
       // Server counters read 0 when nothing could be scraped: say so, rather than let 0 pass for a fact.
       const tries = m.scrapes + m.scrapeFailures;
+      // while a kill fault had the server down, its /metrics could not answer: those failures are the fault's, not missing data
+      const expected = this.injector ? Math.ceil(this.injector.downSec) + this.injector.timings.length : 0;
       if (m.scrapes === 0)
         this.reasons.push('no /metrics scrape succeeded: the server metrics of this run (BUSY hits, retries, batches, WAL) are unknown, not zero');
-      else if (tries > 0 && m.scrapeFailures / tries > 0.1)
+      else if (tries > 0 && Math.max(0, m.scrapeFailures - expected) / tries > 0.1)
         this.reasons.push(`${m.scrapeFailures} of ${tries} /metrics scrapes failed: the server metrics of this run are incomplete`);
     }
     const failStopping = (why: string): void => {
@@ -373,7 +419,12 @@ export class RunLifecycle implements RunHandle {
     }
   }
 
-  /** The database against the fleet's ledger (only when the run did not error). */
+  /**
+   * The database against the fleet's ledger (only when the run did not error). In a run with faults,
+   * what each fault cost (runner/fault-loss.ts), and the gate: lost acks, reused seqs and final
+   * states always fail it; phantoms and seq gaps fail it unless the design documents them as its
+   * loss under a fault (VARIANT_SPECS[kind].faultLoss: batched broadcasts before it stores).
+   */
   private auditDatabase(): void {
     if (!this.fleet || this.status === 'errored') return;
     if (!existsSync(this.ledgerFile)) {
@@ -383,10 +434,41 @@ export class RunLifecycle implements RunHandle {
     }
     try {
       const ledger = JSON.parse(readFileSync(this.ledgerFile, 'utf8')) as Ledger;
-      const a = auditDatabase(this.db, ledger, { boardsWithOtherMembers: boardsWithOtherMembers(this.pr.stage.connections, this.s.users.perBoard) });
-      this.audit = a;
+      const perBoard = this.s.users.perBoard;
+      const stored = readStoredState(this.db);
+      const faulted = this.injector !== null;
+      const a = compareLedger(stored, ledger, {
+        boardsWithOtherMembers: boardsWithOtherMembers(this.pr.stage.connections, perBoard),
+        boardOfUser: (u) => boardOfUser(u, perBoard),
+        collect: faulted,
+      });
+      if (faulted && this.injector && this.schedule) {
+        this.faultRecs = faultRecords({
+          faults: this.injector.timings,
+          originMs: this.schedule.originMs,
+          ledger,
+          audit: a,
+          stored,
+          timeseries: this.fleet.timeseries,
+        });
+        const allowed = VARIANT_SPECS[this.variant.kind].faultLoss ?? [];
+        const excused = allowed.filter((k) => a[k] > 0);
+        if (excused.length > 0) {
+          a.excused = excused;
+          a.ok =
+            a.lostAcked === 0 &&
+            a.seqReused === 0 &&
+            a.finalStateMismatches === 0 &&
+            (a.phantom === 0 || excused.includes('phantom')) &&
+            (a.seqGaps === 0 || excused.includes('seqGaps'));
+        }
+      }
+      const { items: _items, reusedSeqs: _reused, ...report } = a;
+      this.audit = report;
       if (!a.ok)
-        this.reasons.push(`audit failed: lostAcked ${a.lostAcked}, phantom ${a.phantom}, seqGaps ${a.seqGaps}, finalStateMismatches ${a.finalStateMismatches}`);
+        this.reasons.push(
+          `audit failed: lostAcked ${a.lostAcked}, seqReused ${a.seqReused}, phantom ${a.phantom}, seqGaps ${a.seqGaps}, finalStateMismatches ${a.finalStateMismatches}`,
+        );
     } catch (e) {
       this.status = 'errored';
       this.reasons.push(`audit failed to run: ${(e as Error).message}`);
@@ -423,6 +505,7 @@ export class RunLifecycle implements RunHandle {
       wallSec: (Date.now() - this.t0) / 1000,
     };
     if (this.httpResult) record.http = this.httpResult as unknown as Record<string, unknown>;
+    if (this.faultRecs) record.faults = this.faultRecs;
     if (this.status !== 'errored')
       record.thresholds = evaluateThresholds(
         record,

@@ -17,6 +17,8 @@ export interface ServerSpec {
   db: string;
   nodeFlags: string[];
   host?: string;
+  /** Port to listen on; default 0 (any free port). A restart after a kill uses the port it had. */
+  port?: number;
   /** Run under `taskset -c <cpus>` (e.g. "0"). */
   cpus?: string;
   startTimeoutMs?: number;
@@ -41,7 +43,19 @@ export interface RunningServer {
 
 export async function startServerProcess(spec: ServerSpec): Promise<RunningServer> {
   const host = spec.host ?? '127.0.0.1';
-  const nodeArgs = [...spec.nodeFlags, CLI_JS, 'serve', spec.variant.kind, '--host', host, '--port', '0', '--db', spec.db, ...variantArgv(spec.variant)];
+  const nodeArgs = [
+    ...spec.nodeFlags,
+    CLI_JS,
+    'serve',
+    spec.variant.kind,
+    '--host',
+    host,
+    '--port',
+    String(spec.port ?? 0),
+    '--db',
+    spec.db,
+    ...variantArgv(spec.variant),
+  ];
   const child = spawnChild(process.execPath, nodeArgs, spec.cpus ? { cpus: spec.cpus } : {});
   const { pid, exited } = child;
   const port = await new Promise<number>((res, rej) => {

@@ -7,6 +7,7 @@
  * defaults for the scenario, the CLI and the library.
  */
 import { z } from 'zod';
+import { FaultSchema, faultListProblems } from '../model/faults.js';
 import { FLEET_OPTIONS, GUARD_OPTIONS } from '../model/fleet-options.js';
 import { setSchema } from '../model/options.js';
 import { checkVariantOptions, VARIANT_KINDS, VARIANT_SET_SCHEMAS, VARIANT_SPECS, variantSetFromArgv, type VariantSet } from '../model/variants.js';
@@ -120,6 +121,11 @@ export const ScenarioSchema = z
     via: z.enum(['direct', 'caddy']).default('direct'),
     http: HttpLoadSchema.optional(),
     thresholds: z.array(z.string()).default([]),
+    /**
+     * Faults injected into every run, inside its measured window (model/faults.ts): kill (restart on
+     * the same file), freeze, disk-full, slow-consumers. Each run records what each one cost.
+     */
+    faults: z.array(FaultSchema).default([]),
     server: z
       .strictObject({
         /** Node flags for every server process of every variant (the same for all, so neither design wins by tuning). */
@@ -160,6 +166,21 @@ export const ScenarioSchema = z
           path: ['stages', i, 'connections'],
           message: `${st.connections} connections at ${s.users.perBoard} per board need ${boardsNeeded} boards, but seed.boards is ${s.seed.boards}`,
         });
+      }
+    });
+    const faultIssues = new Set<string>();
+    for (const st of s.stages) {
+      for (const p of faultListProblems(s.faults, st.durationSec)) {
+        if (faultIssues.has(`${p.index}:${p.message}`)) continue;
+        faultIssues.add(`${p.index}:${p.message}`);
+        ctx.addIssue({ code: 'custom', path: ['faults', p.index], message: p.message });
+      }
+    }
+    s.faults.forEach((f, i) => {
+      if (f.kind !== 'disk-full') return;
+      for (const v of s.variants) {
+        if (!VARIANT_SPECS[v.kind].faults?.diskFull)
+          ctx.addIssue({ code: 'custom', path: ['faults', i], message: `variant "${v.name}" (${v.kind}) cannot inject disk-full (no fault injection)` });
       }
     });
     s.thresholds.forEach((t, i) => {

@@ -54,6 +54,8 @@ export const METRICS: ReadonlyMap<string, Getter> = (() => {
   for (const k of ['lostAcked', 'storedNotAcked', 'phantom', 'notBroadcast', 'finalStateMismatches', 'seqGaps'] as const) {
     m.set(`audit.${k}`, (r) => (r.audit ? r.audit[k] : null));
   }
+  // null (the threshold fails) for a result from before seq reuse was checked
+  m.set('audit.seqReused', (r) => r.audit?.seqReused ?? null);
   m.set('resources.server.rssBytesMax', (r) => r.resources.server.rssBytesMax);
   m.set('resources.server.pssBytesMax', (r) => r.resources.server.pssBytesMax);
   m.set('resources.server.rssBytesPerSocket', (r) => r.resources.server.rssBytesPerSocket);

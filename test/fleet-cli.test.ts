@@ -206,3 +206,63 @@ test('a --cards-per-board that does not match the server: exit 2 before the load
     srv.cleanup();
   }
 });
+
+test('the server killed mid-run with no fault scheduled: status errored, exit 1, closes and sends on closed sockets in the JSON', {
+  timeout: 90_000,
+}, async () => {
+  const srv = await startServer('batched', { boards: 4, cardsPerBoard: 10 });
+  try {
+    const out = join(dir, 'killed.json');
+    const c = spawn(
+      process.execPath,
+      [
+        CLI,
+        'fleet',
+        '--url',
+        `ws://127.0.0.1:${srv.port}`,
+        '--connections',
+        '20',
+        '--per-board',
+        '5',
+        '--updates-per-user-per-min',
+        '120',
+        '--warmup-sec',
+        '0.5',
+        '--duration-sec',
+        '3',
+        '--drain-sec',
+        '1',
+        '--seed',
+        '3',
+        '--cards-per-board',
+        '10',
+        '--out',
+        out,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    let killed = false;
+    c.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // once the measured window runs, the server dies (no fault was scheduled)
+      if (!killed && /fleet measure/.test(stderr)) {
+        killed = true;
+        srv.child.kill('SIGKILL');
+      }
+    });
+    const code = await new Promise<number | null>((res) => c.on('exit', res));
+    assert.ok(killed, stderr);
+    assert.equal(code, 1, stderr);
+    const res = JSON.parse(readFileSync(out, 'utf8')) as FleetResult;
+    assert.equal(res.status, 'errored');
+    assert.match(res.reasons.join('; '), /the server went away .* with no fault scheduled: 20 of 20 socket\(s\) closed early \(1006 ×20\)/);
+    assert.equal(res.sockets.closedEarly, 20);
+    assert.deepEqual(res.sockets.closedEarlyByCode, { 1006: 20 });
+    assert.ok((res.sockets.sendsOnClosed ?? 0) > 0, 'updates fell due on the closed sockets');
+    assert.match(stderr, /fleet errored/);
+  } finally {
+    await srv.stop();
+    srv.cleanup();
+  }
+});

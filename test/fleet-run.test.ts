@@ -35,7 +35,7 @@ async function withServer<T>(variant: 'batched' | 'per-request', opts: Parameter
 
 function assertClean(r: FleetResult, asked: number): void {
   assert.equal(r.status, 'ok', r.reasons.join('; '));
-  assert.deepEqual(r.sockets, { asked, reached: asked, failed: 0, failuresByKind: {}, closedEarly: 0 });
+  assert.deepEqual(r.sockets, { asked, reached: asked, failed: 0, failuresByKind: {}, closedEarly: 0, closedEarlyByCode: {}, sendsOnClosed: 0 });
   assert.ok(r.updates.sent > 0);
   assert.equal(r.updates.acked, r.updates.sent, 'acks == updates sent');
   assert.equal(r.updates.errored, 0);

@@ -26,7 +26,12 @@ export interface RunningServer {
 
 export async function startBatchedServer(opts: BatchedServerOptions): Promise<RunningServer> {
   let core: BatchedCore | null = null;
-  const metrics = createMetrics({ dbFile: opts.dbFile, connections: () => core?.connections ?? 0, queueDepth: () => core?.queueDepth ?? 0 });
+  const metrics = createMetrics({
+    dbFile: opts.dbFile,
+    connections: () => core?.connections ?? 0,
+    queueDepth: () => core?.queueDepth ?? 0,
+    seqLeaseHeld: () => core?.held ?? 0,
+  });
   core = await BatchedCore.open(opts, metrics);
   const c = core;
   const reader = openDb(opts.dbFile, { readonly: true });
@@ -51,6 +56,16 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
     metrics: () => renderMetrics(metrics),
     readBoard,
     upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
+    ...(opts.faultInjection
+      ? {
+          faults: {
+            diskFull: async (on: boolean) => {
+              await c.setDiskFull(on);
+              return { diskFull: on, processes: 1 };
+            },
+          },
+        }
+      : {}),
   });
   let addr: Awaited<ReturnType<Front['listen']>>;
   try {
@@ -69,7 +84,8 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
     stop: () =>
       (stopping ??= (async () => {
         front.stopAccepting();
-        await c.shutdown();
+        const problem = await c.shutdown();
+        if (problem) process.stderr.write(`batched: ${problem}\n`);
         await c.waitSocketsClosed(2000);
         front.destroyAll();
         reader.close();

@@ -208,6 +208,16 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     },
     metrics: async () => aggregateMetrics((await sup.gather('metrics')) as MetricObjectWithValues<MetricValue<string>>[][][]),
     readBoard,
+    ...(opts.faultInjection
+      ? {
+          faults: {
+            diskFull: async (on: boolean) => {
+              const got = await sup.gather(on ? 'disk-full-on' : 'disk-full-off');
+              return { diskFull: on, processes: got.filter((x) => x === true).length, of: n };
+            },
+          },
+        }
+      : {}),
   });
 
   let stopPromise: Promise<string[]> | null = null;

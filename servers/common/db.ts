@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS card_events (
   UNIQUE(board_id, seq),
   UNIQUE(user_id, client_msg_id)
 );
+-- batched: the seq lease per board (servers/batched/lease.ts): no seq above high was ever broadcast
+CREATE TABLE IF NOT EXISTS seq_leases (
+  board_id INTEGER PRIMARY KEY,
+  high     INTEGER NOT NULL
+);
 `;
 
 export interface OpenOptions {
@@ -67,6 +72,25 @@ export function openDb(file: string, opts: OpenOptions = {}): DB {
   db.pragma(`cache_size = ${PRAGMAS.cache_size}`);
   db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 0}`);
   return db;
+}
+
+const normalMaxPages = new WeakMap<DB, number>();
+
+/**
+ * Fault injection (`--fault-injection`, a `disk-full` fault): while on, the connection's
+ * max_page_count is capped at the database's current size, so every write that needs a new page
+ * fails with SQLITE_FULL ("database or disk is full"), as on a full disk; writes that fit in the
+ * pages already there still succeed. Off restores the limit the connection had.
+ */
+export function setDiskFull(db: DB, on: boolean): void {
+  if (on) {
+    if (!normalMaxPages.has(db)) normalMaxPages.set(db, db.pragma('max_page_count', { simple: true }) as number);
+    db.pragma('max_page_count = 1'); // SQLite raises it to the current page count
+  } else {
+    const normal = normalMaxPages.get(db);
+    if (normal !== undefined) db.pragma(`max_page_count = ${normal}`);
+    normalMaxPages.delete(db);
+  }
 }
 
 export interface SeedOptions {

@@ -18,6 +18,8 @@ export interface MetricsHooks {
   queueDepth: () => number;
   /** The SQLite database file; its `-wal` file's size is `wami_wal_bytes`. */
   dbFile: string;
+  /** batched: updates held for a seq lease now; registers the seq lease metrics. */
+  seqLeaseHeld?: () => number;
 }
 
 export interface ServerMetrics {
@@ -37,6 +39,11 @@ export interface ServerMetrics {
   txAttempts: Histogram;
   broadcastUnpersisted: Counter;
   batchSplits: Counter;
+  slowConsumerDestroyed: Counter;
+  updatesAfterClose: Counter;
+  /** batched only (registered when the hooks give seqLeaseHeld). */
+  seqLeaseHolds?: Counter;
+  seqLeaseOnlyCommits?: Counter;
 }
 
 /**
@@ -102,7 +109,24 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       this.set(safe(() => statSync(`${hooks.dbFile}-wal`).size));
     },
   });
+  const lease = hooks.seqLeaseHeld;
+  if (lease) {
+    new client.Gauge({
+      name: METRIC.seqLeaseHeld,
+      help: 'batched: updates held because their board reached its committed seq lease (no seq, not broadcast yet).',
+      registers: reg,
+      collect(this: Gauge) {
+        this.set(safe(lease));
+      },
+    });
+  }
   return {
+    ...(lease
+      ? {
+          seqLeaseHolds: counter(METRIC.seqLeaseHolds, 'batched: updates held until their board got a new seq lease (committed by the writer).'),
+          seqLeaseOnlyCommits: counter(METRIC.seqLeaseOnlyCommits, 'batched: transactions that only extended seq leases (no update rows).'),
+        }
+      : {}),
     app,
     defaults,
     updatesReceived: counter(METRIC.received, 'Valid update frames received from clients.'),
@@ -142,6 +166,14 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       'batched: updates already broadcast (before commit) whose write finally failed: phantoms by design.',
     ),
     batchSplits: counter(METRIC.batchSplits, 'batched: failing batches split in two to isolate bad rows.'),
+    slowConsumerDestroyed: counter(
+      METRIC.slowConsumerDestroyed,
+      'Slow consumers (closed with 4008) whose close could not be completed within the grace (the peer did not read): the connection was dropped.',
+    ),
+    updatesAfterClose: counter(
+      METRIC.updatesAfterClose,
+      'Update frames that arrived after the server sent its Close frame (shutdown): not processed, and no answer can be sent (RFC 6455).',
+    ),
   };
 }
 

@@ -7,7 +7,7 @@
 import { PROTOCOL_VERSION } from '../../protocol/messages.js';
 import { Front } from '../common/front.js';
 import { createMetrics } from '../common/metrics.js';
-import { answerCollect } from '../common/supervisor.js';
+import { answerCollect, type GatherWhat } from '../common/supervisor.js';
 import { WORKER_CONFIG_ENV, type PerRequestServerOptions, type ToPrimary, type ToWorker, type WorkerHealth } from './config.js';
 import { PerRequestCore } from './core.js';
 
@@ -25,7 +25,7 @@ const c = core;
 // --- gathering metrics / health over all workers, through the primary -------------------------
 let nextReq = 1;
 const gathers = new Map<number, (data: unknown) => void>();
-function gather(what: 'metrics' | 'health'): Promise<unknown> {
+function gather(what: GatherWhat): Promise<unknown> {
   const req = nextReq++;
   return new Promise((resolve) => {
     const t = setTimeout(() => {
@@ -49,6 +49,7 @@ process.on('message', (m: ToWorker) => {
       metrics,
       () => c.health(),
       (reply) => void process.send?.(reply),
+      (on) => c.setDiskFull(on),
     );
 });
 
@@ -78,6 +79,17 @@ const front = new Front({
   },
   readBoard: c.readBoard,
   upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
+  ...(opts.faultInjection
+    ? {
+        faults: {
+          // every worker's connection, through the primary
+          diskFull: async (on: boolean) => {
+            const got = ((await gather(on ? 'disk-full-on' : 'disk-full-off')) as unknown[] | null) ?? [];
+            return { diskFull: on, processes: got.filter((x) => x === true).length, of: opts.workers };
+          },
+        },
+      }
+    : {}),
 });
 
 let stopping = false;
