@@ -20,6 +20,7 @@ import { ResourceSampler } from './resources.js';
 import type { AuditReport, RunRecord, ServerMetricsSummary, ServerResources } from '../model/result.js';
 import { startCaddy, type RunningCaddy } from './caddy.js';
 import { effectiveOptions } from './preflight.js';
+import { commandLine } from '../model/external.js';
 import { variantArgv } from '../model/variants.js';
 import { startHttpLoad, type HttpLoadResult, type RunningHttpLoad } from './http-load.js';
 import { descendantPids, startServerProcess, waitHealthy, type RunningServer } from './server-process.js';
@@ -39,6 +40,8 @@ export interface LifecycleOptions {
   signal: AbortSignal;
   /** Per-run hooks (fault injection, restarts): see RunHooks. */
   hooks?: RunHooks;
+  /** What an external variant's relative `cwd` is resolved against (scenarioBaseDir); default the current directory. */
+  baseDir?: string;
 }
 
 /** What the lifecycle tells the caller: a line to show, or the status of the run in progress. */
@@ -68,21 +71,22 @@ export interface RunHooks {
   beforeStop?: (run: RunHandle) => void | Promise<void>;
 }
 
+/** Nothing scraped: every server metric unknown (null), never 0. */
 function emptyServerMetrics(): ServerMetricsSummary {
   return {
-    updatesReceived: 0,
-    updatesPersisted: 0,
-    broadcastFrames: 0,
-    errorsByCode: {},
+    updatesReceived: null,
+    updatesPersisted: null,
+    broadcastFrames: null,
+    errorsByCode: null,
     batchSize: null,
     commitMs: null,
     queueDepthMax: null,
-    busyHits: 0,
-    retries: 0,
-    exhausted: 0,
+    busyHits: null,
+    retries: null,
+    exhausted: null,
     walBytesMax: null,
     eventLoopDelayMsP99: null,
-    slowConsumerCloses: 0,
+    slowConsumerCloses: null,
     timeseries: [],
   };
 }
@@ -214,9 +218,20 @@ export class RunLifecycle implements RunHandle {
   /** The server (and Caddy in front, for via caddy), each watched: exiting during the run fails it. Returns the fleet's URL. */
   private async startServer(): Promise<string> {
     const opts = this.opts;
-    const srv = await startServerProcess({ variant: this.runVariant, db: this.db, nodeFlags: opts.serverNodeFlags, ...(opts.pin ? { cpus: '0' } : {}) });
+    const srv = await startServerProcess({
+      variant: this.runVariant,
+      db: this.db,
+      nodeFlags: opts.serverNodeFlags,
+      ...(opts.pin ? { cpus: '0' } : {}),
+      ...(opts.baseDir ? { baseDir: opts.baseDir } : {}),
+    });
     this.server = srv;
-    await waitHealthy(srv.httpUrl);
+    // An external server was started by its command and has answered its ready path already.
+    if (srv.external)
+      this.log(
+        `  ${this.variant.name}: ${commandLine(srv.external.command)} (port ${srv.port} ${srv.external.portFrom === 'placeholder' ? 'picked for {port}' : 'read from its listening line'})`,
+      );
+    else await waitHealthy(srv.httpUrl);
     void srv.exited.then((x) => {
       if (!this.stopping) this.fail(`server exited during the run (code ${x.code}, signal ${x.signal}); last output: ${srv.output().slice(-500).trim()}`);
     });
@@ -352,7 +367,11 @@ export class RunLifecycle implements RunHandle {
       this.serverMetrics = m;
       // Server counters read 0 when nothing could be scraped: say so, rather than let 0 pass for a fact.
       const tries = m.scrapes + m.scrapeFailures;
-      if (m.scrapes === 0)
+      if (m.scrapes === 0 && /HTTP 404/.test(this.scraper.lastError ?? ''))
+        this.reasons.push(
+          'the server has no /metrics (HTTP 404): its server metrics (updates, batches, commits, BUSY hits, retries, queue, WAL) are unknown, not zero',
+        );
+      else if (m.scrapes === 0)
         this.reasons.push('no /metrics scrape succeeded: the server metrics of this run (BUSY hits, retries, batches, WAL) are unknown, not zero');
       else if (tries > 0 && m.scrapeFailures / tries > 0.1)
         this.reasons.push(`${m.scrapeFailures} of ${tries} /metrics scrapes failed: the server metrics of this run are incomplete`);
@@ -366,8 +385,11 @@ export class RunLifecycle implements RunHandle {
       if (r.forced) failStopping('caddy did not stop within its grace period and was killed');
     }
     if (this.server) {
-      const r = await this.server.stop(opts.signal.aborted ? 5000 : 30000);
-      if (r.forced) failStopping('server did not stop within its grace period after SIGTERM and was killed');
+      const grace = this.server.stopGraceMs ?? 30000;
+      const r = await this.server.stop(opts.signal.aborted ? Math.min(5000, grace) : grace);
+      if (r.forced && this.server.external)
+        failStopping(`server did not exit within ${this.server.external.stopTimeoutSec} s of SIGTERM (stopTimeoutSec) and was killed with SIGKILL`);
+      else if (r.forced) failStopping('server did not stop within its grace period after SIGTERM and was killed');
       else if (r.code !== 0 && this.status !== 'errored')
         failStopping(`server exited with code ${r.code}${r.signal ? ` (signal ${r.signal})` : ''} on SIGTERM`);
     }
@@ -423,6 +445,7 @@ export class RunLifecycle implements RunHandle {
       wallSec: (Date.now() - this.t0) / 1000,
     };
     if (this.httpResult) record.http = this.httpResult as unknown as Record<string, unknown>;
+    if (this.server?.external) record.external = this.server.external;
     if (this.status !== 'errored') record.thresholds = evaluateThresholds(record, this.s.thresholds.map(parseThreshold));
     const failed = record.thresholds.filter((t) => !t.pass);
     const audit = this.audit;
@@ -432,7 +455,7 @@ export class RunLifecycle implements RunHandle {
           ? ` — fanout p99 ${f.latency.fanoutMs.p99.toFixed(1)} ms, ack p99 ${f.latency.ackMs.p99.toFixed(1)} ms, ${f.sockets.reached}/${f.sockets.asked} sockets`
           : '') +
         (audit ? `, audit ${audit.ok ? 'clean' : 'FAILED'}` : '') +
-        (failed.length ? `, thresholds failed: ${failed.map((t) => `${t.expr} (actual ${t.actual})`).join('; ')}` : '') +
+        (failed.length ? `, thresholds failed: ${failed.map((t) => `${t.expr} (actual ${t.actual ?? 'unknown'})`).join('; ')}` : '') +
         (this.reasons.length ? `\n    reasons: ${this.reasons.join('; ')}` : '') +
         ` [${fmtDuration(record.wallSec)}]`,
     );

@@ -11,7 +11,7 @@ import {
   BatchedOptionsSchema,
   kindOwningFlag,
   resolvePerRequestOptions,
-  VARIANT_KINDS,
+  SERVE_KINDS,
   VARIANT_SPECS,
   type VariantKind,
   type VariantSet,
@@ -22,7 +22,7 @@ import { intFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
 
 const COMMON_FLAGS = ['db', 'host', 'port'];
 /** Each kind's flags: its options (model/variants.ts) in kebab case. */
-const KIND_FLAGS = Object.fromEntries(VARIANT_KINDS.map((k) => [k, Object.keys(VARIANT_SPECS[k].shape).map((o) => flagOf(o).slice(2))])) as Record<
+const KIND_FLAGS = Object.fromEntries(SERVE_KINDS.map((k) => [k, Object.keys(VARIANT_SPECS[k].shape).map((o) => flagOf(o).slice(2))])) as Record<
   VariantKind,
   string[]
 >;
@@ -67,7 +67,7 @@ const spec: CommandSpec = {
     `  --poll-ms N                   card_events poll period for broadcasts (default ${P.pollMs})`,
     `  --poll-batch N                rows read per poll query (default ${P.pollBatch})`,
   ],
-  options: Object.fromEntries([...new Set([...COMMON_FLAGS, ...VARIANT_KINDS.flatMap((k) => KIND_FLAGS[k])])].map((f) => [f, { type: 'string' as const }])),
+  options: Object.fromEntries([...new Set([...COMMON_FLAGS, ...SERVE_KINDS.flatMap((k) => KIND_FLAGS[k])])].map((f) => [f, { type: 'string' as const }])),
   allowPositionals: true,
 };
 
@@ -75,9 +75,11 @@ export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
   const [variantArg, ...extra] = p.positionals;
-  const kinds = VARIANT_KINDS.join(' or ');
+  const kinds = SERVE_KINDS.join(' or ');
   if (variantArg === undefined) throw new UsageError(`missing variant: ${kinds}\n\nUsage: ${spec.usage}`);
-  if (!(VARIANT_KINDS as readonly string[]).includes(variantArg)) throw new UsageError(`unknown variant "${variantArg}": ${kinds}`);
+  if (variantArg === 'external')
+    throw new UsageError('an external server brings its own command: start it yourself, or name it in a scenario variant { kind: "external", command: [...] }');
+  if (!(SERVE_KINDS as readonly string[]).includes(variantArg)) throw new UsageError(`unknown variant "${variantArg}": ${kinds}`);
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const variant = variantArg as VariantKind;
   const v = p.values;
