@@ -57,8 +57,10 @@ export { FLEET_OPTIONS, FleetConfigError, FleetOptionsSchema, GuardSchema, type 
 export {
   BATCHED_OPTIONS,
   BatchedOptionsSchema,
+  ExternalOptionsSchema,
   PER_REQUEST_OPTIONS,
   PerRequestOptionsSchema,
+  SERVE_KINDS,
   VARIANT_KINDS,
   variantArgv,
   type BatchedOptions,
@@ -68,4 +70,6 @@ export {
   type VariantKind,
   type VariantSet,
 } from './model/variants.js';
+// The external kind: any protocol v1 server started by its command.
+export { EXTERNAL_OPTIONS, EXTERNAL_SERVER_SHAPE, ExternalServerSchema, PLACEHOLDERS, type ExternalServer } from './model/external.js';
 export { PROTOCOL_VERSION, METRIC, METRIC_NAMES, ERROR_CODES, type ClientUpdate, type ServerMessage } from './protocol/messages.js';

@@ -16,6 +16,7 @@ import { compactJson, escapeHtml, fmtBytes, fmtMs, fmtNum, fmtRatio, jsonForScri
 import { capacityRows, searchText, sloText } from './capacity.js';
 import { faultBlocks } from './faults.js';
 import { designClaims } from './memory.js';
+import { externalCommands, externalCommandText, runCommandLine } from './external.js';
 import { MEMORY_ROWS } from './metrics.js';
 import { groupByStage, isValid, serverShape, shapeLabel, stageLabel, type StageGroup } from './runs.js';
 import { DRIFT_FLOOR_MS, DRIFT_RATIO, MIN_SAMPLES, steadyStage, windowText } from './steady.js';
@@ -181,11 +182,11 @@ function renderSqlite(result: ResultFile): string {
 function renderAudit(result: ResultFile): string {
   const invalid = (i: number) => (result.runs[i] && !isValid(result.runs[i] as RunRecord) ? 'invalid' : undefined);
   const runs = simpleTable(
-    ['run', 'server', 'flags', 'via', 'status', 'sockets', 'updates sent · acked · errored · unanswered', 'wall (s)', 'reasons'],
+    ['run', 'server', 'flags (external: the command)', 'via', 'status', 'sockets', 'updates sent · acked · errored · unanswered', 'wall (s)', 'reasons'],
     result.runs.map((r) => [
       runName(r),
       { text: `${r.variantKind}: ${shapeLabel(serverShape(r, result.environment.cpuCount))}`, cls: 'nowrap' },
-      { text: r.variantFlags.join(' ') || '—', cls: 'nowrap' },
+      r.external ? { text: runCommandLine(r) ?? '', cls: 'command' } : { text: r.variantFlags.join(' ') || '—', cls: 'nowrap' },
       r.via,
       { text: r.status, cls: isValid(r) ? 'pass' : 'fail' },
       { text: `${fmtNum(r.sockets.reached)}/${fmtNum(r.sockets.asked)}`, cls: 'num' },
@@ -250,7 +251,7 @@ function renderAudit(result: ResultFile): string {
     ...exprs.map((x) => {
       const t = r.thresholds.find((y) => y.expr === x);
       if (!t) return { text: '—', cls: 'muted' };
-      return { text: `${t.pass ? '✓' : '✗ FAIL'} ${t.actual === null ? '—' : fmtNum(t.actual)}`, cls: `num ${t.pass ? 'pass' : 'fail'}` };
+      return { text: `${t.pass ? '✓' : '✗ FAIL'} ${t.actual === null ? 'unknown' : fmtNum(t.actual)}`, cls: `num ${t.pass ? 'pass' : 'fail'}` };
     }),
   ]);
   const thresholds = exprs.length
@@ -296,6 +297,22 @@ function renderCapacity(result: ResultFile, charts: ChartSpec[]): string {
     `“≥” marks a lower bound: the search stopped for a reason other than the server (the fleet, or the maximum asked for).</p>${table}` +
     (charts.length ? chartGrid(charts) : '');
   return section('capacity', 'Capacity: the most sockets that met the SLO', body);
+}
+
+/** The external servers by their commands, and the stages the preflight skipped: what ran, and what did not. */
+function renderExternalAndSkipped(result: ResultFile): string {
+  const cmds = externalCommands(result);
+  const ext = cmds.length
+    ? `<p class="note">External server${cmds.length === 1 ? '' : 's'} (started by ${cmds.length === 1 ? 'its' : 'their'} own command; each run's exact command line is in the Runs table): ${cmds
+        .map((c) => `<code>${e(externalCommandText(c))}</code>`)
+        .join('; ')}</p>`
+    : '';
+  const skipped = result.skippedStages?.length
+    ? `<p class="note warn">Skipped by the preflight on this machine (optional stages, for every variant): ${result.skippedStages
+        .map((x) => `stage ${x.index + 1} (${fmtNum(x.connections)} sockets): ${e(x.reason)}`)
+        .join('; ')}</p>`
+    : '';
+  return ext + skipped;
 }
 
 function renderClaims(result: ResultFile): string {
@@ -391,7 +408,7 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
 
   const tables = `<div class="stages">${stages.map((g) => `<div><h3>${e(stageLabel(g))} · ${fmtNum(g.durationSec)} s measured</h3>${renderTable(stageTable(g, { ...opts, cpuCount: result.environment.cpuCount }))}</div>`).join('\n')}</div>`;
   const baseline = stages[0]?.cells[0]?.variant ?? '';
-  const tablesNote = `<p class="note">Values are medians of the valid runs (hover a cell for each repeat). Ratio columns divide by <b>${e(baseline)}</b>; green: that variant is better beyond noise, red: worse. Cells marked ⚠ come only from invalid or errored runs and count for nothing.</p>`;
+  const tablesNote = `${renderExternalAndSkipped(result)}<p class="note">Values are medians of the valid runs (hover a cell for each repeat). Ratio columns divide by <b>${e(baseline)}</b>; green: that variant is better beyond noise, red: worse. Cells marked ⚠ come only from invalid or errored runs and count for nothing.</p>`;
 
   const options = charts.selections.map((s) => `<option value="${e(s.key)}"${s.key === charts.defaultSel ? ' selected' : ''}>${e(s.label)}</option>`).join('');
   const selbar = `<div class="selbar" id="selection"><label for="wami-sel"><b>Charts below show:</b></label> <select id="wami-sel">${options}</select><span class="muted">one run per variant at the chosen stage and repeat</span></div>`;

@@ -13,6 +13,7 @@ import { computeDecision, type Decision } from './decision.js';
 import { capacityRows, searchText, sloText } from './capacity.js';
 import { faultBlocks } from './faults.js';
 import { designClaims } from './memory.js';
+import { externalCommands, externalCommandText } from './external.js';
 
 /** Hard ceiling of summary.md in bytes (GitHub comments take 65,536 characters). */
 export const SUMMARY_MAX_BYTES = 60_000;
@@ -55,6 +56,11 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
   out.push(
     `**${variants.map(mdCell).join(' vs ')}** · ${stages.length} stage${stages.length === 1 ? '' : 's'} · ${result.runs.length} runs · status **${result.status}** · commit \`${(result.environment.git.commit ?? 'unknown').slice(0, 12)}\`${result.environment.git.dirty ? ' (dirty)' : ''}`,
   );
+  out.push('');
+  for (const c of externalCommands(result))
+    out.push(`External server ${mdCell(c.variant)}: \`${mdCell(externalCommandText(c).slice(c.variant.length + 2))}\`  `);
+  for (const x of result.skippedStages ?? [])
+    out.push(`⚠ Skipped by the preflight (optional stage ${x.index + 1}, ${fmtNum(x.connections)} sockets, every variant): ${mdCell(x.reason)}  `);
   out.push('');
   out.push(...decisionMarkdown(computeDecision(result, v), compact));
   out.push(`> ${v.caveat}`);

@@ -60,6 +60,8 @@ figure.chart figcaption { margin-top: 4px; }
 td.strong { font-weight: 600; }
 td.nowrap { white-space: nowrap; }
 td.reasons { min-width: 260px; }
+td.command { font-family: ui-monospace, monospace; font-size: .8rem; min-width: 260px; word-break: break-all; }
+p.note.warn { color: var(--bad); }
 ul.plain { margin: 0; padding-left: 16px; }
 ul.plain li { margin: 1px 0; }
 .claims { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px 16px; margin: 6px 0 14px; }

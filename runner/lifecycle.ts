@@ -25,6 +25,7 @@ import { ResourceSampler } from './resources.js';
 import type { AuditReport, RunRecord, ServerMetricsSummary, ServerResources } from '../model/result.js';
 import { startCaddy, type RunningCaddy } from './caddy.js';
 import { effectiveOptions } from './preflight.js';
+import { commandLine } from '../model/external.js';
 import { variantArgv } from '../model/variants.js';
 import { startHttpLoad, type HttpLoadResult, type RunningHttpLoad } from './http-load.js';
 import { descendantPids, startServerProcess, waitHealthy, type RunningServer } from './server-process.js';
@@ -47,26 +48,29 @@ export interface LifecycleOptions {
   signal: AbortSignal;
   /** Per-run hooks (fault injection, restarts): see RunHooks. */
   hooks?: RunHooks;
+  /** What an external variant's relative `cwd` is resolved against (scenarioBaseDir); default the current directory. */
+  baseDir?: string;
 }
 
 /** What the lifecycle tells the caller: a line to show, or the status of the run in progress. */
 export type RunEvent = { type: 'log'; message: string } | { type: 'status'; state: ProgressState };
 
+/** Nothing scraped: every server metric unknown (null), never 0. */
 function emptyServerMetrics(): ServerMetricsSummary {
   return {
-    updatesReceived: 0,
-    updatesPersisted: 0,
-    broadcastFrames: 0,
-    errorsByCode: {},
+    updatesReceived: null,
+    updatesPersisted: null,
+    broadcastFrames: null,
+    errorsByCode: null,
     batchSize: null,
     commitMs: null,
     queueDepthMax: null,
-    busyHits: 0,
-    retries: 0,
-    exhausted: 0,
+    busyHits: null,
+    retries: null,
+    exhausted: null,
     walBytesMax: null,
     eventLoopDelayMsP99: null,
-    slowConsumerCloses: 0,
+    slowConsumerCloses: null,
     timeseries: [],
   };
 }
@@ -184,7 +188,10 @@ export class RunLifecycle implements RunHandle {
     const old = this.server;
     if (!old) throw new Error('no server to restart');
     const srv = await this.launchServer(old.port);
-    await waitHealthy(srv.httpUrl);
+    // an external server without {port} chose its own: the fleet's sockets know only the old one
+    if (srv.port !== old.port)
+      this.fail(`the restarted server listens on port ${srv.port}, not ${old.port}: an external server needs {port} in its command to be restarted by a fault`);
+    if (!srv.external) await waitHealthy(srv.httpUrl);
     return srv;
   }
 
@@ -234,7 +241,12 @@ export class RunLifecycle implements RunHandle {
   private async startServer(): Promise<string> {
     const opts = this.opts;
     const srv = await this.launchServer(0);
-    await waitHealthy(srv.httpUrl);
+    // An external server was started by its command and has answered its ready path already.
+    if (srv.external)
+      this.log(
+        `  ${this.variant.name}: ${commandLine(srv.external.command)} (port ${srv.port} ${srv.external.portFrom === 'placeholder' ? 'picked for {port}' : 'read from its listening line'})`,
+      );
+    else await waitHealthy(srv.httpUrl);
     if (this.via !== 'caddy') return srv.wsUrl;
     const { name } = this.variant;
     const { stageIndex, repeat } = this.pr;
@@ -259,6 +271,7 @@ export class RunLifecycle implements RunHandle {
       nodeFlags: opts.serverNodeFlags,
       port,
       ...(opts.pin ? { cpus: '0' } : {}),
+      ...(opts.baseDir ? { baseDir: opts.baseDir } : {}),
     });
     this.server = srv;
     void srv.exited.then((x) => {
@@ -398,7 +411,11 @@ export class RunLifecycle implements RunHandle {
       const tries = m.scrapes + m.scrapeFailures;
       // while a kill fault had the server down, its /metrics could not answer: those failures are the fault's, not missing data
       const expected = this.injector ? Math.ceil(this.injector.downSec) + this.injector.timings.length : 0;
-      if (m.scrapes === 0)
+      if (m.scrapes === 0 && /HTTP 404/.test(this.scraper.lastError ?? ''))
+        this.reasons.push(
+          'the server has no /metrics (HTTP 404): its server metrics (updates, batches, commits, BUSY hits, retries, queue, WAL) are unknown, not zero',
+        );
+      else if (m.scrapes === 0)
         this.reasons.push('no /metrics scrape succeeded: the server metrics of this run (BUSY hits, retries, batches, WAL) are unknown, not zero');
       else if (tries > 0 && Math.max(0, m.scrapeFailures - expected) / tries > 0.1)
         this.reasons.push(`${m.scrapeFailures} of ${tries} /metrics scrapes failed: the server metrics of this run are incomplete`);
@@ -412,8 +429,11 @@ export class RunLifecycle implements RunHandle {
       if (r.forced) failStopping('caddy did not stop within its grace period and was killed');
     }
     if (this.server) {
-      const r = await this.server.stop(opts.signal.aborted ? 5000 : 30000);
-      if (r.forced) failStopping('server did not stop within its grace period after SIGTERM and was killed');
+      const grace = this.server.stopGraceMs ?? 30000;
+      const r = await this.server.stop(opts.signal.aborted ? Math.min(5000, grace) : grace);
+      if (r.forced && this.server.external)
+        failStopping(`server did not exit within ${this.server.external.stopTimeoutSec} s of SIGTERM (stopTimeoutSec) and was killed with SIGKILL`);
+      else if (r.forced) failStopping('server did not stop within its grace period after SIGTERM and was killed');
       else if (r.code !== 0 && this.status !== 'errored')
         failStopping(`server exited with code ${r.code}${r.signal ? ` (signal ${r.signal})` : ''} on SIGTERM`);
     }
@@ -506,6 +526,7 @@ export class RunLifecycle implements RunHandle {
     };
     if (this.httpResult) record.http = this.httpResult as unknown as Record<string, unknown>;
     if (this.faultRecs) record.faults = this.faultRecs;
+    if (this.server?.external) record.external = this.server.external;
     if (this.status !== 'errored')
       record.thresholds = evaluateThresholds(
         record,
@@ -519,7 +540,7 @@ export class RunLifecycle implements RunHandle {
           ? ` — fanout p99 ${f.latency.fanoutMs.p99.toFixed(1)} ms, ack p99 ${f.latency.ackMs.p99.toFixed(1)} ms, ${f.sockets.reached}/${f.sockets.asked} sockets`
           : '') +
         (audit ? `, audit ${audit.ok ? 'clean' : 'FAILED'}` : '') +
-        (failed.length ? `, thresholds failed: ${failed.map((t) => `${t.expr} (actual ${t.actual})`).join('; ')}` : '') +
+        (failed.length ? `, thresholds failed: ${failed.map((t) => `${t.expr} (actual ${t.actual ?? 'unknown'})`).join('; ')}` : '') +
         (this.reasons.length ? `\n    reasons: ${this.reasons.join('; ')}` : '') +
         ` [${fmtDuration(record.wallSec)}]`,
     );

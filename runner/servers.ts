@@ -84,6 +84,7 @@ export function checkDatabase(file: string): void {
 /** Starts a variant on a seeded database. Bad options or database: UsageError naming the problem. */
 export async function startServer(v: VariantSet, where: ServeWhere): Promise<RunningVariantServer> {
   const base = { dbFile: where.dbFile, host: where.host ?? '127.0.0.1', port: where.port ?? 0 };
+  if (v.kind === 'external') throw new UsageError('startServer serves the batched and per-request designs; an external server is started by its own command');
   if (v.kind === 'batched') {
     const o = { ...base, ...resolveBatchedOptions(v.options) };
     checkDatabase(o.dbFile);

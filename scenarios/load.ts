@@ -27,9 +27,25 @@ export const BUILTIN_SCENARIOS = [
   'memory-knobs',
   'crash',
   'slow-consumers',
+  'pascal-vs-port',
 ] as const;
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+/** The wami-bench package root (this file runs compiled from dist/scenarios/). */
+export const PACKAGE_ROOT = resolve(HERE, '..', '..');
+
+/**
+ * The directory an external variant's relative `cwd` (and, through it, a relative program path) is
+ * resolved against: the scenario file's directory; for a shipped scenario, the wami-bench package
+ * root (so `servers/pascal/bin/wami-pascal` names the built server); for a scenario given as an
+ * object (the library, no file), the current directory.
+ */
+export function scenarioBaseDir(file: string | null): string {
+  if (file === null) return process.cwd();
+  const f = resolve(file);
+  const builtin = (BUILTIN_SCENARIOS as readonly string[]).some((n) => f === join(HERE, `${n}.js`));
+  return builtin ? PACKAGE_ROOT : dirname(f);
+}
 
 function formatIssues(source: string, error: z.ZodError): string {
   const lines = error.issues.map((i) => {

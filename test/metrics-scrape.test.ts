@@ -391,12 +391,54 @@ describe('MetricsReducer (pure)', () => {
     assert.deepEqual(s.batchSize, { count: 10, mean: 2, p50: 1, p99: 4.95, max: 5 });
   });
 
-  test('no scrapes: a zero summary', () => {
+  test('no scrapes: every figure unknown (null), never zero', () => {
     const s = new MetricsReducer().summary();
-    assert.equal(s.updatesReceived, 0);
+    for (const k of [
+      'updatesReceived',
+      'updatesPersisted',
+      'broadcastFrames',
+      'busyHits',
+      'retries',
+      'exhausted',
+      'slowConsumerCloses',
+      'errorsByCode',
+    ] as const)
+      assert.equal(s[k], null, k);
     assert.equal(s.commitMs, null);
     assert.equal(s.queueDepthMax, null);
+    assert.equal(s.broadcastUnpersisted, null);
     assert.deepEqual(s.timeseries, []);
+  });
+
+  test('a server exposing only some metrics: the others are unknown (null), the exposed ones counted from 0', () => {
+    // Like a non-Node server: no nodejs_* gauges, no BUSY or retry counters, the errors family declared but still empty.
+    const page = (received: number, persisted: number) =>
+      parsePromText(
+        [
+          '# TYPE wami_updates_received_total counter',
+          `wami_updates_received_total ${received}`,
+          '# TYPE wami_updates_persisted_total counter',
+          `wami_updates_persisted_total ${persisted}`,
+          '# TYPE wami_errors_total counter',
+          '# TYPE wami_queue_depth gauge',
+          'wami_queue_depth 0',
+          '',
+        ].join('\n'),
+      );
+    const r = new MetricsReducer();
+    r.add(0, page(0, 0));
+    r.add(1000, page(7, 5));
+    const s = r.summary();
+    assert.equal(s.updatesReceived, 7);
+    assert.equal(s.updatesPersisted, 5);
+    assert.equal(s.queueDepthMax, 0);
+    assert.deepEqual(s.errorsByCode, {}, 'the family is declared: no errors, known');
+    for (const k of ['busyHits', 'retries', 'exhausted', 'broadcastFrames', 'slowConsumerCloses', 'walBytesMax', 'eventLoopDelayMsP99'] as const)
+      assert.equal(s[k], null, k);
+    assert.equal(s.batchSize, null);
+    assert.deepEqual(s.timeseries, [
+      { t: 1, queueDepth: 0, walBytes: null, busyHits: null, retries: null, exhausted: null, persisted: 5, commitMsP99: null, eventLoopDelayMsP99: null },
+    ]);
   });
 });
 

@@ -12,7 +12,7 @@ import {
   BatchedOptionsSchema,
   kindOwningFlag,
   resolvePerRequestOptions,
-  VARIANT_KINDS,
+  SERVE_KINDS,
   VARIANT_SPECS,
   type VariantKind,
   type VariantSet,
@@ -25,7 +25,7 @@ const COMMON_FLAGS = ['db', 'host', 'port', 'exit-with-parent'];
 /** How often the server checks that the process that started it is still there, ms. */
 const PARENT_CHECK_MS = 500;
 /** Each kind's flags: its options (model/variants.ts) in kebab case. */
-const KIND_FLAGS = Object.fromEntries(VARIANT_KINDS.map((k) => [k, Object.keys(VARIANT_SPECS[k].shape).map((o) => flagOf(o).slice(2))])) as Record<
+const KIND_FLAGS = Object.fromEntries(SERVE_KINDS.map((k) => [k, Object.keys(VARIANT_SPECS[k].shape).map((o) => flagOf(o).slice(2))])) as Record<
   VariantKind,
   string[]
 >;
@@ -78,7 +78,7 @@ const spec: CommandSpec = {
     `  --poll-ms N                   card_events poll period for broadcasts (default ${P.pollMs})`,
     `  --poll-batch N                rows read per poll query (default ${P.pollBatch})`,
   ],
-  options: Object.fromEntries([...new Set([...COMMON_FLAGS, ...VARIANT_KINDS.flatMap((k) => KIND_FLAGS[k])])].map((f) => [f, { type: 'string' as const }])),
+  options: Object.fromEntries([...new Set([...COMMON_FLAGS, ...SERVE_KINDS.flatMap((k) => KIND_FLAGS[k])])].map((f) => [f, { type: 'string' as const }])),
   allowPositionals: true,
 };
 
@@ -86,10 +86,12 @@ export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
   const [variantArg, ...extra] = p.positionals;
-  const kinds = VARIANT_KINDS.join(' or ');
+  const kinds = SERVE_KINDS.join(' or ');
   if (variantArg === undefined) throw new UsageError(`missing the variant, ${kinds} (usage: ${spec.usage})`);
-  if (!(VARIANT_KINDS as readonly string[]).includes(variantArg)) {
-    const near = didYouMean(variantArg, VARIANT_KINDS);
+  if (variantArg === 'external')
+    throw new UsageError('an external server brings its own command: start it yourself, or name it in a scenario variant { kind: "external", command: [...] }');
+  if (!(SERVE_KINDS as readonly string[]).includes(variantArg)) {
+    const near = didYouMean(variantArg, SERVE_KINDS);
     throw new UsageError(`unknown variant "${variantArg}": ${near ? `did you mean ${near}?` : kinds}`);
   }
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
