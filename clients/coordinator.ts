@@ -44,6 +44,8 @@ export interface FleetProgress extends TimePoint {
 export interface FleetHooks {
   /** Called once per second of the run, in order, with the whole fleet's numbers for that second. */
   onSecond?: (p: FleetProgress) => void;
+  /** Called once when the schedule starts, with its measured window on the shared clock (nowMs), ms. */
+  onSchedule?: (w: { t0Ms: number; measureStartMs: number; measureEndMs: number }) => void;
   /** Called once the worker processes are spawned, with their pids (for resource sampling). */
   onWorkers?: (pids: number[]) => void;
   /** Aborting kills every worker; runFleet then rejects with the signal's reason. */
@@ -267,6 +269,11 @@ class FleetRun {
     this.measureStart = t0 + this.cfg.warmupSec * 1000;
     this.scheduleEnd = t0 + this.windowMs;
     for (const w of this.workers) w.tell({ type: 'start', t0, warmupMs: this.cfg.warmupSec * 1000, measureMs: this.cfg.durationSec * 1000 });
+    try {
+      this.hooks.onSchedule?.({ t0Ms: t0, measureStartMs: this.measureStart, measureEndMs: this.scheduleEnd });
+    } catch {
+      // a hook's failure is the caller's; the run goes on
+    }
     await this.until(this.broken, this.scheduleEnd);
   }
 

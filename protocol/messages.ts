@@ -102,7 +102,27 @@ export const METRIC = {
   broadcastUnpersisted: 'wami_broadcast_unpersisted_total',
   /** batched only: failing batches split in two to isolate bad rows (not required of other servers). */
   batchSplits: 'wami_batch_splits_total',
+  /** Optional: the highest queue depth since the previous scrape (the server keeps it, resets it at each scrape). */
+  queueDepthPeak: 'wami_queue_depth_peak',
+  /** Optional (batched): one flush of the queue (take it, commit, ack), seconds. */
+  flushSeconds: 'wami_flush_duration_seconds',
+  /** Optional: each process's event-loop delay p99 since the previous scrape, seconds, labelled `pid`. */
+  eventLoopDelayP99Seconds: 'wami_event_loop_delay_p99_seconds',
+  /** Optional: the WAL header's checkpoint sequence number (+1 each time the WAL restarts after a complete checkpoint). */
+  walCheckpointSeq: 'wami_wal_checkpoint_seq',
+  /** Optional: WAL frames not yet copied into the database by a checkpoint. */
+  walBacklogFrames: 'wami_wal_backlog_frames',
 } as const;
 
-/** The metric names every v1 server exposes on /metrics (all of METRIC but the batched-only batch splits). */
-export const METRIC_NAMES: readonly string[] = Object.values(METRIC).filter((n) => n !== METRIC.batchSplits);
+/** Names of METRIC a v1 server may leave out: the reference servers expose them, the runner uses them when present. */
+export const OPTIONAL_METRIC_NAMES: readonly string[] = [
+  METRIC.batchSplits,
+  METRIC.queueDepthPeak,
+  METRIC.flushSeconds,
+  METRIC.eventLoopDelayP99Seconds,
+  METRIC.walCheckpointSeq,
+  METRIC.walBacklogFrames,
+];
+
+/** The metric names every v1 server exposes on /metrics (all of METRIC but the optional ones). */
+export const METRIC_NAMES: readonly string[] = Object.values(METRIC).filter((n) => !OPTIONAL_METRIC_NAMES.includes(n));

@@ -296,6 +296,8 @@ export class RunLifecycle implements RunHandle {
     const runStart = Date.now();
     const fleet = await runFleet(this.fleetOptions(url), {
       signal: this.fleetAbort.signal,
+      // The server's window figures (event-loop delay, queue-depth peak) cover the measured window only.
+      onSchedule: (w) => this.scraper?.setWindow(w.measureStartMs, w.measureEndMs),
       onSecond: (p) => {
         if (s.http && !this.httpLoad && p.phase === 'measure') {
           // The read path starts with the measured window, against the same front (direct or Caddy).

@@ -100,6 +100,10 @@ export class BatchedCore {
   get queueDepth(): number {
     return this.queue.length;
   }
+  /** The highest queue depth since the previous call (for `wami_queue_depth_peak`). */
+  takeQueuePeak(): number {
+    return this.queue.takePeak();
+  }
   get boardCount(): number {
     return this.boards.size;
   }
@@ -150,6 +154,7 @@ export class BatchedCore {
   }
 
   private async flush(): Promise<void> {
+    const flushStart = nowMs();
     const batch = this.queue.takeAll();
     const m = this.metrics;
     try {
@@ -197,6 +202,7 @@ export class BatchedCore {
         }
       }
       m.updatesPersisted.inc(persisted);
+      m.flushDuration.observe((nowMs() - flushStart) / 1000);
     } finally {
       this.inflight = null;
       if ((this.flushDue || this.stopping) && this.queue.length > 0) {

@@ -25,7 +25,12 @@ export interface RunningServer {
 
 export async function startBatchedServer(opts: BatchedServerOptions): Promise<RunningServer> {
   let core: BatchedCore | null = null;
-  const metrics = createMetrics({ dbFile: opts.dbFile, connections: () => core?.connections ?? 0, queueDepth: () => core?.queueDepth ?? 0 });
+  const metrics = createMetrics({
+    dbFile: opts.dbFile,
+    connections: () => core?.connections ?? 0,
+    queueDepth: () => core?.queueDepth ?? 0,
+    queueDepthPeak: () => core?.takeQueuePeak() ?? 0,
+  });
   core = await BatchedCore.open(opts, metrics);
   const c = core;
   const reader = openDb(opts.dbFile, { readonly: true });

@@ -29,7 +29,12 @@ const tell = (m: FromShard): void => {
 };
 
 let core: BatchedCore | null = null;
-const metrics = createMetrics({ dbFile: opts.dbFile, connections: () => core?.connections ?? 0, queueDepth: () => core?.queueDepth ?? 0 });
+const metrics = createMetrics({
+  dbFile: opts.dbFile,
+  connections: () => core?.connections ?? 0,
+  queueDepth: () => core?.queueDepth ?? 0,
+  queueDepthPeak: () => core?.takeQueuePeak() ?? 0,
+});
 try {
   core = await BatchedCore.open({ ...opts, writerSharedFile: true }, metrics, (id) => shardOf(id, shards) === shard);
 } catch (e) {
