@@ -16,7 +16,18 @@ export class ScenarioError extends UsageError {
 }
 
 /** The shipped scenarios, by name. Each is scenarios/<name>.ts with a default export. */
-export const BUILTIN_SCENARIOS = ['smoke', 'steady-5k', 'hot-board', 'burst', 'ramp-30k', 'tls-caddy', 'mixed-read-write', 'memory-knobs'] as const;
+export const BUILTIN_SCENARIOS = [
+  'smoke',
+  'steady-5k',
+  'hot-board',
+  'burst',
+  'ramp-30k',
+  'tls-caddy',
+  'mixed-read-write',
+  'memory-knobs',
+  'write-ceiling',
+  'contention',
+] as const;
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 

@@ -7,6 +7,7 @@
  * defaults for the scenario, the CLI and the library.
  */
 import { z } from 'zod';
+import { CAPACITY_SEARCH_OPTIONS } from '../model/capacity-search.js';
 import { FLEET_OPTIONS, GUARD_OPTIONS } from '../model/fleet-options.js';
 import { setSchema } from '../model/options.js';
 import { checkVariantOptions, VARIANT_KINDS, VARIANT_SET_SCHEMAS, VARIANT_SPECS, variantSetFromArgv, type VariantSet } from '../model/variants.js';
@@ -120,6 +121,11 @@ export const ScenarioSchema = z
     via: z.enum(['direct', 'caddy']).default('direct'),
     http: HttpLoadSchema.optional(),
     thresholds: z.array(z.string()).default([]),
+    /**
+     * Defaults of `wami-bench capacity` on this scenario (its flags win): any option of a capacity
+     * search, e.g. { axis: 'rate', slo: ['ackMs.p99 < 500'], rateFactor: 1.5, durationSec: 6 }.
+     */
+    capacity: setSchema(CAPACITY_SEARCH_OPTIONS).optional(),
     server: z
       .strictObject({
         /** Node flags for every server process of every variant (the same for all, so neither design wins by tuning). */
@@ -167,6 +173,13 @@ export const ScenarioSchema = z
         parseThreshold(t);
       } catch (e) {
         ctx.addIssue({ code: 'custom', path: ['thresholds', i], message: (e as Error).message });
+      }
+    });
+    (s.capacity?.slo ?? []).forEach((t, i) => {
+      try {
+        parseThreshold(t);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: ['capacity', 'slo', i], message: (e as Error).message });
       }
     });
     if (s.http && s.http.path.includes(':id') === false && !/^\/(healthz|metrics|boards\/\d+)$/.test(s.http.path)) {
