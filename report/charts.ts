@@ -6,10 +6,12 @@
  */
 import type { TimePoint } from '../model/fleet-result.js';
 import type { ResultFile, RunRecord } from '../model/result.js';
+import type { CapacityStep } from '../model/capacity.js';
 import { sig } from './format.js';
 import { distributionOf } from './hdr.js';
 import { M } from './metrics.js';
-import { sloMetrics, stepPoints } from './capacity.js';
+import { signalPoints, sloMetrics, stepPoints, stepX, writeScalability } from './capacity.js';
+import { axisOf } from '../model/capacity.js';
 import { groupByStage, isValid, stageLabel, valuesOf, variantsOf } from './runs.js';
 import { downsample, pointsPerRun, xy, type Reduce } from './series.js';
 import { median } from './stats.js';
@@ -490,13 +492,22 @@ function sqliteCharts({ per, tag, color, S, tRun }: ChartContext): ChartSpec[] {
   ];
 }
 
-function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
+/** The SLO metrics drawn on the rate axis's write-scalability charts (not repeated as SLO charts). */
+const SCALABILITY_METRICS = new Set(['ackMs.p99', 'fanoutMs.p99']);
+
+function capacityCharts(ctx: ChartContext): ChartSpec[] {
+  const { result, color } = ctx;
   const capacity: ChartSpec[] = [];
   if (result.capacity) {
     const c = result.capacity;
-    const conns = c.variants.flatMap((v) => v.steps.map((s) => s.connections));
-    const xs: [number, number] = [Math.min(c.startConnections, ...conns), Math.max(c.maxConnections, ...conns)];
+    const rateAxis = axisOf(c) === 'rate';
+    if (rateAxis) capacity.push(...writeScalabilityCharts(ctx));
+    const xsAll = c.variants.flatMap((v) => v.steps.map(stepX));
+    const xs: [number, number] = rateAxis
+      ? [Math.min(...xsAll, c.rate?.startRate ?? Infinity), Math.max(...xsAll, 1)]
+      : [Math.min(c.startConnections, ...xsAll), Math.max(c.maxConnections, ...xsAll)];
     for (const m of sloMetrics(c)) {
+      if (rateAxis && SCALABILITY_METRICS.has(m.metric)) continue;
       const scale = m.unit === 'bytes' ? 1 / MiB : 1;
       const unit = m.unit === 'bytes' ? 'MiB' : m.unit === 'ms' ? 'ms' : m.unit === 'sec' ? 's' : '';
       const ds: DatasetSpec[] = [];
@@ -525,8 +536,8 @@ function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
       });
       capacity.push({
         id: `capacity-${m.metric.replace(/[^\w]+/g, '-')}`,
-        title: `${m.metric} against sockets, per step of the search`,
-        x: { label: 'sockets (capacity step)' },
+        title: `${m.metric} against ${rateAxis ? 'the offered rate' : 'sockets'}, per step of the search`,
+        x: rateAxis ? { label: 'offered updates/s (capacity step)', log: true } : { label: 'sockets (capacity step)' },
         y: { label: `${m.metric}${unit ? ` (${unit})` : ''}`, min: 0 },
         datasets: ds,
         note: `One point per step; the dashed line is the SLO.${crosses ? ' Crosses mark steps whose run was invalid (the fleet fell behind) or errored: those say nothing about the server.' : ''}`,
@@ -535,6 +546,137 @@ function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
   }
 
   return capacity;
+}
+
+/**
+ * The write-scalability panel (rate axis): ack p99, fan-out p99, the write error rate and each
+ * design's own pressure signal (retries per update for per-request, the queue-depth peak for
+ * batched) against the offered rate on a log axis; each variant's knee (largest passing rate) marked
+ * with a triangle, steps that do not count with a cross, and the fleet's own ceiling as a dotted line.
+ */
+function writeScalabilityCharts({ result, color }: ChartContext): ChartSpec[] {
+  const c = result.capacity!;
+  const rows = writeScalability(result);
+  const kindOf = new Map(rows.map((r) => [r.variant, r.kind]));
+  const ceiling = c.fleetCeiling;
+  const ceilingX = ceiling ? (ceiling.firstInvalid ?? null) : null;
+  const sloLimit = (metric: string): number | null => {
+    for (const e of c.slo) {
+      const m = /^\s*([\w.]+)\s*<=?\s*([\d.eE+-]+)\s*$/.exec(e);
+      if (m && m[1] === metric) return Number(m[2]);
+    }
+    return null;
+  };
+  const xsAll = c.variants.flatMap((v) => v.steps.map(stepX));
+  const x0 = Math.min(...xsAll);
+  const x1 = Math.max(...xsAll);
+  const chart = (
+    id: string,
+    title: string,
+    yLabel: string,
+    read: (s: CapacityStep) => number | null | undefined,
+    opts: { log?: boolean; slo?: string; only?: (kind: string) => boolean; note: string },
+  ): ChartSpec => {
+    const ds: DatasetSpec[] = [];
+    let ys: number[] = [];
+    for (const v of c.variants) {
+      if (opts.only && !opts.only(kindOf.get(v.variant) ?? '')) continue;
+      const pts = signalPoints(v, (s) => {
+        const y = read(s);
+        return opts.log && y !== null && y !== undefined && y <= 0 ? null : y;
+      });
+      ys = ys.concat(
+        pts.ok.map((p) => p[1]),
+        pts.invalid.map((p) => p[1]),
+      );
+      ds.push({ label: v.variant, data: pts.ok, color: color(v.variant), points: true });
+      if (pts.invalid.length)
+        ds.push({ label: `${v.variant}: invalid or errored step`, data: pts.invalid, color: color(v.variant), pointsOnly: true, pointStyle: 'crossRot' });
+      const knee = v.largestPassing === null ? undefined : pts.ok.find((p) => p[0] === v.largestPassing);
+      if (knee)
+        ds.push({
+          label: `${v.variant} knee: ${fmtNumShort(knee[0])} updates/s`,
+          data: [knee],
+          color: color(v.variant),
+          pointsOnly: true,
+          pointStyle: 'triangle',
+        });
+    }
+    const limit = opts.slo ? sloLimit(opts.slo) : null;
+    if (limit !== null) {
+      ds.push({
+        label: `SLO: ${opts.slo} < ${limit}`,
+        data: [
+          [x0, limit],
+          [x1, limit],
+        ],
+        color: '#6b7280',
+        dash: 'dashed',
+      });
+      ys.push(limit);
+    }
+    if (ceilingX !== null && ys.length) {
+      const lo = opts.log ? Math.max(Math.min(...ys), 1e-3) : 0;
+      ds.push({
+        label: `the fleet’s own ceiling: could not offer ${fmtNumShort(ceilingX)} updates/s to a no-op sink`,
+        data: [
+          [ceilingX, lo],
+          [ceilingX, Math.max(...ys)],
+        ],
+        color: '#111827',
+        dash: 'dotted',
+      });
+    }
+    return {
+      id,
+      title,
+      x: { label: 'offered updates/s (log)', log: true },
+      y: opts.log ? { label: yLabel, log: true } : { label: yLabel, min: 0 },
+      datasets: ds,
+      note: opts.note,
+    };
+  };
+  const kneeNote = 'One point per step; a triangle marks each variant’s knee (its largest passing rate), a cross a step whose run was invalid or errored.';
+  return [
+    chart('capacity-ws-ack', 'Write scalability: ack p99 against the offered rate', 'ack p99 (ms, log)', (s) => s.signals?.ackP99Ms, {
+      log: true,
+      slo: 'ackMs.p99',
+      note: `${kneeNote} Ack: scheduled send to durable commit, at the sender.`,
+    }),
+    chart('capacity-ws-fanout', 'Write scalability: fan-out p99 against the offered rate', 'fan-out p99 (ms, log)', (s) => s.signals?.fanoutP99Ms, {
+      log: true,
+      slo: 'fanoutMs.p99',
+      note: `${kneeNote} Fan-out: scheduled send to arrival at the other members of the board.`,
+    }),
+    chart(
+      'capacity-ws-errors',
+      'Write scalability: write errors against the offered rate',
+      'BUSY_EXHAUSTED + OVERLOADED + WRITE_FAILED (% of updates)',
+      (s) => (s.signals ? s.signals.errorRate * 100 : null),
+      {
+        note: `Share of updates answered with a write error; the search stops past ${fmtNumShort((c.rate?.maxErrorRate ?? 0) * 100)} %.`,
+      },
+    ),
+    chart(
+      'capacity-ws-retries',
+      'Write scalability: per-request’s pressure, SQLITE_BUSY retries per update',
+      'retries per update',
+      (s) => s.signals?.retriesPerUpdate,
+      {
+        only: (k) => k !== 'batched',
+        note: 'Transaction attempts beyond the first, per update received: how hard the workers fight over SQLite’s one write lock.',
+      },
+    ),
+    chart('capacity-ws-queue', 'Write scalability: batched’s pressure, queue-depth peak', 'queue-depth peak (updates, log)', (s) => s.signals?.queueDepthPeak, {
+      log: true,
+      only: (k) => k === 'batched',
+      note: 'The highest queue depth in the measured window (the server keeps the peak between scrapes): updates waiting for the writer. It passes the queue bound as OVERLOADED.',
+    }),
+  ];
+}
+
+function fmtNumShort(x: number): string {
+  return x >= 1000 ? Math.round(x).toLocaleString('en-US') : String(sig(x, 3));
 }
 
 /** Builds every chart of the page. */
