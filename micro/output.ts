@@ -4,7 +4,7 @@
  */
 import type { Environment } from '../model/result.js';
 import { fmtCompact, fmtMs } from '../report/format.js';
-import type { MicroTaskResult } from './suites.js';
+import { PLAIN_PREFIX, WRITER_PREFIX, type MicroTaskResult } from './suites.js';
 
 export const MICRO_SCHEMA_VERSION = 1;
 
@@ -44,6 +44,27 @@ export function terminalTable(tasks: MicroTaskResult[]): string {
   return [line(HEAD), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
 }
 
+/** The writer path against the plain loop at each batch size measured in this run: updates/s of each and writer / plain. */
+export function writerRatios(tasks: MicroTaskResult[]): Array<{ size: number; writer: number; plain: number; ratio: number }> {
+  const out: Array<{ size: number; writer: number; plain: number; ratio: number }> = [];
+  for (const p of tasks) {
+    if (p.suite !== 'sqlite' || !p.task.startsWith(PLAIN_PREFIX)) continue;
+    const size = p.unitsPerOp;
+    const w = tasks.find((t) => t.suite === 'sqlite' && t.task.startsWith(WRITER_PREFIX) && t.unitsPerOp === size);
+    if (w && p.unitsPerSec > 0)
+      out.push({ size, writer: w.unitsPerSec, plain: p.unitsPerSec, ratio: Math.round((w.unitsPerSec / p.unitsPerSec) * 1000) / 1000 });
+  }
+  return out;
+}
+
+/** "writer path / plain better-sqlite3 at 1000 per transaction: 105k / 99k updates/s = 1.06" lines. */
+export function writerRatioLines(tasks: MicroTaskResult[]): string[] {
+  return writerRatios(tasks).map(
+    (r) =>
+      `writer path / plain better-sqlite3 at ${r.size} updates per transaction: ${fmtCompact(r.writer)} / ${fmtCompact(r.plain)} updates/s = ${r.ratio.toFixed(2)}`,
+  );
+}
+
 export function markdown(f: MicroResultFile): string {
   const e = f.environment;
   return [
@@ -54,6 +75,8 @@ export function markdown(f: MicroResultFile): string {
     `| ${HEAD.join(' | ')} |`,
     `|${HEAD.map((_, i) => (i >= 2 ? '--:' : ':--')).join('|')}|`,
     ...rows(f.tasks).map((r) => `| ${r.join(' | ')} |`),
+    '',
+    ...writerRatioLines(f.tasks).map((l) => `- ${l}`),
     '',
     '<sub>ops/s: iterations of the task per second; units/s: updates, frames, pushes or decisions per second (ops/s × units per op). Noisy shared 2-core machines: compare ratios within one run.</sub>',
     '',

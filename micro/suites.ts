@@ -86,6 +86,34 @@ function tempDb(boards: number, cardsPerBoard: number): { db: DB; dir: string } 
   return { db: openDb(file), dir };
 }
 
+/** Names of the batched writer's tasks and of the plain loop beside them: `<prefix><N> update(s) per transaction`. */
+export const WRITER_PREFIX = 'batched: ';
+export const PLAIN_PREFIX = 'plain better-sqlite3: ';
+
+/**
+ * The batched writer's SQL as a plain loop (servers/batched/writer-core.ts without commitWithSplit,
+ * per-row results or timing): BEGIN IMMEDIATE, per row `UPDATE cards` + `INSERT INTO card_events`,
+ * `boards.seq` raised to each board's highest seq, COMMIT. What SQLite itself costs.
+ */
+export function plainLoop(db: DB): (rows: WriteRow[]) => void {
+  const updCard = db.prepare('UPDATE cards SET col = ?, title = ?, version = version + 1, updated_at = ? WHERE id = ?');
+  const insEvent = db.prepare(
+    'INSERT INTO card_events (board_id, seq, card_id, user_id, client_msg_id, col, title, at, committed_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const raiseSeq = db.prepare('UPDATE boards SET seq = ? WHERE id = ? AND seq < ?');
+  const tx = db.transaction((rows: WriteRow[]) => {
+    const t = performance.now();
+    const max = new Map<number, number>();
+    for (const r of rows) {
+      updCard.run(r.column, r.title, t, r.card);
+      insEvent.run(r.board, r.seq, r.card, r.user, r.id, r.column, r.title, r.at, t, r.sentAt);
+      if ((max.get(r.board) ?? 0) < r.seq) max.set(r.board, r.seq);
+    }
+    for (const [b, q] of max) raiseSeq.run(q, b, q);
+  });
+  return (rows) => tx.immediate(rows);
+}
+
 function sqliteSuite(): SuiteDef {
   const boards = 1000;
   const cardsPerBoard = 20;
@@ -122,10 +150,12 @@ function sqliteSuite(): SuiteDef {
   };
   let writer: ReturnType<typeof createBatchWriter> | null = null;
   let perRequest: ReturnType<typeof createUpdateTx> | null = null;
+  let plain: ((rows: WriteRow[]) => void) | null = null;
   const open = (): void => {
     fresh();
     writer = createBatchWriter(state!.db);
     perRequest = createUpdateTx(state!.db, 'immediate');
+    plain = plainLoop(state!.db);
   };
   return {
     name: 'sqlite',
@@ -142,6 +172,15 @@ function sqliteSuite(): SuiteDef {
           if (r.rows.some((x) => !x.ok)) throw new Error('a micro-benchmark row failed');
         },
       });
+      // The baseline beside the writer path: the same rows, the same statements, on the same fresh
+      // file, in a plain better-sqlite3 transaction without the writer's retry/split machinery.
+      const plainBatch = (size: number): TaskDef => ({
+        name: `${PLAIN_PREFIX}${size} updates per transaction`,
+        unit: 'update',
+        unitsPerOp: size,
+        beforeAll: open,
+        fn: () => plain!(Array.from({ length: size }, row)),
+      });
       return [
         {
           name: 'per-request: BEGIN IMMEDIATE, 1 update, COMMIT',
@@ -157,8 +196,11 @@ function sqliteSuite(): SuiteDef {
         batch(1),
         batch(10),
         batch(100),
+        plainBatch(100),
         batch(1000),
+        plainBatch(1000),
         batch(10000),
+        plainBatch(10000),
       ];
     },
   };

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MicroResultFile } from '../micro/output.js';
+import { writerRatios, type MicroResultFile } from '../micro/output.js';
 import { SUITE_NAMES } from '../micro/suites.js';
 import { CLI } from './helpers/server.js';
 
@@ -25,6 +25,10 @@ test('micro --quick runs every suite and writes valid JSON and markdown', () => 
     const sizes = f.tasks.filter((t) => t.suite === 'sqlite' && t.task.startsWith('batched')).map((t) => t.unitsPerOp);
     assert.deepEqual(sizes, [1, 10, 100, 1000, 10000]);
     assert.ok(f.tasks.some((t) => t.task.startsWith('per-request')));
+    const plain = f.tasks.filter((t) => t.suite === 'sqlite' && t.task.startsWith('plain better-sqlite3')).map((t) => t.unitsPerOp);
+    assert.deepEqual(plain, [100, 1000, 10000], 'the plain loop beside the writer path at 100, 1,000 and 10,000');
+    assert.equal(writerRatios(f.tasks).length, 3);
+    assert.match(r.stdout, /writer path \/ plain better-sqlite3 at 1000 updates per transaction: .* = \d+\.\d\d/);
     assert.equal(typeof f.environment.cpuModel, 'string');
     assert.match(readFileSync(join(dir, 'micro.md'), 'utf8'), /\| sqlite \| batched: 10000 updates per transaction \|/);
     assert.match(r.stdout, /updates\/s/);
