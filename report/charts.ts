@@ -10,6 +10,7 @@ import type { CapacityStep } from '../model/capacity.js';
 import { sig } from './format.js';
 import { distributionOf } from './hdr.js';
 import { M } from './metrics.js';
+import { contentionCurve } from './contention.js';
 import { signalPoints, sloMetrics, stepPoints, stepX, writeScalability } from './capacity.js';
 import { axisOf } from '../model/capacity.js';
 import { groupByStage, isValid, stageLabel, valuesOf, variantsOf } from './runs.js';
@@ -447,8 +448,89 @@ function resourceCharts({ result, per, tag, color, F, R, S, tFleet, tRun, shade,
   ];
 }
 
-function sqliteCharts({ per, tag, color, S, tRun }: ChartContext): ChartSpec[] {
+/**
+ * Contention over the worker count (when a selection's runs hold per-request at two or more worker
+ * counts, as the `contention` scenario does): BUSY hits, retries and exhausted per update, and ack
+ * p99.9 with attempts p99, against the workers; the baseline as its own series, batched as a line.
+ */
+function contentionCharts({ result, per }: ChartContext): ChartSpec[] {
+  const cpus = result.environment.cpuCount;
+  const curves = per((runs) => {
+    const c = contentionCurve(runs, cpus);
+    if (!c) return [];
+    const pts = (xs: typeof c.perRequest, f: (p: (typeof xs)[number]) => number | null): XY =>
+      xs.filter((p) => p.valid && f(p) !== null).map((p) => [p.workers, sig(f(p)!, 4)] as [number, number]);
+    return [
+      { label: 'BUSY hits per update', data: pts(c.perRequest, (p) => p.busyPerUpdate), color: PALETTE[0]!, points: true },
+      { label: 'retries per update', data: pts(c.perRequest, (p) => p.retriesPerUpdate), color: PALETTE[1]!, points: true, dash: 'dashed' as const },
+      { label: 'BUSY_EXHAUSTED (% of updates)', data: pts(c.perRequest, (p) => p.exhaustedPct), color: PALETTE[5]!, points: true, y2: true },
+      ...(c.baseline.length
+        ? [
+            {
+              label: 'baseline (deferred, no retry): exhausted %',
+              data: pts(c.baseline, (p) => p.exhaustedPct),
+              color: PALETTE[7]!,
+              pointsOnly: true,
+              pointStyle: 'triangle' as const,
+              y2: true,
+            },
+          ]
+        : []),
+    ];
+  });
+  const latency = per((runs) => {
+    const c = contentionCurve(runs, cpus);
+    if (!c) return [];
+    const xs = c.perRequest.filter((p) => p.valid).map((p) => p.workers);
+    const pts = (list: typeof c.perRequest, f: (p: (typeof list)[number]) => number | null): XY =>
+      list.filter((p) => p.valid && f(p) !== null && f(p)! > 0).map((p) => [p.workers, sig(f(p)!, 4)] as [number, number]);
+    const out: DatasetSpec[] = [
+      { label: 'per-request ack p99.9', data: pts(c.perRequest, (p) => p.ackP999Ms), color: PALETTE[0]!, points: true },
+      { label: 'attempts p99', data: pts(c.perRequest, (p) => p.attemptsP99), color: PALETTE[1]!, points: true, dash: 'dashed', y2: true },
+    ];
+    if (c.baseline.length)
+      out.push({ label: 'baseline ack p99.9', data: pts(c.baseline, (p) => p.ackP999Ms), color: PALETTE[7]!, pointsOnly: true, pointStyle: 'triangle' });
+    for (const b of c.batched.filter((x) => x.valid && x.ackP999Ms > 0)) {
+      if (xs.length)
+        out.push({
+          label: `${b.variant} ack p99.9 (one process, for reference)`,
+          data: [
+            [Math.min(...xs), sig(b.ackP999Ms, 4)],
+            [Math.max(...xs), sig(b.ackP999Ms, 4)],
+          ],
+          color: PALETTE[2]!,
+          dash: 'dotted',
+        });
+    }
+    return out;
+  });
+  if (!Object.values(curves).some((d) => d.length > 0)) return [];
   return [
+    {
+      id: 'sql-contention',
+      title: 'SQLITE_BUSY contention over the worker count',
+      x: { label: 'per-request worker processes (log)', log: true },
+      y: { label: 'per update received', min: 0 },
+      y2: { label: 'BUSY_EXHAUSTED (% of updates sent)', min: 0 },
+      bySel: curves,
+      note: 'Each point one per-request run (valid runs only) at the same offered rate: how hard the workers fight over SQLite’s one write lock as there are more of them.',
+    },
+    {
+      id: 'sql-contention-latency',
+      title: 'Ack p99.9 and attempts p99 over the worker count',
+      x: { label: 'per-request worker processes (log)', log: true },
+      y: { label: 'ack p99.9 (ms, log)', log: true },
+      y2: { label: 'attempts p99', min: 0 },
+      bySel: latency,
+      note: 'The dotted line is batched’s ack p99.9 in the same selection (one process, one writer): where retries stop paying.',
+    },
+  ];
+}
+
+function sqliteCharts(ctx: ChartContext): ChartSpec[] {
+  const { per, tag, color, S, tRun } = ctx;
+  return [
+    ...contentionCharts(ctx),
     {
       id: 'sql-commit',
       title: 'Commit time over time',
