@@ -4,7 +4,7 @@
  */
 import type { Environment } from '../model/result.js';
 import { fmtCompact, fmtMs } from '../report/format.js';
-import { PLAIN_PREFIX, WRITER_PREFIX, type MicroTaskResult } from './suites.js';
+import { PLAIN_PREFIX, WRITER_PREFIX, type MicroTaskResult, type WalCost } from './suites.js';
 
 export const MICRO_SCHEMA_VERSION = 1;
 
@@ -16,6 +16,8 @@ export interface MicroResultFile {
   timeMsPerTask: number;
   environment: Environment;
   tasks: MicroTaskResult[];
+  /** WAL pages written per update by each design (counted; present when the sqlite suite ran). */
+  wal?: WalCost[];
   startedAtIso: string;
   finishedAtIso: string;
 }
@@ -65,6 +67,13 @@ export function writerRatioLines(tasks: MicroTaskResult[]): string[] {
   );
 }
 
+/** "per-request: 1 update per transaction: 5.28 WAL pages (21.2 KiB) per update" lines. */
+export function walCostLines(wal: WalCost[]): string[] {
+  return wal.map(
+    (w) => `${w.what}: ${w.pagesPerUpdate} WAL pages (${(w.walBytesPerUpdate / 1024).toFixed(2)} KiB) written per update, counted over ${w.updates} updates`,
+  );
+}
+
 export function markdown(f: MicroResultFile): string {
   const e = f.environment;
   return [
@@ -77,6 +86,7 @@ export function markdown(f: MicroResultFile): string {
     ...rows(f.tasks).map((r) => `| ${r.join(' | ')} |`),
     '',
     ...writerRatioLines(f.tasks).map((l) => `- ${l}`),
+    ...walCostLines(f.wal ?? []).map((l) => `- ${l}`),
     '',
     '<sub>ops/s: iterations of the task per second; units/s: updates, frames, pushes or decisions per second (ops/s × units per op). Noisy shared 2-core machines: compare ratios within one run.</sub>',
     '',

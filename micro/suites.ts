@@ -19,6 +19,7 @@ import { serializeBroadcast, serializeUpdate } from '../protocol/serialize.js';
 import { BoundedQueue } from '../servers/batched/batching.js';
 import { createBatchWriter, type WriteRow } from '../servers/batched/writer-core.js';
 import { openDb, seedDatabase, type DB } from '../servers/common/db.js';
+import { readWalState } from '../servers/common/wal.js';
 import { Fanout } from '../servers/common/fanout.js';
 import { createMetrics } from '../servers/common/metrics.js';
 import { createUpdateTx } from '../servers/per-request/tx.js';
@@ -358,6 +359,84 @@ export const SUITES: SuiteDef[] = [
 ];
 
 export const SUITE_NAMES = SUITES.map((s) => s.name);
+
+/** WAL pages each design writes per update: counted, not timed (the same on any machine for the same schema and rows). */
+export interface WalCost {
+  /** "per-request: 1 update per transaction", "batched: 1000 updates per transaction". */
+  what: string;
+  updates: number;
+  commits: number;
+  /** WAL frames written (one page each), with automatic checkpoints off so none is reused. */
+  frames: number;
+  pagesPerUpdate: number;
+  walBytesPerUpdate: number;
+}
+
+/**
+ * The write amplification of each design, counted from the WAL's own header (frames since it
+ * started): per-request's one transaction per update against the batched writer at 100 and 1,000
+ * updates per transaction, on the same fresh file and the same rows (boards of 20 cards, rows
+ * spread over 500 boards as the write-ceiling scenario's are).
+ */
+export function walCost(updates = 2000): WalCost[] {
+  const boards = 500;
+  const cardsPerBoard = 20;
+  const out: WalCost[] = [];
+  const run = (what: string, size: number, write: (db: DB, rows: WriteRow[]) => void): void => {
+    const { db, dir } = tempDb(boards, cardsPerBoard);
+    try {
+      db.pragma('wal_autocheckpoint = 0');
+      const seqs = new Array<number>(boards + 1).fill(0);
+      let n = 0;
+      const row = (): WriteRow => {
+        n++;
+        const board = ((n * 7919) % boards) + 1;
+        return {
+          board,
+          seq: ++seqs[board]!,
+          card: (board - 1) * cardsPerBoard + (n % cardsPerBoard) + 1,
+          user: n % 1000,
+          id: `w${n}`,
+          column: 'doing',
+          title: `u${n} #${n} to doing`,
+          at: n,
+          sentAt: n,
+          receivedAt: n,
+        };
+      };
+      for (let i = 0; i < updates / size; i++) write(db, Array.from({ length: size }, row));
+      const w = readWalState(join(dir, 'micro.db'));
+      const frames = w?.frames ?? 0;
+      const pageSize = db.pragma('page_size', { simple: true }) as number;
+      out.push({
+        what,
+        updates,
+        commits: updates / size,
+        frames,
+        pagesPerUpdate: Math.round((frames / updates) * 1000) / 1000,
+        walBytesPerUpdate: Math.round((frames * (pageSize + 24)) / updates),
+      });
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  run('per-request: 1 update per transaction', 1, (db, rows) => {
+    const tx = createUpdateTx(db, 'immediate');
+    for (const r of rows) if (!tx(r).ok) throw new Error('a micro-benchmark row failed');
+  });
+  for (const size of [100, 1000]) {
+    run(`batched: ${size} updates per transaction`, size, (db, rows) => {
+      if (
+        createBatchWriter(db)
+          .write(rows)
+          .rows.some((x) => !x.ok)
+      )
+        throw new Error('a micro-benchmark row failed');
+    });
+  }
+  return out;
+}
 
 /** Runs the suites; `onTask` is called as each task finishes (progress). */
 export async function runSuites(o: MicroOptions, onTask?: (r: MicroTaskResult) => void): Promise<MicroTaskResult[]> {

@@ -26,14 +26,14 @@ export default defineScenario({
   stages: [{ connections: 1000, durationSec: 6 }],
   warmupSec: 2,
   repeats: 1,
-  fleet: { drainSec: 3 },
+  fleet: { drainSec: 2 },
   thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
   capacity: {
     axis: 'rate',
     slo: ['ackMs.p99 < 500', 'fanoutMs.p99 < 250'],
     startRate: 500,
     rateFactor: 1.5,
-    maxRate: 40_000,
+    maxRate: 25_000,
     maxErrorRate: 0.001,
   },
 });

@@ -29,6 +29,20 @@ test('micro --quick runs every suite and writes valid JSON and markdown', () => 
     assert.deepEqual(plain, [100, 1000, 10000], 'the plain loop beside the writer path at 100, 1,000 and 10,000');
     assert.equal(writerRatios(f.tasks).length, 3);
     assert.match(r.stdout, /writer path \/ plain better-sqlite3 at 1000 updates per transaction: .* = \d+\.\d\d/);
+    // WAL pages per update are counted, not timed: one transaction per update writes several pages per update, batches far fewer
+    assert.deepEqual(
+      f.wal!.map((w) => [w.what, w.updates, w.commits]),
+      [
+        ['per-request: 1 update per transaction', 2000, 2000],
+        ['batched: 100 updates per transaction', 2000, 20],
+        ['batched: 1000 updates per transaction', 2000, 2],
+      ],
+    );
+    const [one, hundred, thousand] = f.wal!;
+    assert.ok(
+      one!.pagesPerUpdate >= 3 && hundred!.pagesPerUpdate < one!.pagesPerUpdate && thousand!.pagesPerUpdate < hundred!.pagesPerUpdate,
+      JSON.stringify(f.wal),
+    );
     assert.equal(typeof f.environment.cpuModel, 'string');
     assert.match(readFileSync(join(dir, 'micro.md'), 'utf8'), /\| sqlite \| batched: 10000 updates per transaction \|/);
     assert.match(r.stdout, /updates\/s/);

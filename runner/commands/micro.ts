@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { markdown, MICRO_SCHEMA_VERSION, terminalTable, writerRatioLines, type MicroResultFile } from '../../micro/output.js';
-import { runSuites, SUITE_NAMES } from '../../micro/suites.js';
+import { markdown, MICRO_SCHEMA_VERSION, terminalTable, walCostLines, writerRatioLines, type MicroResultFile } from '../../micro/output.js';
+import { runSuites, SUITE_NAMES, walCost } from '../../micro/suites.js';
 import { parseCommand, strFlag, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
 import { captureEnvironment } from '../environment.js';
@@ -45,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   const tasks = await runSuites({ timeMs, warmupMs: quick ? 20 : 200, minIterations: quick ? 4 : 64, ...(suites ? { suites } : {}) }, (r) =>
     process.stderr.write(`  ${r.suite} / ${r.task}: ${r.unitsPerSec.toFixed(0)} ${r.unit} per s\n`),
   );
+  const wal = !suites || suites.includes('sqlite') ? walCost() : undefined;
   const file: MicroResultFile = {
     schemaVersion: MICRO_SCHEMA_VERSION,
     kind: 'micro',
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     timeMsPerTask: timeMs,
     environment,
     tasks,
+    ...(wal ? { wal } : {}),
     startedAtIso: started.toISOString(),
     finishedAtIso: new Date().toISOString(),
   };
@@ -62,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(`${terminalTable(tasks)}\n`);
   const ratios = writerRatioLines(tasks);
   if (ratios.length) process.stdout.write(`\n${ratios.join('\n')}\n`);
+  if (wal) process.stdout.write(`${walCostLines(wal).join('\n')}\n`);
   process.stderr.write(`wrote ${join(outDir, 'micro.json')} and micro.md\n`);
   return 0;
 }
