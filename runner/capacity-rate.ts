@@ -206,7 +206,7 @@ export function recordCeilingStep(c: FleetCeiling, rate: number, f: SinkRunSumma
   if (f.status === 'ok') c.largestValid = Math.max(c.largestValid ?? 0, rate);
   else c.firstInvalid = Math.min(c.firstInvalid ?? Number.POSITIVE_INFINITY, rate);
   if (c.largestValid === upTo) {
-    c.detail = `against a no-op sink the fleet held its schedule at ${upTo} updates/s, the highest rate any variant was run at: no knee here is the fleet's`;
+    c.detail = `against a no-op sink the fleet held its schedule at ${upTo} updates/s, the highest rate any variant was run at: no SLO or error knee here is past the fleet's own ceiling (a step where the fleet fell behind beside a server is still the machine's limit: server and fleet share its cores)`;
   } else if (c.largestValid !== null) {
     c.detail = `against a no-op sink the fleet could not hold ${c.firstInvalid} updates/s; it held ${c.largestValid}: a knee at or above ${c.firstInvalid} updates/s is the fleet's (the measuring machine's) limit, not the server's`;
   } else {

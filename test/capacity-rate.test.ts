@@ -206,7 +206,7 @@ test("the fleet's own ceiling: top-down from the highest rate run, until one hol
   assert.equal(held.firstInvalid, null);
   assert.equal(
     held.detail,
-    "against a no-op sink the fleet held its schedule at 1688 updates/s, the highest rate any variant was run at: no knee here is the fleet's",
+    "against a no-op sink the fleet held its schedule at 1688 updates/s, the highest rate any variant was run at: no SLO or error knee here is past the fleet's own ceiling (a step where the fleet fell behind beside a server is still the machine's limit: server and fleet share its cores)",
   );
   assert.equal(stopIsFleetLimit(v1, held), false);
 
