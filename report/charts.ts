@@ -41,6 +41,7 @@ export interface AxisSpec {
   /** x = 1/(1-p): ticks labelled as percentiles. */
   percentile?: boolean;
   min?: number;
+  max?: number;
 }
 
 export interface ChartSpec {
@@ -460,7 +461,13 @@ function contentionCharts({ result, per }: ChartContext): ChartSpec[] {
     if (!c) return [];
     const pts = (xs: typeof c.perRequest, f: (p: (typeof xs)[number]) => number | null): XY =>
       xs.filter((p) => p.valid && f(p) !== null).map((p) => [p.workers, sig(f(p)!, 4)] as [number, number]);
+    const bad = (xs: typeof c.perRequest, f: (p: (typeof xs)[number]) => number | null): XY =>
+      xs.filter((p) => !p.valid && f(p) !== null).map((p) => [p.workers, sig(f(p)!, 4)] as [number, number]);
+    const crosses = bad(c.perRequest, (p) => p.busyPerUpdate);
     return [
+      ...(crosses.length
+        ? [{ label: 'BUSY hits per update, invalid or errored run', data: crosses, color: PALETTE[0]!, pointsOnly: true, pointStyle: 'crossRot' as const }]
+        : []),
       { label: 'BUSY hits per update', data: pts(c.perRequest, (p) => p.busyPerUpdate), color: PALETTE[0]!, points: true },
       { label: 'retries per update', data: pts(c.perRequest, (p) => p.retriesPerUpdate), color: PALETTE[1]!, points: true, dash: 'dashed' as const },
       { label: 'BUSY_EXHAUSTED (% of updates)', data: pts(c.perRequest, (p) => p.exhaustedPct), color: PALETTE[5]!, points: true, y2: true },
@@ -484,8 +491,12 @@ function contentionCharts({ result, per }: ChartContext): ChartSpec[] {
     const xs = c.perRequest.filter((p) => p.valid).map((p) => p.workers);
     const pts = (list: typeof c.perRequest, f: (p: (typeof list)[number]) => number | null): XY =>
       list.filter((p) => p.valid && f(p) !== null && f(p)! > 0).map((p) => [p.workers, sig(f(p)!, 4)] as [number, number]);
+    const crosses = c.perRequest.filter((p) => !p.valid && p.ackP999Ms > 0).map((p) => [p.workers, sig(p.ackP999Ms, 4)] as [number, number]);
     const out: DatasetSpec[] = [
       { label: 'per-request ack p99.9', data: pts(c.perRequest, (p) => p.ackP999Ms), color: PALETTE[0]!, points: true },
+      ...(crosses.length
+        ? [{ label: 'ack p99.9, invalid or errored run', data: crosses, color: PALETTE[0]!, pointsOnly: true, pointStyle: 'crossRot' as const }]
+        : []),
       { label: 'attempts p99', data: pts(c.perRequest, (p) => p.attemptsP99), color: PALETTE[1]!, points: true, dash: 'dashed', y2: true },
     ];
     if (c.baseline.length)
@@ -513,7 +524,7 @@ function contentionCharts({ result, per }: ChartContext): ChartSpec[] {
       y: { label: 'per update received', min: 0 },
       y2: { label: 'BUSY_EXHAUSTED (% of updates sent)', min: 0 },
       bySel: curves,
-      note: 'Each point one per-request run (valid runs only) at the same offered rate: how hard the workers fight over SQLite’s one write lock as there are more of them.',
+      note: 'Each point one per-request run at the same offered rate (a cross: the run was invalid or errored, so it says less): how hard the workers fight over SQLite’s one write lock as there are more of them.',
     },
     {
       id: 'sql-contention-latency',
@@ -619,7 +630,7 @@ function capacityCharts(ctx: ChartContext): ChartSpec[] {
       capacity.push({
         id: `capacity-${m.metric.replace(/[^\w]+/g, '-')}`,
         title: `${m.metric} against ${rateAxis ? 'the offered rate' : 'sockets'}, per step of the search`,
-        x: rateAxis ? { label: 'offered updates/s (capacity step)', log: true } : { label: 'sockets (capacity step)' },
+        x: rateAxis ? { label: 'offered updates/s (capacity step)', log: true, ...logRange(xs[0], xs[1]) } : { label: 'sockets (capacity step)' },
         y: { label: `${m.metric}${unit ? ` (${unit})` : ''}`, min: 0 },
         datasets: ds,
         note: `One point per step; the dashed line is the SLO.${crosses ? ' Crosses mark steps whose run was invalid (the fleet fell behind) or errored: those say nothing about the server.' : ''}`,
@@ -712,7 +723,7 @@ function writeScalabilityCharts({ result, color }: ChartContext): ChartSpec[] {
     return {
       id,
       title,
-      x: { label: 'offered updates/s (log)', log: true },
+      x: { label: 'offered updates/s (log)', log: true, ...logRange(x0, x1) },
       y: opts.log ? { label: yLabel, log: true } : { label: yLabel, min: 0 },
       datasets: ds,
       note: opts.note,
@@ -755,6 +766,22 @@ function writeScalabilityCharts({ result, color }: ChartContext): ChartSpec[] {
       note: 'The highest queue depth in the measured window (the server keeps the peak between scrapes): updates waiting for the writer. It passes the queue bound as OVERLOADED.',
     }),
   ];
+}
+
+/** A log axis's range around [lo, hi], widened to the 1-2-5 series so its ticks read cleanly (500 and 750 -> 500..1,000). */
+export function logRange(lo: number, hi: number): { min: number; max: number } {
+  const steps = [1, 2, 5, 10];
+  const down = (x: number): number => {
+    const m = 10 ** Math.floor(Math.log10(x));
+    return m * [...steps].reverse().find((k) => k * m <= x)!;
+  };
+  const up = (x: number): number => {
+    const m = 10 ** Math.floor(Math.log10(x));
+    return m * steps.find((k) => k * m >= x)!;
+  };
+  const min = down(lo);
+  const max = up(hi);
+  return { min, max: max > min ? max : up(hi * 1.01) };
 }
 
 function fmtNumShort(x: number): string {

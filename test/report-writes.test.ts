@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { failureMode, writeScalability } from '../report/capacity.js';
 import { contentionCurve } from '../report/contention.js';
+import { logRange } from '../report/charts.js';
 import type { StepSignals } from '../model/capacity.js';
 import type { ResultFile, RunRecord } from '../model/result.js';
 
@@ -196,4 +197,12 @@ test('the contention curve: per-request by worker count, the baseline and batche
   );
   assert.deepEqual(c.batched, [{ variant: 'batched', ackP999Ms: 180, valid: true }]);
   assert.equal(contentionCurve([runs[0]!, runs[3]!], 2), null, 'one worker count: no curve');
+});
+
+test('a log axis widened to the 1-2-5 series', () => {
+  assert.deepEqual(logRange(500, 750), { min: 500, max: 1000 });
+  assert.deepEqual(logRange(500, 19222), { min: 500, max: 20000 });
+  assert.deepEqual(logRange(1125, 1688), { min: 1000, max: 2000 });
+  assert.deepEqual(logRange(40, 40), { min: 20, max: 50 }, 'one value: the series around it');
+  assert.deepEqual(logRange(1, 16), { min: 1, max: 20 });
 });
