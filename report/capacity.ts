@@ -171,7 +171,7 @@ export function failureMode(kind: string, g: StepSignals, slowMs = 50): string {
   } else {
     const busy = g.errorsByCode.BUSY_EXHAUSTED ?? 0;
     const retries = g.retriesPerUpdate !== null ? `${fmtNum(g.retriesPerUpdate)} retries per update, attempts p99 ${fmtNum(g.attemptsP99)}` : 'retries unknown';
-    if (busy > 0) return `BUSY_EXHAUSTED on ${fmtNum(busy)} updates (${pct(g.errorRate)} of those sent; ${retries})`;
+    if (busy > 0) return `BUSY_EXHAUSTED on ${fmtNum(busy)} update${busy === 1 ? '' : 's'} (${pct(g.errorRate)} of those sent; ${retries})`;
     if (g.retriesPerUpdate !== null && g.retriesPerUpdate >= 0.1) return `SQLITE_BUSY contention (${retries}) pushing ack p99 to ${fmtMs(g.ackP99Ms)}`;
     if (eld !== null && eld > slowMs) return `its busiest worker's event loop saturating (delay p99 ${fmtMs(eld)}), ack p99 ${fmtMs(g.ackP99Ms)}`;
   }
