@@ -38,6 +38,9 @@ test('micro --quick runs every suite and writes valid JSON and markdown', () => 
         ['batched: 1000 updates per transaction', 2000, 2],
       ],
     );
+    assert.equal(f.txSplit!.transactions, 1000, 'quick: 2,000 transactions, the first 1,000 not counted');
+    assert.ok(f.txSplit!.commitShare > 0 && f.txSplit!.commitShare <= 1);
+    assert.match(r.stdout, /per-request transaction, one connection: BEGIN IMMEDIATE .* COMMIT is [\d.]+ % of the time/);
     const [one, hundred, thousand] = f.wal!;
     assert.ok(
       one!.pagesPerUpdate >= 3 && hundred!.pagesPerUpdate < one!.pagesPerUpdate && thousand!.pagesPerUpdate < hundred!.pagesPerUpdate,

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { markdown, MICRO_SCHEMA_VERSION, terminalTable, walCostLines, writerRatioLines, type MicroResultFile } from '../../micro/output.js';
-import { runSuites, SUITE_NAMES, walCost } from '../../micro/suites.js';
+import { markdown, MICRO_SCHEMA_VERSION, terminalTable, txSplitLine, walCostLines, writerRatioLines, type MicroResultFile } from '../../micro/output.js';
+import { runSuites, SUITE_NAMES, txSplit, walCost } from '../../micro/suites.js';
 import { parseCommand, strFlag, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
 import { captureEnvironment } from '../environment.js';
@@ -45,7 +45,9 @@ export async function main(argv: string[]): Promise<number> {
   const tasks = await runSuites({ timeMs, warmupMs: quick ? 20 : 200, minIterations: quick ? 4 : 64, ...(suites ? { suites } : {}) }, (r) =>
     process.stderr.write(`  ${r.suite} / ${r.task}: ${r.unitsPerSec.toFixed(0)} ${r.unit} per s\n`),
   );
-  const wal = !suites || suites.includes('sqlite') ? walCost() : undefined;
+  const sqlite = !suites || suites.includes('sqlite');
+  const wal = sqlite ? walCost() : undefined;
+  const split = sqlite ? txSplit(quick ? 2000 : 6000) : undefined;
   const file: MicroResultFile = {
     schemaVersion: MICRO_SCHEMA_VERSION,
     kind: 'micro',
@@ -55,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     environment,
     tasks,
     ...(wal ? { wal } : {}),
+    ...(split ? { txSplit: split } : {}),
     startedAtIso: started.toISOString(),
     finishedAtIso: new Date().toISOString(),
   };
@@ -65,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
   const ratios = writerRatioLines(tasks);
   if (ratios.length) process.stdout.write(`\n${ratios.join('\n')}\n`);
   if (wal) process.stdout.write(`${walCostLines(wal).join('\n')}\n`);
+  if (split) process.stdout.write(`${txSplitLine(split)}\n`);
   process.stderr.write(`wrote ${join(outDir, 'micro.json')} and micro.md\n`);
   return 0;
 }
