@@ -39,6 +39,7 @@ export { toBencherBmf, toGithubActionBenchmark } from './report/exports.js';
 export * from './model/result.js';
 export * from './model/fleet-result.js';
 export * from './model/capacity.js';
+export { CAPACITY_SEARCH_OPTIONS } from './model/capacity-search.js';
 export { EXIT, exitCodeFor, type ExitCode, type Outcome } from './model/exit-codes.js';
 export { UsageError } from './model/errors.js';
 export { FLEET_OPTIONS, FleetConfigError, FleetOptionsSchema, GuardSchema, type FleetOptions, type GuardBounds } from './model/fleet-options.js';
@@ -56,4 +57,4 @@ export {
   type VariantKind,
   type VariantSet,
 } from './model/variants.js';
-export { PROTOCOL_VERSION, METRIC, METRIC_NAMES, ERROR_CODES, type ClientUpdate, type ServerMessage } from './protocol/messages.js';
+export { PROTOCOL_VERSION, METRIC, METRIC_NAMES, OPTIONAL_METRIC_NAMES, ERROR_CODES, type ClientUpdate, type ServerMessage } from './protocol/messages.js';
