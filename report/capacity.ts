@@ -206,7 +206,7 @@ export function writeScalability(result: ResultFile): ScalabilityRow[] {
     const z = v.stoppedAt === null ? '' : fmtNum(v.stoppedAt);
     let rest: string;
     if (v.stoppedBecause === 'fleet-invalid') {
-      const also = at && at.errorRate > 0 ? `; the server was also failing: ${failureMode(kind, at)}` : '';
+      const also = at && (at.errorRate > 0 || stopStep?.sloPass === false) ? `; the server was also failing: ${failureMode(kind, at)}` : '';
       rest = `, limited by the fleet: at ${z} updates/s the fleet could not keep its own schedule (the measuring machine’s limit, not the server’s)${also}`;
     } else if (fleetLimit) {
       rest = `, limited by the fleet: at ${z} updates/s it is past what the fleet could offer even to a no-op sink (${fmtNum(c.fleetCeiling?.largestValid)} updates/s)${at ? `; what the server showed there: ${failureMode(kind, at)}` : ''}`;

@@ -146,18 +146,17 @@ export function recordRateStep(v: CapacityVariant, rate: number, run: RunRecord,
   const errText = `${pct(signals.errorRate)} of ${run.updates.sent} updates sent answered with an error (${errs.join(', ')})`;
   if (run.status === 'errored') return stop('errored', `the run ${at} errored: ${run.reasons.join('; ')}`);
   if (run.audit && !run.audit.ok) return stop('audit-failed', `the audit failed ${at} (lostAcked ${run.audit.lostAcked}, phantom ${run.audit.phantom})`);
+  const failedSlo = outcomes.filter((o) => !o.pass).map((o) => `${o.expr} (actual ${o.actual === null ? 'n/a' : Math.round(o.actual * 100) / 100})`);
   if (run.status === 'invalid') {
-    const also = signals.errorRate > cfg.maxErrorRate ? `; the server also had ${errText}` : '';
+    const also =
+      (signals.errorRate > cfg.maxErrorRate ? `; the server also had ${errText}` : '') + (failedSlo.length ? `; the SLO was also broken: ${failedSlo.join('; ')}` : '');
     return stop(
       'fleet-invalid',
       `${at} the fleet could not hold its own schedule (${run.reasons.join('; ')}): this is the measuring machine's limit, not a measured limit of the server${also}`,
     );
   }
   if (signals.errorRate > cfg.maxErrorRate) return stop('errors', `${at}, ${errText}: more than the ${pct(cfg.maxErrorRate)} allowed`);
-  if (!sloPass) {
-    const failed = outcomes.filter((o) => !o.pass).map((o) => `${o.expr} (actual ${o.actual === null ? 'n/a' : Math.round(o.actual * 100) / 100})`);
-    return stop('slo-broken', `the SLO broke ${at}: ${failed.join('; ')}`);
-  }
+  if (!sloPass) return stop('slo-broken', `the SLO broke ${at}: ${failedSlo.join('; ')}`);
   v.largestPassing = rate;
   if (rate >= cfg.maxRate) return stop('max-reached', `the SLO held up to the maximum asked for, ${cfg.maxRate} updates/s`);
   return v;
