@@ -8,7 +8,17 @@
 // Scenarios: define, load, validate, override.
 export { defineScenario, ScenarioSchema, type Scenario, type ScenarioInput, type Stage, type Variant } from './scenarios/schema.js';
 export { applyOverrides, BUILTIN_SCENARIOS, loadScenario, ScenarioError, scenarioHash, validateScenario, type Overrides } from './scenarios/load.js';
-export { evaluateThresholds, METRICS as THRESHOLD_METRICS, parseThreshold, type ParsedThreshold } from './scenarios/thresholds.js';
+export {
+  DEFAULT_FLEET_THRESHOLDS,
+  evaluateFleetThresholds,
+  evaluateThresholds,
+  FLEET_METRICS,
+  fleetThresholds,
+  METRICS as THRESHOLD_METRICS,
+  parseThreshold,
+  type FleetView,
+  type ParsedThreshold,
+} from './scenarios/thresholds.js';
 
 // Run a scenario (or a capacity search): the lifecycle, result.json and the report.
 export { runScenario, runSession, summarize, type RunEvent, type RunHooks, type RunOptions, type RunOutcome, type SessionDriver } from './runner/run.js';
@@ -30,8 +40,10 @@ export { loadResult, ResultLoadError, validateResult } from './report/load.js';
 export { REPORT_FORMATS, REPORT_FILES, writeReport, writeReportFiles, type ReportFormat, type ReportOptions, type WrittenFiles } from './report/index.js';
 export { renderHtml } from './report/html.js';
 export { renderMarkdown } from './report/markdown.js';
-export { computeVerdict, type Verdict } from './report/verdict.js';
-export { compareResults, environmentDifferences, type CompareOptions, type Comparison, type CompareRow } from './report/compare.js';
+export { computeVerdict, integrityOf, integrityProblem, type Integrity, type Verdict } from './report/verdict.js';
+export { computeDecision, SECTION_VERDICTS, type Decision, type DesignParagraph, type SectionVerdict } from './report/decision.js';
+export { compareResults, environmentDifferences, refusalsOf, type CompareOptions, type Comparison, type CompareRow } from './report/compare.js';
+export { measureNoise, PROJECT_NOISE_BANDS, repeatsToDecide, type NoiseBands, type NoiseFractions } from './report/noise.js';
 export { compareHtml, compareMarkdown } from './report/compare-render.js';
 export { toBencherBmf, toGithubActionBenchmark } from './report/exports.js';
 
@@ -46,8 +58,10 @@ export { FLEET_OPTIONS, FleetConfigError, FleetOptionsSchema, GuardSchema, type 
 export {
   BATCHED_OPTIONS,
   BatchedOptionsSchema,
+  ExternalOptionsSchema,
   PER_REQUEST_OPTIONS,
   PerRequestOptionsSchema,
+  SERVE_KINDS,
   VARIANT_KINDS,
   variantArgv,
   type BatchedOptions,
@@ -57,4 +71,6 @@ export {
   type VariantKind,
   type VariantSet,
 } from './model/variants.js';
+// The external kind: any protocol v1 server started by its command.
+export { EXTERNAL_OPTIONS, EXTERNAL_SERVER_SHAPE, ExternalServerSchema, PLACEHOLDERS, type ExternalServer } from './model/external.js';
 export { PROTOCOL_VERSION, METRIC, METRIC_NAMES, OPTIONAL_METRIC_NAMES, ERROR_CODES, type ClientUpdate, type ServerMessage } from './protocol/messages.js';

@@ -23,7 +23,9 @@ import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } fro
 import { RssReader } from './procstat.js';
 import { recipientsReport } from './sampling.js';
 import { SecondsAggregator } from './seconds.js';
+import { serverGoneReason } from './vanished.js';
 import { FleetWorker } from './worker-handle.js';
+import { boardsOf, DEFAULT_CARDS_PER_BOARD, readBoardCards, type CardPlan, type CardSource } from './board-cards.js';
 
 export type { FleetOptions, ResolvedFleetOptions } from './options.js';
 export { FleetConfigError, resolveFleetOptions } from './options.js';
@@ -44,12 +46,30 @@ export interface FleetProgress extends TimePoint {
 export interface FleetHooks {
   /** Called once per second of the run, in order, with the whole fleet's numbers for that second. */
   onSecond?: (p: FleetProgress) => void;
-  /** Called once when the schedule starts, with its measured window on the shared clock (nowMs), ms. */
-  onSchedule?: (w: { t0Ms: number; measureStartMs: number; measureEndMs: number }) => void;
   /** Called once the worker processes are spawned, with their pids (for resource sampling). */
   onWorkers?: (pids: number[]) => void;
+  /**
+   * Called as the run enters each phase, in order: connect (workers spawned), warmup (the schedule
+   * starts, even with no warm-up), measure, drain (the last scheduled send is past). Not called for
+   * phases a failed run never reaches. Unlike `onSecond`'s `phase` (the phase at the middle of a
+   * second), these are the coordinator's own transitions: a hook can act on them exactly.
+   */
+  onPhase?: (phase: FleetPhase) => void;
   /** Aborting kills every worker; runFleet then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Called once when the schedule starts, with its times on the shared clock (ms): where a fault's `atSec` lands. */
+  onSchedule?: (w: ScheduleTimes) => void;
+}
+
+/** The fleet's times on the shared clock (protocol/clock.ts nowMs), ms. */
+export interface ScheduleTimes {
+  /** t = 0 of the time series. */
+  originMs: number;
+  /** The schedule's origin (warm-up starts). */
+  t0Ms: number;
+  /** The measured window: [measureStartMs, scheduleEndMs). */
+  measureStartMs: number;
+  scheduleEndMs: number;
 }
 
 /** Extra time for the workers to start and report, ms. */
@@ -109,6 +129,7 @@ class FleetRun {
   constructor(
     readonly cfg: ResolvedFleetOptions,
     private readonly hooks: FleetHooks,
+    readonly cards: { plan: CardPlan; source: CardSource },
   ) {
     const perWorkerRate = cfg.connectRatePerSec / cfg.workers;
     const biggest = cfg.plan.segments.reduce((m, s) => Math.max(m, s.count), 0);
@@ -182,6 +203,15 @@ class FleetRun {
 
   private broken = (): boolean => this.workers.some((w) => w.broken);
 
+  /** Tells the hook the run entered `phase`; a failing hook must not break the run. */
+  private enter(phase: FleetPhase): void {
+    try {
+      this.hooks.onPhase?.(phase);
+    } catch {
+      /* a failing hook must not break the run */
+    }
+  }
+
   abort(): void {
     this.aborted = true;
     this.killAll();
@@ -190,6 +220,18 @@ class FleetRun {
 
   killAll(): void {
     for (const w of this.workers) w.kill();
+  }
+
+  /** A worker's part of the card plan: the layout, or the lists of its own boards. */
+  private cardsOf(firstUser: number, count: number): Pick<WorkerInit, 'cardsPerBoard' | 'boardCards'> {
+    const p = this.cards.plan;
+    if (p.kind === 'layout') return { cardsPerBoard: p.cardsPerBoard };
+    const boardCards: Array<[number, number[]]> = [];
+    for (const b of boardsOf(firstUser, count, this.cfg.perBoard)) {
+      const cards = p.byBoard.get(b);
+      if (cards) boardCards.push([b, cards]);
+    }
+    return { cardsPerBoard: DEFAULT_CARDS_PER_BOARD, boardCards };
   }
 
   /** Forks the workers and gives each its segment; pins them when asked. */
@@ -209,7 +251,7 @@ class FleetRun {
         fleetFirstUser: cfg.firstUser,
         urls: cfg.urls,
         perBoard: cfg.perBoard,
-        cardsPerBoard: cfg.cardsPerBoard,
+        ...this.cardsOf(seg.firstUser, seg.count),
         updatesPerUserPerMin: cfg.updatesPerUserPerMin,
         rateSteps: cfg.rateSteps,
         arrival: cfg.arrival,
@@ -221,11 +263,15 @@ class FleetRun {
         handshakeTimeoutMs: cfg.handshakeTimeoutMs,
         originMs: this.origin,
         hardDeadlineMs: this.hardDeadline,
+        reconnect: cfg.reconnect,
+        stalls: cfg.stalls.map((st) => ({ atMs: st.atSec * 1000, durationMs: st.durationSec * 1000, fraction: st.fraction })),
+        timedLedger: cfg.faultsScheduled,
       };
       if (cfg.ca !== undefined) init.ca = cfg.ca;
       w.tell(init);
     }
     this.hooks.onWorkers?.(this.workers.map((w) => w.child.pid ?? -1).filter((p) => p > 0));
+    this.enter('connect');
     if (cfg.cpus !== undefined) {
       try {
         for (const w of this.workers) if (w.child.pid) await tasksetPid(cfg.cpus, w.child.pid);
@@ -270,11 +316,15 @@ class FleetRun {
     this.scheduleEnd = t0 + this.windowMs;
     for (const w of this.workers) w.tell({ type: 'start', t0, warmupMs: this.cfg.warmupSec * 1000, measureMs: this.cfg.durationSec * 1000 });
     try {
-      this.hooks.onSchedule?.({ t0Ms: t0, measureStartMs: this.measureStart, measureEndMs: this.scheduleEnd });
+      this.hooks.onSchedule?.({ originMs: this.origin, t0Ms: t0, measureStartMs: this.measureStart, scheduleEndMs: this.scheduleEnd });
     } catch {
-      // a hook's failure is the caller's; the run goes on
+      /* a failing hook must not break the run */
     }
-    await this.until(this.broken, this.scheduleEnd);
+    this.enter('warmup');
+    if (await this.until(this.broken, this.measureStart)) return;
+    this.enter('measure');
+    if (await this.until(this.broken, this.scheduleEnd)) return;
+    this.enter('drain');
   }
 
   /** Until every answer is in (plus a grace for the last broadcasts), at most drainSec. */
@@ -320,7 +370,9 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   const cfg = resolveFleetOptions(opts);
   const signal = hooks.signal;
   if (signal?.aborted) throw abortError(signal);
-  const run = new FleetRun(cfg, hooks);
+  const cards = await planCards(cfg);
+  if (signal?.aborted) throw abortError(signal);
+  const run = new FleetRun(cfg, hooks, cards);
   const onAbort = (): void => run.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -342,18 +394,51 @@ export async function runFleet(opts: FleetOptions, hooks: FleetHooks = {}): Prom
   return aggregate(cfg, run);
 }
 
+/**
+ * The cards the fleet will update: read from the server (GET /boards/:id) when any update is
+ * scheduled; --cards-per-board is checked against them, or used alone for a server without the
+ * route. Throws FleetConfigError before any socket opens when they cannot be used.
+ */
+async function planCards(cfg: ResolvedFleetOptions): Promise<{ plan: CardPlan; source: CardSource }> {
+  const sends = cfg.updatesPerUserPerMin > 0 || cfg.rateSteps.some((s) => s.updatesPerUserPerMin > 0);
+  if (!sends) {
+    const m = cfg.cardsPerBoard ?? DEFAULT_CARDS_PER_BOARD;
+    return {
+      plan: { kind: 'layout', cardsPerBoard: m },
+      source: { source: cfg.cardsPerBoard ? 'flag' : 'default', cardsPerBoard: m, boards: 0, note: 'no update is scheduled' },
+    };
+  }
+  return readBoardCards({
+    urls: cfg.urls,
+    boards: boardsOf(cfg.firstUser, cfg.connections, cfg.perBoard),
+    ...(cfg.cardsPerBoard !== undefined ? { cardsPerBoard: cfg.cardsPerBoard } : {}),
+    timeoutMs: cfg.handshakeTimeoutMs,
+    ...(cfg.ca !== undefined ? { ca: cfg.ca } : {}),
+  });
+}
+
 /** The workers' final reports summed: sockets, updates, errors, the ledger and the delivery join. */
 function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) {
   const finals = workers.map((w) => w.final).filter((f): f is WorkerFinal => f !== null);
   const failuresByKind: Record<string, number> = {};
   let reached = 0;
   let closedEarly = 0;
+  const closedEarlyByCode: Record<string, number> = {};
+  let sendsOnClosed = 0;
+  let stalled = 0;
+  const reconnects = { attempted: 0, succeeded: 0, failed: 0 };
   const notWhole: number[] = [];
   for (const w of workers) {
     const f = w.final;
     if (f) {
       reached += f.sockets.reached;
       closedEarly += f.sockets.closedEarly;
+      mergeCounts(closedEarlyByCode, f.sockets.closedEarlyByCode);
+      sendsOnClosed += f.sockets.sendsOnClosed;
+      stalled += f.sockets.stalled;
+      reconnects.attempted += f.sockets.reconnects.attempted;
+      reconnects.succeeded += f.sockets.reconnects.succeeded;
+      reconnects.failed += f.sockets.reconnects.failed;
       mergeCounts(failuresByKind, f.sockets.failuresByKind);
       notWhole.push(...f.notWholeUsers);
     } else {
@@ -365,7 +450,7 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
       for (let u = w.seg.firstUser; u < w.seg.firstUser + w.seg.count; u++) notWhole.push(u);
     }
   }
-  const updates = { sent: 0, acked: 0, errored: 0, unanswered: 0 };
+  const updates = { sent: 0, acked: 0, errored: 0, unanswered: 0, unansweredAtClose: 0 };
   const byCode: Record<string, number> = {};
   const byKind: Record<string, number> = {};
   let duplicate = 0;
@@ -378,6 +463,7 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
     updates.acked += f.updates.acked;
     updates.errored += f.updates.errored;
     updates.unanswered += f.updates.unanswered;
+    updates.unansweredAtClose += f.updates.unansweredAtClose;
     mergeCounts(byCode, f.errorsByCode);
     mergeCounts(byKind, f.errorsByKind);
     duplicate += f.duplicate;
@@ -401,7 +487,8 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
   });
   if (join.seqConflicts > 0) byKind['seq-conflict'] = (byKind['seq-conflict'] ?? 0) + join.seqConflicts;
   const hist = (pick: (f: WorkerFinal) => string): Histogram => mergeEncoded(finals.map(pick));
-  return { finals, failuresByKind, reached, closedEarly, updates, byCode, byKind, cpuSec, eld, ledger, join, hist };
+  const events = { closedEarlyByCode, sendsOnClosed, reconnects, stalled };
+  return { finals, failuresByKind, reached, closedEarly, events, updates, byCode, byKind, cpuSec, eld, ledger, join, hist };
 }
 
 /** The FleetResult of a finished run: the joined finals, the guard's verdict, the series, the ledger file. */
@@ -428,6 +515,7 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
       reached: j.reached,
       failuresByKind: j.failuresByKind,
       lagMsP99,
+      unsent: j.byKind['unsent-at-finish'] ?? 0,
       workers: x.workers.map((w) => ({
         index: w.index,
         cpuPctBySecond: measuredSeconds.map((t) => x.seconds.cpuByWorker.get(w.index)?.get(t)).filter((v): v is number => v !== undefined),
@@ -436,6 +524,12 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
     },
     cfg.guard,
   );
+  // A server that went away with no fault scheduled: not a measurement of the server under load.
+  const gone = serverGoneReason(
+    { reached: j.reached, closedEarlyByCode: j.events.closedEarlyByCode, sendsOnClosed: j.events.sendsOnClosed },
+    cfg.faultsScheduled,
+  );
+  if (gone) x.errors.push(gone);
   const status: RunStatus = x.errors.length > 0 ? 'errored' : guardReasons.length > 0 ? 'invalid' : 'ok';
   const reasons = [...x.errors, ...guardReasons];
   const examples = finals.flatMap((f) => f.examples).slice(0, 10);
@@ -443,6 +537,8 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
   const { ca, plan, ...rest } = cfg;
   const config: Record<string, unknown> = {
     ...rest,
+    cardsPerBoard: x.cards.source.cardsPerBoard,
+    cards: x.cards.source,
     ca: ca !== undefined ? 'provided' : null,
     sourceAddressSpread: plan.addressSpread,
     segments: plan.segments.map((s) => ({ worker: s.index, firstUser: s.firstUser, count: s.count })),
@@ -462,7 +558,17 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
       wallSec: Math.round(nowMs() - x.origin) / 1000,
       ...(measuredSeconds.length > 0 ? { measuredT: { from: measuredSeconds[0]!, to: measuredSeconds[measuredSeconds.length - 1]! } } : {}),
     },
-    sockets: { asked: cfg.connections, reached: j.reached, failed: cfg.connections - j.reached, failuresByKind: j.failuresByKind, closedEarly: j.closedEarly },
+    sockets: {
+      asked: cfg.connections,
+      reached: j.reached,
+      failed: cfg.connections - j.reached,
+      failuresByKind: j.failuresByKind,
+      closedEarly: j.closedEarly,
+      closedEarlyByCode: j.events.closedEarlyByCode,
+      sendsOnClosed: j.events.sendsOnClosed,
+      ...(cfg.reconnect ? { reconnects: j.events.reconnects } : {}),
+      ...(j.events.stalled > 0 || cfg.stalls.length > 0 ? { stalled: j.events.stalled } : {}),
+    },
     latency: {
       connectMs: latencyStat(hist((f) => f.hist.connect)),
       ackMs: { ...latencyStat(hist((f) => f.hist.ack)), uncorrected: latencyStat(hist((f) => f.hist.ackUncorrected)) },

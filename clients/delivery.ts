@@ -13,8 +13,8 @@
 import { boardMembers, boardOfUser } from '../protocol/layout.js';
 import type { DeliveryReport } from '../model/fleet-result.js';
 
-/** [board, seq, from, id, receipts by whole-window sockets of the reporting worker] */
-export type SeenEntry = [number, number, number, string, number];
+/** [board, seq, from, id, receipts by whole-window sockets of the reporting worker, the update's sentAt] */
+export type SeenEntry = [number, number, number, string, number, number?];
 
 export interface DeliveryJoinInput {
   firstUser: number;
@@ -22,8 +22,8 @@ export interface DeliveryJoinInput {
   perBoard: number;
   /** Users of the fleet that were not connected for the whole window. */
   notWholeUsers: Iterable<number>;
-  /** [user, id, seq] of every acked update. */
-  acked: Iterable<readonly [number, string, number]>;
+  /** [user, id, seq, …] of every acked update. */
+  acked: Iterable<readonly [number, string, number, ...unknown[]]>;
   /** [user, id, code] of every update answered with an error. */
   errored: Iterable<readonly [number, string, string]>;
   /** What each worker's sockets received. */
@@ -34,8 +34,11 @@ export interface DeliveryJoinInput {
 
 export interface DeliveryJoin {
   report: DeliveryReport;
-  /** The ledger's `seen`: [from, id, board, seq] of every distinct broadcast. */
-  ledgerSeen: Array<[number, string, number, number]>;
+  /**
+   * The ledger's `seen`: [from, id, board, seq, sentAt?] of every distinct broadcast, and of every
+   * other update seen under a (board, seq) already taken (a reused seq), so the audit sees both.
+   */
+  ledgerSeen: Array<[number, string, number, number, number?]>;
   /** Two different updates under one (board, seq), or one update under two seqs: a server bug. */
   seqConflicts: number;
 }
@@ -73,26 +76,34 @@ export function joinDelivery(input: DeliveryJoinInput): DeliveryJoin {
   const erroredKeys = new Set<string>();
   for (const [u, id] of input.errored) erroredKeys.add(`${u}|${id}`);
 
-  // Merge what the workers saw: (board, seq) -> [from, id, receipts]
-  const seen = new Map<number, Map<number, [number, string, number]>>();
+  // Merge what the workers saw: (board, seq) -> [from, id, receipts, sentAt]
+  const seen = new Map<number, Map<number, [number, string, number, number | undefined]>>();
+  const ledgerSeen: Array<[number, string, number, number, number?]> = [];
+  const conflicting = new Set<string>();
   for (const part of input.seen) {
-    for (const [b, seq, from, id, n] of part) {
+    for (const [b, seq, from, id, n, sentAt] of part) {
       let m = seen.get(b);
       if (!m) seen.set(b, (m = new Map()));
       const cur = m.get(seq);
-      if (!cur) m.set(seq, [from, id, n]);
-      else if (cur[0] !== from || cur[1] !== id) seqConflicts++;
-      else cur[2] += n;
+      if (!cur) m.set(seq, [from, id, n, sentAt]);
+      else if (cur[0] !== from || cur[1] !== id) {
+        // the other update under this seq goes to the ledger too (once), for the audit's seqReused
+        const k = `${b}|${seq}|${from}|${id}`;
+        if (!conflicting.has(k)) {
+          conflicting.add(k);
+          seqConflicts++;
+          ledgerSeen.push(sentAt === undefined ? [from, id, b, seq] : [from, id, b, seq, sentAt]);
+        }
+      } else cur[2] += n;
     }
   }
 
   let received = 0;
   let phantom = 0;
-  const ledgerSeen: Array<[number, string, number, number]> = [];
   for (const [b, m] of seen) {
     const acks = ackedAt.get(b);
-    for (const [seq, [from, id, n]] of m) {
-      ledgerSeen.push([from, id, b, seq]);
+    for (const [seq, [from, id, n, sentAt]] of m) {
+      ledgerSeen.push(sentAt === undefined ? [from, id, b, seq] : [from, id, b, seq, sentAt]);
       const a = acks?.get(seq);
       if (a && a[0] === from && a[1] === id) {
         received += Math.min(n, a[2]);

@@ -16,6 +16,11 @@ export interface GuardInput {
   failuresByKind: Record<string, number>;
   /** Fleet-wide schedule lag p99 over the measured window, ms. */
   lagMsP99: number;
+  /**
+   * Updates scheduled in the window that the fleet never sent by the end (it fell so far behind
+   * that they are not in the lag either). Optional: 0 when absent.
+   */
+  unsent?: number;
   workers: Array<{
     index: number;
     /** CPU percent of one core in each measured second, in time order. */
@@ -57,6 +62,9 @@ export function evaluateGuard(input: GuardInput, bounds: GuardBounds = DEFAULT_G
   }
   if (input.lagMsP99 > bounds.lagMsP99) {
     reasons.push(`schedule lag p99 ${fmt(input.lagMsP99)} ms exceeds the bound of ${bounds.lagMsP99} ms: the fleet fell behind its own schedule`);
+  }
+  if ((input.unsent ?? 0) > 0) {
+    reasons.push(`${input.unsent} scheduled update${input.unsent === 1 ? ' was' : 's were'} never sent: the fleet fell behind its own schedule`);
   }
   for (const w of input.workers) {
     const run = longestRunAtOrAbove(w.cpuPctBySecond, bounds.cpuPct);

@@ -16,7 +16,10 @@ export interface WorkerInit {
   /** Server URLs; board b's users connect to urls[(b - 1) % urls.length]. */
   urls: string[];
   perBoard: number;
+  /** Cards per board of the seeded layout (used for boards not in `boardCards`). */
   cardsPerBoard: number;
+  /** The card ids of this worker's boards, when the server's boards do not follow one layout. */
+  boardCards?: Array<[board: number, cards: number[]]>;
   updatesPerUserPerMin: number;
   /** Rate steps, seconds after the measured window starts. */
   rateSteps: Array<{ atSec: number; updatesPerUserPerMin: number }>;
@@ -33,6 +36,12 @@ export interface WorkerInit {
   originMs: number;
   /** The worker exits by itself at this shared-clock time whatever happens (no orphans). */
   hardDeadlineMs: number;
+  /** Reconnect sockets the server closed, with jittered backoff. */
+  reconnect: boolean;
+  /** Slow-consumer windows: from `atMs` after the measured window starts, `fraction` of the users stop reading for `durationMs`. */
+  stalls: Array<{ atMs: number; durationMs: number; fraction: number }>;
+  /** Record ack and send times in the ledger (runs with faults). */
+  timedLedger: boolean;
 }
 
 export interface WorkerStart {
@@ -59,6 +68,8 @@ export interface TickReport {
   /** Bucket: the second [t, t+1) since originMs. */
   t: number;
   openSockets: number;
+  /** Sockets reconnected this second. */
+  reconnected: number;
   sent: number;
   acked: number;
   errors: number;
@@ -75,10 +86,19 @@ export interface TickReport {
   pendingAcks: number;
 }
 
+/** What a worker saw of its sockets, beyond reached and failed (see SocketsReport). */
+export interface SocketEvents {
+  closedEarly: number;
+  closedEarlyByCode: Record<string, number>;
+  sendsOnClosed: number;
+  reconnects: { attempted: number; succeeded: number; failed: number };
+  stalled: number;
+}
+
 export interface WorkerFinal {
   type: 'final';
   index: number;
-  sockets: { asked: number; reached: number; failuresByKind: Record<string, number>; closedEarly: number };
+  sockets: { asked: number; reached: number; failuresByKind: Record<string, number> } & SocketEvents;
   /** Users of this worker not connected for the whole window. */
   notWholeUsers: number[];
   /** Measured-window histograms, encoded (µs). */
@@ -94,7 +114,7 @@ export interface WorkerFinal {
     fanoutFirst: string;
     fanoutLast: string;
   };
-  updates: { sent: number; acked: number; errored: number; unanswered: number };
+  updates: { sent: number; acked: number; errored: number; unanswered: number; unansweredAtClose: number };
   errorsByCode: Record<string, number>;
   errorsByKind: Record<string, number>;
   duplicate: number;
@@ -102,9 +122,11 @@ export interface WorkerFinal {
   /** Broadcast frames received (all sockets, duplicates included). */
   receivedFrames: number;
   seen: SeenEntry[];
-  acked: Array<[number, string, number]>;
+  /** [user, id, seq, ackAt?]; ackAt with `timedLedger`. */
+  acked: Array<[number, string, number, number?]>;
   errored: Array<[number, string, string]>;
-  unanswered: Array<[number, string]>;
+  /** [user, id, sentAt?]; sentAt with `timedLedger`. */
+  unanswered: Array<[number, string, number?]>;
   /** Sampled updates: [sampleKey, latencies from `at` of every arrival here, ms]. */
   samples: Array<[string, number[]]>;
   cpuSec: number;

@@ -8,6 +8,11 @@
  * Life: start connecting -> "connected" -> start(t0) -> schedule -> "drained" once nothing is
  * pending after the last scheduled send -> finish -> final report, graceful close. Every second,
  * aligned on the fleet's origin, a "tick" with the second's counts and histograms.
+ *
+ * With `reconnect` (a run with faults), a socket the server closed is opened again after a jittered
+ * exponential backoff (full jitter: uniform in [0, min(5 s, 200 ms × 2^attempt)]), until the schedule
+ * ends; updates due meanwhile are not sent (counted as sends on closed sockets). With `stalls`, an
+ * evenly spread fraction of the users stop reading (ws pause) for a while: slow consumers.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import WebSocket from 'ws';
@@ -30,6 +35,20 @@ const OPEN = 1;
 const FAILED = 2;
 const CLOSED = 3;
 
+/** Reconnect backoff: the first cap and the largest, ms (full jitter below the cap). */
+const RECONNECT_FIRST_MS = 200;
+const RECONNECT_MAX_MS = 5000;
+
+/** Whether user `user` is among an evenly spread `fraction` of the users (0.1: every tenth). */
+export function stallsUser(user: number, fraction: number): boolean {
+  return Math.floor((user + 1) * fraction) > Math.floor(user * fraction);
+}
+
+/** The reconnect delay before attempt `attempt` (0-based), ms: uniform in [0, min(max, first × 2^attempt)). */
+export function reconnectDelayMs(attempt: number, random: number): number {
+  return random * Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** Math.min(attempt, 16));
+}
+
 /** Most sends in one pump before yielding to I/O (receives, IPC) for a turn. */
 const SEND_BUDGET = 2_000;
 const ELD_RESOLUTION_MS = 10;
@@ -39,6 +58,14 @@ class User {
   state = PENDING;
   /** Open when the schedule started (a candidate whole-window member). */
   whole = false;
+  /** A socket of this user was reopened after the server closed it (never a whole-window member then). */
+  reopened = false;
+  /** A reconnect is pending or in progress. */
+  reconnecting = false;
+  /** Reconnect attempts since the socket was last open. */
+  attempts = 0;
+  /** Its socket does not read now (a slow consumer). */
+  stalled = false;
   connectStart = 0;
   sched: UserSchedule | null = null;
   constructor(
@@ -98,26 +125,39 @@ export class LoadWorker {
     private readonly send: (m: WorkerMessage, cb?: () => void) => void,
   ) {
     this.users = Array.from({ length: init.count }, (_, k) => new User(k, init.firstUser + k, boardOfUser(init.firstUser + k, init.perBoard)));
-    this.rec = new Recorder({ idPrefix: init.idPrefix, seed: init.seed, sampleEvery: init.sampleEvery, users: this.users });
+    this.rec = new Recorder({ idPrefix: init.idPrefix, seed: init.seed, sampleEvery: init.sampleEvery, users: this.users, timedLedger: init.timedLedger });
     const self = this;
     this.onOpen = function (this: WebSocket) {
       const u = (this as WsWithUser).wamiUser;
-      if (u.state !== PENDING) return;
+      if (u.ws !== this || u.state !== PENDING) return;
       u.state = OPEN;
+      if (u.reconnecting) {
+        u.reconnecting = false;
+        u.attempts = 0;
+        self.rec.reconnect(true);
+        return;
+      }
       self.rec.connected(nowMs() - u.connectStart);
       self.connectDone++;
       self.maybeConnected();
     };
     this.onError = function (this: WebSocket, err: Error) {
       const u = (this as WsWithUser).wamiUser;
-      if (u.state === PENDING) self.fail(u, classifyConnectError(err));
+      if (u.ws !== this) return;
+      if (u.state === PENDING && u.reconnecting) self.reconnectFailed(u, classifyConnectError(err));
+      else if (u.state === PENDING) self.fail(u, classifyConnectError(err));
       else if (u.state === OPEN && !self.finishing) self.rec.kind('socket-error', err.message);
     };
     this.onClose = function (this: WebSocket, code: number) {
       const u = (this as WsWithUser).wamiUser;
+      if (u.ws !== this) return;
       if (u.state === OPEN) {
         u.state = CLOSED;
-        self.rec.closed(code, !self.finishing);
+        self.rec.closed(u.idx, code, !self.finishing);
+        if (self.init.reconnect && !self.finishing && !self.scheduleDone) self.reconnectLater(u);
+        else if (self.scheduleDone) self.maybeDrained();
+      } else if (u.state === PENDING && u.reconnecting) {
+        self.reconnectFailed(u, 'other');
       } else if (u.state === PENDING) {
         self.fail(u, 'other');
       }
@@ -134,6 +174,42 @@ export class LoadWorker {
       self.rec.frame(u.idx, r.msg, now);
       if (r.msg.type !== 'update' && self.scheduleDone) self.maybeDrained();
     };
+  }
+
+  // ---- reconnect ----
+
+  /** Opens the user's socket again after a jittered backoff, unless the run is ending. */
+  private reconnectLater(u: User): void {
+    u.state = PENDING;
+    u.reconnecting = true;
+    u.reopened = true;
+    u.ws = null;
+    const delay = reconnectDelayMs(u.attempts++, Math.random());
+    setTimeout(() => {
+      if (this.finishing || this.scheduleDone) {
+        u.state = CLOSED;
+        u.reconnecting = false;
+        return;
+      }
+      this.openSocket(u);
+    }, delay).unref();
+  }
+
+  private reconnectFailed(u: User, kind: string): void {
+    const ws = u.ws;
+    if (ws) {
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+    }
+    this.rec.reconnect(false, kind);
+    if (this.finishing || this.scheduleDone) {
+      u.state = CLOSED;
+      u.reconnecting = false;
+      u.ws = null;
+      return;
+    }
+    this.reconnectLater(u);
   }
 
   /** Starts the ticks and the connect phase. */
@@ -228,7 +304,7 @@ export class LoadWorker {
   private sendUpdate(u: User, n: number, card: number, column: Column, title: string, at: number): void {
     const ws = u.ws;
     if (ws === null || ws.readyState !== WebSocket.OPEN || u.state !== OPEN) {
-      this.rec.kind('send-not-open');
+      this.rec.sendOnClosed();
       return;
     }
     const sentAt = round3(nowMs());
@@ -288,6 +364,7 @@ export class LoadWorker {
       seed: i.seed,
       perBoard: i.perBoard,
       cardsPerBoard: i.cardsPerBoard,
+      ...(i.boardCards ? { boardCards: new Map(i.boardCards) } : {}),
       updatesPerUserPerMin: i.updatesPerUserPerMin,
       arrival: i.arrival,
       windowMs: m.warmupMs + m.measureMs,
@@ -304,6 +381,9 @@ export class LoadWorker {
       Math.max(0, measureStart - now),
     );
     setTimeout(() => this.eldWindow.disable(), Math.max(0, measureEnd - now));
+    for (const st of i.stalls) {
+      setTimeout(() => this.stall(st.fraction, st.durationMs), Math.max(0, measureStart + st.atMs - now)).unref();
+    }
     const heap = new TimeHeap(this.users.length);
     for (const u of this.users) {
       u.whole = u.state === OPEN;
@@ -312,6 +392,27 @@ export class LoadWorker {
     }
     this.heap = heap;
     this.armPump();
+  }
+
+  /** An evenly spread fraction of the open sockets stop reading for `durationMs` (slow consumers). */
+  private stall(fraction: number, durationMs: number): void {
+    if (this.finishing) return;
+    const paused: Array<{ u: User; ws: WebSocket }> = [];
+    for (const u of this.users) {
+      if (u.state !== OPEN || !u.ws || !stallsUser(u.user, fraction)) continue;
+      u.ws.pause();
+      this.rec.stall(u.idx);
+      u.stalled = true;
+      paused.push({ u, ws: u.ws });
+    }
+    setTimeout(() => this.unstall(paused), durationMs).unref();
+  }
+
+  private unstall(paused: ReadonlyArray<{ u: User; ws: WebSocket }>): void {
+    for (const { u, ws } of paused) {
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CLOSING) ws.resume();
+      if (u.ws === ws) u.stalled = false;
+    }
   }
 
   private maybeDrained(): void {
@@ -370,7 +471,14 @@ export class LoadWorker {
         }
       }
     }
-    const recorded = this.rec.final(nowMs(), (u) => this.users[u]!.whole && this.users[u]!.state === OPEN, unsent);
+    const recorded = this.rec.final(
+      nowMs(),
+      (u) => {
+        const x = this.users[u]!;
+        return x.whole && x.state === OPEN && !x.reopened;
+      },
+      unsent,
+    );
     const cpu = process.cpuUsage(this.cpu0);
     const r = this.rss.read();
     if (r !== null && r > this.rssMax) this.rssMax = r;
@@ -394,6 +502,8 @@ export class LoadWorker {
       this.onTick();
     }
     this.finishing = true;
+    // A stalled socket must read again to complete its close handshake.
+    for (const u of this.users) if (u.stalled && u.ws) u.ws.resume();
     if (this.connectTimer) clearInterval(this.connectTimer);
     if (this.pumpTimer) {
       if (this.pumpIsImmediate) clearImmediate(this.pumpTimer as NodeJS.Immediate);

@@ -30,7 +30,8 @@ export interface ResolvedFleetOptions {
   urls: string[];
   connections: number;
   perBoard: number;
-  cardsPerBoard: number;
+  /** --cards-per-board, when given (else the cards are read from the server). */
+  cardsPerBoard?: number;
   updatesPerUserPerMin: number;
   rateSteps: Array<{ atSec: number; updatesPerUserPerMin: number }>;
   arrival: 'poisson' | 'fixed';
@@ -50,6 +51,12 @@ export interface ResolvedFleetOptions {
   idPrefix: string;
   guard: GuardBounds;
   cpus?: string;
+  /** Reconnect closed sockets with jittered backoff. */
+  reconnect: boolean;
+  /** Slow-consumer windows, seconds after the measured window starts. */
+  stalls: Array<{ atSec: number; durationSec: number; fraction: number }>;
+  /** Faults are injected by the caller: early closes are expected; the ledger carries times. */
+  faultsScheduled: boolean;
   /** The fleet's layout: workers, their segments of the users, the source-address spread. */
   plan: FleetPlan;
 }
@@ -100,6 +107,9 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
   const rateSteps = v.rateSteps.map((st, k) => ({ ...st, k }));
   for (const st of rateSteps) if (st.atSec > v.durationSec) fail('rateSteps', `must be a number between 0 and ${v.durationSec}, got ${st.atSec}`);
   rateSteps.sort((a, b) => a.atSec - b.atSec || a.k - b.k);
+  for (const st of v.stalls)
+    if (st.atSec + st.durationSec > v.durationSec)
+      fail('stalls', `a stall from ${st.atSec} s for ${st.durationSec} s ends after the ${v.durationSec} s measured window`);
   const maxRate = Math.max(v.updatesPerUserPerMin, ...rateSteps.map((st) => st.updatesPerUserPerMin));
   if ((maxRate * (v.warmupSec + v.durationSec)) / 60 > 1e8) fail('updatesPerUserPerMin', 'more than 1e8 updates per user in one run');
 
@@ -123,7 +133,6 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
     urls: urls.map((x) => x.toString()),
     connections: v.connections,
     perBoard: v.perBoard,
-    cardsPerBoard: v.cardsPerBoard,
     updatesPerUserPerMin: v.updatesPerUserPerMin,
     rateSteps: rateSteps.map(({ atSec, updatesPerUserPerMin: r }) => ({ atSec, updatesPerUserPerMin: r })),
     arrival: v.arrival,
@@ -140,10 +149,14 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
     nodeFlags: [...v.nodeFlags],
     idPrefix,
     guard,
+    reconnect: v.reconnect,
+    stalls: v.stalls.map((st) => ({ ...st })),
+    faultsScheduled: v.faultsScheduled,
     plan,
   };
   if (v.ca !== undefined) r.ca = typeof v.ca === 'string' ? v.ca : v.ca.toString('utf8');
   if (v.ledgerFile !== undefined) r.ledgerFile = v.ledgerFile;
+  if (v.cardsPerBoard !== undefined) r.cardsPerBoard = v.cardsPerBoard;
   if (v.cpus !== undefined) r.cpus = v.cpus;
   return r;
 }

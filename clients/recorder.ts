@@ -56,9 +56,13 @@ export class MeasuredWindow {
 interface SeenRec {
   from: number;
   id: string;
+  /** The update's sentAt (the fleet's clock): about when the server broadcast it. */
+  sentAt: number;
   sampled: boolean;
   /** Receipts by whole-window members of this worker (filled at finish). */
   ww: number;
+  /** Other updates seen under the same (board, seq): a reused seq. */
+  others?: Array<[from: number, id: string, sentAt: number]>;
 }
 
 interface Pending {
@@ -81,12 +85,14 @@ export interface RecorderConfig {
   sampleEvery: number;
   /** This worker's users, by local index. */
   users: readonly RecordedUser[];
+  /** Record ack and send times in the ledger (runs with faults). Default false. */
+  timedLedger?: boolean;
 }
 
 /** The per-second part of a TickReport. */
 export type SecondCounts = Pick<
   TickReport,
-  'openSockets' | 'sent' | 'acked' | 'errors' | 'errorsBy' | 'delivered' | 'ackHist' | 'fanoutHist' | 'lagHist' | 'pendingAcks'
+  'openSockets' | 'reconnected' | 'sent' | 'acked' | 'errors' | 'errorsBy' | 'delivered' | 'ackHist' | 'fanoutHist' | 'lagHist' | 'pendingAcks'
 >;
 
 /** The recorded part of a WorkerFinal. */
@@ -115,6 +121,10 @@ export class Recorder {
   reached = 0;
   openSockets = 0;
   closedEarly = 0;
+  readonly closedEarlyByCode: Record<string, number> = {};
+  sendsOnClosed = 0;
+  readonly reconnects = { attempted: 0, succeeded: 0, failed: 0 };
+  stalled = 0;
   readonly failuresByKind: Record<string, number> = {};
   // updates
   sent = 0;
@@ -127,13 +137,21 @@ export class Recorder {
   readonly errorsByKind: Record<string, number> = {};
   readonly examples: string[] = [];
   private readonly pending = new Map<number, Pending>();
-  private readonly ledgerAcked: Array<[number, string, number]> = [];
+  /** Updates in flight when their socket closed: they can no longer be answered (acks go to the socket that sent). */
+  private readonly abandoned = new Map<number, Pending>();
+  private readonly ledgerAcked: Array<[number, string, number, number?]> = [];
   private readonly ledgerErrored: Array<[number, string, string]> = [];
   /** Per local user: the seqs it has seen of its board (acks and broadcasts), and its last broadcast seq. */
   private readonly seqs: Array<SeqSet | null>;
   private readonly lastBcast: number[];
   private readonly seenByBoard = new Map<number, Map<number, SeenRec>>();
   private readonly samples = new Map<string, number[]>();
+  /**
+   * Local users the fleet stalled on purpose (slow consumers): what they receive, and their acks,
+   * arrive as late as the stall made them. That is the stall's delay, not the server's, so their
+   * latency is left out of every histogram (their accounting and ledger are kept).
+   */
+  private readonly stalledUsers = new Set<number>();
   // measured-window histograms
   readonly connect = newHistogram();
   readonly ack = new LatencyGroup();
@@ -148,6 +166,7 @@ export class Recorder {
   private sErrors = 0;
   private sErrorsBy: Record<string, number> = {};
   private sDelivered = 0;
+  private sReconnected = 0;
 
   constructor(private readonly cfg: RecorderConfig) {
     this.seqs = new Array<SeqSet | null>(cfg.users.length).fill(null);
@@ -180,13 +199,49 @@ export class Recorder {
     this.failuresByKind[kind] = (this.failuresByKind[kind] ?? 0) + 1;
   }
 
-  /** An open socket closed; `early` when the run was not finishing (counted as an error of kind closed-<code>). */
-  closed(code: number, early: boolean): void {
+  /**
+   * User `u`'s open socket closed with `code`; `early` when the run was not finishing (counted, and
+   * an error of kind closed-<code>). Its updates in flight can no longer be answered: they leave
+   * `pending` (so the drain does not wait for them) and are reported unanswered at the end.
+   */
+  closed(u: number, code: number, early: boolean): void {
     this.openSockets--;
-    if (early) {
-      this.closedEarly++;
-      this.kind(closeKind(code));
+    if (!early) return;
+    this.closedEarly++;
+    this.closedEarlyByCode[String(code)] = (this.closedEarlyByCode[String(code)] ?? 0) + 1;
+    this.kind(closeKind(code));
+    const lo = u * KEY_STRIDE;
+    for (const [key, p] of this.pending) {
+      if (key < lo || key >= lo + KEY_STRIDE) continue;
+      this.pending.delete(key);
+      this.abandoned.set(key, p);
     }
+  }
+
+  /** A reconnect of a closed socket was tried: `ok`, it opened; else it failed with `kind` (refused, timeout, …). */
+  reconnect(ok: boolean, kind?: string): void {
+    this.reconnects.attempted++;
+    if (ok) {
+      this.reconnects.succeeded++;
+      this.sReconnected++;
+      this.openSockets++;
+    } else {
+      this.reconnects.failed++;
+      if (kind !== undefined && this.examples.length < MAX_EXAMPLES && this.reconnects.failed === 1) this.examples.push(`reconnect failed: ${kind}`);
+    }
+  }
+
+  /** Local user `u` stopped reading on purpose (the slow-consumers fault): its latency is no longer recorded. */
+  stall(u: number): void {
+    if (this.stalledUsers.has(u)) return;
+    this.stalledUsers.add(u);
+    this.stalled++;
+  }
+
+  /** An update was due on a socket that was not open (closed, or reconnecting): not sent. */
+  sendOnClosed(): void {
+    this.sendsOnClosed++;
+    this.kind('send-not-open');
   }
 
   /** A client-side error of kind `k` (protocol, send-not-open, unknown-ack, …), with an example for the reader. */
@@ -237,9 +292,11 @@ export class Recorder {
     this.pending.delete(key);
     this.acked++;
     this.sAcked++;
-    recordMs(this.sAck, now - p.at);
-    this.ack.record(this.window, p.at, p.sentAt, now);
-    this.ledgerAcked.push([this.user(u).user, id, seq]);
+    if (!this.stalledUsers.has(u)) {
+      recordMs(this.sAck, now - p.at);
+      this.ack.record(this.window, p.at, p.sentAt, now);
+    }
+    this.ledgerAcked.push(this.cfg.timedLedger ? [this.user(u).user, id, seq, round3(now)] : [this.user(u).user, id, seq]);
     this.seqsOf(u).add(seq);
   }
 
@@ -251,21 +308,26 @@ export class Recorder {
     }
     this.receivedFrames++;
     this.sDelivered++;
+    let bm = this.seenByBoard.get(me.board);
+    if (bm === undefined) this.seenByBoard.set(me.board, (bm = new Map()));
+    let rec = bm.get(seq);
+    // A seq already seen for another update is a reused seq, whether this member saw the first one
+    // (it would drop this one as a duplicate) or another member did: both updates go to the ledger.
+    if (rec !== undefined && (rec.from !== from || rec.id !== id) && !rec.others?.some((o) => o[0] === from && o[1] === id)) {
+      (rec.others ??= []).push([from, id, sentAt]);
+      this.kind('seq-conflict', `board ${me.board} seq ${seq}: ${rec.from}/${rec.id} and ${from}/${id}`);
+    }
     if (!this.seqsOf(u).add(seq)) {
       this.duplicate++;
       return;
     }
     if (seq < this.lastBcast[u]!) this.outOfOrder++;
     else this.lastBcast[u] = seq;
-    let bm = this.seenByBoard.get(me.board);
-    if (bm === undefined) this.seenByBoard.set(me.board, (bm = new Map()));
-    let rec = bm.get(seq);
     if (rec === undefined) {
-      rec = { from, id, sampled: this.window.has(at) && isSampled(this.cfg.seed, from, id, this.cfg.sampleEvery), ww: 0 };
+      rec = { from, id, sentAt, sampled: this.window.has(at) && isSampled(this.cfg.seed, from, id, this.cfg.sampleEvery), ww: 0 };
       bm.set(seq, rec);
-    } else if (rec.from !== from || rec.id !== id) {
-      this.kind('seq-conflict', `board ${me.board} seq ${seq}: ${rec.from}/${rec.id} and ${from}/${id}`);
     }
+    if (this.stalledUsers.has(u)) return;
     const lat = now - at;
     recordMs(this.sFan, lat);
     this.fanout.record(this.window, at, sentAt, now);
@@ -295,6 +357,7 @@ export class Recorder {
   second(): SecondCounts {
     const s: SecondCounts = {
       openSockets: this.openSockets,
+      reconnected: this.sReconnected,
       sent: this.sSent,
       acked: this.sAcked,
       errors: this.sErrors,
@@ -305,7 +368,7 @@ export class Recorder {
       lagHist: encodeHistogram(this.sLag),
       pendingAcks: this.pending.size,
     };
-    this.sSent = this.sAcked = this.sErrors = this.sDelivered = 0;
+    this.sSent = this.sAcked = this.sErrors = this.sDelivered = this.sReconnected = 0;
     this.sErrorsBy = {};
     this.sAck.reset();
     this.sFan.reset();
@@ -320,11 +383,14 @@ export class Recorder {
    * latency (until now), so a server that stops answering cannot look faster by leaving them out.
    */
   final(now: number, whole: (u: number) => boolean, unsent: number): RecordedFinal {
-    const unanswered: Array<[number, string]> = [];
-    for (const [key, p] of this.pending) {
-      const u = Math.floor(key / KEY_STRIDE);
-      unanswered.push([this.user(u).user, messageId(this.cfg.idPrefix, key % KEY_STRIDE)]);
-      this.ack.record(this.window, p.at, p.sentAt, now);
+    const unanswered: Array<[number, string, number?]> = [];
+    for (const list of [this.pending, this.abandoned]) {
+      for (const [key, p] of list) {
+        const u = Math.floor(key / KEY_STRIDE);
+        const id = messageId(this.cfg.idPrefix, key % KEY_STRIDE);
+        unanswered.push(this.cfg.timedLedger ? [this.user(u).user, id, p.sentAt] : [this.user(u).user, id]);
+        if (!this.stalledUsers.has(u)) this.ack.record(this.window, p.at, p.sentAt, now);
+      }
     }
     if (unsent > 0) this.errorsByKind['unsent-at-finish'] = (this.errorsByKind['unsent-at-finish'] ?? 0) + unsent;
     const notWholeUsers: number[] = [];
@@ -342,10 +408,24 @@ export class Recorder {
       });
     });
     const seen: SeenEntry[] = [];
-    for (const [b, bm] of this.seenByBoard) for (const [seq, rec] of bm) seen.push([b, seq, rec.from, rec.id, rec.ww]);
+    for (const [b, bm] of this.seenByBoard) {
+      for (const [seq, rec] of bm) {
+        seen.push([b, seq, rec.from, rec.id, rec.ww, rec.sentAt]);
+        if (rec.others) for (const [from, id, sentAt] of rec.others) seen.push([b, seq, from, id, 0, sentAt]);
+      }
+    }
     const enc = (h: Histogram): string => encodeHistogram(h);
     return {
-      sockets: { asked: this.cfg.users.length, reached: this.reached, failuresByKind: { ...this.failuresByKind }, closedEarly: this.closedEarly },
+      sockets: {
+        asked: this.cfg.users.length,
+        reached: this.reached,
+        failuresByKind: { ...this.failuresByKind },
+        closedEarly: this.closedEarly,
+        closedEarlyByCode: { ...this.closedEarlyByCode },
+        sendsOnClosed: this.sendsOnClosed,
+        reconnects: { ...this.reconnects },
+        stalled: this.stalled,
+      },
       notWholeUsers,
       hist: {
         connect: enc(this.connect),
@@ -359,7 +439,7 @@ export class Recorder {
         fanoutFirst: enc(this.fanout.first),
         fanoutLast: enc(this.fanout.last),
       },
-      updates: { sent: this.sent, acked: this.acked, errored: this.errored, unanswered: unanswered.length },
+      updates: { sent: this.sent, acked: this.acked, errored: this.errored, unanswered: unanswered.length, unansweredAtClose: this.abandoned.size },
       errorsByCode: { ...this.errorsByCode },
       errorsByKind: { ...this.errorsByKind },
       duplicate: this.duplicate,

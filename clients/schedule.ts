@@ -29,6 +29,11 @@ export interface ScheduleConfig {
   seed: number;
   perBoard: number;
   cardsPerBoard: number;
+  /**
+   * Each board's card ids, when they do not follow the seeded layout (read from the server); a
+   * board not listed uses the layout. The draw is the same either way: the k-th card, k uniform.
+   */
+  boardCards?: ReadonlyMap<number, readonly number[]>;
   /** Updates per user per minute from t0; 0 means the user never sends. */
   updatesPerUserPerMin: number;
   arrival: Arrival;
@@ -135,7 +140,8 @@ export function titleFor(user: number, n: number, column: Column): string {
 export function drawUpdate(cfg: ScheduleConfig, s: UserSchedule): PlannedUpdate {
   const offsetMs = s.next;
   const n = s.n;
-  const card = cardId(s.board, Math.floor(nextRandom(s) * cfg.cardsPerBoard), cfg.cardsPerBoard);
+  const list = cfg.boardCards?.get(s.board);
+  const card = list ? list[Math.floor(nextRandom(s) * list.length)]! : cardId(s.board, Math.floor(nextRandom(s) * cfg.cardsPerBoard), cfg.cardsPerBoard);
   const column = COLUMNS[Math.floor(nextRandom(s) * COLUMNS.length)]!;
   s.lam += increment(cfg, s);
   s.n = n + 1;

@@ -11,6 +11,7 @@ import type { TickReport } from './ipc.js';
 
 interface SecondSum {
   openSockets: number;
+  reconnected: number;
   sent: number;
   acked: number;
   errors: number;
@@ -60,9 +61,23 @@ export class SecondsAggregator {
     if (!a)
       this.buckets.set(
         m.t,
-        (a = { openSockets: 0, sent: 0, acked: 0, errors: 0, errorsBy: {}, delivered: 0, ack: [], fanout: [], lag: [], cpuPct: 0, rssBytes: 0 }),
+        (a = {
+          openSockets: 0,
+          reconnected: 0,
+          sent: 0,
+          acked: 0,
+          errors: 0,
+          errorsBy: {},
+          delivered: 0,
+          ack: [],
+          fanout: [],
+          lag: [],
+          cpuPct: 0,
+          rssBytes: 0,
+        }),
       );
     a.openSockets += m.openSockets;
+    a.reconnected += m.reconnected ?? 0;
     a.sent += m.sent;
     a.acked += m.acked;
     a.errors += m.errors;
@@ -99,6 +114,7 @@ export class SecondsAggregator {
     const p: TimePoint = {
       t,
       openSockets: a.openSockets,
+      ...(a.reconnected > 0 ? { reconnected: a.reconnected } : {}),
       sent: a.sent,
       acked: a.acked,
       errors: a.errors,

@@ -41,8 +41,8 @@ export const StepSignalsSchema = z.object({
   busyPerUpdate: nullableNum,
   /** Transaction attempts beyond the first, per update received. */
   retriesPerUpdate: nullableNum,
-  /** Updates answered BUSY_EXHAUSTED (retries ran out). */
-  exhausted: num,
+  /** Updates answered BUSY_EXHAUSTED (retries ran out), as the server counted them (null: not exposed). */
+  exhausted: nullableNum,
   /** Transaction attempts per update, p99 and max bound (from the server's histogram). */
   attemptsP99: nullableNum,
   attemptsMax: nullableNum,

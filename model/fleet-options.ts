@@ -33,6 +33,17 @@ export const RateStepSchema = z.strictObject({
 });
 export type RateStep = z.output<typeof RateStepSchema>;
 
+/** A fraction of the sockets stop reading for a while (the `slow-consumers` fault). */
+export const StallSchema = z.strictObject({
+  /** Seconds after the measured window starts. */
+  atSec: num(0, 24 * 3600),
+  /** How long they do not read, seconds. */
+  durationSec: num(0.001, 24 * 3600),
+  /** Fraction of the sockets, spread evenly over the users (0.1: every tenth user). */
+  fraction: num(0.0001, 1),
+});
+export type Stall = z.output<typeof StallSchema>;
+
 /** The connection rate every fleet uses unless told otherwise, attempts per second over the whole fleet. */
 export const DEFAULT_CONNECT_RATE_PER_SEC = 2000;
 /** Node flags of the fleet's worker processes unless told otherwise. */
@@ -48,8 +59,12 @@ export const FLEET_OPTIONS = {
   connections: int(1, 1_000_000),
   /** Users per board: user u is on board floor(u / perBoard) + 1. */
   perBoard: int(1, 1_000_000),
-  /** Cards per board of the seeded database (default 20). */
-  cardsPerBoard: int(1, 100_000).default(20),
+  /**
+   * Cards per board of the seeded layout (board b owns cards (b-1)*M+1 .. b*M). Not set: the fleet
+   * reads each board's cards from the server (GET /boards/:id). Set: checked against the server's
+   * cards when it has that route (a mismatch is a FleetConfigError), used as is when it has not.
+   */
+  cardsPerBoard: int(1, 100_000).optional(),
   /** Updates each user sends per minute (open loop); 0 = connect only. */
   updatesPerUserPerMin: num(0, 60_000),
   /** Rate steps inside the measured window: from `atSec` after it starts, every user sends at their rate. */
@@ -89,6 +104,19 @@ export const FLEET_OPTIONS = {
     .optional(),
   /** Saturation guard bounds (see GUARD_OPTIONS). */
   guard: GuardSchema.partial().optional(),
+  /**
+   * Reconnect sockets the server closed, with jittered exponential backoff (full jitter, from 200 ms
+   * doubling to 5 s), until the schedule ends; counted (default false: a closed socket stays closed).
+   */
+  reconnect: z.boolean().default(false),
+  /** Windows in which a fraction of the sockets stop reading (slow consumers), inside the measured window. */
+  stalls: z.array(StallSchema).default([]),
+  /**
+   * The caller injects faults into the server (a run with `faults`): sockets closed early and sends on
+   * closed sockets are expected and reported, not a reason to fail the run; the ledger carries times.
+   * Default false: a server that goes away makes the run `errored`.
+   */
+  faultsScheduled: z.boolean().default(false),
   /** Pin the workers to these CPUs (a taskset list, e.g. "1-3"); needs taskset. Not set: not pinned. */
   cpus: z
     .string()
@@ -123,6 +151,9 @@ export const FLEET_FLAGS: Record<keyof typeof FLEET_OPTIONS, string> = {
   ledgerFile: '--ledger',
   idPrefix: '--id-prefix',
   guard: '--lag-bound-ms/--cpu-bound-pct/--eld-bound-ms',
+  reconnect: 'reconnect',
+  stalls: 'stalls',
+  faultsScheduled: 'faultsScheduled',
   cpus: '--cpus',
 };
 

@@ -37,6 +37,8 @@ export type CorrectedLatencyStat = z.infer<typeof CorrectedLatencyStatSchema>;
 export const TimePointSchema = z.object({
   t: num,
   openSockets: num,
+  /** Sockets reconnected in this second (runs with `reconnect`); absent when none. */
+  reconnected: num.optional(),
   sent: num,
   acked: num,
   errors: num,
@@ -53,9 +55,24 @@ export type TimePoint = z.infer<typeof TimePointSchema>;
 
 /**
  * Sockets asked and reached. `failuresByKind`: refused | reset | timeout | EADDRNOTAVAIL | EMFILE |
- * http-<status> | other. `closedEarly`: sockets that closed before the end of the run.
+ * http-<status> | other. `closedEarly`: sockets that closed before the end of the run, and
+ * `closedEarlyByCode` by WebSocket close code (1006: the connection ended without a close frame,
+ * e.g. the server died; 1001: the server stopped; 4008: slow consumer). `sendsOnClosed`: updates due
+ * on a socket that was not open (closed or reconnecting), so not sent. `reconnects`: attempts to
+ * reopen closed sockets (runs with faults). `stalled`: sockets that stopped reading for a while (the
+ * slow-consumers fault); their latency is left out of every histogram (it is the stall's). The optional fields are absent in results from before they were recorded.
  */
-export const SocketsReportSchema = z.object({ asked: num, reached: num, failed: num, failuresByKind: CountsSchema, closedEarly: num });
+export const SocketsReportSchema = z.object({
+  asked: num,
+  reached: num,
+  failed: num,
+  failuresByKind: CountsSchema,
+  closedEarly: num,
+  closedEarlyByCode: CountsSchema.optional(),
+  sendsOnClosed: num.optional(),
+  reconnects: z.object({ attempted: num, succeeded: num, failed: num }).optional(),
+  stalled: num.optional(),
+});
 export type SocketsReport = z.infer<typeof SocketsReportSchema>;
 
 /**
@@ -96,8 +113,12 @@ export const FleetWindowSchema = z.object({
 });
 export type FleetWindow = z.infer<typeof FleetWindowSchema>;
 
-/** `errored`: answered with an error frame; `unanswered`: neither acked nor errored by the end of the drain. */
-export const UpdatesReportSchema = z.object({ sent: num, acked: num, errored: num, unanswered: num });
+/**
+ * `errored`: answered with an error frame; `unanswered`: neither acked nor errored by the end of the
+ * drain; `unansweredAtClose`: of those, the ones in flight when their socket closed (they can no
+ * longer be answered: acks go to the socket that sent).
+ */
+export const UpdatesReportSchema = z.object({ sent: num, acked: num, errored: num, unanswered: num, unansweredAtClose: num.optional() });
 export type UpdatesReport = z.infer<typeof UpdatesReportSchema>;
 
 /**
@@ -127,6 +148,10 @@ export const FleetCostSchema = z.object({
 });
 export type FleetCost = z.infer<typeof FleetCostSchema>;
 
+/** One threshold checked against a result: `actual` null when the metric had no value (a failure). */
+export const ThresholdOutcomeSchema = z.object({ expr: z.string(), metric: z.string(), op: z.string(), limit: num, actual: num.nullable(), pass: z.boolean() });
+export type ThresholdOutcome = z.infer<typeof ThresholdOutcomeSchema>;
+
 export const FLEET_RESULT_SCHEMA_VERSION = 1;
 
 /**
@@ -148,6 +173,12 @@ export const FleetResultSchema = z.object({
   fleet: FleetCostSchema,
   timeseries: z.array(TimePointSchema),
   ledgerFile: z.string().optional(),
+  /**
+   * `wami-bench fleet --threshold` (and its defaults: nothing missing, duplicated, reordered or
+   * phantom, no error, nothing unanswered), checked after the run. A failed one is also in `reasons`;
+   * `status` still says only whether the fleet measured honestly.
+   */
+  thresholds: z.array(ThresholdOutcomeSchema).optional(),
 });
 export type FleetResult = z.infer<typeof FleetResultSchema>;
 
@@ -157,12 +188,15 @@ export type FleetResult = z.infer<typeof FleetResultSchema>;
  * stores as card_events.user_id).
  */
 export interface Ledger {
-  /** [user, clientMsgId, seq] of every acked update. */
-  acked: Array<[number, string, number]>;
+  /** [user, clientMsgId, seq, ackAt?] of every acked update (ackAt: when the ack arrived, fleet clock ms; runs with faults). */
+  acked: Array<[number, string, number, number?]>;
   /** [user, clientMsgId, code] of every update answered with an error. */
   errored: Array<[number, string, string]>;
-  /** [user, clientMsgId] of every update sent and never answered. */
-  unanswered: Array<[number, string]>;
-  /** [from, clientMsgId, board, seq] of every distinct broadcast any fleet socket received. */
-  seen: Array<[number, string, number, number]>;
+  /** [user, clientMsgId, sentAt?] of every update sent and never answered (sentAt: runs with faults). */
+  unanswered: Array<[number, string, number?]>;
+  /**
+   * [from, clientMsgId, board, seq, sentAt?] of every distinct broadcast any fleet socket received
+   * (and of each other update received under a seq already taken: a reused seq). sentAt: the update's.
+   */
+  seen: Array<[number, string, number, number, number?]>;
 }

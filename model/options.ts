@@ -110,6 +110,9 @@ export function parseFlagText(flag: string, raw: string, field: z.ZodType): unkn
     case 'enum':
       if (!rule.options.includes(raw)) throw new Error(`${flag} must be one of ${rule.options.join('|')}, got "${raw}"`);
       return raw;
+    case 'boolean':
+      if (raw !== 'true' && raw !== 'false') throw new Error(`${flag} must be true or false, got "${raw}"`);
+      return raw === 'true';
     default:
       if (raw === '') throw new Error(`${flag} needs a value`);
       return raw;

@@ -20,9 +20,11 @@ import {
   PercentilesSchema,
   RunStatusSchema,
   SocketsReportSchema,
+  ThresholdOutcomeSchema,
   TimePointSchema,
   UpdatesReportSchema,
 } from './fleet-result.js';
+import { FaultRecordSchema } from './faults.js';
 import { VARIANT_KINDS } from './variants.js';
 
 export const RESULT_SCHEMA_VERSION = 1;
@@ -74,15 +76,15 @@ export const ServerResourcesSchema = z.object({
 });
 export type ServerResources = z.infer<typeof ServerResourcesSchema>;
 
-/** One second of the server's /metrics: counters as increase per second, gauges as sampled. */
+/** One second of the server's /metrics: counters as increase per second, gauges as sampled; null: the server does not expose it. */
 export const ServerMetricsPointSchema = z.object({
   t: num,
   queueDepth: nullableNum,
   walBytes: nullableNum,
-  busyHits: num,
-  retries: num,
-  exhausted: num,
-  persisted: num,
+  busyHits: nullableNum,
+  retries: nullableNum,
+  exhausted: nullableNum,
+  persisted: nullableNum,
   commitMsP99: nullableNum,
   eventLoopDelayMsP99: nullableNum,
   /** The queue-depth peak the server kept since the previous scrape (servers that expose it). */
@@ -92,21 +94,25 @@ export const ServerMetricsPointSchema = z.object({
 });
 export type ServerMetricsPoint = z.infer<typeof ServerMetricsPointSchema>;
 
-/** Metrics scraped from the server's /metrics once a second, reduced to what the report shows. */
+/**
+ * Metrics scraped from the server's /metrics once a second, reduced to what the report shows. A
+ * figure is null when no scrape carried its metric (no /metrics, a server that does not expose it,
+ * e.g. an external server's): unknown, never 0. A counter the server exposes but never increased is 0.
+ */
 export const ServerMetricsSummarySchema = z.object({
-  updatesReceived: num,
-  updatesPersisted: num,
-  broadcastFrames: num,
-  errorsByCode: CountsSchema,
+  updatesReceived: nullableNum,
+  updatesPersisted: nullableNum,
+  broadcastFrames: nullableNum,
+  errorsByCode: CountsSchema.nullable(),
   batchSize: z.object({ count: num, mean: num, p50: nullableNum, p99: nullableNum, max: nullableNum }).nullable(),
   commitMs: z.object({ count: num, mean: num, p50: nullableNum, p99: nullableNum }).nullable(),
-  busyHits: num,
-  retries: num,
-  exhausted: num,
+  busyHits: nullableNum,
+  retries: nullableNum,
+  exhausted: nullableNum,
   walBytesMax: nullableNum,
   eventLoopDelayMsP99: nullableNum,
   queueDepthMax: nullableNum,
-  slowConsumerCloses: num,
+  slowConsumerCloses: nullableNum,
   /**
    * Added with the write-ceiling work; absent in older results and null where a server does not
    * expose the metric. `window`: what of the run the scrapes covered, on the run's scrape clock:
@@ -140,7 +146,10 @@ export type ServerMetricsSummary = z.infer<typeof ServerMetricsSummarySchema>;
  * correctness gate); storedNotAcked: stored but never acked; phantom: broadcast but not stored (> 0
  * fails the gate); notBroadcast: stored but seen by no member (on boards that had other members);
  * finalStateMismatches: cards whose row disagrees with their last event; seqGaps: boards whose stored
- * seqs are not 1..n; examples: a few of each failure, for the reader.
+ * seqs are not 1..n; seqReused: (board, seq) pairs given to two different updates (> 0 fails the
+ * gate, always; absent in results from before it was checked); examples: a few of each failure, for
+ * the reader. `excused`: in a run with faults, what the design documents it loses under a fault
+ * (phantom, seqGaps; see the run's `faults`) and so did not fail the audit.
  */
 export const AuditReportSchema = z.object({
   lostAcked: num,
@@ -149,18 +158,38 @@ export const AuditReportSchema = z.object({
   notBroadcast: num,
   finalStateMismatches: num,
   seqGaps: num,
+  seqReused: num.optional(),
+  excused: z.array(z.enum(['phantom', 'seqGaps'])).optional(),
   eventsStored: num,
   ok: z.boolean(),
   examples: z.array(z.string()),
 });
 export type AuditReport = z.infer<typeof AuditReportSchema>;
 
-export const ThresholdOutcomeSchema = z.object({ expr: z.string(), metric: z.string(), op: z.string(), limit: num, actual: nullableNum, pass: z.boolean() });
-export type ThresholdOutcome = z.infer<typeof ThresholdOutcomeSchema>;
+export { ThresholdOutcomeSchema, type ThresholdOutcome } from './fleet-result.js';
+
+/**
+ * How an external variant's server was started in one run: `command` the argv as spawned (program
+ * resolved to an absolute path, placeholders filled), `cwd`, `env` the variables the variant added
+ * (filled), `port` and where it came from (`placeholder`: the runner picked it for `{port}`;
+ * `listening line`: the server printed it), `ready` the path awaited, `stopTimeoutSec` the SIGTERM
+ * to SIGKILL bound.
+ */
+export const ExternalRunSchema = z.object({
+  command: z.array(z.string()),
+  cwd: z.string(),
+  env: z.record(z.string(), z.string()),
+  port: z.number().int(),
+  portFrom: z.enum(['placeholder', 'listening line']),
+  ready: z.string(),
+  stopTimeoutSec: num,
+});
+export type ExternalRun = z.infer<typeof ExternalRunSchema>;
 
 /**
  * One (variant, stage, repeat). `variantKind` and `variantFlags`: the server design and the argv it
- * was started with; `drift`: first against last part of the measured window; `window`: warm-up,
+ * was started with (for an external variant: its options as flags, e.g. `--processes 2`; its command
+ * is in `external`); `drift`: first against last part of the measured window; `window`: warm-up,
  * measured seconds, and which time-series seconds were measured; `http`: autocannon's results on the
  * read path, when the scenario has an `http` block.
  */
@@ -192,6 +221,9 @@ export const RunRecordSchema = z.object({
   audit: AuditReportSchema.nullable(),
   thresholds: z.array(ThresholdOutcomeSchema),
   http: z.record(z.string(), z.unknown()).optional(),
+  /** The scenario's faults as this run met them (absent when the scenario has none). */
+  faults: z.array(FaultRecordSchema).optional(),
+  external: ExternalRunSchema.optional(),
   wallSec: num,
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;
@@ -217,7 +249,7 @@ export const EnvironmentSchema = z.object({
 });
 export type Environment = z.infer<typeof EnvironmentSchema>;
 
-/** result.json. `capacity` is present when the result comes from `wami-bench capacity`. */
+/** result.json. `capacity` is present when the result comes from `wami-bench capacity`; `skippedStages` when the preflight skipped optional stages. */
 export const ResultFileSchema = z.object({
   schemaVersion: z.literal(RESULT_SCHEMA_VERSION),
   runId: z.string().min(1),
@@ -235,6 +267,8 @@ export const ResultFileSchema = z.object({
   startedAtIso: z.string(),
   finishedAtIso: z.string(),
   capacity: CapacityReportSchema.optional(),
+  /** Stages marked `optional` that the preflight skipped on this machine (for every variant), with why. */
+  skippedStages: z.array(z.object({ index: z.number().int().nonnegative(), connections: num, reason: z.string() })).optional(),
 });
 export type ResultFile = z.infer<typeof ResultFileSchema>;
 

@@ -5,16 +5,19 @@
  * the server (`variantArgv`). A kind also says which option sets how many processes hold its sockets.
  * Pure: no I/O (machine-dependent defaults, e.g. one worker per CPU, take `cpus` as an argument).
  *
- * To add a kind (e.g. `floor`, `external`): add it to VARIANT_KINDS, give it a shape and a spec in
+ * To add a kind (e.g. `floor`): add it to VARIANT_KINDS, give it a shape and a spec in
  * VARIANT_SPECS, and a server the runner can start with those flags (see CONTRIBUTING.md).
+ * `external` is the one kind the runner does not serve itself: a variant of it brings its own command
+ * (model/external.ts) and its options only say how many processes hold its sockets.
  */
 import { z } from 'zod';
 import { DEFAULT_MAX_PAYLOAD_BYTES, MAX_FRAME_BYTES } from '../protocol/messages.js';
 import { UsageError } from './errors.js';
+import { EXTERNAL_OPTIONS, type ExternalServer } from './external.js';
 import { flagOf, fromArgv, setSchema, toArgv, type SetShape } from './options.js';
 
-/** The kinds of server a variant can be. New kinds (e.g. `floor`, `external`) join this list. */
-export const VARIANT_KINDS = ['batched', 'per-request'] as const;
+/** The kinds of server a variant can be. New kinds (e.g. `floor`) join this list. */
+export const VARIANT_KINDS = ['batched', 'per-request', 'external'] as const;
 export type VariantKind = (typeof VARIANT_KINDS)[number];
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -25,6 +28,12 @@ const SOCKET_OPTIONS = {
   maxPayloadBytes: int(MAX_FRAME_BYTES, 256 * 1024 * 1024).default(DEFAULT_MAX_PAYLOAD_BYTES),
   /** Unsent bytes per socket before it is closed with 4008 (slow consumer), default 1 MiB. */
   maxBufferedBytes: int(1024, 2 ** 40).default(1024 * 1024),
+  /**
+   * Fault injection for the harness's `disk-full` fault (default false): enables
+   * `POST /faults/disk-full/on|off`, which caps every writing connection's max_page_count so writes
+   * that need a new page fail (SQLITE_FULL). Never set it on a server anyone relies on.
+   */
+  faultInjection: z.boolean().default(false),
 };
 
 /** batched: one event loop and a writer thread committing every flush interval (the seed's design). */
@@ -39,6 +48,8 @@ export const BATCHED_OPTIONS = {
   writerBusyTimeoutMs: int(0, 3_600_000).default(5000),
   /** Processes holding sockets (default 1: the single-process design); N >= 2: a primary hands each socket to its board's shard. */
   shards: int(1, 64).default(1),
+  /** Seqs leased per board ahead of the broadcasts, so a seq is never reused after a crash (default 1000; a crash skips up to this many). */
+  seqLeaseBlock: int(2, 1_000_000_000).default(1000),
   ...SOCKET_OPTIONS,
 };
 export const BatchedOptionsSchema = z.strictObject(BATCHED_OPTIONS);
@@ -83,6 +94,11 @@ export const PerRequestOptionsSchema = z.strictObject(PER_REQUEST_OPTIONS).super
 export type PerRequestOptions = Omit<z.output<typeof PerRequestOptionsSchema>, 'workers' | 'retryMaxAttempts'> & { workers: number; retryMaxAttempts: number };
 export type PerRequestSet = z.output<z.ZodObject<SetShape<typeof PER_REQUEST_OPTIONS>>>;
 
+/** external: any protocol v1 server, started by the variant's own command (model/external.ts). */
+export const ExternalOptionsSchema = z.strictObject(EXTERNAL_OPTIONS);
+export type ExternalOptions = z.output<typeof ExternalOptionsSchema>;
+export type ExternalSet = z.output<z.ZodObject<SetShape<typeof EXTERNAL_OPTIONS>>>;
+
 /** What the runner and the report need to know of a kind. */
 export interface VariantKindSpec {
   /** The kind's options, with bounds and defaults. */
@@ -95,32 +111,71 @@ export interface VariantKindSpec {
   defaultProcesses: (cpus: number) => number;
   /** Whether the processes share sockets round-robin (so a process may get more than its share). */
   roundRobin: boolean;
+  /**
+   * What the kind can do for the harness's faults beyond `kill`, `freeze` and `slow-consumers` (which
+   * work on any server by its process tree and sockets): `diskFull`, the `faultInjection` option.
+   */
+  faults?: { diskFull: boolean };
+  /**
+   * What the design documents it loses when a fault strikes (protocol/README.md section 4): the audit
+   * reports these per fault instead of failing on them in a run with faults. Absent: nothing.
+   * `phantom`: updates broadcast and then never stored (batched broadcasts before commit);
+   * `seqGaps`: seqs skipped (the batched seq lease after a crash, failed rows).
+   */
+  faultLoss?: ReadonlyArray<'phantom' | 'seqGaps'>;
+  /** Started by the variant's own command, not by `wami-bench serve` (the `external` kind). */
+  byCommand?: true;
 }
 
 export const VARIANT_SPECS: Record<VariantKind, VariantKindSpec> = {
-  batched: { shape: BATCHED_OPTIONS, schema: BatchedOptionsSchema, processOption: 'shards', defaultProcesses: () => 1, roundRobin: false },
+  batched: {
+    shape: BATCHED_OPTIONS,
+    schema: BatchedOptionsSchema,
+    processOption: 'shards',
+    defaultProcesses: () => 1,
+    roundRobin: false,
+    faults: { diskFull: true },
+    faultLoss: ['phantom', 'seqGaps'],
+  },
   'per-request': {
     shape: PER_REQUEST_OPTIONS,
     schema: PerRequestOptionsSchema,
     processOption: 'workers',
     defaultProcesses: (cpus) => Math.max(1, cpus),
     roundRobin: true,
+    faults: { diskFull: true },
+  },
+  // How an external server spreads sockets over its processes is unknown: allow the same 10% imbalance as round-robin.
+  external: {
+    shape: EXTERNAL_OPTIONS,
+    schema: ExternalOptionsSchema,
+    processOption: 'processes',
+    defaultProcesses: () => 1,
+    roundRobin: true,
+    byCommand: true,
   },
 };
+
+/** The kinds `wami-bench serve` runs (every kind but those started by their own command). */
+export const SERVE_KINDS: readonly VariantKind[] = VARIANT_KINDS.filter((k) => !VARIANT_SPECS[k].byCommand);
 
 /** The strict schema of the options a variant of `kind` may set (no defaults applied). */
 export const VARIANT_SET_SCHEMAS = {
   batched: setSchema(BATCHED_OPTIONS),
   'per-request': setSchema(PER_REQUEST_OPTIONS),
+  external: setSchema(EXTERNAL_OPTIONS),
 } as const;
 
-/** A variant's options as it set them, by kind. */
-export type VariantSet = { kind: 'batched'; options: BatchedSet } | { kind: 'per-request'; options: PerRequestSet };
+/** A variant's options as it set them, by kind; an external variant also carries its command and the rest of how it is run. */
+export type VariantSet =
+  | { kind: 'batched'; options: BatchedSet }
+  | { kind: 'per-request'; options: PerRequestSet }
+  | ({ kind: 'external'; options: ExternalSet } & ExternalServer);
 
-/** The kind that owns a flag, when another kind does and `kind` does not (for "applies to the X variant"). */
+/** The served kind that owns a flag, when another kind does and `kind` does not (for "applies to the X variant"). */
 export function kindOwningFlag(flag: string, except: VariantKind): VariantKind | undefined {
   if (Object.keys(VARIANT_SPECS[except].shape).some((k) => flagOf(k) === flag)) return undefined;
-  return VARIANT_KINDS.find((k) => k !== except && Object.keys(VARIANT_SPECS[k].shape).some((key) => flagOf(key) === flag));
+  return SERVE_KINDS.find((k) => k !== except && Object.keys(VARIANT_SPECS[k].shape).some((key) => flagOf(key) === flag));
 }
 
 /** Problems of a zod parse as lines naming the flag: "--retry-max-ms (5) must be >= --retry-base-ms (10)". */
@@ -159,7 +214,7 @@ export function variantSetFromArgv(kind: VariantKind, argv: readonly string[]): 
   return fromArgv(VARIANT_SPECS[kind].shape, argv, `the ${kind} variant`);
 }
 
-/** How many server processes hold sockets: batched `shards` (default 1), per-request `workers` (default: CPUs). */
+/** How many server processes hold sockets: batched `shards` (default 1), per-request `workers` (default: CPUs), external `processes` (default 1). */
 export function serverProcesses(v: VariantSet, cpus: number): number {
   const spec = VARIANT_SPECS[v.kind];
   const n = (v.options as Record<string, unknown>)[spec.processOption];

@@ -299,6 +299,10 @@ async function handshakes(ctx: Ctx): Promise<Sockets | null> {
     const s = await refusedStatus(wsUrl('abc', U.sender), T);
     must(s === 400, `got HTTP ${s}`);
   });
+  await run('handshake: board given twice -> HTTP 400', async () => {
+    const s = await refusedStatus(`${wsUrl(o.board, U.sender)}&board=${o.otherBoard}`, T);
+    must(s === 400, `got HTTP ${s} (which board would the socket be on?)`);
+  });
   await run(`handshake: unknown board ${o.unknownBoard} -> HTTP 404`, async () => {
     const s = await refusedStatus(wsUrl(o.unknownBoard, U.sender), T);
     must(s === 404, `got HTTP ${s}`);
@@ -526,11 +530,13 @@ async function boardRouteCheck(ctx: Ctx, last: Last): Promise<void> {
 
 async function httpRouteChecks(ctx: Ctx): Promise<void> {
   const { o, T, run, http } = ctx;
-  await run('http: GET /boards/<unknown> -> 404, /boards/abc -> 400', async () => {
+  await run('http: GET /boards/<unknown> -> 404, /boards/abc and /boards/%zz -> 400', async () => {
     const a = await fetchWithTimeout(`${http}/boards/${o.unknownBoard}`, T);
     must(a.status === 404, `unknown board: status ${a.status}`);
     const b = await fetchWithTimeout(`${http}/boards/abc`, T);
     must(b.status === 400, `non-integer id: status ${b.status}`);
+    const c = await fetchWithTimeout(`${http}/boards/%zz`, T);
+    must(c.status === 400, `malformed percent-escape: status ${c.status}`);
   });
   await run('http: GET /metrics is Prometheus text with the wami_* metrics', async () => {
     const r = await fetchWithTimeout(`${http}/metrics`, T);

@@ -102,6 +102,16 @@ export const METRIC = {
   broadcastUnpersisted: 'wami_broadcast_unpersisted_total',
   /** batched only: failing batches split in two to isolate bad rows (not required of other servers). */
   batchSplits: 'wami_batch_splits_total',
+  /** batched only: updates held because their board reached its committed seq lease (not required of other servers). */
+  seqLeaseHolds: 'wami_seq_lease_holds_total',
+  /** batched only: updates held for a seq lease right now (gauge; not required of other servers). */
+  seqLeaseHeld: 'wami_seq_lease_held',
+  /** batched only: transactions that only extended seq leases (no update rows; not required of other servers). */
+  seqLeaseOnlyCommits: 'wami_seq_lease_only_commits_total',
+  /** Reference servers: slow consumers whose 4008 close could not be completed within the grace and were dropped (not required). */
+  slowConsumerDestroyed: 'wami_slow_consumer_destroyed_total',
+  /** Reference servers: update frames that arrived after the server had sent its Close frame, so could not be answered (not required). */
+  updatesAfterClose: 'wami_updates_after_close_total',
   /** Optional: the highest queue depth since the previous scrape (the server keeps it, resets it at each scrape). */
   queueDepthPeak: 'wami_queue_depth_peak',
   /** Optional (batched): one flush of the queue (take it, commit, ack), seconds. */
@@ -114,9 +124,14 @@ export const METRIC = {
   walBacklogFrames: 'wami_wal_backlog_frames',
 } as const;
 
-/** Names of METRIC a v1 server may leave out: the reference servers expose them, the runner uses them when present. */
+/** Metrics of the reference servers that protocol v1 does not require of every server; the runner uses them when present. */
 export const OPTIONAL_METRIC_NAMES: readonly string[] = [
   METRIC.batchSplits,
+  METRIC.seqLeaseHolds,
+  METRIC.seqLeaseHeld,
+  METRIC.seqLeaseOnlyCommits,
+  METRIC.slowConsumerDestroyed,
+  METRIC.updatesAfterClose,
   METRIC.queueDepthPeak,
   METRIC.flushSeconds,
   METRIC.eventLoopDelayP99Seconds,
@@ -124,5 +139,5 @@ export const OPTIONAL_METRIC_NAMES: readonly string[] = [
   METRIC.walBacklogFrames,
 ];
 
-/** The metric names every v1 server exposes on /metrics (all of METRIC but the optional ones). */
+/** The metric names every v1 server exposes on /metrics (all of METRIC but the optional ones above). */
 export const METRIC_NAMES: readonly string[] = Object.values(METRIC).filter((n) => !OPTIONAL_METRIC_NAMES.includes(n));

@@ -152,12 +152,15 @@ export function parseServerFrame(data: string | Buffer): ParseResult<ServerMessa
   }
 }
 
-/** Parses `?board=<int>&user=<int>` of the connect URL. Returns null fields where absent or invalid. */
+/** Parses `?board=<int>&user=<int>` of the connect URL. Returns null fields where absent, repeated or invalid. */
 export function parseConnectQuery(url: string | undefined): { path: string; board: number | null; user: number | null } {
   const u = new URL(url ?? '/', 'http://x');
-  const int = (s: string | null): number | null => {
+  // Exactly one value, all digits: a repeated parameter is as invalid as a missing one (which one would count?).
+  const int = (name: string): number | null => {
+    const all = u.searchParams.getAll(name);
+    const s = all.length === 1 ? all[0]! : null;
     if (s === null || !/^\d{1,15}$/.test(s)) return null;
     return Number(s);
   };
-  return { path: u.pathname, board: int(u.searchParams.get('board')), user: int(u.searchParams.get('user')) };
+  return { path: u.pathname, board: int('board'), user: int('user') };
 }

@@ -168,7 +168,7 @@ export function failureMode(kind: string, g: StepSignals, slowMs = 50): string {
       return `its writer falling behind: a flush takes ${fmtMs(g.flushMsP99)} at p99 against a ${fmtMs(g.flushIntervalMs)} interval (queue peak ${fmtNum(g.queueDepthPeak)}), ack p99 ${fmtMs(g.ackP99Ms)}`;
     if (eld !== null && eld > slowMs)
       return `its event loop saturating (delay p99 ${fmtMs(eld)}), ack p99 ${fmtMs(g.ackP99Ms)} and fan-out p99 ${fmtMs(g.fanoutP99Ms)}`;
-  } else {
+  } else if (kind === 'per-request') {
     const busy = g.errorsByCode.BUSY_EXHAUSTED ?? 0;
     const retries = g.retriesPerUpdate !== null ? `${fmtNum(g.retriesPerUpdate)} retries per update, attempts p99 ${fmtNum(g.attemptsP99)}` : 'retries unknown';
     if (busy > 0) return `BUSY_EXHAUSTED on ${fmtNum(busy)} update${busy === 1 ? '' : 's'} (${pct(g.errorRate)} of those sent; ${retries})`;
@@ -188,6 +188,7 @@ function designLabel(result: ResultFile, variant: string): { kind: string; label
     const baseline = run.variantFlags.includes('deferred') ? ', the no-retry baseline' : '';
     return { kind: run.variantKind, label: `per-request with ${n} worker${n === 1 ? '' : 's'}${baseline}` };
   }
+  if (run.variantKind !== 'batched') return { kind: run.variantKind, label: `${run.variantKind} server` };
   const shards = serverProcessesOfArgv('batched', run.variantFlags, result.environment.cpuCount);
   return { kind: run.variantKind, label: shards > 1 ? `batched with ${shards} shards` : 'batched' };
 }

@@ -60,6 +60,8 @@ export interface ChartSpec {
    * what lies outside it (connect, warm-up, drain).
    */
   measured?: Record<string, [number, number]>;
+  /** x ranges to mark (a fault: [from, to] and its name), drawn as red bands. */
+  marks?: Array<{ from: number; to: number; label: string }>;
 }
 
 export interface Selection {
@@ -80,6 +82,8 @@ export interface ChartSet {
   errors: ChartSpec[];
   resources: ChartSpec[];
   sqlite: ChartSpec[];
+  /** One timeline per run with faults, each fault marked. */
+  faults: ChartSpec[];
 }
 
 export const PALETTE = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#0891b2', '#be123c', '#a16207', '#4b5563'];
@@ -756,7 +760,7 @@ function writeScalabilityCharts({ result, color }: ChartContext): ChartSpec[] {
       'retries per update',
       (s) => s.signals?.retriesPerUpdate,
       {
-        only: (k) => k !== 'batched',
+        only: (k) => k === 'per-request',
         note: 'Transaction attempts beyond the first, per update received: how hard the workers fight over SQLite’s one write lock.',
       },
     ),
@@ -788,6 +792,26 @@ function fmtNumShort(x: number): string {
   return x >= 1000 ? Math.round(x).toLocaleString('en-US') : String(sig(x, 3));
 }
 
+/** One timeline per run with faults: acks, errors and open sockets per second, each fault a red band. */
+function faultCharts({ result, color, F, tFleet }: ChartContext): ChartSpec[] {
+  return result.runs
+    .filter((r) => (r.faults?.length ?? 0) > 0)
+    .map((r, i) => ({
+      id: `faults-${i}`,
+      title: `${r.variant} · stage ${r.stage.index + 1} (${r.stage.connections} sockets) · repeat ${r.repeat}: the run, faults marked`,
+      x: { label: tFleet },
+      y: { label: 'per second', min: 0 },
+      y2: { label: 'open sockets', min: 0 },
+      datasets: [
+        { label: 'acked/s', data: xy(F(r), 't', 'acked'), color: color(r.variant) },
+        { label: 'errors/s (all codes and kinds)', data: xy(F(r), 't', 'errors'), color: '#be123c', dash: 'dashed' as const },
+        { label: 'open sockets', data: xy(F(r), 't', 'openSockets'), color: '#4b5563', dash: 'dotted' as const, y2: true },
+      ],
+      marks: r.faults!.map((f) => ({ from: f.atT, to: Math.max(f.endT, f.atT + 0.2), label: f.kind })),
+      note: 'Red bands: each fault, from its start to its end (a kill: until the restarted server answered). Errors include closed sockets and updates due on closed sockets.',
+    }));
+}
+
 /** Builds every chart of the page. */
 export function buildCharts(result: ResultFile): ChartSet {
   const ctx = chartContext(result);
@@ -801,5 +825,6 @@ export function buildCharts(result: ResultFile): ChartSet {
     errors: errorCharts(ctx),
     resources: resourceCharts(ctx),
     sqlite: sqliteCharts(ctx),
+    faults: faultCharts(ctx),
   };
 }

@@ -13,11 +13,19 @@ const MARK: Record<CompareRow['verdict'], string> = {
 function headline(c: Comparison): string {
   const pct = `${fmtNum(c.maxRegression * 100)}%`;
   if (c.regressions.length) return `${c.regressions.length} regression${c.regressions.length === 1 ? '' : 's'} beyond ${pct} and outside the noise`;
+  if (c.counts.inconclusive) return `No regression beyond ${pct} and outside the noise; ${c.counts.inconclusive} inconclusive`;
   return `No regression beyond ${pct}`;
 }
 
 function counts(c: Comparison): string {
   return `${c.counts.regressed} regressed · ${c.counts.improved} improved · ${c.counts['within noise']} within noise · ${c.counts.inconclusive} inconclusive`;
+}
+
+/** What would settle the inconclusive changes, or null when there are none past the bound. */
+export function decideHint(c: Comparison): string | null {
+  if (c.repeatsNeeded === null) return null;
+  const n = c.rows.filter((r) => r.repeatsNeeded !== null).length;
+  return `${n} change${n === 1 ? '' : 's'} past the ${fmtNum(c.maxRegression * 100)}% bound cannot be told from noise with these runs: about ${c.repeatsNeeded} runs per side would decide ${n === 1 ? 'it' : 'them'} (the scenario's \`repeats\`, or \`wami-bench run … --repeats ${c.repeatsNeeded}\` on both sides).`;
 }
 
 const cellValue = (r: CompareRow, s: 'base' | 'head') => {
@@ -28,7 +36,7 @@ const cellValue = (r: CompareRow, s: 'base' | 'head') => {
 };
 
 const RULE = (c: Comparison) =>
-  `A regression counts when HEAD/BASE exceeds 1 + ${fmtNum(c.maxRegression * 100)}% and, with repeats, the 95% bootstrap interval of the ratio lies wholly above 1 (with one run per side the bound itself is the noise band); changes under an absolute floor (1 ms, 512 B, 0.5 s CPU, 5 errors) never count. Invalid or errored runs make a cell inconclusive.`;
+  `A regression counts when HEAD/BASE exceeds 1 + ${fmtNum(c.maxRegression * 100)}% and, with repeats, the 95% bootstrap interval of the ratio lies wholly above 1; with one run per side it must also exceed the metric's noise band (how far two runs of the same commit drift apart: report/README.md), else it is inconclusive. Changes under an absolute floor (1 ms, 512 B, 0.5 s CPU, 5 errors) never count. Invalid or errored runs make a cell inconclusive.`;
 
 /** compare.md */
 export function compareMarkdown(c: Comparison, forced = false): string {
@@ -41,9 +49,10 @@ export function compareMarkdown(c: Comparison, forced = false): string {
   out.push('');
   out.push(counts(c));
   out.push('');
-  if (c.envDifferences.length)
-    out.push(`> ⚠ Environments differ (${forced ? 'compared anyway with --force' : 'refused'}): ${c.envDifferences.map(mdCell).join('; ')}`, '');
+  if (c.refusals.length) out.push(`> ⚠ Not comparable (${forced ? 'compared anyway with --force' : 'refused'}): ${c.refusals.map(mdCell).join('; ')}`, '');
   for (const n of c.notes) out.push(`> ⚠ ${mdCell(n)}`, '');
+  const hint = decideHint(c);
+  if (hint) out.push(`> ❔ ${hint}`, '');
   out.push('| variant | stage | metric | BASE | HEAD | HEAD/BASE | 95% CI | verdict | note |');
   out.push('|:--|--:|:--|--:|--:|--:|--:|:--|:--|');
   const order = (r: CompareRow) => (r.verdict === 'regressed' ? 0 : 1);
@@ -68,9 +77,11 @@ export function compareHtml(c: Comparison, forced = false): string {
       return `<tr><td>${e(r.variant)}</td><td class="num">${fmtNum(r.stage.connections)}</td><td>${e(r.metric.label)}</td><td class="num">${e(cellValue(r, 'base'))}</td><td class="num">${e(cellValue(r, 'head'))}</td><td class="num">${e(fmtRatio(r.ratio))}</td><td class="num">${e(fmtInterval(r.interval) || '—')}</td><td class="${cls}">${e(r.verdict)}</td><td class="muted">${e(r.note)}</td></tr>`;
     })
     .join('\n');
+  const hint = decideHint(c);
   const warn = [
-    ...(c.envDifferences.length ? [`Environments differ (${forced ? 'compared anyway with --force' : 'refused'}): ${c.envDifferences.join('; ')}`] : []),
+    ...(c.refusals.length ? [`Not comparable (${forced ? 'compared anyway with --force' : 'refused'}): ${c.refusals.join('; ')}`] : []),
     ...c.notes,
+    ...(hint ? [hint.replace(/`/g, '')] : []),
   ];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

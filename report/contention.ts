@@ -30,7 +30,7 @@ export interface ContentionCurve {
   batched: Array<{ variant: string; ackP999Ms: number; valid: boolean }>;
 }
 
-const per = (n: number, d: number): number | null => (d > 0 ? Math.round((n / d) * 1e4) / 1e4 : null);
+const per = (n: number | null, d: number | null): number | null => (n !== null && d !== null && d > 0 ? Math.round((n / d) * 1e4) / 1e4 : null);
 
 /** The curve of these runs, or null when they hold fewer than two per-request worker counts. */
 export function contentionCurve(runs: readonly RunRecord[], cpuCount: number): ContentionCurve | null {

@@ -1,7 +1,7 @@
 /**
  * report.html: one self-contained page per result. chart.js's UMD build is inlined, the data is
  * embedded as escaped JSON, and nothing is fetched from anywhere. Sections in the order the reader
- * needs them: verdict and warnings, (capacity, for a capacity search), (scaling curve when there
+ * needs them: the decision (which design, for what, decided by which figure), verdict and warnings, (capacity, for a capacity search), (scaling curve when there
  * are stages), side-by-side tables, memory at each stage with the design note's claims, steady
  * latency, latency distribution, latency and throughput over time, errors, server resources,
  * (scaling curve when there is one stage), SQLite, audit, environment, resolved scenario.
@@ -15,13 +15,16 @@ import { buildCharts, type ChartSpec } from './charts.js';
 import { compactJson, escapeHtml, fmtBytes, fmtMs, fmtNum, fmtRatio, jsonForScript } from './format.js';
 import { axisUnitText, capacityRows, searchText, sloText, stepX, writeScalability } from './capacity.js';
 import { axisOf } from '../model/capacity.js';
+import { faultBlocks } from './faults.js';
 import { designClaims } from './memory.js';
+import { externalCommands, externalCommandText, runCommandLine } from './external.js';
 import { MEMORY_ROWS } from './metrics.js';
 import { groupByStage, isValid, serverShape, shapeLabel, stageLabel, type StageGroup } from './runs.js';
 import { DRIFT_FLOOR_MS, DRIFT_RATIO, MIN_SAMPLES, steadyStage, windowText } from './steady.js';
 import { PAGE_CSS } from './style.js';
 import { stageTable, type StageTable } from './table.js';
 import { acrossStages, computeVerdict, type Verdict } from './verdict.js';
+import { computeDecision, type Decision } from './decision.js';
 
 export interface HtmlOptions {
   /** Single-run noise band for winners and ratio colours; default 0.05. */
@@ -101,6 +104,18 @@ function renderBanner(v: Verdict, stages: number): string {
   return `<section id="verdict" class="${cls}"><h2>${e(head)}</h2>\n${table}\n<p class="caveat">${e(v.caveat)}</p>\n${warnings}\n<p class="note">A winner needs its lead outside the noise: with repeats, the 95% bootstrap interval of the ratio must exclude 1; with single runs, the lead must exceed 5%. Invalid and errored runs never count.</p></section>`;
 }
 
+/** The decision: first on the page, what to pick at this load and why, one paragraph per design. */
+function renderDecision(d: Decision): string {
+  const headline = d.headline.length ? `<ul class="decision-problems">${d.headline.map((h) => `<li class="error">${e(h)}</li>`).join('')}</ul>` : '';
+  const designs = d.designs.map((p) => `<p class="design"><b>${e(p.head)}</b>: ${e(p.body)}</p>`).join('\n');
+  const other = d.otherLoads.length ? `<p class="other-loads"><b>At other loads.</b> ${e(d.otherLoads.join(' '))}</p>` : '';
+  const sections = d.sections.length
+    ? `<ul class="section-verdicts">${d.sections.map((s) => `<li><a href="#${e(s.section)}">${e(s.text)}</a></li>`).join('')}</ul>`
+    : '';
+  const title = `Decision${d.stage ? ` at ${fmtNum(d.stage.connections)} sockets` : ''}`;
+  return `<section id="decision"${d.headline.length ? ' class="has-errors"' : ''}><h2>${e(title)}</h2>\n${headline}<p class="decided"><b>${e(d.decidedBy)}</b></p>\n${designs}\n${other}${sections}</section>`;
+}
+
 function renderTable(t: StageTable): string {
   const head = `<thead><tr>${t.header.map((h, i) => `<th${i > 0 ? ' class="num"' : ''}>${e(h)}</th>`).join('')}</tr></thead>`;
   const body = t.rows
@@ -178,11 +193,11 @@ function renderSqlite(result: ResultFile): string {
 function renderAudit(result: ResultFile): string {
   const invalid = (i: number) => (result.runs[i] && !isValid(result.runs[i] as RunRecord) ? 'invalid' : undefined);
   const runs = simpleTable(
-    ['run', 'server', 'flags', 'via', 'status', 'sockets', 'updates sent · acked · errored · unanswered', 'wall (s)', 'reasons'],
+    ['run', 'server', 'flags (external: the command)', 'via', 'status', 'sockets', 'updates sent · acked · errored · unanswered', 'wall (s)', 'reasons'],
     result.runs.map((r) => [
       runName(r),
       { text: `${r.variantKind}: ${shapeLabel(serverShape(r, result.environment.cpuCount))}`, cls: 'nowrap' },
-      { text: r.variantFlags.join(' ') || '—', cls: 'nowrap' },
+      r.external ? { text: runCommandLine(r) ?? '', cls: 'command' } : { text: r.variantFlags.join(' ') || '—', cls: 'nowrap' },
       r.via,
       { text: r.status, cls: isValid(r) ? 'pass' : 'fail' },
       { text: `${fmtNum(r.sockets.reached)}/${fmtNum(r.sockets.asked)}`, cls: 'num' },
@@ -202,21 +217,24 @@ function renderAudit(result: ResultFile): string {
       'stored, not broadcast',
       'final state mismatches',
       'boards with seq gaps',
+      'seqs reused',
       'events stored',
       'examples',
     ],
     result.runs.map((r) => {
       const a = r.audit;
-      if (!a) return [runName(r), { text: 'not audited', cls: 'fail' }, '', '', '', '', '', '', '', ''];
+      if (!a) return [runName(r), { text: 'not audited', cls: 'fail' }, '', '', '', '', '', '', '', '', ''];
+      const excused = a.excused?.length ? ` (faults: ${a.excused.join(', ')} by design)` : '';
       return [
         runName(r),
-        { text: a.ok ? 'passed' : 'FAILED', cls: a.ok ? 'pass' : 'fail' },
+        { text: (a.ok ? 'passed' : 'FAILED') + excused, cls: a.ok ? 'pass' : 'fail' },
         n(a.lostAcked),
         n(a.phantom),
         n(a.storedNotAcked),
         n(a.notBroadcast),
         n(a.finalStateMismatches),
         n(a.seqGaps),
+        n(a.seqReused),
         n(a.eventsStored),
         a.examples.slice(0, 3).join('; '),
       ];
@@ -244,13 +262,34 @@ function renderAudit(result: ResultFile): string {
     ...exprs.map((x) => {
       const t = r.thresholds.find((y) => y.expr === x);
       if (!t) return { text: '—', cls: 'muted' };
-      return { text: `${t.pass ? '✓' : '✗ FAIL'} ${t.actual === null ? '—' : fmtNum(t.actual)}`, cls: `num ${t.pass ? 'pass' : 'fail'}` };
+      return { text: `${t.pass ? '✓' : '✗ FAIL'} ${t.actual === null ? 'unknown' : fmtNum(t.actual)}`, cls: `num ${t.pass ? 'pass' : 'fail'}` };
     }),
   ]);
   const thresholds = exprs.length
     ? `<p class="note">Each cell: pass (✓) or FAIL (✗), and the run's actual value.</p>${simpleTable(['run', ...exprs], thresholdRows, invalid)}`
     : '<p class="note">The scenario sets no thresholds.</p>';
   return `<h3>Runs</h3>${runs}<h3>Audit: the database against what the fleet saw</h3>${audit}<h3>Delivery accounting</h3>${delivery}<h3>Thresholds</h3>${thresholds}`;
+}
+
+/** Faults: what each design lost, per fault, in words and side by side, and each run's timeline with its faults marked. */
+function renderFaults(result: ResultFile, charts: ChartSpec[]): string {
+  const blocks = faultBlocks(result);
+  if (blocks.length === 0) return '';
+  const body = blocks
+    .map((b) => {
+      const head = ['', ...b.columns.map((c) => c.label)];
+      const rows = b.rows.map((r) => [
+        { text: r.label.trim(), cls: /^\s/.test(r.label) ? 'sub' : '' },
+        ...r.cells.map((t, i) => ({ text: t, cls: `num${r.bad?.[i] ? ' fail' : ''}` })),
+      ]);
+      return `<h3>${e(b.title)}</h3><ul class="plain">${b.words.map((w) => `<li>${e(w)}</li>`).join('')}</ul>${simpleTable(head, rows)}`;
+    })
+    .join('\n');
+  const note =
+    '<p class="note">Each fault owns what happened from 1 s before it to 1 s before the next (by when an update was sent, acked or committed). Lost acks and reused seqs fail the run whatever the fault. ' +
+    'What a design documents it loses under a fault does not: batched broadcasts from RAM before it commits, so a crash loses what it broadcast in the last flush interval and a failed write leaves a phantom, and its seq lease makes a restart skip ahead (gaps, allowed and counted, never reuse). ' +
+    'The audit table below says which of these a run excused.</p>';
+  return section('faults', 'Faults: what each design loses', note + body + chartGrid(charts));
 }
 
 function renderCapacity(result: ResultFile, charts: ChartSpec[]): string {
@@ -332,6 +371,22 @@ function renderWriteScalability(result: ResultFile, charts: ChartSpec[]): string
     'WAL restarts: times the WAL went back to its start after a complete checkpoint (a WAL that never restarts grows: checkpoints are starved).</p>' +
     steps
   );
+}
+
+/** The external servers by their commands, and the stages the preflight skipped: what ran, and what did not. */
+function renderExternalAndSkipped(result: ResultFile): string {
+  const cmds = externalCommands(result);
+  const ext = cmds.length
+    ? `<p class="note">External server${cmds.length === 1 ? '' : 's'} (started by ${cmds.length === 1 ? 'its' : 'their'} own command; each run's exact command line is in the Runs table): ${cmds
+        .map((c) => `<code>${e(externalCommandText(c))}</code>`)
+        .join('; ')}</p>`
+    : '';
+  const skipped = result.skippedStages?.length
+    ? `<p class="note warn">Skipped by the preflight on this machine (optional stages, for every variant): ${result.skippedStages
+        .map((x) => `stage ${x.index + 1} (${fmtNum(x.connections)} sockets): ${e(x.reason)}`)
+        .join('; ')}</p>`
+    : '';
+  return ext + skipped;
 }
 
 function renderClaims(result: ResultFile): string {
@@ -427,7 +482,7 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
 
   const tables = `<div class="stages">${stages.map((g) => `<div><h3>${e(stageLabel(g))} · ${fmtNum(g.durationSec)} s measured</h3>${renderTable(stageTable(g, { ...opts, cpuCount: result.environment.cpuCount }))}</div>`).join('\n')}</div>`;
   const baseline = stages[0]?.cells[0]?.variant ?? '';
-  const tablesNote = `<p class="note">Values are medians of the valid runs (hover a cell for each repeat). Ratio columns divide by <b>${e(baseline)}</b>; green: that variant is better beyond noise, red: worse. Cells marked ⚠ come only from invalid or errored runs and count for nothing.</p>`;
+  const tablesNote = `${renderExternalAndSkipped(result)}<p class="note">Values are medians of the valid runs (hover a cell for each repeat). Ratio columns divide by <b>${e(baseline)}</b>; green: that variant is better beyond noise, red: worse. Cells marked ⚠ come only from invalid or errored runs and count for nothing.</p>`;
 
   const options = charts.selections.map((s) => `<option value="${e(s.key)}"${s.key === charts.defaultSel ? ' selected' : ''}>${e(s.label)}</option>`).join('');
   const selbar = `<div class="selbar" id="selection"><label for="wami-sel"><b>Charts below show:</b></label> <select id="wami-sel">${options}</select><span class="muted">one run per variant at the chosen stage and repeat</span></div>`;
@@ -440,16 +495,19 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
     ...charts.errors,
     ...charts.resources,
     ...charts.sqlite,
+    ...charts.faults,
   ];
   const data = { defaultSel: charts.defaultSel, charts: allCharts };
 
   const toc: Array<[string, string]> = [
+    ['decision', 'Decision'],
     ['verdict', 'Verdict'],
     ...(result.capacity ? ([['capacity', 'Capacity']] as Array<[string, string]>) : []),
     ...(multiStage ? ([['scaling', 'Scaling']] as Array<[string, string]>) : []),
     ['tables', 'Side by side'],
     ['memory', 'Memory'],
     ['steady', 'Steady latency'],
+    ...(charts.faults.length ? ([['faults', 'Faults']] as Array<[string, string]>) : []),
     ['distribution', 'Latency distribution'],
     ['over-time', 'Over time'],
     ['errors', 'Errors'],
@@ -479,12 +537,14 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
 <div class="meta">run ${e(result.runId)} · ${e(result.startedAtIso)} · ${stages.length} stage${stages.length === 1 ? '' : 's'} · ${result.runs.length} runs · status <b>${e(result.status)}</b> · ${e(result.tool.name)} ${e(result.tool.version)} · commit ${e((result.environment.git.commit ?? 'unknown').slice(0, 12))}${result.environment.git.dirty ? ' (dirty)' : ''}</div>
 <nav class="toc">${toc.map(([id, label]) => `<a href="#${id}">${e(label)}</a>`).join('')}</nav>
 </header>
+${renderDecision(computeDecision(result, verdict))}
 ${renderBanner(verdict, stages.length)}
 ${renderCapacity(result, charts.capacity)}
 ${multiStage ? scalingSection : ''}
 ${section('tables', 'Side by side, per stage', tablesNote + tables)}
 ${renderMemory(result, stages, opts)}
 ${renderSteady(stages)}
+${renderFaults(result, charts.faults)}
 ${selbar}
 ${section('distribution', 'Latency percentile distribution', chartGrid(charts.distribution))}
 ${section('over-time', 'Latency and throughput over time', chartGrid(charts.overTime))}

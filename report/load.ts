@@ -4,7 +4,7 @@
  * file is refused with a message that names the file and the field. Extra keys are kept.
  */
 import { readFile } from 'node:fs/promises';
-import { UsageError } from '../model/errors.js';
+import { fsProblem, UsageError } from '../model/errors.js';
 import { RESULT_SCHEMA_VERSION, ResultFileSchema, type ResultFile } from '../model/result.js';
 
 /** The file cannot be used: missing, not JSON, another schema version, or a field of the wrong shape (bad input: exit 2). */
@@ -54,8 +54,7 @@ export async function loadResult(file: string): Promise<ResultFile> {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ResultLoadError(code === 'ENOENT' ? `${file}: no such file` : `${file}: cannot read (${(e as Error).message})`, file);
+    throw new ResultLoadError(fsProblem(e, file, 'read'), file);
   }
   let data: unknown;
   try {

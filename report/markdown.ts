@@ -1,6 +1,6 @@
 /**
- * summary.md: the verdict, the warnings and the side-by-side tables, for a CI job summary or a pull
- * request comment. Always under 64 KB: when a large result would exceed it, the warnings are capped
+ * summary.md: the decision first (which design, for what, and which figure decided), then the
+ * verdict, the warnings and the side-by-side tables, for a CI job summary or a pull request comment. Always under 64 KB: when a large result would exceed it, the warnings are capped
  * and the tables keep only the gate metrics, and as a last resort the text is cut with a note.
  */
 import type { ResultFile } from '../model/result.js';
@@ -10,7 +10,10 @@ import { groupByStage, stageLabel } from './runs.js';
 import { stageTable, type StageTable } from './table.js';
 import { acrossStages, computeVerdict } from './verdict.js';
 import { axisUnitText, capacityRows, searchText, sloText, writeScalability } from './capacity.js';
+import { computeDecision, type Decision } from './decision.js';
+import { faultBlocks } from './faults.js';
 import { designClaims } from './memory.js';
+import { externalCommands, externalCommandText } from './external.js';
 
 /** Hard ceiling of summary.md in bytes (GitHub comments take 65,536 characters). */
 export const SUMMARY_MAX_BYTES = 60_000;
@@ -54,6 +57,12 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     `**${variants.map(mdCell).join(' vs ')}** · ${stages.length} stage${stages.length === 1 ? '' : 's'} · ${result.runs.length} runs · status **${result.status}** · commit \`${(result.environment.git.commit ?? 'unknown').slice(0, 12)}\`${result.environment.git.dirty ? ' (dirty)' : ''}`,
   );
   out.push('');
+  for (const c of externalCommands(result))
+    out.push(`External server ${mdCell(c.variant)}: \`${mdCell(externalCommandText(c).slice(c.variant.length + 2))}\`  `);
+  for (const x of result.skippedStages ?? [])
+    out.push(`⚠ Skipped by the preflight (optional stage ${x.index + 1}, ${fmtNum(x.connections)} sockets, every variant): ${mdCell(x.reason)}  `);
+  out.push('');
+  out.push(...decisionMarkdown(computeDecision(result, v), compact));
   out.push(`> ${v.caveat}`);
   out.push('');
   if (v.headline) {
@@ -99,6 +108,17 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     out.push('✅ No warnings: every run valid, every audit passed, every threshold met, every broadcast delivered.');
   }
   out.push('');
+  const faults = faultBlocks(result);
+  if (faults.length) {
+    out.push('### Faults: what each design loses');
+    out.push('');
+    for (const b of faults) {
+      out.push(`**${mdCell(b.title)}**`);
+      out.push('');
+      for (const w of b.words) out.push(`- ${w}`);
+      out.push('');
+    }
+  }
   const claims = compact ? [] : designClaims(result);
   if (claims.length) {
     out.push('### The design note’s memory claims, against this result');
@@ -123,6 +143,26 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     `<sub>Medians of valid runs; ratio columns divide by ${mdCell(base)}, with a 95% bootstrap interval when there are repeats. ✅ better / 🔻 worse beyond noise. ⚠ marks figures from invalid or errored runs, which count for nothing.${compact ? ' Tables trimmed to the gate metrics to fit.' : ''}${opts.htmlName ? ` Charts and the full tables: ${mdCell(opts.htmlName)}.` : ''}</sub>`,
   );
   return `${out.join('\n')}\n`;
+}
+
+/** The decision section of summary.md (lines, ending with a blank line). */
+export function decisionMarkdown(d: Decision, compact = false): string[] {
+  const out: string[] = [];
+  out.push(`### Decision${d.stage ? ` at ${fmtNum(d.stage.connections)} sockets` : ''}`);
+  out.push('');
+  for (const h of d.headline) out.push(`- ✖ **${mdCell(h)}**`);
+  if (d.headline.length) out.push('');
+  out.push(d.decidedBy);
+  out.push('');
+  for (const p of d.designs) out.push(`- **${mdCell(p.head)}**: ${compact ? p.body.split('. ').slice(0, 2).join('. ') : p.body}`);
+  if (d.designs.length) out.push('');
+  if (d.otherLoads.length) {
+    out.push(`**At other loads.** ${d.otherLoads.join(' ')}`);
+    out.push('');
+  }
+  for (const s of d.sections) out.push(`- ${s.text}`);
+  if (d.sections.length) out.push('');
+  return out;
 }
 
 /** Renders summary.md, trimmed to stay under SUMMARY_MAX_BYTES. */

@@ -91,6 +91,18 @@ export const M = {
     get: (r) => r.resources.server.rssBytesPerSocket,
   } as MetricDef,
   cpuSec: { id: 'server.cpuSec', label: 'server CPU', unit: 'sec', better: 'lower', get: (r) => r.resources.server.cpuSec } as MetricDef,
+  /**
+   * Server CPU per broadcast delivered, ms (0.025 = 25 µs): the whole run's CPU of the server tree
+   * (connect, warm-up, measured window, drain: acks and SQLite writes included) ÷ every broadcast the
+   * fleet received; null without a delivery.
+   */
+  cpuPerDelivery: {
+    id: 'server.cpuMsPerDelivery',
+    label: 'server CPU per delivered broadcast',
+    unit: 'ms',
+    better: 'lower',
+    get: (r) => (r.delivery.received > 0 ? (r.resources.server.cpuSec * 1000) / r.delivery.received : null),
+  } as MetricDef,
   cpuPctMean: {
     id: 'server.cpuPctMean',
     label: 'server CPU mean',
@@ -187,6 +199,7 @@ export const TABLE_ROWS: TableRow[] = [
   { metric: M.pss },
   { metric: M.ramPerSocket },
   { metric: M.cpuSec },
+  { metric: M.cpuPerDelivery },
   { metric: M.cpuPctMean },
   { metric: M.eventLoopP99 },
   { heading: 'Fleet (is the load honest?)' },

@@ -141,6 +141,31 @@
       ctx.restore();
     },
   };
+  // Per canvas: x ranges to mark (faults), red bands with their name.
+  /** @type {Record<string, Array<{ from: number, to: number, label: string }>>} */
+  var marks = {};
+  var markPlugin = {
+    id: 'wamiMarks',
+    /** @param {any} chart */
+    beforeDatasetsDraw: function (chart) {
+      var list = marks[chart.canvas.id];
+      if (!list || !chart.scales.x) return;
+      var x = chart.scales.x,
+        a = chart.chartArea,
+        ctx = chart.ctx;
+      ctx.save();
+      list.forEach(function (m) {
+        var from = Math.max(a.left, Math.min(a.right, x.getPixelForValue(m.from)));
+        var to = Math.max(a.left, Math.min(a.right, x.getPixelForValue(m.to)));
+        ctx.fillStyle = 'rgba(190, 18, 60, 0.16)';
+        ctx.fillRect(from, a.top, Math.max(2, to - from), a.bottom - a.top);
+        ctx.fillStyle = '#be123c';
+        ctx.font = '12px system-ui, sans-serif';
+        ctx.fillText(m.label, from + 3, a.top + 12);
+      });
+      ctx.restore();
+    },
+  };
   /** @param {ChartSpec} spec @param {DatasetSpec[]} datasets */
   function config(spec, datasets) {
     /** @type {Record<string, Record<string, any>>} */
@@ -158,7 +183,7 @@
     return {
       type: scatter ? 'scatter' : 'line',
       data: { datasets: datasets.map(dataset) },
-      plugins: [emptyPlugin, shadePlugin],
+      plugins: [emptyPlugin, shadePlugin, markPlugin],
       options: {
         responsive: true,
         maintainAspectRatio: false,
@@ -196,6 +221,7 @@
     if (!canvas) return;
     var ds = spec.bySel ? spec.bySel[key] || [] : spec.datasets || [];
     if (spec.measured) ranges[canvas.id] = spec.measured[key] || null;
+    if (spec.marks) marks[canvas.id] = spec.marks;
     charts.push({ spec: spec, chart: new C(canvas, config(spec, ds)) });
   });
   if (sel) {

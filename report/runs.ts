@@ -101,8 +101,8 @@ export function cellStatus(cell: VariantCell): string {
  * (default: the machine's CPU count, environment.cpuCount), and the processes seen in its tree.
  */
 export interface ServerShape {
-  /** 'shards' for batched, 'workers' for per-request. */
-  unit: 'shards' | 'workers';
+  /** 'shards' for batched, 'workers' for per-request, 'processes' for an external server (options.processes, default 1). */
+  unit: 'shards' | 'workers' | 'processes';
   count: number;
   /** Whether the count came from the variant's flags (false: the server's default). */
   fromFlags: boolean;
@@ -111,7 +111,7 @@ export interface ServerShape {
 }
 
 export function serverShape(run: RunRecord, cpuCount: number): ServerShape {
-  const unit = run.variantKind === 'batched' ? 'shards' : 'workers';
+  const unit = run.variantKind === 'batched' ? 'shards' : run.variantKind === 'external' ? 'processes' : 'workers';
   const fromFlags = setsProcesses(run.variantKind, run.variantFlags);
   const count = serverProcessesOfArgv(run.variantKind, run.variantFlags, cpuCount);
   return { unit, count, fromFlags, processes: run.resources.server.processes };
@@ -119,8 +119,8 @@ export function serverShape(run: RunRecord, cpuCount: number): ServerShape {
 
 /** "1 shard", "2 workers (default: CPU count)", with the processes seen: "2 workers · 3 processes". */
 export function shapeLabel(s: ServerShape, withProcesses = true): string {
-  const noun = s.unit === 'shards' ? (s.count === 1 ? 'shard' : 'shards') : s.count === 1 ? 'worker' : 'workers';
-  const dflt = s.fromFlags ? '' : s.unit === 'shards' ? ' (default)' : ' (default: CPU count)';
+  const noun = s.count === 1 ? { shards: 'shard', workers: 'worker', processes: 'process' }[s.unit] : s.unit;
+  const dflt = s.fromFlags ? '' : s.unit === 'workers' ? ' (default: CPU count)' : ' (default)';
   const procs = withProcesses && s.processes > 0 ? ` · ${s.processes} process${s.processes === 1 ? '' : 'es'}` : '';
   return `${s.count} ${noun}${dflt}${procs}`;
 }

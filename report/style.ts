@@ -19,6 +19,13 @@ pre { background: var(--panel); border: 1px solid var(--line); padding: 10px; ov
 .banner h2 { border: none; margin: 4px 0 8px; }
 .banner.has-errors { border-left-color: #dc2626; }
 .banner.has-warnings { border-left-color: #ca8a04; }
+#decision { border: 1px solid var(--line); border-left: 6px solid var(--good); background: var(--panel); padding: 10px 16px 12px; margin: 10px 0 8px; }
+#decision.has-errors { border-left-color: #dc2626; }
+#decision h2 { border: none; margin: 4px 0 8px; }
+#decision p.design { margin: 6px 0; }
+#decision ul.decision-problems { margin: 4px 0 8px; padding-left: 20px; color: var(--bad); font-weight: 600; }
+#decision ul.decision-problems li::marker { content: "✖ "; }
+#decision ul.section-verdicts { margin: 6px 0 0; padding-left: 20px; }
 table.verdict td.winner { font-weight: 700; white-space: nowrap; }
 .caveat { background: #eff6ff; border: 1px solid #bfdbfe; padding: 6px 10px; margin: 10px 0 4px; font-size: .92rem; }
 .warnings ul { margin: 4px 0; padding-left: 20px; }
@@ -53,6 +60,8 @@ figure.chart figcaption { margin-top: 4px; }
 td.strong { font-weight: 600; }
 td.nowrap { white-space: nowrap; }
 td.reasons { min-width: 260px; }
+td.command { font-family: ui-monospace, monospace; font-size: .8rem; min-width: 260px; word-break: break-all; }
+p.note.warn { color: var(--bad); }
 ul.plain { margin: 0; padding-left: 16px; }
 ul.plain li { margin: 1px 0; }
 .claims { display: grid; grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); gap: 12px 16px; margin: 6px 0 14px; }

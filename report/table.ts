@@ -41,7 +41,10 @@ function shapeCell(cell: VariantCell, cpuCount: number): Cell {
   const labels = [...new Set(shapes.map((s) => shapeLabel(s, false).replace(/ \(default.*\)$/, '')))];
   const full = [...new Set(shapes.map((s) => shapeLabel(s)))].join('; ');
   return labels.length
-    ? { text: labels.join(' / '), title: `${full}. batched: --shards N (default 1); per-request: --workers W (default: the CPU count)` }
+    ? {
+        text: labels.join(' / '),
+        title: `${full}. batched: --shards N (default 1); per-request: --workers W (default: the CPU count); external: options.processes (default 1)`,
+      }
     : { text: '—', cls: 'muted' };
 }
 

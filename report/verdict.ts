@@ -1,8 +1,13 @@
 /**
  * The verdict: which variant wins on fan-out p99, ack p99, RAM per socket and errors (per stage,
  * and at the largest stage that can be compared), and every reason to doubt the numbers: invalid
- * or errored runs, audit failures, failed thresholds, lost deliveries, latency that drifted over
- * the measured window (steady.ts). Only valid runs compete.
+ * or errored runs, audit failures, failed thresholds, lost deliveries, runs with errors, latency
+ * that drifted over the measured window (steady.ts). Only valid runs compete.
+ *
+ * The rule an architect relies on: a variant that refused or lost any update at a stage (an error,
+ * a missing, duplicate, reordered or phantom broadcast, an unanswered update, an audit finding)
+ * never wins a latency or memory criterion there, whatever its figures: being fast by not doing the
+ * work is not a win. Its figures are shown, with the reason, and it can still lose on errors.
  */
 import type { ResultFile, RunRecord } from '../model/result.js';
 import { fmtInterval, fmtNum, fmtRatio, fmtUnit } from './format.js';
@@ -25,7 +30,89 @@ export interface Candidate {
   /** Valid runs / all runs. */
   valid: number;
   total: number;
+  /** Why it cannot win this criterion (it refused or lost updates), or undefined. */
+  excluded?: string;
 }
+
+/** What a variant refused or lost at a stage, summed over its runs there. */
+export interface Integrity {
+  /** Updates sent. */
+  sent: number;
+  /** Updates answered with an error frame (OVERLOADED, BUSY_EXHAUSTED, …). */
+  refused: number;
+  /** Refusals by server error code. */
+  refusedByCode: Record<string, number>;
+  /** Updates neither acked nor refused by the end of the drain. */
+  unanswered: number;
+  /** Client-side errors (connect failures, closes, protocol errors), by kind. */
+  otherErrors: Record<string, number>;
+  missing: number;
+  duplicate: number;
+  outOfOrder: number;
+  phantom: number;
+  /** The audit's findings: acked but not stored, broadcast but not stored, stored but never acked or broadcast, final-state mismatches, boards with seq gaps. */
+  audit: number;
+}
+
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+
+/** The integrity of a set of runs (one variant at one stage). */
+export function integrityOf(runs: readonly RunRecord[]): Integrity {
+  const refusedByCode: Record<string, number> = {};
+  const otherErrors: Record<string, number> = {};
+  for (const r of runs) {
+    for (const [k, n] of Object.entries(r.errors.byCode)) if (n > 0) refusedByCode[k] = (refusedByCode[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(r.errors.byKind)) if (n > 0) otherErrors[k] = (otherErrors[k] ?? 0) + n;
+  }
+  const a = (r: RunRecord): number =>
+    r.audit ? r.audit.lostAcked + r.audit.phantom + r.audit.storedNotAcked + r.audit.notBroadcast + r.audit.finalStateMismatches + r.audit.seqGaps : 0;
+  return {
+    sent: sum(runs.map((r) => r.updates.sent)),
+    refused: sum(runs.map((r) => r.updates.errored)),
+    refusedByCode,
+    unanswered: sum(runs.map((r) => r.updates.unanswered)),
+    otherErrors,
+    missing: sum(runs.map((r) => r.delivery.missing)),
+    duplicate: sum(runs.map((r) => r.delivery.duplicate)),
+    outOfOrder: sum(runs.map((r) => r.delivery.outOfOrder)),
+    phantom: sum(runs.map((r) => r.delivery.phantom)),
+    audit: sum(runs.map(a)),
+  };
+}
+
+/** "1 %", "0.17 %", "97 %": a share in percent, two significant digits. */
+export function fmtPct(part: number, whole: number): string {
+  if (whole <= 0) return '— %';
+  return `${fmtNum((100 * part) / whole, 2)} %`;
+}
+
+const plural = (n: number, one: string, many = `${one}s`): string => `${fmtNum(n)} ${n === 1 ? one : many}`;
+const byCount = (m: Record<string, number>): string =>
+  Object.entries(m)
+    .sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))
+    .map(([k, n]) => `${k} ${fmtNum(n)}`)
+    .join(', ');
+
+/**
+ * What a variant refused or lost, in one line, refusals first ("refused 6 updates (1 %): BUSY_EXHAUSTED 6"),
+ * or null when it refused and lost nothing.
+ */
+export function integrityProblem(i: Integrity): string | null {
+  const parts: string[] = [];
+  if (i.refused > 0) parts.push(`refused ${plural(i.refused, 'update')} (${fmtPct(i.refused, i.sent)}): ${byCount(i.refusedByCode)}`);
+  if (i.unanswered > 0) parts.push(`left ${plural(i.unanswered, 'update')} unanswered (${fmtPct(i.unanswered, i.sent)})`);
+  if (i.missing > 0) parts.push(`lost ${plural(i.missing, 'broadcast')}`);
+  if (i.duplicate > 0) parts.push(`${plural(i.duplicate, 'duplicate broadcast')}`);
+  if (i.outOfOrder > 0) parts.push(`${plural(i.outOfOrder, 'broadcast')} out of order`);
+  if (i.phantom > 0) parts.push(`${plural(i.phantom, 'phantom broadcast')}`);
+  if (i.audit > 0) parts.push(`${plural(i.audit, 'audit finding')}`);
+  const other = sum(Object.values(i.otherErrors));
+  if (other > 0) parts.push(`${plural(other, 'other error')} (${byCount(i.otherErrors)})`);
+  return parts.length ? parts.join('; ') : null;
+}
+
+/** The criteria a variant that refused or lost updates can never win. */
+export const INTEGRITY_GATED: ReadonlySet<string> = new Set(['fanoutP99', 'ackP99', 'ramPerSocket']);
 
 export interface CriterionResult {
   id: 'fanoutP99' | 'ackP99' | 'ramPerSocket' | 'errors';
@@ -44,7 +131,7 @@ export interface CriterionResult {
   text: string;
 }
 
-export type WarningKind = 'result' | 'run' | 'audit' | 'threshold' | 'delivery' | 'sockets' | 'comparison' | 'drift';
+export type WarningKind = 'result' | 'run' | 'audit' | 'threshold' | 'delivery' | 'errors' | 'sockets' | 'comparison' | 'drift';
 
 export interface Warning {
   severity: 'error' | 'warn';
@@ -71,44 +158,73 @@ const CRITERIA: Array<{ id: CriterionResult['id']; label: string; metric: Metric
   { id: 'errors', label: 'Errors', metric: M.errors },
 ];
 
-/** Judges one criterion at one stage (lower is better for all four). */
+/**
+ * Judges one criterion at one stage (lower is better for all four). For latency and memory, a
+ * variant whose valid runs at this stage refused or lost updates is excluded: it is listed with its
+ * figure and the reason, and the best of the others wins. (Invalid and errored runs count for
+ * nothing anyway, and each is a warning of its own.)
+ */
 export function judgeCriterion(stage: StageGroup, c: (typeof CRITERIA)[number], opts: VerdictOptions = {}): CriterionResult {
   const band = opts.noiseBand ?? 0.05;
+  const gated = INTEGRITY_GATED.has(c.id);
   const cand = stage.cells.map((cell) => {
     const values = valuesOf(cell.valid, c.metric);
-    return { variant: cell.variant, values, value: values.length ? median(values) : null, valid: cell.valid.length, total: cell.runs.length };
+    // The runs whose figures would count: a refusal in them disqualifies those figures.
+    const problem = gated && cell.valid.length > 0 ? integrityProblem(integrityOf(cell.valid)) : null;
+    return {
+      variant: cell.variant,
+      values,
+      value: values.length ? median(values) : null,
+      valid: cell.valid.length,
+      total: cell.runs.length,
+      ...(problem ? { excluded: problem } : {}),
+    };
   });
-  const candidates: Candidate[] = cand.map(({ variant, value, valid, total }) => ({ variant, value, valid, total }));
+  const candidates: Candidate[] = cand.map(({ values: _v, ...rest }) => rest);
   const base = { id: c.id, label: c.label, metric: c.metric, stage: { index: stage.index, connections: stage.connections }, candidates };
-  const ranked = cand.filter((x) => x.value !== null).sort((a, b) => (a.value as number) - (b.value as number));
+  const f = (v: number | null) => fmtUnit(v, c.metric.unit);
+  const withValue = cand.filter((x) => x.value !== null);
+  const excluded = withValue.filter((x) => x.excluded !== undefined);
+  const exclText = excluded.map((x) => `${x.variant}'s ${f(x.value)} does not count: it ${x.excluded}`).join('; ');
+  const ranked = withValue.filter((x) => x.excluded === undefined).sort((a, b) => (a.value as number) - (b.value as number));
   const best = ranked[0];
   const second = ranked[1];
-  if (!best || !second) {
-    const only = best ? `only ${best.variant} has valid runs` : 'no valid runs';
-    return { ...base, winner: null, tied: [], runnerUp: null, ratio: null, text: `no comparison (${only})` };
+  if (!best || (!second && excluded.length === 0)) {
+    const why =
+      withValue.length < 2
+        ? withValue.length === 1
+          ? `only ${withValue[0]!.variant} has valid runs`
+          : 'no valid runs'
+        : 'every variant refused or lost updates';
+    return { ...base, winner: null, tied: [], runnerUp: null, ratio: null, text: `no comparison (${why})${exclText && !best ? `: ${exclText}` : ''}` };
+  }
+  if (!second) {
+    // The only variant that did all its work wins: the others' figures are shown, but do not count.
+    return { ...base, winner: best.variant, tied: [], runnerUp: null, ratio: null, text: `${best.variant}: ${f(best.value)} (${exclText})` };
   }
   const ratio = bootstrapRatio(best.values, second.values, { seed: opts.seed });
   const est = ratio as RatioEstimate;
   const tie = est.interval ? est.interval.lo <= 1 : est.ratio < 1 + band;
-  const f = (v: number | null) => fmtUnit(v, c.metric.unit);
   const others = ranked
     .slice(1)
     .map((x) => `${x.variant} ${f(x.value)}`)
     .join(', ');
+  const tail = exclText ? `; ${exclText}` : '';
   if (tie) {
     const tied = ranked.filter((x) => {
       const r = bootstrapRatio(best.values, x.values, { seed: opts.seed }) as RatioEstimate;
       return r.interval ? r.interval.lo <= 1 : r.ratio < 1 + band;
     });
     const names = tied.map((x) => x.variant);
+    const rest = ranked.filter((x) => !names.includes(x.variant)).map((x) => `${x.variant} ${f(x.value)}`);
     const text =
       best.value === 0 && second.value === 0
-        ? `tie: none at all (${names.join(', ')})`
+        ? `tie: none at all (${names.join(', ')})${rest.length ? `; ${rest.join(', ')}` : ''}`
         : `tie within noise: ${best.variant} ${f(best.value)} vs ${others} (${fmtRatio(est.ratio)}${est.interval ? ` ${fmtInterval(est.interval)}` : ''})`;
-    return { ...base, winner: null, tied: names, runnerUp: second.variant, ratio, text };
+    return { ...base, winner: null, tied: names, runnerUp: second.variant, ratio, text: text + tail };
   }
   const ratioText = Number.isFinite(est.ratio) ? ` (${second.variant} ${fmtRatio(est.ratio)}${est.interval ? ` ${fmtInterval(est.interval)}` : ''})` : '';
-  const text = `${best.variant}: ${f(best.value)} vs ${others}${ratioText}`;
+  const text = `${best.variant}: ${f(best.value)} vs ${others}${ratioText}${tail}`;
   return { ...base, winner: best.variant, tied: [], runnerUp: second.variant, ratio, text };
 }
 
@@ -175,6 +291,12 @@ export function collectWarnings(result: ResultFile): Warning[] {
         kind: 'delivery',
         message: `${runLabel(r)}: broadcasts ${parts.join(', ')} (of ${d.expected} expected).`,
       });
+    }
+    if (r.errors.total > 0) {
+      // Every run with errors is named, valid or not: a refused update is a user's change the design did not keep.
+      const i = integrityOf([r]);
+      const what = integrityProblem({ ...i, unanswered: 0, missing: 0, duplicate: 0, outOfOrder: 0, phantom: 0, audit: 0 });
+      w.push({ severity: 'error', kind: 'errors', message: `${runLabel(r)}: ${plural(r.errors.total, 'error')}: ${what ?? 'see the errors table'}.` });
     }
     if (r.updates.unanswered > 0) {
       w.push({

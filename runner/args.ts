@@ -1,10 +1,15 @@
 /**
  * Small CLI helpers on top of node:util parseArgs, shared by every command: typed flags, `--help`,
- * and usage errors that name the flag and exit 2.
+ * and usage errors that name the flag in one line and exit 2 (a near-miss flag gets "did you mean",
+ * a negative number is taken as a value and then range-checked; the help is printed only on --help).
  */
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { z } from 'zod';
-import { UsageError } from '../model/errors.js';
+import { didYouMean, fsProblem, UsageError } from '../model/errors.js';
+
+export { didYouMean, editDistance } from '../model/errors.js';
 import { parseFlagText } from '../model/options.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -25,30 +30,83 @@ export function helpText(spec: CommandSpec): string {
   return [`Usage: ${spec.usage}`, '', spec.summary, '', 'Options:', ...spec.flagHelp.map((l) => `  ${l}`), '  -h, --help   show this help'].join('\n');
 }
 
+/** "wami-bench fleet" from the usage line, for "run wami-bench fleet --help". */
+function commandOf(spec: CommandSpec): string {
+  return spec.usage.split(' ').slice(0, 2).join(' ');
+}
+
+/** A value that is a negative number (`-5`, `-0.5`, `-1e3`), which parseArgs would take for a flag. */
+const NEGATIVE_NUMBER = /^-(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * `--flag -5` → `--flag=-5` for flags that take a value, so a negative number reaches the flag's
+ * own range check ("must be between 1 and …, got -5") instead of parseArgs' "ambiguous argument".
+ */
+export function joinNegativeValues(argv: readonly string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const m = /^--([^=]+)$/.exec(a);
+    const next = argv[i + 1];
+    if (m && options[m[1]!]?.type === 'string' && next !== undefined && NEGATIVE_NUMBER.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** parseArgs' error as one line that names the flag and the fix. */
+function usageErrorOf(e: unknown, spec: CommandSpec, options: Options): UsageError {
+  const code = (e as { code?: string }).code;
+  const msg = (e as Error).message;
+  const help = `run "${commandOf(spec)} --help" for the flags`;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const flag = /'([^']+)'/.exec(msg)?.[1] ?? msg;
+    const name = flag.replace(/^-+/, '').split('=')[0]!;
+    const near = didYouMean(
+      name,
+      Object.keys(options).filter((k) => k !== 'help'),
+    );
+    return new UsageError(`unknown flag ${flag}${near ? `: did you mean --${near}?` : ` (${help})`}`);
+  }
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    const flag = /'(-[^' ]+)/.exec(msg)?.[1] ?? '';
+    if (/does not take an argument/.test(msg)) return new UsageError(`${flag} takes no value`);
+    return new UsageError(`${flag} needs a value (${help})`);
+  }
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    const arg = /'([^']*)'/.exec(msg)?.[1] ?? '';
+    return new UsageError(`unexpected argument "${arg}" (${help})`);
+  }
+  return new UsageError(`${msg.split('\n')[0]} (${help})`);
+}
+
 /**
  * Parses argv strictly. Returns null when --help was asked (help already printed to stdout).
- * Unknown flags and missing values throw UsageError naming them.
+ * Unknown flags and missing values throw a one-line UsageError naming them.
  */
 export function parseCommand(
   spec: CommandSpec,
   argv: string[],
 ): { values: Record<string, string | boolean | string[] | boolean[] | undefined>; positionals: string[] } | null {
+  const options: Options = { ...spec.options, help: { type: 'boolean', short: 'h' } };
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: spec.allowPositionals ?? false,
-      strict: true,
-    });
+    parsed = parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: spec.allowPositionals ?? false, strict: true });
   } catch (e) {
-    throw new UsageError(`${(e as Error).message.replace(/\. To specify a positional.*$/s, '')}\n\n${helpText(spec)}`);
+    throw usageErrorOf(e, spec, options);
   }
   if (parsed.values.help) {
     process.stdout.write(`${helpText(spec)}\n`);
     return null;
   }
   return { values: parsed.values as Record<string, string | boolean | string[] | boolean[] | undefined>, positionals: parsed.positionals };
+}
+
+/** A wrong count of positional arguments, in one line: what was expected, what came, and the usage. */
+export function positionalError(what: string, got: number, spec: CommandSpec): UsageError {
+  return new UsageError(`expected ${what}, got ${got} (usage: ${spec.usage})`);
 }
 
 /**
@@ -98,6 +156,40 @@ export function strFlag(values: Record<string, unknown>, name: string, def: stri
     return def;
   }
   if (typeof raw !== 'string' || raw === '') throw new UsageError(`--${name} needs a value`);
-  if (choices && !choices.includes(raw)) throw new UsageError(`--${name} must be one of ${choices.join('|')}, got "${raw}"`);
+  if (choices && !choices.includes(raw)) {
+    const near = didYouMean(raw, choices);
+    throw new UsageError(`--${name} must be one of ${choices.join('|')}, got "${raw}"${near ? `: did you mean ${near}?` : ''}`);
+  }
   return raw;
+}
+
+/**
+ * Checks, before any work, that the directory `path` (given with `flag`) exists and is writable, or
+ * can be created: its nearest existing ancestor is a writable directory. Returns the absolute path;
+ * throws a one-line UsageError naming the flag otherwise. Creates nothing.
+ */
+export function creatableDir(flag: string, path: string): string {
+  const dir = resolve(path);
+  let p = dir;
+  for (;;) {
+    let st: ReturnType<typeof statSync> | undefined;
+    try {
+      st = statSync(p);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new UsageError(`${flag} ${fsProblem(e, dir, 'create')}`);
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new UsageError(`${flag} ${dir}: ${p === dir ? 'is a file, not a directory' : `${p} is a file, not a directory`}`);
+      try {
+        accessSync(p, constants.W_OK | constants.X_OK);
+      } catch (e) {
+        throw new UsageError(`${flag} ${fsProblem(e, dir, 'create')}`);
+      }
+      return dir;
+    }
+    const up = dirname(p);
+    if (up === p) return dir;
+    p = up;
+  }
 }

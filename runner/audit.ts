@@ -14,7 +14,11 @@
  * - finalStateMismatches: cards whose (col, title) differ from their last event (highest seq), or whose
  *   version differs from the number of events stored for them, or with events stored on another board.
  *   Fails the gate.
- * - seqGaps: boards whose stored seqs are not exactly 1..boards.seq. Fails the gate.
+ * - seqGaps: boards whose stored seqs are not exactly 1..boards.seq. Fails the gate (in a run with
+ *   faults, the runner may excuse what the design documents; see runner/fault-loss.ts).
+ * - seqReused: (board, seq) pairs given to more than one update: seen by a member with one id and
+ *   stored with another, or seen (or acked) twice with different ids. Protocol v1 never allows it;
+ *   fails the gate always.
  */
 import { readFileSync } from 'node:fs';
 import type { Ledger } from '../model/fleet-result.js';
@@ -30,6 +34,8 @@ export interface StoredEvent {
   clientMsgId: string;
   col: string;
   title: string;
+  /** committed_at: when its transaction wrote it (the shared clock, ms). */
+  committedAt?: number;
 }
 
 /** One cards row. */
@@ -62,6 +68,19 @@ export interface AuditOptions {
   boardsWithOtherMembers?: Set<number>;
   /** At most this many example strings in the report. Default 10. */
   maxExamples?: number;
+  /** The board of a fleet user (protocol/layout.ts), so an ack's seq is placed on its board even when its row is missing. */
+  boardOfUser?: (user: number) => number;
+  /** Also return the failing items themselves (`items`), for the fault report. Default false. */
+  collect?: boolean;
+}
+
+/** The failing items, when asked for (AuditOptions.collect): ledger entries as the fleet wrote them. */
+export interface AuditItems {
+  lostAcked: Ledger['acked'];
+  /** Seen broadcasts not stored (or stored elsewhere). */
+  phantom: Ledger['seen'];
+  /** Unanswered updates that are stored anyway. */
+  storedUnanswered: Ledger['unanswered'];
 }
 
 /** Breakdown of storedNotAcked (an optional extra beside AuditReport). */
@@ -79,6 +98,9 @@ export interface AuditReportDetailed extends AuditReport {
   storedNotAckedDetail: StoredNotAckedDetail;
   /** Acked updates stored with a different seq than acked (already counted in lostAcked). */
   ackedSeqMismatch: number;
+  /** Each reused (board, seq): [board, seq]. */
+  reusedSeqs: Array<[number, number]>;
+  items?: AuditItems;
 }
 
 const SEP = '\u0000';
@@ -140,12 +162,15 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
   /** Per stored event: bit 1 acked, bit 2 seen by some fleet socket. */
   const flags = new Uint8Array(events.length);
 
+  const items: AuditItems | undefined = opts.collect ? { lostAcked: [], phantom: [], storedUnanswered: [] } : undefined;
   // lostAcked (missing or wrong seq)
   let lostAcked = 0;
   let ackedSeqMismatch = 0;
-  for (const [user, id, seq] of ledger.acked) {
+  for (const a of ledger.acked) {
+    const [user, id, seq] = a;
     const i = indexOf(user, id);
     if (i === undefined) {
+      items?.lostAcked.push(a);
       lostAcked++;
       ex.add('lostAcked', `user ${user} msg ${short(id)} acked seq ${seq}, not stored`);
       continue;
@@ -153,6 +178,7 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
     flags[i]! |= 1;
     const e = events[i]!;
     if (e.seq !== seq) {
+      items?.lostAcked.push(a);
       lostAcked++;
       ackedSeqMismatch++;
       ex.add('lostAcked', `user ${user} msg ${short(id)} acked seq ${seq}, stored as board ${e.board} seq ${e.seq}`);
@@ -161,9 +187,11 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
 
   // Seen broadcasts, by (from, clientMsgId).
   let phantom = 0;
-  for (const [from, id, board, seq] of ledger.seen) {
+  for (const entry of ledger.seen) {
+    const [from, id, board, seq] = entry;
     const i = indexOf(from, id);
     if (i === undefined) {
+      items?.phantom.push(entry);
       phantom++;
       ex.add('phantom', `broadcast from user ${from} msg ${short(id)} board ${board} seq ${seq}, not stored`);
       continue;
@@ -171,6 +199,7 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
     flags[i]! |= 2;
     const e = events[i]!;
     if (e.board !== board || e.seq !== seq) {
+      items?.phantom.push(entry);
       phantom++;
       ex.add('phantom', `broadcast from user ${from} msg ${short(id)} as board ${board} seq ${seq}, stored as board ${e.board} seq ${e.seq}`);
     }
@@ -180,7 +209,11 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
   const errored = new Map<string, string>();
   for (const [user, id, code] of ledger.errored) if (find(user, id)) errored.set(key(user, id), code);
   const unanswered = new Set<string>();
-  for (const [user, id] of ledger.unanswered) if (find(user, id)) unanswered.add(key(user, id));
+  for (const u of ledger.unanswered) {
+    if (!find(u[0], u[1])) continue;
+    unanswered.add(key(u[0], u[1]));
+    items?.storedUnanswered.push(u);
+  }
   const detail: StoredNotAckedDetail = { errored: 0, unanswered: 0, unknown: 0 };
   const members = opts.boardsWithOtherMembers;
   let notBroadcast = 0;
@@ -279,7 +312,35 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
     }
   }
 
-  const ok = lostAcked === 0 && phantom === 0 && seqGaps === 0 && finalStateMismatches === 0;
+  // Seq reuse: every sighting of a (board, seq) must name the same update (user, clientMsgId).
+  const bySeq = new Map<number, Map<number, [number, string]>>();
+  const reusedSeqs: Array<[number, number]> = [];
+  const reusedKeys = new Map<number, Set<number>>();
+  const sight = (board: number, seq: number, user: number, id: string, how: string): void => {
+    let m = bySeq.get(board);
+    if (!m) bySeq.set(board, (m = new Map()));
+    const cur = m.get(seq);
+    if (cur === undefined) {
+      m.set(seq, [user, id]);
+      return;
+    }
+    if (cur[0] === user && cur[1] === id) return;
+    let r = reusedKeys.get(board);
+    if (!r) reusedKeys.set(board, (r = new Set()));
+    if (r.has(seq)) return;
+    r.add(seq);
+    reusedSeqs.push([board, seq]);
+    ex.add('seqReused', `board ${board} seq ${seq}: user ${cur[0]} msg ${short(cur[1])}, and ${how} user ${user} msg ${short(id)}`);
+  };
+  for (const e of events) sight(e.board, e.seq, e.user, e.clientMsgId, 'stored as');
+  for (const [from, id, board, seq] of ledger.seen) sight(board, seq, from, id, 'seen by a member as');
+  for (const [user, id, seq] of ledger.acked) {
+    const board = opts.boardOfUser?.(user) ?? find(user, id)?.board;
+    if (board !== undefined) sight(board, seq, user, id, 'acked to');
+  }
+  const seqReused = reusedSeqs.length;
+
+  const ok = lostAcked === 0 && phantom === 0 && seqGaps === 0 && finalStateMismatches === 0 && seqReused === 0;
   return {
     lostAcked,
     storedNotAcked,
@@ -287,11 +348,14 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
     notBroadcast,
     finalStateMismatches,
     seqGaps,
+    seqReused,
     eventsStored: events.length,
     ok,
     examples: ex.merged(maxExamples),
     storedNotAckedDetail: detail,
     ackedSeqMismatch,
+    reusedSeqs,
+    ...(items ? { items } : {}),
   };
 }
 
@@ -308,9 +372,9 @@ export function readStoredState(dbFile: string): StoredState {
       cards.push({ id: r[0], board: r[1], col: r[2], title: r[3], version: r[4] });
     }
     const events: StoredEvent[] = [];
-    const stmt = db.prepare('SELECT board_id, seq, card_id, user_id, client_msg_id, col, title FROM card_events').raw();
-    for (const r of stmt.iterate() as Iterable<[number, number, number, number, string, string, string]>) {
-      events.push({ board: r[0], seq: r[1], card: r[2], user: r[3], clientMsgId: String(r[4]), col: r[5], title: r[6] });
+    const stmt = db.prepare('SELECT board_id, seq, card_id, user_id, client_msg_id, col, title, committed_at FROM card_events').raw();
+    for (const r of stmt.iterate() as Iterable<[number, number, number, number, string, string, string, number]>) {
+      events.push({ board: r[0], seq: r[1], card: r[2], user: r[3], clientMsgId: String(r[4]), col: r[5], title: r[6], committedAt: r[7] });
     }
     return { events, cards, boards };
   } finally {
@@ -324,6 +388,27 @@ export function readStoredState(dbFile: string): StoredState {
  */
 export function auditDatabase(dbFile: string, ledger: Ledger, opts: AuditOptions = {}): AuditReportDetailed {
   return compareLedger(readStoredState(dbFile), ledger, opts);
+}
+
+/** The seqs no update is stored with, per board: [board, first missing seq, how many, committed_at of the next stored seq (null: none after)]. */
+export function seqGapsOf(stored: StoredState): Array<[number, number, number, number | null]> {
+  const byBoard = new Map<number, StoredEvent[]>();
+  for (const e of stored.events) {
+    let l = byBoard.get(e.board);
+    if (!l) byBoard.set(e.board, (l = []));
+    l.push(e);
+  }
+  const out: Array<[number, number, number, number | null]> = [];
+  for (const b of stored.boards) {
+    const l = (byBoard.get(b.id) ?? []).sort((x, y) => x.seq - y.seq);
+    let prev = 0;
+    for (const e of l) {
+      if (e.seq > prev + 1) out.push([b.id, prev + 1, e.seq - prev - 1, e.committedAt ?? null]);
+      prev = e.seq;
+    }
+    if (b.seq > prev) out.push([b.id, prev + 1, b.seq - prev, null]);
+  }
+  return out;
 }
 
 /** Loads a ledger file written by the fleet (JSON of `Ledger`), checking its shape loosely. */

@@ -68,7 +68,7 @@ export function writeErrorRate(run: Pick<RunRecord, 'errors' | 'updates'>): numb
 }
 
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-const per = (n: number, d: number): number | null => (d > 0 ? Math.round((n / d) * 1e4) / 1e4 : null);
+const per = (n: number | null, d: number | null): number | null => (n !== null && d !== null && d > 0 ? Math.round((n / d) * 1e4) / 1e4 : null);
 
 /** The batched flush interval a run was started with (its recorded argv), null for other kinds. */
 export function flushIntervalOf(run: Pick<RunRecord, 'variantKind' | 'variantFlags'>): number | null {
@@ -149,7 +149,8 @@ export function recordRateStep(v: CapacityVariant, rate: number, run: RunRecord,
   const failedSlo = outcomes.filter((o) => !o.pass).map((o) => `${o.expr} (actual ${o.actual === null ? 'n/a' : Math.round(o.actual * 100) / 100})`);
   if (run.status === 'invalid') {
     const also =
-      (signals.errorRate > cfg.maxErrorRate ? `; the server also had ${errText}` : '') + (failedSlo.length ? `; the SLO was also broken: ${failedSlo.join('; ')}` : '');
+      (signals.errorRate > cfg.maxErrorRate ? `; the server also had ${errText}` : '') +
+      (failedSlo.length ? `; the SLO was also broken: ${failedSlo.join('; ')}` : '');
     return stop(
       'fleet-invalid',
       `${at} the fleet could not hold its own schedule (${run.reasons.join('; ')}): this is the measuring machine's limit, not a measured limit of the server${also}`,

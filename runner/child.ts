@@ -49,8 +49,8 @@ export function killTree(pid: number): void {
   killQuiet(pid, 'SIGKILL');
 }
 
-/** Starts `file args…`, optionally under `taskset -c cpus`. */
-export function spawnChild(file: string, args: string[], opts: { cpus?: string; env?: Record<string, string> } = {}): ManagedChild {
+/** Starts `file args…`, optionally under `taskset -c cpus`; `env` is added to this process's environment; `cwd` default: this process's. */
+export function spawnChild(file: string, args: string[], opts: { cpus?: string; env?: Record<string, string>; cwd?: string } = {}): ManagedChild {
   const [cmd, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, file, ...args]] : [file, args];
   const child: ResultPromise = execa(cmd, argv, {
     reject: false,
@@ -60,6 +60,7 @@ export function spawnChild(file: string, args: string[], opts: { cpus?: string; 
     buffer: false,
     cleanup: true,
     ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   if (child.pid === undefined) throw new Error(`could not start ${cmd} ${argv.join(' ')}`);
   const pid = child.pid;

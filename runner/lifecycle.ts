@@ -6,23 +6,32 @@
  */
 import { mkdirSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { runFleet, type FleetOptions, type FleetProgress } from '../clients/coordinator.js';
+import { runFleet, type FleetOptions, type ScheduleTimes } from '../clients/coordinator.js';
 import type { FleetResult, Ledger, RunStatus } from '../model/fleet-result.js';
 import { boardsWithOtherMembers } from '../protocol/layout.js';
 import { seedDatabase } from '../servers/common/db.js';
 import type { Scenario, Variant } from '../scenarios/schema.js';
 import { estimateRunSec, type PlannedRun } from './plan.js';
 import { evaluateThresholds, parseThreshold } from '../scenarios/thresholds.js';
-import { auditDatabase } from './audit.js';
+import { compareLedger, readStoredState } from './audit.js';
+import { faultRecords } from './fault-loss.js';
+import { FaultInjector } from './faults.js';
+import type { FaultRecord } from '../model/faults.js';
+import { boardOfUser } from '../protocol/layout.js';
+import { VARIANT_SPECS } from '../model/variants.js';
 import { MetricsScraper, METRIC } from './metrics-scrape.js';
 import { fmtDuration, type ProgressState } from './progress.js';
 import { ResourceSampler } from './resources.js';
 import type { AuditReport, RunRecord, ServerMetricsSummary, ServerResources } from '../model/result.js';
 import { startCaddy, type RunningCaddy } from './caddy.js';
 import { effectiveOptions } from './preflight.js';
+import { commandLine } from '../model/external.js';
 import { variantArgv } from '../model/variants.js';
 import { startHttpLoad, type HttpLoadResult, type RunningHttpLoad } from './http-load.js';
 import { descendantPids, startServerProcess, waitHealthy, type RunningServer } from './server-process.js';
+import type { RunHandle, RunHooks } from './run-hooks.js';
+
+export type { RunHandle, RunHooks } from './run-hooks.js';
 
 export interface LifecycleOptions {
   /** Open-file limit of a process here (soft), for --shards auto-sizing; null if unknown. */
@@ -39,50 +48,29 @@ export interface LifecycleOptions {
   signal: AbortSignal;
   /** Per-run hooks (fault injection, restarts): see RunHooks. */
   hooks?: RunHooks;
+  /** What an external variant's relative `cwd` is resolved against (scenarioBaseDir); default the current directory. */
+  baseDir?: string;
 }
 
 /** What the lifecycle tells the caller: a line to show, or the status of the run in progress. */
 export type RunEvent = { type: 'log'; message: string } | { type: 'status'; state: ProgressState };
 
-/** What a hook can see and do of the run in progress. */
-export interface RunHandle {
-  /** "batched stage 1/1 (1000 sockets) repeat 1/1" */
-  readonly label: string;
-  readonly variant: Variant;
-  /** The server under test, once started. */
-  readonly server: RunningServer | null;
-  /** Marks the run errored with this reason and stops its fleet. */
-  fail(reason: string): void;
-}
-
-/**
- * Per-run hooks, called at fixed points of every run: where fault injection (kill or pause the
- * server at second N, drop a shard) and restarts belong. All optional; a hook that throws fails the run.
- */
-export interface RunHooks {
-  /** After the server answered /healthz, before sampling and the fleet start. */
-  serverStarted?: (run: RunHandle) => void | Promise<void>;
-  /** Once a second while the fleet runs, with its progress. */
-  second?: (run: RunHandle, p: FleetProgress) => void;
-  /** After the fleet finished, before the server is stopped. */
-  beforeStop?: (run: RunHandle) => void | Promise<void>;
-}
-
+/** Nothing scraped: every server metric unknown (null), never 0. */
 function emptyServerMetrics(): ServerMetricsSummary {
   return {
-    updatesReceived: 0,
-    updatesPersisted: 0,
-    broadcastFrames: 0,
-    errorsByCode: {},
+    updatesReceived: null,
+    updatesPersisted: null,
+    broadcastFrames: null,
+    errorsByCode: null,
     batchSize: null,
     commitMs: null,
     queueDepthMax: null,
-    busyHits: 0,
-    retries: 0,
-    exhausted: 0,
+    busyHits: null,
+    retries: null,
+    exhausted: null,
     walBytesMax: null,
     eventLoopDelayMsP99: null,
-    slowConsumerCloses: 0,
+    slowConsumerCloses: null,
     timeseries: [],
   };
 }
@@ -152,6 +140,14 @@ export class RunLifecycle implements RunHandle {
   private audit: AuditReport | null = null;
   private stopping = false;
   private readonly fleetAbort = new AbortController();
+  /** The scenario's faults as hooks of this run (null without faults). */
+  private readonly injector: FaultInjector | null;
+  /** Per-run hooks: the fault injector's, then the caller's. */
+  private readonly hooks: RunHooks[];
+  /** Servers whose exit a fault caused. */
+  private readonly expectedExits = new Set<RunningServer>();
+  private schedule: ScheduleTimes | null = null;
+  private faultRecs: FaultRecord[] | null = null;
 
   constructor(
     private readonly ctx: RunContext,
@@ -168,7 +164,35 @@ export class RunLifecycle implements RunHandle {
     this.db = `${base}.db`;
     this.ledgerFile = `${base}.ledger.json`;
     this.via = variant.via ?? s.via;
-    this.runVariant = effectiveOptions(variant, stage.connections, opts.fdLimit, opts.cpus);
+    const rv = effectiveOptions(variant, stage.connections, opts.fdLimit, opts.cpus);
+    // a disk-full fault needs the server's fault injection
+    this.runVariant = s.faults.some((f) => f.kind === 'disk-full') ? ({ ...rv, options: { ...rv.options, faultInjection: true } } as Variant) : rv;
+    this.injector = s.faults.length > 0 ? new FaultInjector(s.faults) : null;
+    this.hooks = [...(this.injector ? [this.injector] : []), ...(opts.hooks ? [opts.hooks] : [])];
+  }
+
+  get dbFile(): string {
+    return this.db;
+  }
+
+  serverPids(): number[] {
+    const srv = this.server;
+    return srv?.isRunning() ? [srv.pid, ...descendantPids(srv.pid)] : [];
+  }
+
+  expectServerExit(): void {
+    if (this.server) this.expectedExits.add(this.server);
+  }
+
+  async restartServer(): Promise<RunningServer> {
+    const old = this.server;
+    if (!old) throw new Error('no server to restart');
+    const srv = await this.launchServer(old.port);
+    // an external server without {port} chose its own: the fleet's sockets know only the old one
+    if (srv.port !== old.port)
+      this.fail(`the restarted server listens on port ${srv.port}, not ${old.port}: an external server needs {port} in its command to be restarted by a fault`);
+    if (!srv.external) await waitHealthy(srv.httpUrl);
+    return srv;
   }
 
   private log(message: string): void {
@@ -194,16 +218,18 @@ export class RunLifecycle implements RunHandle {
     this.opts.signal.addEventListener('abort', onOuterAbort);
     try {
       const fleetUrl = await this.startServer();
-      await this.opts.hooks?.serverStarted?.(this);
+      for (const h of this.hooks) await h.serverStarted?.(this);
       await this.startSampling();
       await this.runLoad(fleetUrl);
-      await this.opts.hooks?.beforeStop?.(this);
+      for (const h of this.hooks) await h.beforeStop?.(this);
     } catch (e) {
       const why = this.opts.signal.aborted ? 'interrupted (Ctrl-C)' : `run failed: ${(e as Error).message}`;
       this.status = 'errored';
       this.reasons.push(why);
     } finally {
       this.opts.signal.removeEventListener('abort', onOuterAbort);
+      // a fault under way (a restart) finishes before the server is stopped; faults not begun never will
+      await this.injector?.settle();
       await this.stop();
     }
     this.auditDatabase();
@@ -214,12 +240,13 @@ export class RunLifecycle implements RunHandle {
   /** The server (and Caddy in front, for via caddy), each watched: exiting during the run fails it. Returns the fleet's URL. */
   private async startServer(): Promise<string> {
     const opts = this.opts;
-    const srv = await startServerProcess({ variant: this.runVariant, db: this.db, nodeFlags: opts.serverNodeFlags, ...(opts.pin ? { cpus: '0' } : {}) });
-    this.server = srv;
-    await waitHealthy(srv.httpUrl);
-    void srv.exited.then((x) => {
-      if (!this.stopping) this.fail(`server exited during the run (code ${x.code}, signal ${x.signal}); last output: ${srv.output().slice(-500).trim()}`);
-    });
+    const srv = await this.launchServer(0);
+    // An external server was started by its command and has answered its ready path already.
+    if (srv.external)
+      this.log(
+        `  ${this.variant.name}: ${commandLine(srv.external.command)} (port ${srv.port} ${srv.external.portFrom === 'placeholder' ? 'picked for {port}' : 'read from its listening line'})`,
+      );
+    else await waitHealthy(srv.httpUrl);
     if (this.via !== 'caddy') return srv.wsUrl;
     const { name } = this.variant;
     const { stageIndex, repeat } = this.pr;
@@ -235,12 +262,31 @@ export class RunLifecycle implements RunHandle {
     return cd.wssUrl;
   }
 
+  /** Starts the variant on the run's file (port 0: any free port), watched: exiting during the run, unless a fault caused it, fails it. */
+  private async launchServer(port: number): Promise<RunningServer> {
+    const opts = this.opts;
+    const srv = await startServerProcess({
+      variant: this.runVariant,
+      db: this.db,
+      nodeFlags: opts.serverNodeFlags,
+      port,
+      ...(opts.pin ? { cpus: '0' } : {}),
+      ...(opts.baseDir ? { baseDir: opts.baseDir } : {}),
+    });
+    this.server = srv;
+    void srv.exited.then((x) => {
+      if (!this.stopping && !this.expectedExits.has(srv))
+        this.fail(`server exited during the run (code ${x.code}, signal ${x.signal}); last output: ${srv.output().slice(-500).trim()}`);
+    });
+    return srv;
+  }
+
   /** Resources of the server tree (and the fleet's) and /metrics, once a second; the idle RSS after a second. */
   private async startSampling(): Promise<void> {
     const srv = this.server!;
-    // The server side is the server's process tree plus Caddy when it is in front.
-    const serverRoots = this.caddy ? [srv.pid, this.caddy.pid] : [srv.pid];
-    const serverPids = (): number[] => serverRoots.flatMap((p) => [p, ...descendantPids(p)]);
+    // The server side is the server's process tree plus Caddy when it is in front (after a restart, the new server's).
+    const serverRoots = (): number[] => (this.caddy ? [this.server!.pid, this.caddy.pid] : [this.server!.pid]);
+    const serverPids = (): number[] => serverRoots().flatMap((p) => [p, ...descendantPids(p)]);
     // prom-client's event-loop monitor has a 10 ms resolution (servers/common/metrics.ts): subtract it, as the fleet does.
     // Per-request and sharded servers gather /metrics from every process (up to 2 s): wait that long.
     const scr = new MetricsScraper({ url: `${srv.httpUrl}/metrics`, intervalMs: 1000, eventLoopResolutionMs: 10, timeoutMs: 2500 });
@@ -284,6 +330,13 @@ export class RunLifecycle implements RunHandle {
       ...(s.fleet.drainSec !== undefined ? { drainSec: s.fleet.drainSec } : {}),
       ...(s.fleet.guard !== undefined ? { guard: s.fleet.guard } : {}),
       ...(opts.pin ? { cpus: opts.cpus > 2 ? `1-${opts.cpus - 1}` : '1' } : {}),
+      ...(s.faults.length > 0
+        ? {
+            faultsScheduled: true,
+            reconnect: true,
+            stalls: s.faults.flatMap((f) => (f.kind === 'slow-consumers' ? [{ atSec: f.atSec, durationSec: f.durationSec, fraction: f.fraction }] : [])),
+          }
+        : {}),
     };
   }
 
@@ -296,8 +349,12 @@ export class RunLifecycle implements RunHandle {
     const runStart = Date.now();
     const fleet = await runFleet(this.fleetOptions(url), {
       signal: this.fleetAbort.signal,
-      // The server's window figures (event-loop delay, queue-depth peak) cover the measured window only.
-      onSchedule: (w) => this.scraper?.setWindow(w.measureStartMs, w.measureEndMs),
+      onSchedule: (t) => {
+        this.schedule = t;
+        // The server's window figures (event-loop delay, queue-depth peak) cover the measured window only.
+        this.scraper?.setWindow(t.measureStartMs, t.scheduleEndMs);
+        for (const h of this.hooks) h.scheduled?.(this, t);
+      },
       onSecond: (p) => {
         if (s.http && !this.httpLoad && p.phase === 'measure') {
           // The read path starts with the measured window, against the same front (direct or Caddy).
@@ -312,7 +369,7 @@ export class RunLifecycle implements RunHandle {
             ...(this.caddy ? { ca: this.caddy.ca } : {}),
           });
         }
-        this.opts.hooks?.second?.(this, p);
+        for (const h of this.hooks) h.second?.(this, p);
         const elapsed = (Date.now() - runStart) / 1000;
         opts.events({
           type: 'status',
@@ -354,9 +411,15 @@ export class RunLifecycle implements RunHandle {
       this.serverMetrics = m;
       // Server counters read 0 when nothing could be scraped: say so, rather than let 0 pass for a fact.
       const tries = m.scrapes + m.scrapeFailures;
-      if (m.scrapes === 0)
+      // while a kill fault had the server down, its /metrics could not answer: those failures are the fault's, not missing data
+      const expected = this.injector ? Math.ceil(this.injector.downSec) + this.injector.timings.length : 0;
+      if (m.scrapes === 0 && /HTTP 404/.test(this.scraper.lastError ?? ''))
+        this.reasons.push(
+          'the server has no /metrics (HTTP 404): its server metrics (updates, batches, commits, BUSY hits, retries, queue, WAL) are unknown, not zero',
+        );
+      else if (m.scrapes === 0)
         this.reasons.push('no /metrics scrape succeeded: the server metrics of this run (BUSY hits, retries, batches, WAL) are unknown, not zero');
-      else if (tries > 0 && m.scrapeFailures / tries > 0.1)
+      else if (tries > 0 && Math.max(0, m.scrapeFailures - expected) / tries > 0.1)
         this.reasons.push(`${m.scrapeFailures} of ${tries} /metrics scrapes failed: the server metrics of this run are incomplete`);
     }
     const failStopping = (why: string): void => {
@@ -368,14 +431,22 @@ export class RunLifecycle implements RunHandle {
       if (r.forced) failStopping('caddy did not stop within its grace period and was killed');
     }
     if (this.server) {
-      const r = await this.server.stop(opts.signal.aborted ? 5000 : 30000);
-      if (r.forced) failStopping('server did not stop within its grace period after SIGTERM and was killed');
+      const grace = this.server.stopGraceMs ?? 30000;
+      const r = await this.server.stop(opts.signal.aborted ? Math.min(5000, grace) : grace);
+      if (r.forced && this.server.external)
+        failStopping(`server did not exit within ${this.server.external.stopTimeoutSec} s of SIGTERM (stopTimeoutSec) and was killed with SIGKILL`);
+      else if (r.forced) failStopping('server did not stop within its grace period after SIGTERM and was killed');
       else if (r.code !== 0 && this.status !== 'errored')
         failStopping(`server exited with code ${r.code}${r.signal ? ` (signal ${r.signal})` : ''} on SIGTERM`);
     }
   }
 
-  /** The database against the fleet's ledger (only when the run did not error). */
+  /**
+   * The database against the fleet's ledger (only when the run did not error). In a run with faults,
+   * what each fault cost (runner/fault-loss.ts), and the gate: lost acks, reused seqs and final
+   * states always fail it; phantoms and seq gaps fail it unless the design documents them as its
+   * loss under a fault (VARIANT_SPECS[kind].faultLoss: batched broadcasts before it stores).
+   */
   private auditDatabase(): void {
     if (!this.fleet || this.status === 'errored') return;
     if (!existsSync(this.ledgerFile)) {
@@ -385,10 +456,41 @@ export class RunLifecycle implements RunHandle {
     }
     try {
       const ledger = JSON.parse(readFileSync(this.ledgerFile, 'utf8')) as Ledger;
-      const a = auditDatabase(this.db, ledger, { boardsWithOtherMembers: boardsWithOtherMembers(this.pr.stage.connections, this.s.users.perBoard) });
-      this.audit = a;
+      const perBoard = this.s.users.perBoard;
+      const stored = readStoredState(this.db);
+      const faulted = this.injector !== null;
+      const a = compareLedger(stored, ledger, {
+        boardsWithOtherMembers: boardsWithOtherMembers(this.pr.stage.connections, perBoard),
+        boardOfUser: (u) => boardOfUser(u, perBoard),
+        collect: faulted,
+      });
+      if (faulted && this.injector && this.schedule) {
+        this.faultRecs = faultRecords({
+          faults: this.injector.timings,
+          originMs: this.schedule.originMs,
+          ledger,
+          audit: a,
+          stored,
+          timeseries: this.fleet.timeseries,
+        });
+        const allowed = VARIANT_SPECS[this.variant.kind].faultLoss ?? [];
+        const excused = allowed.filter((k) => a[k] > 0);
+        if (excused.length > 0) {
+          a.excused = excused;
+          a.ok =
+            a.lostAcked === 0 &&
+            a.seqReused === 0 &&
+            a.finalStateMismatches === 0 &&
+            (a.phantom === 0 || excused.includes('phantom')) &&
+            (a.seqGaps === 0 || excused.includes('seqGaps'));
+        }
+      }
+      const { items: _items, reusedSeqs: _reused, ...report } = a;
+      this.audit = report;
       if (!a.ok)
-        this.reasons.push(`audit failed: lostAcked ${a.lostAcked}, phantom ${a.phantom}, seqGaps ${a.seqGaps}, finalStateMismatches ${a.finalStateMismatches}`);
+        this.reasons.push(
+          `audit failed: lostAcked ${a.lostAcked}, seqReused ${a.seqReused}, phantom ${a.phantom}, seqGaps ${a.seqGaps}, finalStateMismatches ${a.finalStateMismatches}`,
+        );
     } catch (e) {
       this.status = 'errored';
       this.reasons.push(`audit failed to run: ${(e as Error).message}`);
@@ -425,7 +527,13 @@ export class RunLifecycle implements RunHandle {
       wallSec: (Date.now() - this.t0) / 1000,
     };
     if (this.httpResult) record.http = this.httpResult as unknown as Record<string, unknown>;
-    if (this.status !== 'errored') record.thresholds = evaluateThresholds(record, this.s.thresholds.map(parseThreshold));
+    if (this.faultRecs) record.faults = this.faultRecs;
+    if (this.server?.external) record.external = this.server.external;
+    if (this.status !== 'errored')
+      record.thresholds = evaluateThresholds(
+        record,
+        this.s.thresholds.map((e) => parseThreshold(e)),
+      );
     const failed = record.thresholds.filter((t) => !t.pass);
     const audit = this.audit;
     this.log(
@@ -434,7 +542,7 @@ export class RunLifecycle implements RunHandle {
           ? ` — fanout p99 ${f.latency.fanoutMs.p99.toFixed(1)} ms, ack p99 ${f.latency.ackMs.p99.toFixed(1)} ms, ${f.sockets.reached}/${f.sockets.asked} sockets`
           : '') +
         (audit ? `, audit ${audit.ok ? 'clean' : 'FAILED'}` : '') +
-        (failed.length ? `, thresholds failed: ${failed.map((t) => `${t.expr} (actual ${t.actual})`).join('; ')}` : '') +
+        (failed.length ? `, thresholds failed: ${failed.map((t) => `${t.expr} (actual ${t.actual ?? 'unknown'})`).join('; ')}` : '') +
         (this.reasons.length ? `\n    reasons: ${this.reasons.join('; ')}` : '') +
         ` [${fmtDuration(record.wallSec)}]`,
     );

@@ -30,6 +30,10 @@
  *   scrapes only: the connect phase's spikes are not the load's. Without a window, over every scrape.
  * - WAL: `walBytesEnd` the last scrape's size; `walRestarts` the increase of the WAL's checkpoint
  *   sequence number over the run; `walBacklogFramesMax` the most frames waiting for a checkpoint.
+ * - Unknown is null, never 0: a counter, gauge or histogram that no scrape carried (no /metrics at
+ *   all, or a server that does not expose it: an external server, nodejs_* on a non-Node server)
+ *   is null in the summary and in the series; `errorsByCode` is null unless a scrape carried the
+ *   errors family (an empty object then means no errors).
  */
 import { nowMs } from '../protocol/clock.js';
 import { METRIC as WAMI_METRIC } from '../protocol/messages.js';
@@ -69,10 +73,10 @@ export interface ServerMetricsSummaryDetailed extends ServerMetricsSummary {
   /** Scrapes that succeeded / failed (network error, timeout, HTTP status, parse error). */
   scrapes: number;
   scrapeFailures: number;
-  /** Broadcasts sent of updates that were then not persisted (batched: a failed batch), total. */
-  broadcastUnpersisted: number;
-  /** batched: failing batches split in two to isolate bad rows, total. */
-  batchSplits: number;
+  /** Broadcasts sent of updates that were then not persisted (batched: a failed batch), total; null when not exposed. */
+  broadcastUnpersisted: number | null;
+  /** batched: failing batches split in two to isolate bad rows, total; null when not exposed. */
+  batchSplits: number | null;
   /** Time an update waited in the queue before its transaction began, ms. */
   queueWaitMs: HistogramSummary | null;
   /** Transaction attempts per update (1 = no retry). */
@@ -181,6 +185,8 @@ export class MetricsReducer {
   private readonly counterTotal = new Map<CounterKey, number>();
   private readonly errPrev = new Map<string, number>();
   private readonly errTotal = new Map<string, number>();
+  /** Whether any scrape carried the errors family (its TYPE line or a sample): otherwise errorsByCode is unknown. */
+  private errorsSeen = false;
   private readonly histPrev = new Map<HistKey, HistogramData>();
   private readonly histAcc = new Map<HistKey, HistogramData>();
   private walBytesMax: number | null = null;
@@ -232,6 +238,7 @@ export class MetricsReducer {
       this.counterPrev.set(k, cur);
       this.counterTotal.set(k, (this.counterTotal.get(k) ?? 0) + inc);
     }
+    if (m.families.has(METRIC.errors) || m.byName.has(METRIC.errors)) this.errorsSeen = true;
     for (const [code, cur] of Object.entries(sumByLabel(m, METRIC.errors, 'code'))) {
       const inc = counterIncrease(this.errPrev.get(code) ?? null, cur);
       this.errPrev.set(code, cur);
@@ -274,7 +281,11 @@ export class MetricsReducer {
 
     if (this.prevAtMs !== null) {
       const dtSec = (atMs - this.prevAtMs) / 1000;
-      const rate = (k: CounterKey): number => (dtSec > 0 ? r3((increases.get(k) ?? 0) / dtSec) : 0);
+      // A counter this scrape did not carry is unknown for this second (null), not 0.
+      const rate = (k: CounterKey): number | null => {
+        const inc = increases.get(k);
+        return inc === undefined ? null : dtSec > 0 ? r3(inc / dtSec) : 0;
+      };
       const p99 = commitDelta ? histogramQuantile(0.99, commitDelta.buckets) : null;
       this.series.push({
         t: r3((atMs - this.originMs) / 1000),
@@ -294,7 +305,8 @@ export class MetricsReducer {
   }
 
   summary(): ServerMetricsSummaryDetailed {
-    const total = (k: CounterKey): number => this.counterTotal.get(k) ?? 0;
+    // Never seen in any scrape: unknown (null), never 0.
+    const total = (k: CounterKey): number | null => this.counterTotal.get(k) ?? null;
     const hist = (k: HistKey, scale: number): HistogramSummary | null => {
       const h = this.histAcc.get(k);
       return h ? summarizeHistogram(h, scale, k === 'batchSize' || k === 'txAttempts') : null;
@@ -324,7 +336,7 @@ export class MetricsReducer {
       updatesReceived: total('received'),
       updatesPersisted: total('persisted'),
       broadcastFrames: total('broadcastFrames'),
-      errorsByCode: Object.fromEntries(this.errTotal),
+      errorsByCode: this.errorsSeen ? Object.fromEntries(this.errTotal) : null,
       batchSize: hist('batchSize', 1),
       commitMs: commit ? { count: commit.count, mean: commit.mean, p50: commit.p50, p99: commit.p99 } : null,
       queueDepthMax,

@@ -53,6 +53,59 @@ export function effectiveOptions<V extends VariantSet>(v: V, connections: number
   return shards > 1 ? { ...v, options: { ...v.options, shards } } : v;
 }
 
+/**
+ * Why a variant's server processes cannot hold `connections` sockets under the per-process file
+ * limit `fd`, with what to do; null when they can. A batched variant without `shards` always fits
+ * (effectiveOptions adds shards); an external server is one process unless its `options.processes`
+ * says otherwise (the runner cannot spread its sockets for it).
+ */
+export function socketsDoNotFit(v: VariantSet & { name: string }, connections: number, fd: number, cpus: number, fdHard: number | null): string | null {
+  const perProc = fd - FD_RESERVE;
+  const spec = VARIANT_SPECS[v.kind];
+  const procs = serverProcesses(effectiveOptions(v, connections, fd, cpus), cpus);
+  // per-request balances sockets round-robin over workers (an external server's spread is unknown): allow 10% imbalance.
+  const margin = spec.roundRobin ? 1.1 : 1;
+  const perServerProc = Math.ceil((connections / procs) * (procs > 1 ? margin : 1));
+  if (perServerProc <= perProc) return null;
+  const need = Math.ceil((connections * margin) / perProc);
+  if (v.kind === 'external')
+    return (
+      `variant "${v.name}": ${connections} sockets on an external server of ${procs} process${procs === 1 ? '' : 'es'} is ~${perServerProc} per process, over the ` +
+      `${fd}-descriptor limit (the hard limit ${fdHard ?? '?'} cannot be raised here; one process holds at most ${perProc} sockets). Lower the stage, ` +
+      `mark it optional: true to skip it where it does not fit, or, if the server spreads its sockets over ${need} or more processes, say so with options.processes.`
+    );
+  const flag = flagOf(spec.processOption);
+  return (
+    `variant "${v.name}": ${connections} sockets over ${procs} server process(es) is ~${perServerProc} per process, over the ` +
+    `${fd}-descriptor limit (the hard limit ${fdHard ?? '?'} cannot be raised here). Give it ${flag} ${need} or more (options.${spec.processOption} in the scenario's variant).`
+  );
+}
+
+/**
+ * The stages marked `optional` that some variant's processes cannot hold here, each with why: the
+ * preflight skips them (for every variant, so each stage that runs compares them all). Pure.
+ */
+export function optionalStagesToSkip(
+  s: Scenario,
+  fd: number | null,
+  cpus: number,
+  fdHard: number | null,
+): Array<{ index: number; connections: number; why: string }> {
+  if (fd === null) return [];
+  const out: Array<{ index: number; connections: number; why: string }> = [];
+  s.stages.forEach((st, index) => {
+    if (!st.optional) return;
+    const problems = s.variants.map((v) => socketsDoNotFit(v, st.connections, fd, cpus, fdHard)).filter((p): p is string => p !== null);
+    if (problems.length)
+      out.push({
+        index,
+        connections: st.connections,
+        why: problems.map((p) => p.replace(/ Lower the stage, mark it optional.*$| Give it --.*$/, '')).join('; '),
+      });
+  });
+  return out;
+}
+
 /** The fleet's plan for the largest stage of a scenario (loopback targets, as a run here has). */
 export function scenarioFleetPlan(s: Scenario, connections: number, cpus: number, usage: Record<string, number> = {}): FleetPlan {
   return planFleet({ connections, firstUser: 0, workers: s.fleet.workers, loopback: true }, cpus, usage);
@@ -89,24 +142,14 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
     const perProc = fd - FD_RESERVE;
     notes.push(`file-descriptor limit per process: soft ${f.fdSoft ?? '?'}, hard ${f.fdHard ?? '?'} -> at most ${perProc} sockets per process`);
     for (const v of s.variants) {
-      const spec = VARIANT_SPECS[v.kind];
       const eff = effectiveOptions(v, maxConn, fd, f.cpus);
       const procs = serverProcesses(eff, f.cpus);
       if (v.kind === 'batched' && procs !== serverProcesses(v, f.cpus))
         notes.push(
           `variant "${v.name}": ${maxConn} sockets need ${procs} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`,
         );
-      // per-request balances sockets round-robin over workers; allow 10% imbalance.
-      const margin = spec.roundRobin ? 1.1 : 1;
-      const perServerProc = Math.ceil((maxConn / procs) * (procs > 1 ? margin : 1));
-      if (perServerProc > perProc) {
-        const need = Math.ceil((maxConn * margin) / perProc);
-        const flag = flagOf(spec.processOption);
-        errors.push(
-          `variant "${v.name}": ${maxConn} sockets over ${procs} server process(es) is ~${perServerProc} per process, over the ` +
-            `${fd}-descriptor limit (the hard limit ${f.fdHard ?? '?'} cannot be raised here). Give it ${flag} ${need} or more (options.${spec.processOption} in the scenario's variant).`,
-        );
-      }
+      const problem = socketsDoNotFit(v, maxConn, fd, f.cpus, f.fdHard);
+      if (problem) errors.push(problem);
       const via = v.via ?? s.via;
       if (via === 'caddy') {
         if (maxConn * CADDY_FDS_PER_SOCKET > perProc) {
@@ -178,7 +221,7 @@ function readLimits(): { soft: number | null; hard: number | null } {
   }
 }
 
-function readPortRange(): [number, number] | null {
+export function readPortRange(): [number, number] | null {
   try {
     const [a, b] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     return a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) ? [a, b] : null;

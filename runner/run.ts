@@ -5,23 +5,24 @@
  * Ctrl-C to it), hears progress through `onEvent`, and gets the outcome back (the CLI turns it into
  * an exit code).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { loopbackPortUsage, type FleetPlan } from '../clients/plan.js';
-import { UsageError } from '../model/errors.js';
+import { fsProblem, UsageError } from '../model/errors.js';
 import type { Outcome } from '../model/exit-codes.js';
 import { DEFAULT_FLEET_NODE_FLAGS } from '../model/fleet-options.js';
 import type { RunStatus } from '../model/fleet-result.js';
 import { RESULT_SCHEMA_VERSION, ResultFileSchema, type ResultFile, type RunRecord } from '../model/result.js';
-import { scenarioHash } from '../scenarios/load.js';
+import { scenarioBaseDir, scenarioHash } from '../scenarios/load.js';
 import type { Scenario } from '../scenarios/schema.js';
 import { captureEnvironment } from './environment.js';
 import { executeRun, type LifecycleOptions, type RunEvent, type RunHooks } from './lifecycle.js';
 import { estimateRunSec, planRuns, type PlannedRun } from './plan.js';
-import { checkPlan, gatherFacts, scenarioFleetPlan } from './preflight.js';
+import { externalProblems } from './external.js';
+import { checkPlan, gatherFacts, optionalStagesToSkip, scenarioFleetPlan } from './preflight.js';
 import { fmtDuration } from './progress.js';
+import { toolVersion } from './version.js';
 
 export type { RunEvent, RunHooks } from './lifecycle.js';
 
@@ -45,6 +46,8 @@ export interface RunOptions {
   onEvent?: (e: RunEvent) => void;
   /** Per-run hooks (fault injection, restarts). */
   hooks?: RunHooks;
+  /** What an external variant's relative `cwd` is resolved against. Default: scenarioBaseDir(scenarioFile). */
+  baseDir?: string;
 }
 
 export interface RunOutcome {
@@ -54,15 +57,6 @@ export interface RunOutcome {
   /** ok; failed (a threshold, the audit or an SLO failed); errored (a run errored, or interrupted). */
   outcome: Outcome;
   interrupted: boolean;
-}
-
-function toolVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
-    return pkg.version;
-  } catch {
-    return '0.0.0';
-  }
 }
 
 export function makeRunId(name: string, d = new Date()): string {
@@ -117,13 +111,17 @@ export interface SessionDriver {
   outcome?: (runs: RunRecord[]) => Outcome;
   /** runId prefix; default the scenario name. */
   idPrefix?: string;
+  /** The same driver without these stages (the `optional` stages the preflight skips); absent: the driver has no fixed stages. */
+  withoutStages?: (indices: ReadonlySet<number>) => SessionDriver;
 }
 
-export function planDriver(s: Scenario): SessionDriver {
-  const plan = planRuns(s);
+export function planDriver(s: Scenario, skip: ReadonlySet<number> = new Set()): SessionDriver {
+  const plan = planRuns(s).filter((p) => !skip.has(p.stageIndex));
   const estimates = plan.map((p) => estimateRunSec(s, p.stage));
+  const kept = s.stages.filter((_, i) => !skip.has(i));
   return {
-    maxConnections: Math.max(...s.stages.map((st) => st.connections)),
+    withoutStages: (indices) => planDriver(s, new Set([...skip, ...indices])),
+    maxConnections: Math.max(0, ...kept.map((st) => st.connections)),
     describe: `${plan.length} run(s), about ${fmtDuration(estimates.reduce((a, b) => a + b, 0))}`,
     estimateLeftSec: (done) => estimates.slice(done + 1).reduce((a, b) => a + b, 0),
     drive: async (exec, aborted) => {
@@ -140,35 +138,53 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOut
   return runSession(s, opts, planDriver(s));
 }
 
-/** The machine against the largest run: throws UsageError with every problem, each with what to do. */
-async function preflight(s: Scenario, outDir: string, maxConn: number, log: (m: string) => void, pin: boolean) {
+/**
+ * The machine against the largest run: throws UsageError with every problem, each with what to do.
+ * Stages marked `optional` that a variant's processes cannot hold here are dropped from the driver
+ * (returned, for the record); an external variant's program and working directory must exist.
+ */
+async function preflight(s: Scenario, outDir: string, driver0: SessionDriver, log: (m: string) => void, pin: boolean, baseDir: string) {
   // The fleet's plan at the largest stage: the addresses it will bind are the ones tried here.
   let plan: FleetPlan | undefined;
   try {
-    plan = scenarioFleetPlan(s, maxConn, availableParallelism(), loopbackPortUsage());
+    plan = scenarioFleetPlan(s, Math.max(1, driver0.maxConnections), availableParallelism(), loopbackPortUsage());
   } catch {
     plan = undefined; // checkPlan reports why
   }
   const facts = await gatherFacts(outDir, plan?.sourceAddresses ?? []);
-  const check = checkPlan({ ...s, stages: [...s.stages, { connections: maxConn, durationSec: 1 }] }, facts, undefined, plan);
+  const skipped = driver0.withoutStages ? optionalStagesToSkip(s, facts.fdSoft ?? facts.fdHard, facts.cpus, facts.fdHard) : [];
+  const driver = skipped.length && driver0.withoutStages ? driver0.withoutStages(new Set(skipped.map((x) => x.index))) : driver0;
+  for (const x of skipped) log(`preflight: skipping optional stage ${x.index + 1} (${x.connections} sockets) for every variant: ${x.why}`);
+  const stages = s.stages.filter((_, i) => !skipped.some((x) => x.index === i));
+  if (driver.maxConnections < 1 || (driver0.withoutStages && stages.length === 0))
+    throw new UsageError('preflight refused the run: every stage is optional and none fits this machine (see the notes above)');
+  const maxConn = driver.maxConnections;
+  const check = checkPlan({ ...s, stages: [...stages, { connections: maxConn, durationSec: 1 }] }, facts, undefined, plan);
+  const errors = [...check.errors, ...externalProblems(s.variants, baseDir)];
   for (const n of check.notes) log(`preflight: ${n}`);
   for (const w of check.warnings) log(`preflight warning: ${w}`);
-  if (!check.ok) throw new UsageError(`preflight refused the run:\n${check.errors.map((e) => `  - ${e}`).join('\n')}`);
+  if (errors.length) throw new UsageError(`preflight refused the run:\n${errors.map((e) => `  - ${e}`).join('\n')}`);
   if (pin && !facts.tasksetPath) throw new UsageError('--pin needs taskset (Debian: apt-get install -y util-linux)');
   if (pin && facts.cpus < 2) throw new UsageError('--pin needs at least 2 CPUs (server on CPU 0, fleet on the rest)');
-  return facts;
+  return { facts, driver, skipped };
 }
 
-export async function runSession(s: Scenario, opts: RunOptions, driver: SessionDriver): Promise<RunOutcome> {
+export async function runSession(s: Scenario, opts: RunOptions, plannedDriver: SessionDriver): Promise<RunOutcome> {
   const started = new Date();
-  const runId = makeRunId(driver.idPrefix ?? s.name, started);
+  const runId = makeRunId(plannedDriver.idPrefix ?? s.name, started);
   const outDir = resolve(opts.outDir ?? join('results', runId));
   const events = (e: RunEvent): void => opts.onEvent?.(e);
   const log = (message: string): void => events({ type: 'log', message });
   const pin = opts.pin ?? false;
-  const facts = await preflight(s, outDir, driver.maxConnections, log, pin);
+  const baseDir = opts.baseDir ?? scenarioBaseDir(opts.scenarioFile);
+  const { facts, driver, skipped } = await preflight(s, outDir, plannedDriver, log, pin, baseDir);
 
-  mkdirSync(outDir, { recursive: true });
+  try {
+    mkdirSync(outDir, { recursive: true });
+    accessSync(outDir, constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`--out ${fsProblem(e, outDir, 'create')}`);
+  }
   const serverNodeFlags = s.server.nodeFlags ?? DEFAULT_SERVER_NODE_FLAGS;
   const fleetNodeFlags = s.fleet.nodeFlags ?? DEFAULT_FLEET_NODE_FLAGS;
   const environment = captureEnvironment({ serverNodeFlags, fleetNodeFlags, pinned: pin });
@@ -195,6 +211,7 @@ export async function runSession(s: Scenario, opts: RunOptions, driver: SessionD
       runs,
       startedAtIso: started.toISOString(),
       finishedAtIso: new Date().toISOString(),
+      ...(skipped.length ? { skippedStages: skipped.map((x) => ({ index: x.index, connections: x.connections, reason: x.why })) } : {}),
       ...(driver.extra ? driver.extra() : {}),
     };
   };
@@ -215,6 +232,7 @@ export async function runSession(s: Scenario, opts: RunOptions, driver: SessionD
     events,
     signal: abort.signal,
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
+    baseDir,
   };
   try {
     await driver.drive(

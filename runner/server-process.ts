@@ -1,11 +1,14 @@
 /**
  * Starting and stopping a server under test as a child process (execa), from compiled JS, with the
  * same Node flags for every variant. Knows the "listening on ws://…" line every `serve` prints.
+ * An external variant is started by its own command instead (runner/external.ts).
  */
 import { killTree, spawnChild, type Exit, type ManagedChild } from './child.js';
 import { dirname, resolve } from 'node:path';
+import type { ExternalRun } from '../model/result.js';
 import { variantArgv, type VariantSet } from '../model/variants.js';
 import { fileURLToPath } from 'node:url';
+import { startExternalServer, type ExternalVariant } from './external.js';
 
 export { descendantPids } from './child.js';
 export const CLI_JS = resolve(dirname(fileURLToPath(import.meta.url)), 'cli.js');
@@ -17,9 +20,13 @@ export interface ServerSpec {
   db: string;
   nodeFlags: string[];
   host?: string;
+  /** Port to listen on; default 0 (any free port). A restart after a kill uses the port it had. */
+  port?: number;
   /** Run under `taskset -c <cpus>` (e.g. "0"). */
   cpus?: string;
   startTimeoutMs?: number;
+  /** external variants: what a relative `cwd` is resolved against (default: the current directory). */
+  baseDir?: string;
 }
 
 export interface RunningServer {
@@ -37,11 +44,57 @@ export interface RunningServer {
   output: () => string;
   /** SIGTERM, wait up to `graceMs`, then SIGKILL the whole tree. */
   stop: (graceMs?: number) => Promise<Exit & { forced: boolean }>;
+  /** The grace the server asked for between SIGTERM and SIGKILL (external: stopTimeoutSec); absent: the runner's default. */
+  stopGraceMs?: number;
+  /** external variants: how it was started (for the record and the report). */
+  external?: ExternalRun;
 }
 
+/**
+ * Starts the server of a variant and returns once it listens: a built-in kind through
+ * `wami-bench serve` (then await waitHealthy), an external one through its command, ready path
+ * already answered.
+ */
 export async function startServerProcess(spec: ServerSpec): Promise<RunningServer> {
+  if (spec.variant.kind === 'external') {
+    const x = await startExternalServer({
+      variant: { name: 'external', ...spec.variant } as ExternalVariant,
+      db: spec.db,
+      baseDir: spec.baseDir ?? process.cwd(),
+      ...(spec.host ? { host: spec.host } : {}),
+      ...(spec.cpus ? { cpus: spec.cpus } : {}),
+      ...(spec.port ? { port: spec.port } : {}),
+    });
+    const c = x.child;
+    return {
+      pid: c.pid,
+      port: x.port,
+      host: x.host,
+      wsUrl: `ws://${x.host}:${x.port}/ws`,
+      httpUrl: `http://${x.host}:${x.port}`,
+      command: x.external.command,
+      exited: c.exited,
+      isRunning: c.isRunning,
+      output: c.output,
+      stop: (graceMs = x.stopGraceMs) => c.stop(graceMs),
+      stopGraceMs: x.stopGraceMs,
+      external: x.external,
+    };
+  }
   const host = spec.host ?? '127.0.0.1';
-  const nodeArgs = [...spec.nodeFlags, CLI_JS, 'serve', spec.variant.kind, '--host', host, '--port', '0', '--db', spec.db, ...variantArgv(spec.variant)];
+  const nodeArgs = [
+    ...spec.nodeFlags,
+    CLI_JS,
+    'serve',
+    spec.variant.kind,
+    '--host',
+    host,
+    '--port',
+    String(spec.port ?? 0),
+    '--db',
+    spec.db,
+    ...variantArgv(spec.variant),
+  ];
   const child = spawnChild(process.execPath, nodeArgs, spec.cpus ? { cpus: spec.cpus } : {});
   const { pid, exited } = child;
   const port = await listeningPort(child, spec.startTimeoutMs ?? 20000);

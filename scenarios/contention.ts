@@ -29,5 +29,5 @@ export default defineScenario({
   warmupSec: 3,
   repeats: 1,
   fleet: { drainSec: 3 },
-  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
+  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'audit.seqReused == 0', 'updates.unanswered == 0'],
 });

@@ -4,11 +4,11 @@
  * naming the file and the field; the CLI turns it into exit code 2.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { z } from 'zod';
-import { UsageError } from '../model/errors.js';
+import { didYouMean, firstLine, fsProblem, UsageError } from '../model/errors.js';
 import { ScenarioSchema, type Scenario } from './schema.js';
 
 export class ScenarioError extends UsageError {
@@ -25,11 +25,29 @@ export const BUILTIN_SCENARIOS = [
   'tls-caddy',
   'mixed-read-write',
   'memory-knobs',
+  'crash',
+  'slow-consumers',
+  'pascal-vs-port',
   'write-ceiling',
   'contention',
 ] as const;
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+/** The wami-bench package root (this file runs compiled from dist/scenarios/). */
+export const PACKAGE_ROOT = resolve(HERE, '..', '..');
+
+/**
+ * The directory an external variant's relative `cwd` (and, through it, a relative program path) is
+ * resolved against: the scenario file's directory; for a shipped scenario, the wami-bench package
+ * root (so `servers/pascal/bin/wami-pascal` names the built server); for a scenario given as an
+ * object (the library, no file), the current directory.
+ */
+export function scenarioBaseDir(file: string | null): string {
+  if (file === null) return process.cwd();
+  const f = resolve(file);
+  const builtin = (BUILTIN_SCENARIOS as readonly string[]).some((n) => f === join(HERE, `${n}.js`));
+  return builtin ? PACKAGE_ROOT : dirname(f);
+}
 
 function formatIssues(source: string, error: z.ZodError): string {
   const lines = error.issues.map((i) => {
@@ -58,7 +76,10 @@ export function resolveScenarioFile(nameOrPath: string): string {
   if ((BUILTIN_SCENARIOS as readonly string[]).includes(nameOrPath)) return join(HERE, `${nameOrPath}.js`);
   const p = resolve(nameOrPath);
   if (existsSync(p)) return p;
-  throw new ScenarioError(`no scenario "${nameOrPath}": not a shipped scenario (${BUILTIN_SCENARIOS.join(', ')}) and no such file`);
+  const near = /[/.]/.test(nameOrPath) ? null : didYouMean(nameOrPath, BUILTIN_SCENARIOS);
+  throw new ScenarioError(
+    `no scenario "${nameOrPath}": ${near ? `did you mean ${near}? (` : ''}not a shipped scenario (${BUILTIN_SCENARIOS.join(', ')}) and no such file${near ? ')' : ''}`,
+  );
 }
 
 export async function loadScenario(nameOrPath: string): Promise<{ scenario: Scenario; file: string }> {
@@ -66,17 +87,28 @@ export async function loadScenario(nameOrPath: string): Promise<{ scenario: Scen
   const ext = extname(file);
   let raw: unknown;
   if (ext === '.json') {
+    let text: string;
     try {
-      raw = JSON.parse(readFileSync(file, 'utf8'));
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ScenarioError(`scenario ${fsProblem(e, file, 'read')}`);
+    }
+    try {
+      raw = JSON.parse(text);
     } catch (e) {
       throw new ScenarioError(`scenario ${file} is not valid JSON: ${(e as Error).message}`);
     }
   } else if (ext === '.js' || ext === '.mjs') {
     try {
+      accessSync(file, constants.R_OK);
+    } catch (e) {
+      throw new ScenarioError(`scenario ${fsProblem(e, file, 'read')}`);
+    }
+    try {
       const mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
       raw = mod.default;
     } catch (e) {
-      throw new ScenarioError(`scenario ${file} could not be loaded: ${(e as Error).message}`);
+      throw new ScenarioError(`scenario ${file} could not be loaded: ${firstLine(e)}`);
     }
     if (raw === undefined) throw new ScenarioError(`scenario ${file} has no default export (export default defineScenario({...}))`);
   } else if (ext === '.ts') {

@@ -23,5 +23,5 @@ export default defineScenario({
   stages: [{ connections: 5000, durationSec: 15 }],
   warmupSec: 3,
   repeats: 1,
-  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
+  thresholds: ['audit.lostAcked == 0', 'audit.seqReused == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
 });

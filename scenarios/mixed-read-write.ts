@@ -19,5 +19,5 @@ export default defineScenario({
   warmupSec: 5,
   repeats: 1,
   http: { path: '/boards/:id', connections: 20, rate: 500, durationSec: 30 },
-  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
+  thresholds: ['audit.lostAcked == 0', 'audit.seqReused == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
 });

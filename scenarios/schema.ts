@@ -8,7 +8,9 @@
  */
 import { z } from 'zod';
 import { CAPACITY_SEARCH_OPTIONS } from '../model/capacity-search.js';
+import { FaultSchema, faultListProblems } from '../model/faults.js';
 import { FLEET_OPTIONS, GUARD_OPTIONS } from '../model/fleet-options.js';
+import { EXTERNAL_SERVER_SHAPE, ExternalServerSchema, type ExternalServer } from '../model/external.js';
 import { setSchema } from '../model/options.js';
 import { checkVariantOptions, VARIANT_KINDS, VARIANT_SET_SCHEMAS, VARIANT_SPECS, variantSetFromArgv, type VariantSet } from '../model/variants.js';
 import { parseThreshold } from './thresholds.js';
@@ -16,10 +18,17 @@ import { parseThreshold } from './thresholds.js';
 const posInt = z.number().int().positive();
 const F = FLEET_OPTIONS;
 
+/** The fields only an external variant has (model/external.ts). */
+const X = EXTERNAL_SERVER_SHAPE;
+const EXTERNAL_KEYS = Object.keys(X) as Array<keyof typeof X>;
+
 /**
  * A variant: a name, a server kind and the server options it sets (typed, by kind; the rest take the
  * server's defaults). `flags` (argv for `wami-bench serve <kind>`, e.g. ['--workers', '8']) is still
  * read, for scenario files written before `options`; it is turned into options on load.
+ * An `external` variant brings its own server: `command` (with `{db}`, `{port}`, `{host}`), `cwd`,
+ * `env`, `ready`, `readyTimeoutSec`, `stopTimeoutSec`, `setup` (model/external.ts), and `options`
+ * only says how many processes hold its sockets (`{ processes: 1 }` by default).
  */
 export const VariantSchema = z
   .strictObject({
@@ -33,8 +42,54 @@ export const VariantSchema = z
     flags: z.array(z.string().min(1)).optional(),
     /** Route this variant's sockets through Caddy (TLS) or straight to the server. Default: the scenario's `via`. */
     via: z.enum(['direct', 'caddy']).optional(),
+    // external only (model/external.ts; defaults and cross-field rules applied in the transform, so a
+    // built-in kind that names one of these gets a clear error)
+    /** external: the server's argv, no shell, with {db} (required), {port}, {host}. */
+    command: X.command.optional(),
+    /** external: its working directory (relative: against the scenario file's directory). */
+    cwd: X.cwd,
+    /** external: extra environment variables; values may hold placeholders. */
+    env: X.env,
+    /** external: the path polled until 2xx (default /healthz). */
+    ready: X.ready.unwrap().optional(),
+    /** external: longest wait for the port and ready path, seconds (default 30). */
+    readyTimeoutSec: X.readyTimeoutSec.unwrap().optional(),
+    /** external: SIGTERM to SIGKILL, seconds (default 10). */
+    stopTimeoutSec: X.stopTimeoutSec.unwrap().optional(),
+    /** external: what to run when the program is missing (shown in the error), e.g. "npm run build:pascal". */
+    setup: X.setup,
   })
   .transform((v, ctx) => {
+    let external: ExternalServer | null = null;
+    if (v.kind === 'external') {
+      if (v.flags) {
+        ctx.addIssue({ code: 'custom', path: ['flags'], message: 'an external variant has no serve flags: its arguments go in command' });
+        return z.NEVER;
+      }
+      if (v.command === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['command'],
+          message:
+            'an external variant needs command: the server\'s argv with {db} and usually {port}, e.g. ["./my-server", "--db", "{db}", "--port", "{port}"]',
+        });
+        return z.NEVER;
+      }
+      const given = Object.fromEntries(EXTERNAL_KEYS.filter((k) => v[k] !== undefined).map((k) => [k, v[k]]));
+      const x = ExternalServerSchema.safeParse(given);
+      if (!x.success) {
+        for (const i of x.error.issues) ctx.addIssue({ code: 'custom', path: i.path as PropertyKey[], message: i.message });
+        return z.NEVER;
+      }
+      external = x.data;
+    } else {
+      const stray = EXTERNAL_KEYS.filter((k) => v[k] !== undefined);
+      if (stray.length) {
+        for (const k of stray)
+          ctx.addIssue({ code: 'custom', path: [k], message: `${k} is for kind "external" only (a ${v.kind} variant is started by wami-bench serve)` });
+        return z.NEVER;
+      }
+    }
     let fromFlags: Record<string, unknown> = {};
     if (v.flags) {
       try {
@@ -60,7 +115,7 @@ export const VariantSchema = z
       ctx.addIssue({ code: 'custom', path: ['options'], message: problem });
       return z.NEVER;
     }
-    return { name: v.name, kind: v.kind, options: set.data, ...(v.via ? { via: v.via } : {}) } as Variant;
+    return { name: v.name, kind: v.kind, options: set.data, ...(external ?? {}), ...(v.via ? { via: v.via } : {}) } as Variant;
   });
 
 /** A variant as loaded: its name, its kind with the options it set (typed by kind), and how its sockets reach it. */
@@ -73,6 +128,13 @@ export const StageSchema = z.strictObject({
   durationSec: F.durationSec,
   /** Override of load.updatesPerUserPerMin for this stage. */
   updatesPerUserPerMin: F.updatesPerUserPerMin.optional(),
+  /**
+   * true: run this stage only where every variant's processes can hold its sockets under the
+   * machine's file limit (e.g. 20k sockets for a one-process external server); elsewhere the preflight
+   * skips the whole stage, for every variant, and the result says so. Default: a stage that does not
+   * fit refuses the run.
+   */
+  optional: z.boolean().optional(),
 });
 
 export const HttpLoadSchema = z.strictObject({
@@ -126,6 +188,11 @@ export const ScenarioSchema = z
      * search, e.g. { axis: 'rate', slo: ['ackMs.p99 < 500'], rateFactor: 1.5, durationSec: 6 }.
      */
     capacity: setSchema(CAPACITY_SEARCH_OPTIONS).optional(),
+    /**
+     * Faults injected into every run, inside its measured window (model/faults.ts): kill (restart on
+     * the same file), freeze, disk-full, slow-consumers. Each run records what each one cost.
+     */
+    faults: z.array(FaultSchema).default([]),
     server: z
       .strictObject({
         /** Node flags for every server process of every variant (the same for all, so neither design wins by tuning). */
@@ -166,6 +233,21 @@ export const ScenarioSchema = z
           path: ['stages', i, 'connections'],
           message: `${st.connections} connections at ${s.users.perBoard} per board need ${boardsNeeded} boards, but seed.boards is ${s.seed.boards}`,
         });
+      }
+    });
+    const faultIssues = new Set<string>();
+    for (const st of s.stages) {
+      for (const p of faultListProblems(s.faults, st.durationSec)) {
+        if (faultIssues.has(`${p.index}:${p.message}`)) continue;
+        faultIssues.add(`${p.index}:${p.message}`);
+        ctx.addIssue({ code: 'custom', path: ['faults', p.index], message: p.message });
+      }
+    }
+    s.faults.forEach((f, i) => {
+      if (f.kind !== 'disk-full') return;
+      for (const v of s.variants) {
+        if (!VARIANT_SPECS[v.kind].faults?.diskFull)
+          ctx.addIssue({ code: 'custom', path: ['faults', i], message: `variant "${v.name}" (${v.kind}) cannot inject disk-full (no fault injection)` });
       }
     });
     s.thresholds.forEach((t, i) => {

@@ -16,5 +16,5 @@ export default defineScenario({
   stages: [{ connections: 1000, durationSec: 30 }],
   warmupSec: 5,
   repeats: 1,
-  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'updates.unanswered == 0', 'delivery.missing == 0'],
+  thresholds: ['audit.lostAcked == 0', 'audit.seqReused == 0', 'audit.phantom == 0', 'updates.unanswered == 0', 'delivery.missing == 0'],
 });

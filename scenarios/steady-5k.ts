@@ -16,5 +16,5 @@ export default defineScenario({
   stages: [{ connections: 5000, durationSec: 60 }],
   warmupSec: 10,
   repeats: 1,
-  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
+  thresholds: ['audit.lostAcked == 0', 'audit.seqReused == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
 });

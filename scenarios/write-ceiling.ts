@@ -27,7 +27,7 @@ export default defineScenario({
   warmupSec: 2,
   repeats: 1,
   fleet: { drainSec: 2 },
-  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
+  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'audit.seqReused == 0', 'updates.unanswered == 0'],
   capacity: {
     axis: 'rate',
     slo: ['ackMs.p99 < 500', 'fanoutMs.p99 < 250'],

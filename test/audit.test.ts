@@ -167,7 +167,7 @@ describe('compareLedger (pure)', () => {
     assert.equal(compareLedger(stored, ledger, { maxExamples: 3 }).examples.length, 3);
   });
 
-  test('scale: 30k users, 300k events, compared in well under 5 s', () => {
+  test('scale: 30k users, 300k events, compared exactly', () => {
     const users = 30_000;
     const boards = 300;
     const n = 300_000;
@@ -195,11 +195,9 @@ describe('compareLedger (pure)', () => {
         stored.cards.push({ id, board: b, col: 'todo', title: last.get(id) ?? '', version: ver.get(id) ?? 0 });
       }
     }
-    const t0 = performance.now();
+    // Speed is measured by benchmarks, not asserted here: this checks the result at that size.
     const r = compareLedger(stored, ledger);
-    const ms = performance.now() - t0;
     assert.deepEqual(counts(r), { ...ZERO, eventsStored: n });
-    assert.ok(ms < 5000, `took ${ms} ms`);
   });
 });
 
@@ -281,14 +279,11 @@ describe('auditDatabase (real SQLite)', () => {
     assert.throws(() => auditDatabase(join(dir, 'nope.db'), { acked: [], errored: [], unanswered: [], seen: [] }), /not found/);
   });
 
-  test('scale: 100k events in SQLite audited in a few seconds', () => {
+  test('scale: 100k events in SQLite, audited exactly', () => {
     const file = join(dir, 'big.db');
     seedDatabase(file, { boards: 1000, cardsPerBoard: 10 });
     const ledger = simulate(file, 100_000, 1000, 10, 30);
-    const t0 = performance.now();
     const r = auditDatabase(file, ledger);
-    const ms = performance.now() - t0;
     assert.deepEqual(counts(r), { ...ZERO, eventsStored: 100_000 });
-    assert.ok(ms < 5000, `audit took ${ms} ms`);
   });
 });

@@ -76,9 +76,9 @@ test('broadcasts: fan-out per recipient, duplicates, reordering, self-echo, samp
   assert.deepEqual(
     fin.seen.sort((a, b) => a[1] - b[1]),
     [
-      [1, 1, 10, 'p-0', 2],
-      [1, 2, 99, 'q-2', 1],
-      [1, 3, 99, 'q-3', 1],
+      [1, 1, 10, 'p-0', 2, 1105],
+      [1, 2, 99, 'q-2', 1, 1200],
+      [1, 3, 99, 'q-3', 1, 1200],
     ],
   );
 });
@@ -90,19 +90,77 @@ test('errors answer their update; what is never answered counts with the lower b
   r.sentUpdate(1, 3, 1900, 1900);
   r.frame(0, { type: 'error', id: 'p-2', code: 'OVERLOADED', message: 'full' }, 1820);
   r.frame(1, { type: 'error', code: 'BAD_MESSAGE', message: 'no id' }, 1830);
-  r.closed(1006, true);
-  r.closed(1000, false);
+  r.closed(1, 1006, true); // user 1's update p-3 was in flight: it can no longer be answered
+  r.closed(2, 1000, false);
+  assert.equal(r.pendingCount, 0);
   const fin = r.final(2500, (u) => u !== 2, 7);
-  assert.deepEqual(fin.updates, { sent: 2, acked: 0, errored: 1, unanswered: 1 });
+  assert.deepEqual(fin.updates, { sent: 2, acked: 0, errored: 1, unanswered: 1, unansweredAtClose: 1 });
   assert.deepEqual(fin.errored, [[10, 'p-2', 'OVERLOADED']]);
   assert.deepEqual(fin.unanswered, [[11, 'p-3']]);
   assert.deepEqual(fin.errorsByCode, { OVERLOADED: 1, BAD_MESSAGE: 1 });
   assert.deepEqual(fin.errorsByKind, { 'closed-1006': 1, 'unsent-at-finish': 7 });
-  assert.deepEqual(fin.sockets, { asked: 3, reached: 3, failuresByKind: {}, closedEarly: 1 });
+  assert.deepEqual(fin.sockets, {
+    asked: 3,
+    reached: 3,
+    failuresByKind: {},
+    closedEarly: 1,
+    closedEarlyByCode: { 1006: 1 },
+    sendsOnClosed: 0,
+    reconnects: { attempted: 0, succeeded: 0, failed: 0 },
+    stalled: 0,
+  });
   assert.deepEqual(fin.notWholeUsers, [12]);
   // the unanswered update, scheduled at 1900 in the last drift window: at least 600 ms
   assert.deepEqual([percentilesOf(r.ack.corrected).max, r.ack.last.totalCount, r.ack.first.totalCount], [hdr(600), 1, 0]);
   assert.equal(r.openSockets, 1);
+});
+
+test('a reused seq: the other update goes to the ledger even when the member drops it as a duplicate; reconnects, sends on closed sockets, timed ledger', () => {
+  const r = new Recorder({ idPrefix: 'p', seed: 1, sampleEvery: 1, users: [10, 11, 12].map((user) => ({ user, board: 1 })), timedLedger: true });
+  r.setWindow(1000, 2000, 500);
+  for (let i = 0; i < 3; i++) r.connected(5);
+  r.frame(1, bcast(13, 'x-1', 78, 1100, 1101), 1110);
+  // after a restart, seq 78 again for another update: user 11 drops it as a duplicate, user 12 takes it
+  r.frame(1, bcast(16, 'y-1', 78, 1300, 1302), 1310);
+  r.frame(2, bcast(16, 'y-1', 78, 1300, 1302), 1311);
+  assert.deepEqual([r.duplicate, r.errorsByKind['seq-conflict']], [1, 1]);
+  r.sentUpdate(0, 4, 1400, 1401);
+  r.frame(0, ack('p-4', 80), 1420);
+  r.sentUpdate(0, 5, 1500, 1502);
+  r.closed(0, 1006, true);
+  r.sendOnClosed();
+  r.reconnect(false, 'refused');
+  r.reconnect(true);
+  const s = r.second();
+  assert.deepEqual([s.openSockets, s.reconnected], [3, 1]);
+  const fin = r.final(2500, () => true, 0);
+  assert.deepEqual(
+    fin.seen.map((e) => e.slice(0, 4).concat(e[5] ?? [])),
+    [
+      [1, 78, 13, 'x-1', 1101],
+      [1, 78, 16, 'y-1', 1302],
+    ],
+  );
+  assert.deepEqual(fin.acked, [[10, 'p-4', 80, 1420]]);
+  assert.deepEqual(fin.unanswered, [[10, 'p-5', 1502]]);
+  assert.deepEqual(
+    [fin.sockets.sendsOnClosed, fin.sockets.reconnects, fin.sockets.closedEarlyByCode],
+    [1, { attempted: 2, succeeded: 1, failed: 1 }, { 1006: 1 }],
+  );
+});
+
+test('a socket stalled on purpose (slow consumer): its receipts and acks count in the accounting, not in the latency', () => {
+  const r = recorder();
+  r.stall(1);
+  r.stall(1);
+  r.frame(1, bcast(10, 'p-0', 1, 1100), 9000); // the stalled member reads its backlog 7.9 s late
+  r.frame(2, bcast(10, 'p-0', 1, 1100), 1110);
+  r.sentUpdate(1, 3, 1200, 1200);
+  r.frame(1, ack('p-3', 2), 9000);
+  assert.deepEqual([r.receivedFrames, r.acked, r.stalled], [2, 1, 1]);
+  assert.deepEqual([percentilesOf(r.fanout.corrected).count, percentilesOf(r.fanout.corrected).max], [1, hdr(10)]);
+  assert.equal(percentilesOf(r.ack.corrected).count, 0);
+  assert.equal(r.final(9500, () => true, 0).acked.length, 1);
 });
 
 test("the fleet's seconds: summed over workers, emitted once every live worker ticked, late ticks kept out of the series", () => {
@@ -111,6 +169,7 @@ test("the fleet's seconds: summed over workers, emitted once every live worker t
     index,
     t,
     openSockets: 10,
+    reconnected: 0,
     sent,
     acked: sent,
     errors: 0,

@@ -163,6 +163,7 @@ test('saturation guard: reasons name the numbers', () => {
       reached: 7,
       failuresByKind: { refused: 2, timeout: 1 },
       lagMsP99: 87.25,
+      unsent: 12,
       workers: [{ index: 1, cpuPctBySecond: [99, 98, 97, 96.5], eventLoopDelayMsP99: 120 }],
     },
     DEFAULT_GUARD,
@@ -170,6 +171,7 @@ test('saturation guard: reasons name the numbers', () => {
   assert.deepEqual(bad, [
     'sockets: reached 7 of 10 asked (3 failed: refused=2, timeout=1)',
     'schedule lag p99 87.3 ms exceeds the bound of 50 ms: the fleet fell behind its own schedule',
+    '12 scheduled updates were never sent: the fleet fell behind its own schedule',
     'worker 1 CPU at or above 90% of a core for 4 consecutive seconds (max 99%): the fleet saturated its CPU',
     'worker 1 event-loop delay p99 120 ms exceeds the bound of 50 ms',
   ]);

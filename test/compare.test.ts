@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { compareCell, compareResults, environmentDifferences, nodeMajor, type Side } from '../report/compare.js';
+import { compareCell, compareResults, environmentDifferences, nodeMajor, refusalsOf, type Side } from '../report/compare.js';
+import { bandFor, measureNoise, PROJECT_NOISE_BANDS, repeatsToDecide, type NoiseBands } from '../report/noise.js';
 import { M } from '../report/metrics.js';
 import { parseBound } from '../runner/commands/compare.js';
 import type { ResultFile } from '../model/result.js';
@@ -22,6 +23,14 @@ function put(dir: string, r: ResultFile): string {
   mkdirSync(d, { recursive: true });
   const f = join(d, 'result.json');
   writeFileSync(f, JSON.stringify(r));
+  return f;
+}
+
+/** A --noise file with these pooled bands (metric id -> fraction). */
+function noiseFile(all: Record<string, number>): string {
+  const f = join(tmp, `noise-${Object.keys(all).join('-') || 'none'}.json`);
+  const bands = Object.fromEntries(Object.entries(all).map(([k, band]) => [k, { metric: k, label: k, band, sdLog: 0, spread: 0, cells: 1, runs: 2 }]));
+  writeFileSync(f, JSON.stringify({ source: {}, bands, byKind: {} }));
   return f;
 }
 
@@ -43,7 +52,7 @@ describe('compare CLI', () => {
   it('fan-out p99 three times BASE: exits 3 and says regressed', () => {
     const b = put('base', base);
     const h = put('head-slow', slowerFanout(base, 3));
-    const res = compare([b, h, '--max-regression', '10%']);
+    const res = compare([b, h, '--max-regression', '10%', '--noise', noiseFile({})]);
     assert.equal(res.code, 3, res.stderr);
     assert.match(res.stdout, /regression.* beyond 10%/);
     const first = base.runs[0]!;
@@ -68,28 +77,112 @@ describe('compare CLI', () => {
     assert.ok(existsSync(join(out, 'compare.md')));
   });
 
+  it("the same fixture perturbed inside the project's noise bands: exit 0, inconclusive with the repeats that would decide; beyond them: exit 3", () => {
+    // One run per side: a change must clear the metric's own band (per variant kind), whatever the
+    // bound. Whatever bands the project measured (a quiet machine's are narrow), the bound is set
+    // below half of the narrowest, and fan-out p99 at 1 s, so the 1 ms floor plays no part.
+    const bands = [...new Set(base.runs.map((r) => r.variantKind))].map((k) => bandFor(PROJECT_NOISE_BANDS, 'fanout.p99Ms', k));
+    assert.ok(
+      bands.every((x) => x !== null && x > 0.004),
+      `the project has a fan-out p99 band for every kind (report/noise.ts): ${bands.join(', ')}`,
+    );
+    const bound = Math.min(0.1, Math.min(...(bands as number[])) / 4);
+    const boundArg = `${(bound * 100).toFixed(2)}%`;
+    const ref = structuredClone(base);
+    for (const run of ref.runs) run.latency.fanoutMs.p99 = 1000;
+    const perturb = (scale: (band: number) => number): ResultFile => {
+      const h = structuredClone(ref);
+      h.runId = `${base.runId}-perturbed`;
+      for (const run of h.runs) run.latency.fanoutMs.p99 *= scale(bandFor(PROJECT_NOISE_BANDS, 'fanout.p99Ms', run.variantKind)!);
+      return h;
+    };
+    const b = put('band-base', ref);
+    // Half-way into the band (and past the bound): not a regression, not nothing.
+    const inside = compare([
+      b,
+      put(
+        'band-inside',
+        perturb((band) => 1 + band / 2),
+      ),
+      '--max-regression',
+      boundArg,
+    ]);
+    assert.equal(inside.code, 0, inside.stdout + inside.stderr);
+    assert.match(inside.stdout, /0 regressed · 0 improved · \d+ within noise · 2 inconclusive/);
+    assert.match(
+      inside.stdout,
+      /past the \d+% bound but inside this metric's noise band \(±\d+% between two runs of the same commit\); about \d+ runs per side would decide it/,
+    );
+    assert.match(inside.stdout, /2 changes past the [\d.]+% bound cannot be told from noise with these runs: about \d+ runs per side would decide them/);
+    // A fifth past the band: a regression on both variants.
+    const beyond = compare([
+      b,
+      put(
+        'band-beyond',
+        perturb((band) => (1 + band) * 1.2),
+      ),
+      '--max-regression',
+      boundArg,
+    ]);
+    assert.equal(beyond.code, 3, beyond.stdout + beyond.stderr);
+    assert.match(beyond.stdout, /## wami-bench compare: 2 regressions beyond [\d.]+% and outside the noise/);
+  });
+
   it('a 3x slowdown within a 250% bound is not a failure', () => {
-    const res = compare([put('b2', base), put('h2', slowerFanout(base, 3)), '--max-regression', '250%']);
+    const res = compare([put('b2', base), put('h2', slowerFanout(base, 3)), '--max-regression', '250%', '--noise', noiseFile({})]);
     assert.equal(res.code, 0, res.stderr);
   });
 
-  it('refuses different environments (exit 2) unless --force', () => {
+  it('refuses different machines, scenarios, stages or variants (exit 2, one line) unless --force', () => {
+    // Every kind of difference, exactly, in the pure function; the CLI's refusal once, all together.
     const other = structuredClone(base);
+    other.environment.hostname = 'elsewhere';
     other.environment.cpuModel = 'Intel(R) Xeon(R) CPU @ 2.20GHz';
     other.environment.node = 'v22.11.0';
-    assert.notEqual(base.environment.cpuModel, other.environment.cpuModel);
-    assert.notEqual(nodeMajor(base.environment.node), 22);
+    other.scenario.name = 'steady-5k';
+    other.scenario.hash = 'sha256:0000000000000000';
+    for (const x of other.runs) {
+      x.stage.durationSec = 60;
+      if (x.variant === 'batched') x.variant = 'batched-2';
+    }
+    const e = base.environment;
+    const conns = base.runs[0]!.stage.connections.toLocaleString('en-US');
+    const secs = base.runs[0]!.stage.durationSec;
+    const expected = [
+      `different scenarios: BASE ${base.scenario.name} (${base.scenario.hash.slice(0, 15)}…), HEAD steady-5k (sha256:00000000…)`,
+      `different stages: BASE ${conns} × ${secs} s; HEAD ${conns} × 60 s`,
+      'different variants: BASE batched, per-request; HEAD batched-2 (batched), per-request',
+      `different machine: BASE ${e.hostname}, HEAD elsewhere`,
+      `different CPU model: BASE "${e.cpuModel}", HEAD "Intel(R) Xeon(R) CPU @ 2.20GHz"`,
+      `different Node major: BASE ${e.node}, HEAD v22.11.0`,
+    ];
+    assert.deepEqual(refusalsOf(base, other), expected);
     const b = put('env-base', base);
     const h = put('env-head', other);
-    let res = compare([b, h]);
-    assert.equal(res.code, 2);
-    assert.match(res.stderr, /refusing to compare results from different environments/);
-    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    assert.match(res.stderr, new RegExp(`CPU model: BASE "${esc(base.environment.cpuModel)}", HEAD "Intel`));
-    assert.match(res.stderr, new RegExp(`Node major: BASE ${esc(base.environment.node)}, HEAD v22\\.11\\.0`));
-    res = compare([b, h, '--force']);
-    assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stdout, /Environments differ \(compared anyway with --force\)/);
+    const res = compare([b, h]);
+    assert.equal(res.code, 2, res.stdout + res.stderr);
+    assert.equal(res.stderr, `wami-bench compare: refusing to compare: ${expected.join('; ')} (--force compares anyway)\n`);
+    const forced = compare([b, h, '--force']);
+    assert.notEqual(forced.code, 2, forced.stderr);
+    assert.match(forced.stdout, /Not comparable \(compared anyway with --force\)/);
+  });
+
+  it('--measure-noise: bands from the repeats of a result, written as JSON that --noise reads', () => {
+    const stages = put('noise-src', read('result-stages.json'));
+    const out = join(tmp, 'bands.json');
+    const res = spawnSync(process.execPath, [cli, 'compare', '--measure-noise', stages, '--out', out], { encoding: 'utf8', cwd: root });
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /^noise bands from /);
+    assert.match(res.stdout, /all +fan-out p99 +±\d/);
+    assert.match(res.stdout, /batched +RAM per socket +±\d/);
+    const n = JSON.parse(readFileSync(out, 'utf8')) as NoiseBands;
+    assert.deepEqual(n, measureNoise([read('result-stages.json')]));
+    const b = put('with-noise', base);
+    assert.equal(compare([b, b, '--noise', out]).code, 0);
+    // one run per cell: nothing to measure
+    const none = spawnSync(process.execPath, [cli, 'compare', '--measure-noise', put('noise-none', base)], { encoding: 'utf8', cwd: root });
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /has no repeats to measure noise from: run a scenario with --repeats 3 or more/);
   });
 
   it('bad input exits 2', () => {
@@ -99,6 +192,11 @@ describe('compare CLI', () => {
     const res = compare([b, b, '--max-regression', '10']);
     assert.equal(res.code, 2);
     assert.match(res.stderr, /ambiguous/);
+    const bad = join(tmp, 'bad-noise.json');
+    writeFileSync(bad, '{"hello": 1}');
+    const n = compare([b, b, '--noise', bad]);
+    assert.equal(n.code, 2);
+    assert.match(n.stderr, /--noise .*bad-noise\.json: not a file written by "wami-bench compare --measure-noise/);
   });
 });
 
@@ -111,13 +209,19 @@ describe('compare logic', () => {
     assert.throws(() => parseBound('0%'));
   });
 
-  it('environment differences: CPU model, cores, Node major only', () => {
+  it('machine differences: host, CPU model, cores, memory, Node major; not the kernel or a Node minor', () => {
     const e = read('result-smoke.json').environment;
     const major = nodeMajor(e.node);
     assert.ok(major !== null);
-    assert.deepEqual(environmentDifferences(e, { ...e, node: `v${major}.0.1`, hostname: 'other', kernel: 'x' }), []);
-    assert.deepEqual(environmentDifferences(e, { ...e, cpuCount: e.cpuCount + 2 }), [`core count: BASE ${e.cpuCount}, HEAD ${e.cpuCount + 2}`]);
+    assert.deepEqual(environmentDifferences(e, { ...e, node: `v${major}.0.1`, kernel: 'x' }), []);
+    assert.deepEqual(environmentDifferences(e, { ...e, hostname: 'other', cpuCount: e.cpuCount + 2, memTotalBytes: 1024 }), [
+      `machine: BASE ${e.hostname}, HEAD other`,
+      `core count: BASE ${e.cpuCount}, HEAD ${e.cpuCount + 2}`,
+      `memory: BASE ${e.memTotalBytes} B, HEAD 1024 B`,
+    ]);
     assert.equal(nodeMajor('v20.20.2'), 20);
+    const r = read('result-smoke.json');
+    assert.deepEqual(refusalsOf(r, r), []);
   });
 
   const side = (values: number[], valid = values.length, total = valid): Side => ({
@@ -127,20 +231,78 @@ describe('compare logic', () => {
     total,
   });
 
-  it('with repeats: the interval decides whether a slowdown is outside the noise', () => {
+  it('with repeats: the interval decides; past the bound with an interval holding 1 is inconclusive', () => {
     const clear = compareCell(side([10, 11, 12]), side([20, 21, 22]), M.fanoutP99, { maxRegression: 0.1 });
     assert.equal(clear.verdict, 'regressed');
     assert.equal(clear.ratio, 21 / 11);
     assert.ok(clear.interval && clear.interval.lo > 1);
+    assert.equal(clear.repeatsNeeded, null);
     const noisy = compareCell(side([10, 30, 12]), side([20, 11, 25]), M.fanoutP99, { maxRegression: 0.1 });
-    assert.equal(noisy.verdict, 'within noise');
+    assert.equal(noisy.verdict, 'inconclusive');
     assert.ok(noisy.interval && noisy.interval.lo <= 1);
+    assert.match(noisy.note, /past the 10% bound, but the 95% interval still holds 1; about \d+ runs per side would decide it/);
     const better = compareCell(side([20, 21, 22]), side([10, 11, 12]), M.fanoutP99);
     assert.equal(better.verdict, 'improved');
+    const small = compareCell(side([10, 11, 12]), side([10.5, 11.5, 12.5]), M.fanoutP99, { maxRegression: 0.1 });
+    assert.equal(small.verdict, 'within noise');
+  });
+
+  it('one run per side: the bound and the noise band, whichever is wider; repeats to decide from the band', () => {
+    const noise = { all: { 'fanout.p99Ms': 0.5 }, byKind: { batched: { 'fanout.p99Ms': 0.2 } } };
+    const opts = { maxRegression: 0.1, noise };
+    // pooled band 50%: ×1.3 is past the bound, inside the band
+    const inside = compareCell(side([100]), side([130]), M.fanoutP99, opts, 'per-request');
+    assert.equal(inside.verdict, 'inconclusive');
+    assert.equal(inside.repeatsNeeded, Math.ceil((Math.log(1.5) / Math.log(1.3)) ** 2));
+    assert.equal(inside.repeatsNeeded, 3);
+    assert.equal(
+      inside.note,
+      "past the 10% bound but inside this metric's noise band (±50% between two runs of the same commit); about 3 runs per side would decide it",
+    );
+    // the batched kind's own band (20%) is narrower: the same ×1.3 is a regression there
+    assert.equal(compareCell(side([100]), side([130]), M.fanoutP99, opts, 'batched').verdict, 'regressed');
+    assert.equal(compareCell(side([100]), side([160]), M.fanoutP99, opts, 'per-request').verdict, 'regressed');
+    assert.equal(compareCell(side([160]), side([100]), M.fanoutP99, opts, 'per-request').verdict, 'improved');
+    assert.equal(compareCell(side([130]), side([100]), M.fanoutP99, opts, 'per-request').verdict, 'inconclusive');
+    // within the bound: within noise, whatever the band
+    const within = compareCell(side([100]), side([105]), M.fanoutP99, opts, 'per-request');
+    assert.equal(within.verdict, 'within noise');
+    assert.equal(within.note, 'single run per side; noise band ±50%');
+    // no band for the metric: the bound alone
+    assert.equal(compareCell(side([100]), side([130]), M.ackP99, opts).verdict, 'regressed');
+  });
+
+  it('repeatsToDecide: (ln(1 + band) / ln(ratio))², at least 2', () => {
+    assert.equal(repeatsToDecide(1.3, 0.5), 3);
+    assert.equal(repeatsToDecide(1.1, 1), 53);
+    assert.equal(repeatsToDecide(2, 0.5), 2);
+    assert.equal(repeatsToDecide(1 / 1.3, 0.5), 3);
+    assert.equal(repeatsToDecide(1, 0.5), null);
+    assert.equal(repeatsToDecide(1.3, null), null);
+  });
+
+  it('measureNoise: pooled sd of ln within cells, band = exp(1.96·√2·sd) − 1, per kind too', () => {
+    const r = read('result-stages.json');
+    // Two cells of three repeats each, fan-out p99 set by hand.
+    const runs = r.runs.filter((x) => x.stage.index === 0);
+    const want: Record<string, number[]> = { batched: [10, 20, 40], 'per-request': [100, 100, 100] };
+    for (const run of runs) run.latency.fanoutMs.p99 = want[run.variant]![run.repeat - 1]!;
+    r.runs = runs;
+    const n = measureNoise(r);
+    const sdB = Math.log(2); // ln 10, ln 20, ln 40: mean ln 20, deviations ±ln 2, variance (2·ln²2)/2
+    const b = n.byKind.batched!['fanout.p99Ms']!;
+    assert.ok(Math.abs(b.sdLog! - sdB) < 1e-12, String(b.sdLog));
+    assert.ok(Math.abs(b.band! - (Math.exp(1.959963984540054 * Math.SQRT2 * sdB) - 1)) < 1e-12);
+    assert.equal(b.spread, 3);
+    assert.deepEqual([b.cells, b.runs], [1, 3]);
+    assert.equal(n.byKind['per-request']!['fanout.p99Ms']!.band, 0);
+    // pooled: (2·ln²2 + 0) / (2 + 2)
+    assert.ok(Math.abs(n.bands['fanout.p99Ms']!.sdLog! - Math.sqrt((2 * sdB ** 2) / 4)) < 1e-12);
+    assert.equal(n.bands['errors.total']!.band, null, 'no positive values: not measurable');
   });
 
   it('tiny absolute changes never count, invalid sides are inconclusive', () => {
-    const tiny = compareCell(side([0.2]), side([0.6]), M.fanoutP99);
+    const tiny = compareCell(side([0.2]), side([0.6]), M.fanoutP99, { noise: { all: {} } });
     assert.equal(tiny.verdict, 'within noise');
     assert.match(tiny.note, /absolute floor/);
     assert.equal(compareCell(side([], 0, 1), side([5]), M.fanoutP99).verdict, 'inconclusive');

@@ -74,7 +74,9 @@ test('conformance fails, naming the broken rules, against a server that breaks t
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const port = (http.address() as AddressInfo).port;
   try {
-    const r = await runCli(['conformance', `ws://127.0.0.1:${port}`, '--timeout-ms', '1500', '--quiet-ms', '100', '--burst', '3']);
+    // The wrong frames this server sends go out in the same turn as the ack: a second of quiet is
+    // ample on a busy machine for them to arrive, so the FAILs below cannot race.
+    const r = await runCli(['conformance', `ws://127.0.0.1:${port}`, '--timeout-ms', '1500', '--quiet-ms', '1000', '--burst', '3']);
     assert.equal(r.code, 1, r.out);
     for (const rule of [
       /^FAIL {2}handshake: missing board -> HTTP 400 — handshake was accepted/m,

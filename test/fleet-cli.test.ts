@@ -45,7 +45,9 @@ test('--help documents the flags and the exit codes', async () => {
   ]) {
     assert.ok(r.stdout.includes(s), `help mentions ${s}`);
   }
-  assert.match(r.stdout, /0 status ok; 3 status invalid/);
+  assert.match(r.stdout, /0 status ok and every threshold met; 3 a threshold failed, or status invalid/);
+  assert.match(r.stdout, /--threshold 'EXPR'/);
+  assert.match(r.stdout, /delivery\.missing == 0, delivery\.duplicate == 0, delivery\.phantom == 0, delivery\.outOfOrder == 0, errors\.total == 0/);
 });
 
 test('bad flags exit 2 and name the flag', async () => {
@@ -69,12 +71,10 @@ test('bad flags exit 2 and name the flag', async () => {
   }
 });
 
-test('an unreachable server: status errored, exit 1, quickly, with the failure kinds', async () => {
+test('an unreachable server: status errored, exit 1, with the failure kinds', async () => {
   const out = join(dir, 'unreachable.json');
-  const t = Date.now();
   const r = await cli([...base, '--url', 'ws://127.0.0.1:1', '--warmup-sec', '0', '--out', out]);
   assert.equal(r.code, 1, r.stderr);
-  assert.ok(Date.now() - t < 20_000);
   const res = JSON.parse(readFileSync(out, 'utf8')) as FleetResult;
   assert.equal(res.status, 'errored');
   assert.deepEqual(res.sockets.failuresByKind, { refused: 10 });
@@ -115,9 +115,12 @@ test('a short real run through the CLI: progress on stderr, the FleetResult JSON
       ledger,
     ]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /fleet (connect|warmup) .* open \d+\/40 .*ack p99/);
-    assert.match(r.stderr, /fleet measure/);
-    assert.match(r.stderr, /fleet ok: 40\/40 sockets/);
+    // Not a terminal: plain lines with every field, most important first.
+    assert.match(
+      r.stderr,
+      /^fleet (connect|warmup|measure) \d+s {2}open \d+\/40 {2}left \d+s {2}p99 fanout .* ack .* {2}errors \d+ {2}lag p99 .* {2}sent .* {2}cpu \d+%$/m,
+    );
+    assert.match(r.stderr, /^fleet ok: 40\/40 sockets/m);
     const res = JSON.parse(readFileSync(out, 'utf8')) as FleetResult;
     assert.equal(res.schemaVersion, 1);
     assert.equal(res.status, 'ok');
@@ -127,6 +130,137 @@ test('a short real run through the CLI: progress on stderr, the FleetResult JSON
     assert.equal(res.config.seed, 7);
     assert.equal(res.ledgerFile, ledger);
     assert.equal(res.delivery.missing + res.delivery.duplicate + res.delivery.outOfOrder + res.delivery.phantom, 0);
+  } finally {
+    await srv.stop();
+    srv.cleanup();
+  }
+});
+
+/** A batched server whose queue holds one update and flushes once a second: most updates are refused with OVERLOADED. */
+async function refusingServer() {
+  return startServer('batched', { boards: 10, cardsPerBoard: 20, flags: ['--max-queue', '1', '--flush-interval-ms', '1000'] });
+}
+
+const loose = ['--lag-bound-ms', '1000', '--eld-bound-ms', '1000', '--cpu-bound-pct', '1000'];
+const refusedRun = (port: number, out: string, extra: string[] = []) => [
+  '--url',
+  `ws://127.0.0.1:${port}`,
+  '--connections',
+  '40',
+  '--per-board',
+  '8',
+  '--updates-per-user-per-min',
+  '120',
+  '--warmup-sec',
+  '0',
+  '--duration-sec',
+  '2',
+  '--drain-sec',
+  '3',
+  ...loose,
+  '--out',
+  out,
+  ...extra,
+];
+
+test('refused updates fail the default thresholds: status stays ok (measured honestly), the failed threshold is named, exit 3', {
+  timeout: 60_000,
+}, async () => {
+  const srv = await refusingServer();
+  try {
+    const out = join(dir, 'refused.json');
+    const r = await cli(refusedRun(srv.port, out));
+    assert.equal(r.code, 3, r.stderr);
+    const res = JSON.parse(readFileSync(out, 'utf8')) as FleetResult;
+    assert.equal(res.status, 'ok', res.reasons.join('; '));
+    assert.ok(res.errors.byCode.OVERLOADED! > 0, JSON.stringify(res.errors));
+    const failed = res.thresholds!.filter((t) => !t.pass);
+    assert.deepEqual(
+      failed.map((t) => t.expr),
+      ['errors.total == 0'],
+    );
+    assert.deepEqual(res.reasons, [`threshold failed: errors.total == 0 (actual ${res.errors.total})`]);
+    assert.deepEqual(
+      res.thresholds!.map((t) => t.expr),
+      ['delivery.missing == 0', 'delivery.duplicate == 0', 'delivery.phantom == 0', 'delivery.outOfOrder == 0', 'errors.total == 0', 'updates.unanswered == 0'],
+    );
+    assert.match(r.stderr, /^fleet ok \(measured honestly\), FAILED 1 threshold: 40\/40 sockets/m);
+    assert.match(r.stderr, /^ {2}- threshold failed: errors\.total == 0 \(actual \d+\)$/m);
+  } finally {
+    await srv.stop();
+    srv.cleanup();
+  }
+});
+
+test('a --cards-per-board that does not match the server: exit 2 before the load, one line', { timeout: 60_000 }, async () => {
+  const srv = await startServer('batched', { boards: 10, cardsPerBoard: 20 });
+  try {
+    const r = await cli(refusedRun(srv.port, join(dir, 'never.json'), ['--cards-per-board', '10']));
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(
+      r.stderr,
+      "wami-bench fleet: --cards-per-board 10 does not match the server: board 1 has 20 cards, ids 1..20, the layout says 10 cards, ids 1..10; drop --cards-per-board to use the server's cards\n",
+    );
+  } finally {
+    await srv.stop();
+    srv.cleanup();
+  }
+});
+
+test('the server killed mid-run with no fault scheduled: status errored, exit 1, closes and sends on closed sockets in the JSON', {
+  timeout: 90_000,
+}, async () => {
+  const srv = await startServer('batched', { boards: 4, cardsPerBoard: 10 });
+  try {
+    const out = join(dir, 'killed.json');
+    const c = spawn(
+      process.execPath,
+      [
+        CLI,
+        'fleet',
+        '--url',
+        `ws://127.0.0.1:${srv.port}`,
+        '--connections',
+        '20',
+        '--per-board',
+        '5',
+        '--updates-per-user-per-min',
+        '120',
+        '--warmup-sec',
+        '0.5',
+        '--duration-sec',
+        '3',
+        '--drain-sec',
+        '1',
+        '--seed',
+        '3',
+        '--cards-per-board',
+        '10',
+        '--out',
+        out,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    let killed = false;
+    c.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      // once the measured window runs, the server dies (no fault was scheduled)
+      if (!killed && /fleet measure/.test(stderr)) {
+        killed = true;
+        srv.child.kill('SIGKILL');
+      }
+    });
+    const code = await new Promise<number | null>((res) => c.on('exit', res));
+    assert.ok(killed, stderr);
+    assert.equal(code, 1, stderr);
+    const res = JSON.parse(readFileSync(out, 'utf8')) as FleetResult;
+    assert.equal(res.status, 'errored');
+    assert.match(res.reasons.join('; '), /the server went away .* with no fault scheduled: 20 of 20 socket\(s\) closed early \(1006 ×20\)/);
+    assert.equal(res.sockets.closedEarly, 20);
+    assert.deepEqual(res.sockets.closedEarlyByCode, { 1006: 20 });
+    assert.ok((res.sockets.sendsOnClosed ?? 0) > 0, 'updates fell due on the closed sockets');
+    assert.match(stderr, /fleet errored/);
   } finally {
     await srv.stop();
     srv.cleanup();

@@ -109,6 +109,15 @@ weird_metric{path="neg"} -Inf
 weird_metric{path="exp"} 1.5e-3
 `;
 
+/** Polls `pred` every 10 ms until it holds (bounded by the test's own timeout). */
+async function until(pred: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('Prometheus text parser', () => {
   test('parses a realistic exposition: types, help, labels with escapes, NaN/±Inf, timestamps', () => {
     const m = parsePromText(REALISTIC);
@@ -437,12 +446,54 @@ describe('MetricsReducer (pure)', () => {
     assert.equal(all.summary().window!.scrapes, 1);
   });
 
-  test('no scrapes: a zero summary', () => {
+  test('no scrapes: every figure unknown (null), never zero', () => {
     const s = new MetricsReducer().summary();
-    assert.equal(s.updatesReceived, 0);
+    for (const k of [
+      'updatesReceived',
+      'updatesPersisted',
+      'broadcastFrames',
+      'busyHits',
+      'retries',
+      'exhausted',
+      'slowConsumerCloses',
+      'errorsByCode',
+    ] as const)
+      assert.equal(s[k], null, k);
     assert.equal(s.commitMs, null);
     assert.equal(s.queueDepthMax, null);
+    assert.equal(s.broadcastUnpersisted, null);
     assert.deepEqual(s.timeseries, []);
+  });
+
+  test('a server exposing only some metrics: the others are unknown (null), the exposed ones counted from 0', () => {
+    // Like a non-Node server: no nodejs_* gauges, no BUSY or retry counters, the errors family declared but still empty.
+    const page = (received: number, persisted: number) =>
+      parsePromText(
+        [
+          '# TYPE wami_updates_received_total counter',
+          `wami_updates_received_total ${received}`,
+          '# TYPE wami_updates_persisted_total counter',
+          `wami_updates_persisted_total ${persisted}`,
+          '# TYPE wami_errors_total counter',
+          '# TYPE wami_queue_depth gauge',
+          'wami_queue_depth 0',
+          '',
+        ].join('\n'),
+      );
+    const r = new MetricsReducer();
+    r.add(0, page(0, 0));
+    r.add(1000, page(7, 5));
+    const s = r.summary();
+    assert.equal(s.updatesReceived, 7);
+    assert.equal(s.updatesPersisted, 5);
+    assert.equal(s.queueDepthMax, 0);
+    assert.deepEqual(s.errorsByCode, {}, 'the family is declared: no errors, known');
+    for (const k of ['busyHits', 'retries', 'exhausted', 'broadcastFrames', 'slowConsumerCloses', 'walBytesMax', 'eventLoopDelayMsP99'] as const)
+      assert.equal(s[k], null, k);
+    assert.equal(s.batchSize, null);
+    assert.deepEqual(s.timeseries, [
+      { t: 1, queueDepth: 0, walBytes: null, busyHits: null, retries: null, exhausted: null, persisted: 5, commitMsP99: null, eventLoopDelayMsP99: null },
+    ]);
   });
 });
 
@@ -495,10 +546,11 @@ describe('MetricsScraper against a real HTTP server', () => {
     const sc = new MetricsScraper({ url: `http://127.0.0.1:${port}/metrics`, intervalMs: 100 });
     assert.equal(sc.last(), null);
     sc.start();
-    await new Promise((r) => setTimeout(r, 450));
+    // Wait for the scrapes themselves, not for a time a busy machine may not keep.
+    await until(() => (sc.snapshot()?.scrapes ?? 0) >= 2, 'two scrapes');
     assert.equal(sc.lastValue('wami_connections'), 1000);
     const s = await sc.finish();
-    assert.ok(s.scrapes >= 2 && s.scrapes <= 7, `scrapes ${s.scrapes}`);
+    assert.ok(s.scrapes >= 2, `scrapes ${s.scrapes}`);
     assert.equal(s.scrapeFailures, 0);
     assert.equal(s.updatesReceived, 7);
     assert.deepEqual(s.errorsByCode, { OVERLOADED: 7, BUSY_EXHAUSTED: 5, BAD_MESSAGE: 2 });
@@ -517,7 +569,7 @@ describe('MetricsScraper against a real HTTP server', () => {
       mode = m;
       const sc = new MetricsScraper({ url: `http://127.0.0.1:${port}/metrics`, intervalMs: 60 });
       sc.start();
-      await new Promise((r) => setTimeout(r, 200));
+      await until(() => (sc.snapshot()?.scrapeFailures ?? 0) >= 2, `${m}: two failed scrapes`);
       const s = await sc.finish();
       assert.equal(s.scrapes, 0);
       assert.ok(s.scrapeFailures >= 2, `${m}: ${s.scrapeFailures}`);
@@ -530,7 +582,7 @@ describe('MetricsScraper against a real HTTP server', () => {
     await new Promise((r) => tmp.close(r));
     const refused = new MetricsScraper({ url: `http://127.0.0.1:${deadPort}/metrics`, intervalMs: 50 });
     refused.start();
-    await new Promise((r) => setTimeout(r, 160));
+    await until(() => (refused.snapshot()?.scrapeFailures ?? 0) >= 1, 'a refused scrape');
     const s = await refused.finish(); // waits for the attempt in flight, then one more
     assert.equal(s.scrapes, 0);
     assert.ok(s.scrapeFailures >= 1);

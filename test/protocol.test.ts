@@ -113,6 +113,10 @@ test('connect query: integers only', () => {
   assert.deepEqual(parseConnectQuery('/ws?board=x&user=-1'), { path: '/ws', board: null, user: null });
   assert.deepEqual(parseConnectQuery('/ws'), { path: '/ws', board: null, user: null });
   assert.deepEqual(parseConnectQuery('/ws?board=1.5&user=0'), { path: '/ws', board: null, user: 0 });
+  // a repeated parameter is invalid (which board would it be?); a malformed escape is just not digits
+  assert.deepEqual(parseConnectQuery('/ws?board=1&user=1&board=2'), { path: '/ws', board: null, user: 1 });
+  assert.deepEqual(parseConnectQuery('/ws?board=1&user=2&user=2'), { path: '/ws', board: 1, user: null });
+  assert.deepEqual(parseConnectQuery('/ws?board=%zz&user=%31'), { path: '/ws', board: null, user: 1 });
 });
 
 test('handshake: 400 for a missing/invalid board or user, 404 for an unknown board or another path', () => {

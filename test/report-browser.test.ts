@@ -121,8 +121,8 @@ describe('report.html in chromium', { skip, timeout: 60_000 }, () => {
 
   it('stages: the scaling curve opens the page, switching stage redraws every chart', async () => {
     const { page, errors, requests } = await openReport(browser, 'result-stages.json', tmp);
-    const first = await page.evaluate(() => document.querySelector('main > section:not(#verdict)')?.id);
-    assert.equal(first, 'scaling');
+    const order = await page.evaluate(() => [...document.querySelectorAll('main > section')].map((s) => s.id).slice(0, 3));
+    assert.deepEqual(order, ['decision', 'verdict', 'scaling']);
     const options = await page.$$eval('#wami-sel option', (os) => os.map((o) => (o as HTMLOptionElement).value));
     assert.equal(options.length, 6, 'two stages × three repeats');
     await page.selectOption('#wami-sel', options[0] as string);
@@ -141,11 +141,14 @@ describe('report.html in chromium', { skip, timeout: 60_000 }, () => {
     await page.close();
   });
 
-  it('capacity: the section follows the verdict, then the scaling curve; every chart draws', async () => {
+  it('capacity: the section follows the decision and the verdict, then the scaling curve; every chart draws', async () => {
     const { result } = capacityFixture();
     const { page, errors, requests } = await openReport(browser, { name: 'capacity', result }, tmp);
-    const order = await page.evaluate(() => [...document.querySelectorAll('main > section')].map((s) => s.id).slice(0, 4));
-    assert.deepEqual(order, ['verdict', 'capacity', 'scaling', 'tables']);
+    const order = await page.evaluate(() => [...document.querySelectorAll('main > section')].map((s) => s.id).slice(0, 5));
+    assert.deepEqual(order, ['decision', 'verdict', 'capacity', 'scaling', 'tables']);
+    // The capacity search speaks in the decision too, linked to its section.
+    const line = (await page.textContent('#decision a[href="#capacity"]')) ?? '';
+    assert.match(line, /^Capacity \(SLO /);
     const text = (await page.textContent('#capacity')) ?? '';
     assert.match(text, /not the server’s/);
     const info = await canvases(page);

@@ -68,7 +68,21 @@ describe('report from the committed fixtures', () => {
       assert.match(html, /Chart\.js v4/, 'chart.js inlined');
       assert.match(html, /<script type="application\/json" id="wami-data">/);
       // The sections, in the issue's order (scaling first only when there are stages).
-      const order = ['verdict', 'tables', 'memory', 'steady', 'distribution', 'over-time', 'errors', 'resources', 'sqlite', 'audit', 'environment', 'scenario'];
+      const order = [
+        'decision',
+        'verdict',
+        'tables',
+        'memory',
+        'steady',
+        'distribution',
+        'over-time',
+        'errors',
+        'resources',
+        'sqlite',
+        'audit',
+        'environment',
+        'scenario',
+      ];
       const at = (id: string) => html.indexOf(`<section id="${id}"`);
       const pos = order.map(at);
       assert.ok(

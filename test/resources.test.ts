@@ -111,7 +111,11 @@ describe('ResourceSampler on a real process tree', () => {
     const childCode = `
       const end = Date.now() + 300; let x = 0; while (Date.now() < end) x += Math.sqrt(x + 1);
       let keep = null;
-      process.on('SIGUSR2', () => { keep = Buffer.alloc(64 * 1024 * 1024, 1); console.log('allocated ' + process.pid + ' ' + keep.length); });
+      process.on('SIGUSR2', () => {
+        keep = Buffer.alloc(64 * 1024 * 1024, 1);
+        const burn = Date.now() + 300; let y = 0; while (Date.now() < burn) y += Math.sqrt(y + 1);
+        console.log('allocated ' + process.pid + ' ' + keep.length);
+      });
       console.log('ready ' + process.pid);
       setInterval(() => {}, 1000);`;
     const parentCode = `
@@ -152,12 +156,15 @@ describe('ResourceSampler on a real process tree', () => {
     });
     sampler.start();
     await waitFor(() => lines.filter((l) => l.startsWith('ready ')).length === 2);
-    await sleep(450);
+    // Samples of the idle tree, awaited as samples (not as a time a busy machine may not keep).
+    await waitFor(() => sampler.current().length >= 2);
     const idle = sampler.markIdle();
     assert.ok(idle > 0);
     for (const pid of childPids) process.kill(pid, 'SIGUSR2');
     await waitFor(() => lines.filter((l) => l.startsWith('allocated ')).length === 2);
-    await sleep(450);
+    // A sample taken after both allocated (the 64 MiB each, and the 300 ms of CPU each burnt with it).
+    const n = sampler.current().length;
+    await waitFor(() => sampler.current().length >= Math.max(n + 1, 4) && sampler.current().some((x) => x.serverConnections === 7));
     const rep = sampler.stop(10);
     assert.strictEqual(sampler.stop(), rep, 'stop is idempotent');
 
@@ -192,7 +199,7 @@ describe('ResourceSampler on a real process tree', () => {
       connectionsProbe: () => Promise.reject(new Error('down')),
     });
     s.start();
-    await sleep(180);
+    for (let i = 0; i < 3000 && s.current().length < 2; i++) await sleep(10);
     const rep = s.stop();
     assert.equal(rep.processes, 0);
     assert.equal(rep.rssBytesMax, 0);

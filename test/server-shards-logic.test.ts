@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,15 +97,26 @@ test('commitWithSplit busyWait: a non-BUSY error is not waited on (split as befo
   assert.equal(slept, 0);
 });
 
-/** Another process takes the write lock of `db`, prints "locked", holds it `holdMs`, then commits. */
-function holdWriteLock(db: string, holdMs: number): Promise<{ released: Promise<number | null> }> {
+/**
+ * Another process takes the write lock of `db`, prints "locked", and holds it until the file
+ * `release` exists (it looks every 5 ms), then commits. Event-driven: the lock is held for as long
+ * as the test needs it, however slow the machine, and released when the test says so (from a
+ * synchronous callback too: writing a file needs no event loop).
+ */
+function holdWriteLock(db: string, release: string): Promise<{ released: Promise<number | null> }> {
   const src = `
+    const fs = require('node:fs');
     const Database = require(${JSON.stringify(require_.resolve('better-sqlite3'))});
     const db = new Database(${JSON.stringify(db)});
     db.exec('BEGIN IMMEDIATE');
     db.exec("UPDATE boards SET name = name WHERE id = 1");
     process.stdout.write('locked\\n');
-    setTimeout(() => { db.exec('COMMIT'); db.close(); }, ${holdMs});
+    const t = setInterval(() => {
+      if (!fs.existsSync(${JSON.stringify(release)})) return;
+      clearInterval(t);
+      db.exec('COMMIT');
+      db.close();
+    }, 5);
   `;
   const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
   const released = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
@@ -140,22 +151,33 @@ test("two writers on one file: with the shards' busy wait a batch survives anoth
     const cell = new Int32Array(new SharedArrayBuffer(4));
     const db = openDb(file, { busyTimeoutMs: 0 });
 
-    // plain writer, busy_timeout 0, no app wait: BUSY fails the batch
+    // plain writer, busy_timeout 0, no app wait: BUSY fails the batch (the lock is held until we release it)
     const plain = createBatchWriter(db, { ...DEFAULT_SPLIT_POLICY, retries: 0 });
-    let lock = await holdWriteLock(file, 300);
+    const release1 = join(dir, 'release-1');
+    let lock = await holdWriteLock(file, release1);
     const failed = plain.write(rows(1, 3, 'p'));
+    writeFileSync(release1, '');
     assert.ok(
       failed.rows.every((r) => !r.ok && /SQLITE_BUSY/.test(r.code)),
       JSON.stringify(failed.rows[0]),
     );
     assert.equal(await lock.released, 0);
 
-    // the shards' writer: waits the lock out, commits every row
+    // the shards' writer: waits the lock out, commits every row. The lock is released from inside
+    // the writer's own wait, after its first BUSY: so the wait is certain, and so is its end.
+    const release2 = join(dir, 'release-2');
     const shardWriter = createBatchWriter(db, {
       ...DEFAULT_SPLIT_POLICY,
-      busyWait: { maxMs: 30_000, sleep: (ms) => void Atomics.wait(cell, 0, 0, ms), now: () => performance.now() },
+      busyWait: {
+        maxMs: 30_000,
+        sleep: (ms) => {
+          if (!existsSync(release2)) writeFileSync(release2, '');
+          Atomics.wait(cell, 0, 0, ms);
+        },
+        now: () => performance.now(),
+      },
     });
-    lock = await holdWriteLock(file, 300);
+    lock = await holdWriteLock(file, release2);
     const ok = shardWriter.write(rows(2, 4, 's'));
     assert.ok(
       ok.rows.every((r) => r.ok),

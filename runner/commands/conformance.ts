@@ -1,8 +1,9 @@
 /**
  * `wami-bench conformance ws://HOST:PORT`: plays wire protocol v1's rules against any server and
  * prints each check as PASS or FAIL with the reason. Exit 0 only if all pass (1 if any fails,
- * 2 on bad flags).
+ * 2 on bad flags or when nothing listens at the URL).
  */
+import { connect } from 'node:net';
 import { flagOf } from '../../model/options.js';
 import {
   CONFORMANCE_OPTIONS,
@@ -20,7 +21,7 @@ const spec: CommandSpec = {
     "Plays wire protocol v1's rules (protocol/README.md) against a running server, through real sockets and HTTP,\n" +
     'and prints each check as PASS or FAIL with the reason. Exit 0 only if every check passes. It needs two\n' +
     'existing boards and the seeded layout (board b owns cards (b-1)*M+1 .. b*M); run it against a server\n' +
-    'nobody else is using.',
+    'nobody else is using.\nExit codes: 0 every check passed, 1 a check failed, 2 bad flags or nothing listening at the URL.',
   flagHelp: [
     `--board N              a board that exists (default ${D.board})`,
     `--other-board N        another board that exists (default ${D.otherBoard})`,
@@ -42,14 +43,37 @@ const spec: CommandSpec = {
   allowPositionals: true,
 };
 
+/**
+ * A URL where nothing listens is the user's mistake (a wrong port, a server not started), not 17
+ * failed checks: one line, exit 2. A TCP connection that opens means a server is there.
+ */
+function reachable(ws: string, url: string, timeoutMs: number): Promise<void> {
+  const u = new URL(ws);
+  const port = Number(u.port || (u.protocol === 'wss:' ? 443 : 80));
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: u.hostname.replace(/^\[|\]$/g, ''), port, timeout: timeoutMs });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve();
+    });
+    const fail = (why: string): void => {
+      sock.destroy();
+      reject(new UsageError(`nothing answers at ${url} (${why}): start the server first, or check the host and port`));
+    };
+    sock.once('timeout', () => fail(`no connection within ${timeoutMs} ms`));
+    sock.once('error', (e: NodeJS.ErrnoException) => fail(e.code ?? e.message));
+  });
+}
+
 export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
   const [url, ...extra] = p.positionals;
-  if (url === undefined) throw new UsageError(`missing the server URL, e.g. ws://127.0.0.1:8080\n\nUsage: ${spec.usage}`);
+  if (url === undefined) throw new UsageError(`missing the server URL, e.g. ws://127.0.0.1:8080 (usage: ${spec.usage})`);
   if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  let target: { ws: string; http: string };
   try {
-    normalizeServerUrl(url);
+    target = normalizeServerUrl(url);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -61,6 +85,7 @@ export async function main(argv: string[]): Promise<number> {
   const parsed = ConformanceOptionsSchema.safeParse(set);
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => i.message).join('; '));
   const opts = parsed.data;
+  await reachable(target.ws, url, opts.timeoutMs);
   process.stdout.write(`wami-bench conformance: protocol v1 against ${url}\n`);
   const results = await runConformance(opts, (r) => process.stdout.write(`${r.ok ? 'PASS' : 'FAIL'}  ${r.name}${r.detail ? ` — ${r.detail}` : ''}\n`));
   const failed = results.filter((r) => !r.ok).length;

@@ -11,7 +11,10 @@ import { UsageError } from '../../model/errors.js';
 import { FLEET_FLAGS, FLEET_OPTIONS, GUARD_FLAGS, GUARD_OPTIONS, type FleetOptions } from '../../model/fleet-options.js';
 import { defaultOf, parseFlagText } from '../../model/options.js';
 import { parseCommand, strFlag, type CommandSpec } from '../args.js';
-import { formatFleetProgress } from '../progress.js';
+import { fleetProgressFields, Progress } from '../progress.js';
+import { EXIT } from '../../model/exit-codes.js';
+import { checkWritablePlace } from '../../servers/common/db.js';
+import { DEFAULT_FLEET_THRESHOLDS, evaluateFleetThresholds, fleetThresholds, thresholdReason, type ParsedThreshold } from '../../scenarios/thresholds.js';
 
 /** "(default 5)", from the option's one declaration. */
 const dflt = (k: keyof typeof FLEET_OPTIONS): string => `(default ${String(defaultOf(FLEET_OPTIONS[k]))})`;
@@ -21,14 +24,20 @@ const spec: CommandSpec = {
   usage:
     'wami-bench fleet --url ws://127.0.0.1:PORT[/ws] --connections N --per-board K --updates-per-user-per-min R --duration-sec S ' +
     '[--warmup-sec W] [--seed X] [--workers K] [--cards-per-board M] [--arrival poisson|fixed] [--connect-rate R] [--first-user U] ' +
-    '[--ledger FILE] [--out FILE.json]',
+    "[--threshold 'EXPR' …] [--ledger FILE] [--out FILE.json]",
   summary:
     "Opens N WebSockets (users) from several worker processes, user u on board floor(u/K)+1, and sends each user's updates on a " +
     'seeded open-loop schedule; measures connect, ack and fan-out latency from the scheduled time (and from the actual send time), ' +
     'delivery (expected, missing, duplicate, out-of-order, phantom) and errors; marks the run invalid when the fleet itself could not ' +
     'keep up. Progress goes to stderr once a second; the FleetResult JSON goes to --out (or stdout).\n\n' +
-    'Exit status: 0 status ok; 3 status invalid (the fleet fell behind, saturated, or not every socket was reached); ' +
-    '1 status errored (the fleet could not run: server unreachable, worker crashed) or a harness error; 2 bad flags; 130 interrupted.',
+    'Before the load, the fleet reads the cards of every board it will use from GET /boards/:id (--cards-per-board is then only checked against them; ' +
+    'a server without that route needs --cards-per-board).\n\n' +
+    'Thresholds, as in a scenario, are checked after the run; by default ' +
+    `${DEFAULT_FLEET_THRESHOLDS.join(', ')}: a lost, duplicated, reordered or phantom broadcast, a refused update or one never answered fails the run. ` +
+    'A --threshold on the same metric replaces its default (e.g. --threshold "errors.total < 10"). A failed threshold is named in the reasons; ' +
+    '`status` still says only whether the fleet measured honestly.\n\n' +
+    'Exit status: 0 status ok and every threshold met; 3 a threshold failed, or status invalid (the fleet fell behind, saturated, or not every socket was reached); ' +
+    '1 status errored (the fleet could not run: server unreachable, worker crashed) or a harness error; 2 bad flags, or cards that do not match the server; 130 interrupted.',
   flagHelp: [
     '--url URL[,URL…]               server, ws:// or wss:// (a missing path means /ws) (required); several servers that',
     "                               each serve every board: board b's users go to the ((b-1) mod n)-th",
@@ -40,7 +49,8 @@ const spec: CommandSpec = {
     `--drain-sec D                  longest wait for answers after the last send ${dflt('drainSec')}`,
     `--seed X                       schedule seed: same seed, same schedule ${dflt('seed')}`,
     `--arrival poisson|fixed        inter-arrival law per user ${dflt('arrival')}`,
-    `--cards-per-board M            cards per board in the seeded database ${dflt('cardsPerBoard')}`,
+    '--cards-per-board M            cards per board of the seeded layout (board b owns cards (b-1)*M+1 .. b*M): only for a server without',
+    "                               GET /boards/:id; otherwise checked against the server's cards (a mismatch is an error)",
     '--workers K                    worker processes (default: from CPUs and sockets, at least 2, <= 19000 sockets each)',
     `--connect-rate R               connection attempts per second, whole fleet ${dflt('connectRatePerSec')}`,
     `--handshake-timeout-ms T       WebSocket handshake timeout ${dflt('handshakeTimeoutMs')}`,
@@ -54,6 +64,7 @@ const spec: CommandSpec = {
     `--lag-bound-ms X               invalid when the schedule lag p99 exceeds X ms (default ${String(defaultOf(G.lagMsP99))})`,
     `--cpu-bound-pct X              invalid when a worker stays at >= X% of a core for ${String(defaultOf(G.cpuSustainSec))}+ measured seconds (default ${String(defaultOf(G.cpuPct))})`,
     `--eld-bound-ms X               invalid when a worker's event-loop delay p99 exceeds X ms (default ${String(defaultOf(G.eventLoopDelayMsP99))})`,
+    "--threshold 'EXPR'             a threshold like 'fanoutMs.p99 < 250' or 'errors.total < 10', repeatable (defaults above)",
     '--ledger FILE                  also write the ledger (acked, errored, unanswered, seen) for the audit',
     '--out FILE                     write the FleetResult JSON there (default: stdout)',
     '--quiet                        no progress lines',
@@ -82,6 +93,7 @@ const spec: CommandSpec = {
     'lag-bound-ms': { type: 'string' },
     'cpu-bound-pct': { type: 'string' },
     'eld-bound-ms': { type: 'string' },
+    threshold: { type: 'string', multiple: true },
     ledger: { type: 'string' },
     out: { type: 'string' },
     quiet: { type: 'boolean' },
@@ -130,7 +142,7 @@ function parse(flag: string, raw: string, field: z.ZodType): unknown {
  * Parses the flags into FleetOptions (exported for tests). Bounds come from the options' schema;
  * defaults are left to it (runFleet fills them in). Throws UsageError naming the bad flag.
  */
-export function fleetOptionsFromArgv(argv: string[]): { opts: FleetOptions; out: string | null; quiet: boolean } | null {
+export function fleetOptionsFromArgv(argv: string[]): { opts: FleetOptions; out: string | null; quiet: boolean; thresholds: ParsedThreshold[] } | null {
   const p = parseCommand(spec, argv);
   if (!p) return null;
   const v = p.values;
@@ -161,24 +173,43 @@ export function fleetOptionsFromArgv(argv: string[]): { opts: FleetOptions; out:
       throw new UsageError(`--ca: cannot read ${f}: ${(e as Error).message}`);
     }
   }
-  if (v.ledger !== undefined) opts.ledgerFile = resolve(strFlag(v, 'ledger', undefined));
-  const out = v.out !== undefined ? resolve(strFlag(v, 'out', undefined)) : null;
-  return { opts: opts as FleetOptions, out, quiet: v.quiet === true };
+  if (v.ledger !== undefined) opts.ledgerFile = writableFile('--ledger', strFlag(v, 'ledger', undefined));
+  const out = v.out !== undefined ? writableFile('--out', strFlag(v, 'out', undefined)) : null;
+  let thresholds: ParsedThreshold[];
+  try {
+    thresholds = fleetThresholds((v.threshold as string[] | undefined) ?? []);
+  } catch (e) {
+    throw new UsageError(`--threshold: ${(e as Error).message}`);
+  }
+  return { opts: opts as FleetOptions, out, quiet: v.quiet === true, thresholds };
+}
+
+/** The absolute path of a file the command will write at the end, checked now: a run is not lost to a typo in a path. */
+function writableFile(flag: string, path: string): string {
+  const file = resolve(path);
+  try {
+    checkWritablePlace(file);
+  } catch (e) {
+    throw new UsageError(`${flag} ${(e as Error).message}`);
+  }
+  return file;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const parsed = fleetOptionsFromArgv(argv);
   if (!parsed) return 0;
-  const { opts, out, quiet } = parsed;
+  const { opts, out, quiet, thresholds } = parsed;
   const abort = new AbortController();
   const onSig = (): void => abort.abort();
   process.once('SIGINT', onSig);
   process.once('SIGTERM', onSig);
   let result: FleetResult;
+  // On a terminal one line rewritten in place, fitted to its width; elsewhere a plain line a second.
+  const progress = new Progress(process.stderr, quiet, 0);
   try {
     result = await runFleet(opts, {
       signal: abort.signal,
-      ...(quiet ? {} : { onSecond: (p) => process.stderr.write(`${formatFleetProgress(p)}\n`) }),
+      ...(quiet ? {} : { onSecond: (p) => progress.line(fleetProgressFields(p)) }),
     });
   } catch (e) {
     if (abort.signal.aborted) {
@@ -187,20 +218,29 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   } finally {
+    progress.clear();
     process.removeListener('SIGINT', onSig);
     process.removeListener('SIGTERM', onSig);
+  }
+  if (result.status !== 'errored') {
+    result.thresholds = evaluateFleetThresholds(result, thresholds);
+    result.reasons.push(...result.thresholds.filter((t) => !t.pass).map(thresholdReason));
   }
   const json = `${JSON.stringify(result, null, 2)}\n`;
   if (out) writeFileSync(out, json);
   else process.stdout.write(json);
   const r = result;
   const lat = r.latency;
+  const failed = (r.thresholds ?? []).filter((t) => !t.pass);
+  const verdict = failed.length ? ` (measured honestly), FAILED ${failed.length} threshold${failed.length === 1 ? '' : 's'}` : '';
   process.stderr.write(
-    `fleet ${r.status}: ${r.sockets.reached}/${r.sockets.asked} sockets; ${r.updates.sent} sent, ${r.updates.acked} acked, ` +
+    `fleet ${r.status}${verdict}: ${r.sockets.reached}/${r.sockets.asked} sockets; ${r.updates.sent} sent, ${r.updates.acked} acked, ` +
       `${r.updates.errored} errored, ${r.updates.unanswered} unanswered; delivery ${r.delivery.received}/${r.delivery.expected} ` +
       `(missing ${r.delivery.missing}, duplicate ${r.delivery.duplicate}, out-of-order ${r.delivery.outOfOrder}, phantom ${r.delivery.phantom}); ` +
       `ack p99 ${lat.ackMs.p99} ms, fanout p99 ${lat.fanoutMs.p99} ms${out ? `; wrote ${out}` : ''}\n`,
   );
   for (const reason of r.reasons) process.stderr.write(`  - ${reason}\n`);
-  return r.status === 'ok' ? 0 : r.status === 'invalid' ? 3 : 1;
+  if (r.status === 'errored') return EXIT.error;
+  if (r.status === 'invalid' || failed.length > 0) return EXIT.failed;
+  return EXIT.ok;
 }

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { markdown, MICRO_SCHEMA_VERSION, terminalTable, txSplitLine, walCostLines, writerRatioLines, type MicroResultFile } from '../../micro/output.js';
 import { runSuites, SUITE_NAMES, txSplit, walCost } from '../../micro/suites.js';
-import { parseCommand, strFlag, type CommandSpec } from '../args.js';
+import { creatableDir, parseCommand, strFlag, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
 import { captureEnvironment } from '../environment.js';
 import { makeRunId } from '../run.js';
@@ -38,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const started = new Date();
   const id = makeRunId('micro', started).replace(/^micro-/, '');
-  const outDir = resolve(typeof p.values.out === 'string' ? p.values.out : join('results', `micro-${id}`));
+  const outDir = creatableDir('--out', typeof p.values.out === 'string' ? p.values.out : join('results', `micro-${id}`));
   const timeMs = quick ? 100 : 1000;
   const environment = captureEnvironment({ serverNodeFlags: process.execArgv, fleetNodeFlags: [], pinned: false });
   process.stderr.write(`wami-bench micro: ${timeMs} ms per task${quick ? ' (quick)' : ''}\n`);

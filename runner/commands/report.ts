@@ -1,6 +1,6 @@
 import { dirname, relative, resolve } from 'node:path';
 import { REPORT_FORMATS, loadResult, writeReportFiles, type ReportFormat } from '../../report/index.js';
-import { parseCommand, strFlag, type CommandSpec } from '../args.js';
+import { creatableDir, parseCommand, positionalError, strFlag, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
 
 const spec: CommandSpec = {
@@ -37,11 +37,11 @@ export function parseFormats(raw: string): ReportFormat[] {
 export async function main(argv: string[]): Promise<number> {
   const p = parseCommand(spec, argv);
   if (!p) return 0;
-  if (p.positionals.length !== 1) throw new UsageError(`expected one result file, got ${p.positionals.length}\n\nUsage: ${spec.usage}`);
+  if (p.positionals.length !== 1) throw positionalError('one result file', p.positionals.length, spec);
   const file = resolve(p.positionals[0] as string);
   const formats = parseFormats(strFlag(p.values, 'format', 'html,md'));
-  const outDir = resolve(strFlag(p.values, 'out', dirname(file)));
   const result = await loadResult(file);
+  const outDir = creatableDir(p.values.out === undefined ? "--out (default: the result's directory)" : '--out', strFlag(p.values, 'out', dirname(file)));
   const written = await writeReportFiles(result, outDir, formats);
   for (const f of formats) {
     const path = written[f];

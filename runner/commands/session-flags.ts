@@ -2,7 +2,7 @@
  * Flags shared by the commands that run a session of audited runs (`run`, `capacity`): output,
  * pinning, report, progress, and the scenario overrides they have in common.
  */
-import { optionFlag, type Options } from '../args.js';
+import { creatableDir, optionFlag, type Options } from '../args.js';
 import { ScenarioSchema } from '../../scenarios/schema.js';
 import { UsageError } from '../../model/errors.js';
 import type { RunOptions, RunOutcome } from '../run.js';
@@ -49,7 +49,7 @@ export function sessionOverrides(v: Record<string, unknown>): Overrides {
 export function sessionRunOptions(v: Record<string, unknown>, scenarioFile: string): RunOptions {
   return {
     scenarioFile,
-    ...(typeof v.out === 'string' ? { outDir: v.out } : {}),
+    ...(typeof v.out === 'string' ? { outDir: creatableDir('--out', v.out) } : {}),
     pin: v.pin === true,
     keepDb: v['keep-db'] === true,
     noReport: v['no-report'] === true,
@@ -93,6 +93,6 @@ export async function runSessionFromCli(
 
 /** The one scenario name or path both commands take. */
 export function scenarioArg(positionals: string[], usage: string): string {
-  if (positionals.length !== 1) throw new UsageError(`expected exactly one scenario name or path, got ${positionals.length}\n\nUsage: ${usage}`);
+  if (positionals.length !== 1) throw new UsageError(`expected exactly one scenario name or path, got ${positionals.length} (usage: ${usage})`);
   return positionals[0]!;
 }

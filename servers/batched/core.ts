@@ -5,26 +5,33 @@
  * and is queued; every `flushIntervalMs` the writer commits everything queued as one transaction
  * and the senders get their acks. The HTTP/upgrade front is elsewhere (servers/common/front.ts),
  * so a shard process of `--shards N` (shard.ts) is this core fed with sockets handed over by a primary.
+ *
+ * Seqs are handed out only under the board's committed seq lease (lease.ts): the writer commits
+ * leases with the batches; a board at the end of its lease holds its new updates (no seq, no
+ * broadcast, counted against --max-queue) until the next lease commits. So a seq once broadcast is
+ * never reused, whatever happens to the process or the disk.
  */
 import type { WebSocket } from 'ws';
 import { nowMs, round3 } from '../../protocol/clock.js';
-import { CLOSE_GOING_AWAY, type ErrorCode } from '../../protocol/messages.js';
+import { CLOSE_GOING_AWAY, type ClientUpdate, type ErrorCode } from '../../protocol/messages.js';
 import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
-import { CardIndex, loadBoardSeqs } from '../common/boards.js';
+import { CardIndex } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
 import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { BatchedOptions } from '../../model/variants.js';
 import { BoundedQueue } from './batching.js';
-import type { BatchWriteResult, WriteRow } from './writer-core.js';
+import { canHandOut, leaseGrant } from './lease.js';
+import type { BatchWriteResult, LeaseGrant, WriteRow } from './writer-core.js';
 import { WriterThread } from './writer.js';
 
 /**
  * Options of the batched core: the batched options (model/variants.ts, with their bounds and
  * defaults) it uses, and the SQLite file (must exist, seeded).
  */
-export interface BatchedCoreOptions extends Pick<BatchedOptions, 'flushIntervalMs' | 'maxQueue' | 'maxBufferedBytes' | 'batchRetries' | 'writerBusyTimeoutMs'> {
+export interface BatchedCoreOptions
+  extends Pick<BatchedOptions, 'flushIntervalMs' | 'maxQueue' | 'maxBufferedBytes' | 'batchRetries' | 'writerBusyTimeoutMs' | 'seqLeaseBlock'> {
   dbFile: string;
   /**
    * Set by a shard of `--shards N` (other writers share the file): the writer waits out SQLITE_BUSY
@@ -34,7 +41,13 @@ export interface BatchedCoreOptions extends Pick<BatchedOptions, 'flushIntervalM
 }
 
 interface Board {
+  id: number;
+  /** The highest seq handed out (broadcast). */
   seq: number;
+  /** The committed seq lease: no seq above it is handed out. */
+  high: number;
+  /** Updates waiting for a lease, in arrival order: no seq yet, not broadcast. */
+  held: Held[];
   members: Set<WebSocket>;
 }
 
@@ -42,6 +55,15 @@ interface Queued {
   row: WriteRow;
   ws: WebSocket;
 }
+
+interface Held {
+  ws: WebSocket;
+  u: ClientUpdate;
+  user: number;
+  receivedAt: number;
+}
+
+const OPEN = 1;
 
 export class BatchedCore {
   private readonly queue: BoundedQueue<Queued>;
@@ -51,6 +73,9 @@ export class BatchedCore {
   private flushDue = false;
   private stopping = false;
   private sockets = new Set<WebSocket>();
+  /** Boards that asked the writer for a lease (they hold updates). */
+  private readonly wanted = new Set<Board>();
+  private heldTotal = 0;
   /** Resolves with a message if the writer thread dies: nothing can be stored any more (the process should stop, exit 1). */
   readonly failed: Promise<string>;
 
@@ -70,35 +95,45 @@ export class BatchedCore {
   }
 
   /**
-   * Loads boards (with their seq) and cards from the file and starts the writer thread. A shard
-   * passes `ownsBoard`: it keeps only its boards (others are then unknown to it).
+   * Loads the cards, starts the writer thread, which commits every board's first seq lease (its next
+   * seq is max(boards.seq, lease) + 1), and takes the boards from it. A shard of `--shards N` passes
+   * `shard`: it keeps (and leases) only its boards (others are then unknown to it).
    */
-  static async open(opts: BatchedCoreOptions, metrics: ServerMetrics, ownsBoard?: (id: number) => boolean): Promise<BatchedCore> {
+  static async open(opts: BatchedCoreOptions, metrics: ServerMetrics, shard?: { index: number; of: number }): Promise<BatchedCore> {
     const db = openDb(opts.dbFile, { readonly: true });
-    let seqs: Map<number, number>;
     let cards: CardIndex;
     try {
-      seqs = loadBoardSeqs(db);
       cards = CardIndex.load(db);
     } finally {
       db.close();
     }
-    const boards = new Map<number, Board>();
-    for (const [id, seq] of seqs) if (!ownsBoard || ownsBoard(id)) boards.set(id, { seq, members: new Set() });
     const writer = await WriterThread.start({
       dbFile: opts.dbFile,
       busyTimeoutMs: opts.writerBusyTimeoutMs,
       batchRetries: opts.batchRetries,
+      leaseBlock: opts.seqLeaseBlock,
+      ...(shard ? { shard } : {}),
       ...(opts.writerSharedFile ? { busyWaitMs: opts.writerBusyTimeoutMs } : {}),
     });
+    const boards = new Map<number, Board>();
+    for (const [id, last, high] of writer.boards) boards.set(id, { id, seq: last, high, held: [], members: new Set() });
     return new BatchedCore(opts, metrics, boards, cards, writer);
   }
 
   get connections(): number {
     return this.sockets.size;
   }
+  /** Updates accepted and not yet in a transaction: queued for the writer, or held for a seq lease. */
   get queueDepth(): number {
-    return this.queue.length;
+    return this.queue.length + this.heldTotal;
+  }
+  /** Updates held for a seq lease now. */
+  get held(): number {
+    return this.heldTotal;
+  }
+  /** Fault injection: the writer's connection refuses to grow the file (SQLITE_FULL) while on. */
+  setDiskFull(on: boolean): Promise<void> {
+    return this.writer.setDiskFull(on);
   }
   /** The highest queue depth since the previous call (for `wami_queue_depth_peak`). */
   takeQueuePeak(): number {
@@ -135,32 +170,83 @@ export class BatchedCore {
 
   private onMessage(ws: WebSocket, b: Board, board: number, user: number, data: Buffer, isBinary: boolean): void {
     const receivedAt = nowMs();
+    // After the server's Close frame (shutdown, slow consumer) nothing may be sent back (RFC 6455):
+    // the frame is not processed, and counted.
+    if (ws.readyState !== OPEN) return void this.metrics.updatesAfterClose.inc();
     const r = takeIn(data, isBinary, board, this.cards, this.metrics);
     if (!r.ok) return this.error(ws, r.code, r.message, r.id);
     const u = r.update;
     if (this.stopping) return this.error(ws, 'OVERLOADED', 'server is shutting down', u.id);
-    if (!this.queue.hasRoom()) return this.error(ws, 'OVERLOADED', `write queue is full (${this.queue.max} updates)`, u.id);
+    if (this.queue.length + this.heldTotal >= this.queue.max) return this.error(ws, 'OVERLOADED', `write queue is full (${this.queue.max} updates)`, u.id);
+    if (b.held.length > 0 || !canHandOut(b.seq, b.high)) {
+      // The board used up its committed lease: hold (no seq, no broadcast) until the writer commits more.
+      b.held.push({ ws, u, user, receivedAt });
+      this.heldTotal++;
+      this.metrics.seqLeaseHolds?.inc();
+      this.wanted.add(b);
+      return;
+    }
+    this.admit(b, ws, u, user, receivedAt);
+  }
+
+  /** The board's next seq, the broadcast from RAM, and the queue. */
+  private admit(b: Board, ws: WebSocket, u: ClientUpdate, user: number, receivedAt: number): void {
     const seq = ++b.seq;
     this.fanout.broadcast(b.members, ws, serializeBroadcast(u, user, seq));
     this.queue.push({
       ws,
-      row: { board, seq, card: u.card, user, id: u.id, column: u.column, title: u.title, at: u.at, sentAt: u.sentAt, receivedAt },
+      row: { board: b.id, seq, card: u.card, user, id: u.id, column: u.column, title: u.title, at: u.at, sentAt: u.sentAt, receivedAt },
     });
+  }
+
+  /** Admits a board's held updates while its committed lease allows; asks for more if some still wait. */
+  private releaseHeld(b: Board): void {
+    let i = 0;
+    while (i < b.held.length && canHandOut(b.seq, b.high)) {
+      const h = b.held[i++]!;
+      this.admit(b, h.ws, h.u, h.user, h.receivedAt);
+    }
+    if (i > 0) {
+      b.held.splice(0, i);
+      this.heldTotal -= i;
+    }
+    if (b.held.length > 0 && !this.stopping) this.wanted.add(b);
+  }
+
+  private get hasWork(): boolean {
+    return this.queue.length > 0 || this.wanted.size > 0;
   }
 
   private tick(): void {
     if (this.inflight) this.flushDue = true;
-    else if (this.queue.length > 0) this.inflight = this.flush();
+    else if (this.hasWork) this.inflight = this.flush();
+  }
+
+  /** The leases this flush commits: every board in it (or asking for one) whose headroom fell below half a block. */
+  private grantsFor(batch: readonly Queued[]): LeaseGrant[] {
+    const touched = new Set<Board>(this.wanted);
+    this.wanted.clear();
+    for (const q of batch) touched.add(this.boards.get(q.row.board)!);
+    const grants: LeaseGrant[] = [];
+    for (const b of touched) {
+      const high = leaseGrant(b.high, b.seq, this.opts.seqLeaseBlock);
+      if (high !== null) grants.push([b.id, high]);
+    }
+    return grants;
   }
 
   private async flush(): Promise<void> {
     const flushStart = nowMs();
     const batch = this.queue.takeAll();
+    const grants = this.grantsFor(batch);
     const m = this.metrics;
     try {
       let result: BatchWriteResult;
       try {
-        result = await this.writer.write(batch.map((q) => q.row));
+        result = await this.writer.write(
+          batch.map((q) => q.row),
+          grants,
+        );
       } catch (e) {
         for (const q of batch) {
           m.broadcastUnpersisted.inc();
@@ -173,6 +259,13 @@ export class BatchedCore {
         if (!t.ok) continue;
         m.batchSize.observe(t.size);
         m.commitDuration.observe(t.durationMs / 1000);
+      }
+      if (result.leasesCommitted) {
+        for (const [id, high] of grants) {
+          const b = this.boards.get(id)!;
+          if (high > b.high) b.high = high;
+        }
+        if (batch.length === 0) m.seqLeaseOnlyCommits?.inc();
       }
       if (result.busyHits) m.sqliteBusy.inc(result.busyHits);
       if (result.retries) m.txRetries.inc(result.retries);
@@ -204,24 +297,46 @@ export class BatchedCore {
       m.updatesPersisted.inc(persisted);
       m.flushDuration.observe((nowMs() - flushStart) / 1000);
     } finally {
+      // Held updates get their seqs under the leases just committed (or ask again).
+      if (this.heldTotal > 0) for (const b of this.boards.values()) if (b.held.length > 0) this.releaseHeld(b);
       this.inflight = null;
-      if ((this.flushDue || this.stopping) && this.queue.length > 0) {
+      if ((this.flushDue || this.stopping) && this.hasWork) {
         this.flushDue = false;
         this.inflight = this.flush();
       }
     }
   }
 
+  /** Held updates were never broadcast: on stop they are refused like any update arriving now. */
+  private refuseHeld(): void {
+    for (const b of this.boards.values()) {
+      for (const h of b.held) this.error(h.ws, 'OVERLOADED', 'server is shutting down', h.u.id);
+      b.held = [];
+    }
+    this.heldTotal = 0;
+    this.wanted.clear();
+  }
+
   /**
-   * Graceful stop: refuse new updates (OVERLOADED), commit and ack everything queued, close every
-   * socket with 1001, close the database and end the writer thread.
+   * Graceful stop: refuse new and held updates (OVERLOADED), commit and ack everything queued,
+   * release the seq leases (so a clean restart continues without a gap), close every socket with
+   * 1001, close the database and end the writer thread. Resolves with a problem worth saying (the
+   * leases could not be released: the next start skips ahead), or null.
    */
-  async shutdown(): Promise<void> {
+  async shutdown(): Promise<string | null> {
     this.stopping = true;
     clearInterval(this.timer);
+    this.refuseHeld();
     while (this.inflight || this.queue.length > 0) {
       if (!this.inflight) this.inflight = this.flush();
       await this.inflight;
+    }
+    let problem: string | null = null;
+    try {
+      const err = await this.writer.release([...this.boards.values()].map((b) => [b.id, b.seq]));
+      if (err) problem = `the seq leases could not be released (${err}): the next start skips up to ${this.opts.seqLeaseBlock} seqs per board`;
+    } catch (e) {
+      problem = `the seq leases could not be released (${(e as Error).message})`;
     }
     for (const ws of this.sockets) {
       try {
@@ -231,6 +346,7 @@ export class BatchedCore {
       }
     }
     await this.writer.close();
+    return problem;
   }
 
   /** Resolves once every socket has closed, or after `timeoutMs` (then terminates the rest). */

@@ -5,6 +5,7 @@ import { openDb } from '../common/db.js';
 import { Front } from '../common/front.js';
 import { createMetrics, renderMetrics } from '../common/metrics.js';
 import type { BatchedOptions } from '../../model/variants.js';
+import { listenProblem } from '../../model/errors.js';
 import { BatchedCore } from './core.js';
 
 /** A batched server: its options (model/variants.ts) and where it serves which file. */
@@ -30,6 +31,7 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
     connections: () => core?.connections ?? 0,
     queueDepth: () => core?.queueDepth ?? 0,
     queueDepthPeak: () => core?.takeQueuePeak() ?? 0,
+    seqLeaseHeld: () => core?.held ?? 0,
   });
   core = await BatchedCore.open(opts, metrics);
   const c = core;
@@ -55,8 +57,26 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
     metrics: () => renderMetrics(metrics),
     readBoard,
     upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
+    ...(opts.faultInjection
+      ? {
+          faults: {
+            diskFull: async (on: boolean) => {
+              await c.setDiskFull(on);
+              return { diskFull: on, processes: 1 };
+            },
+          },
+        }
+      : {}),
   });
-  const addr = await front.listen();
+  let addr: Awaited<ReturnType<Front['listen']>>;
+  try {
+    addr = await front.listen();
+  } catch (e) {
+    // Nothing may outlive a failed start: the writer thread would keep the process alive.
+    await c.shutdown();
+    reader.close();
+    throw listenProblem(e, opts.host, opts.port) ?? e;
+  }
   let stopping: Promise<string[]> | null = null;
   return {
     host: addr.address,
@@ -65,7 +85,8 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
     stop: () =>
       (stopping ??= (async () => {
         front.stopAccepting();
-        await c.shutdown();
+        const problem = await c.shutdown();
+        if (problem) process.stderr.write(`batched: ${problem}\n`);
         await c.waitSocketsClosed(2000);
         front.destroyAll();
         reader.close();

@@ -5,6 +5,8 @@
 import type { CollectedMessage, CollectMessage } from '../common/supervisor.js';
 import type { BatchedServerOptions } from './server.js';
 
+export { shardOf } from './shard-of.js';
+
 /** Environment variable carrying a shard's ShardConfig (JSON). */
 export const SHARD_CONFIG_ENV = 'WAMI_BATCHED_SHARD_CONFIG';
 
@@ -14,14 +16,6 @@ export interface ShardConfig {
   /** This shard's index, 0..shards-1. */
   shard: number;
   shards: number;
-}
-
-/**
- * The shard owning board `board` of `shards`: (board - 1) mod shards, so the seeded boards 1..B
- * go round-robin (board 1 -> shard 0, board 2 -> shard 1, …). Stable: it depends on nothing else.
- */
-export function shardOf(board: number, shards: number): number {
-  return (((board - 1) % shards) + shards) % shards;
 }
 
 /** Primary -> shard. A `conn` message comes with the socket's handle. */

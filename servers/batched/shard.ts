@@ -16,7 +16,7 @@ import { Front } from '../common/front.js';
 import { createMetrics, renderMetrics } from '../common/metrics.js';
 import { answerCollect } from '../common/supervisor.js';
 import { BatchedCore } from './core.js';
-import { SHARD_CONFIG_ENV, shardOf, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
+import { SHARD_CONFIG_ENV, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
 
 const cfg = JSON.parse(process.env[SHARD_CONFIG_ENV] ?? 'null') as ShardConfig | null;
 if (!cfg || typeof process.send !== 'function') {
@@ -34,9 +34,10 @@ const metrics = createMetrics({
   connections: () => core?.connections ?? 0,
   queueDepth: () => core?.queueDepth ?? 0,
   queueDepthPeak: () => core?.takeQueuePeak() ?? 0,
+  seqLeaseHeld: () => core?.held ?? 0,
 });
 try {
-  core = await BatchedCore.open({ ...opts, writerSharedFile: true }, metrics, (id) => shardOf(id, shards) === shard);
+  core = await BatchedCore.open({ ...opts, writerSharedFile: true }, metrics, { index: shard, of: shards });
 } catch (e) {
   const message = `batched shard ${shard}: cannot start: ${(e as Error).message}`;
   process.stderr.write(`${message}\n`);
@@ -67,7 +68,8 @@ let stopping: Promise<void> | null = null;
 const stop = (): Promise<void> =>
   (stopping ??= (async () => {
     front.stopAccepting();
-    await c.shutdown();
+    const problem = await c.shutdown();
+    if (problem) process.stderr.write(`batched shard ${shard}: ${problem}\n`);
     await c.waitSocketsClosed(2000);
     front.destroyAll();
     process.exit(0);
@@ -81,7 +83,7 @@ process.on('message', (m: ToShard, handle?: unknown) => {
     front.server.emit('connection', socket);
     socket.emit('data', Buffer.from(m.head, 'latin1'));
     socket.resume();
-  } else if (answerCollect(m, metrics, health, tell)) {
+  } else if (answerCollect(m, metrics, health, tell, (on) => c.setDiskFull(on))) {
     // answered
   } else if (m?.wami === 'stop') {
     void stop();

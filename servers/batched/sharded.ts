@@ -1,6 +1,7 @@
 /**
- * batched `--shards N` (N >= 2): the primary. One process can hold only about 19.9k sockets here
- * (hard RLIMIT_NOFILE 20,000), so the batched design scales out by board: N shard processes
+ * batched `--shards N` (N >= 2): the primary. One process can hold only its descriptor limit less
+ * what it keeps for itself (19,600 sockets under the hard RLIMIT_NOFILE of 20,000; see
+ * runner/preflight.ts), so the batched design scales out by board: N shard processes
  * (shard.ts, child_process.fork with the primary's execArgv), each the batched core for the boards
  * b with (b - 1) mod N = its index, with its own board/socket map, queue and writer thread, all
  * committing to the same SQLite file.
@@ -26,6 +27,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { listenProblem } from '../../model/errors.js';
 import { PROTOCOL_VERSION } from '../../protocol/messages.js';
 import { boardReader, loadBoardSeqs } from '../common/boards.js';
 import { openDb } from '../common/db.js';
@@ -206,6 +208,16 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     },
     metrics: async () => aggregateMetrics((await sup.gather('metrics')) as MetricObjectWithValues<MetricValue<string>>[][][]),
     readBoard,
+    ...(opts.faultInjection
+      ? {
+          faults: {
+            diskFull: async (on: boolean) => {
+              const got = await sup.gather(on ? 'disk-full-on' : 'disk-full-off');
+              return { diskFull: on, processes: got.filter((x) => x === true).length, of: n };
+            },
+          },
+        }
+      : {}),
   });
 
   let stopPromise: Promise<string[]> | null = null;
@@ -227,7 +239,8 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
     const addr = await front.listen();
     return { host: addr.address, port: addr.port, shardPids: shards.map((s) => s.sup.pid), stop, failed: sup.failed };
   } catch (e) {
+    // Every shard is stopped before the error goes up: a failed start leaves no process behind.
     await stop();
-    throw e;
+    throw listenProblem(e, opts.host, opts.port) ?? e;
   }
 }

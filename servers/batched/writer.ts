@@ -1,24 +1,36 @@
 /** Main-thread handle of the writer thread: `write(rows)` resolves with the batch's result. */
 import { Worker } from 'node:worker_threads';
 import type { ToWriter, WriterThreadData } from './writer-thread.js';
-import type { BatchWriteResult, WriteRow } from './writer-core.js';
+import type { BatchWriteResult, BoardLease, LeaseGrant, WriteRow } from './writer-core.js';
 
-type FromWriter = { type: 'ready' } | { type: 'result'; id: number; result: BatchWriteResult } | { type: 'closed' };
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+type FromWriter =
+  | { type: 'ready'; boards: BoardLease[] }
+  | { type: 'result'; id: number; result: BatchWriteResult }
+  | { type: 'released'; id: number; error: string | null }
+  | { type: 'disk-full'; id: number }
+  | { type: 'closed' };
 
 export class WriterThread {
   private nextId = 1;
-  private pending = new Map<number, { resolve: (r: BatchWriteResult) => void; reject: (e: Error) => void }>();
+  // biome-ignore lint/suspicious/noExplicitAny: one map for the answers of every request kind
+  private pending = new Map<number, { resolve: (r: any) => void; reject: (e: Error) => void }>();
   private closed: (() => void) | null = null;
   private dead: Error | null = null;
   /** Called once if the thread dies unexpectedly. */
   onFatal: (e: Error) => void = () => {};
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    /** Every board the writer leased at start: [board, last seq handed out, committed lease]. */
+    readonly boards: BoardLease[],
+  ) {
     worker.on('message', (m: FromWriter) => {
-      if (m.type === 'result') {
+      if (m.type === 'result' || m.type === 'released' || m.type === 'disk-full') {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
-        p?.resolve(m.result);
+        p?.resolve(m.type === 'result' ? m.result : m.type === 'released' ? m.error : undefined);
       } else if (m.type === 'closed') {
         this.closed?.();
       }
@@ -45,19 +57,34 @@ export class WriterThread {
       worker.once('message', (m: FromWriter) => {
         worker.off('error', onErr);
         worker.off('exit', onExit);
-        if (m.type === 'ready') resolve(new WriterThread(worker));
+        if (m.type === 'ready') resolve(new WriterThread(worker, m.boards));
         else reject(new Error(`writer thread sent ${m.type} before ready`));
       });
     });
   }
 
-  write(rows: WriteRow[]): Promise<BatchWriteResult> {
+  private ask<T>(m: DistributiveOmit<Exclude<ToWriter, { type: 'close' }>, 'id'>): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'batch', id, rows } satisfies ToWriter);
+      this.worker.postMessage({ ...m, id } as ToWriter);
     });
+  }
+
+  /** Commits the rows and the lease grants (lease.ts) in the writer thread. */
+  write(rows: WriteRow[], grants: LeaseGrant[] = []): Promise<BatchWriteResult> {
+    return this.ask({ type: 'batch', rows, grants });
+  }
+
+  /** Releases the leases to [board, last seq handed out]; resolves with the error message when it could not commit, else null. */
+  release(finals: Array<[number, number]>): Promise<string | null> {
+    return this.ask({ type: 'release', finals });
+  }
+
+  /** Fault injection: turns the disk-full fault on or off on the writer's connection. */
+  setDiskFull(on: boolean): Promise<void> {
+    return this.ask({ type: 'disk-full', on });
   }
 
   /** Closes the database (after any batch in flight) and ends the thread. */

@@ -3,7 +3,9 @@
  * Both variants persist exactly the same rows per update (one `cards` UPDATE + one `card_events` INSERT).
  */
 import Database from 'better-sqlite3';
-import { existsSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fsProblem, UsageError } from '../../model/errors.js';
 import { COLUMNS } from '../../protocol/messages.js';
 import { cardId } from '../../protocol/layout.js';
 
@@ -47,6 +49,11 @@ CREATE TABLE IF NOT EXISTS card_events (
   UNIQUE(board_id, seq),
   UNIQUE(user_id, client_msg_id)
 );
+-- batched: the seq lease per board (servers/batched/lease.ts): no seq above high was ever broadcast
+CREATE TABLE IF NOT EXISTS seq_leases (
+  board_id INTEGER PRIMARY KEY,
+  high     INTEGER NOT NULL
+);
 `;
 
 export interface OpenOptions {
@@ -67,9 +74,43 @@ export function openDb(file: string, opts: OpenOptions = {}): DB {
   return db;
 }
 
+const normalMaxPages = new WeakMap<DB, number>();
+
+/**
+ * Fault injection (`--fault-injection`, a `disk-full` fault): while on, the connection's
+ * max_page_count is capped at the database's current size, so every write that needs a new page
+ * fails with SQLITE_FULL ("database or disk is full"), as on a full disk; writes that fit in the
+ * pages already there still succeed. Off restores the limit the connection had.
+ */
+export function setDiskFull(db: DB, on: boolean): void {
+  if (on) {
+    if (!normalMaxPages.has(db)) normalMaxPages.set(db, db.pragma('max_page_count', { simple: true }) as number);
+    db.pragma('max_page_count = 1'); // SQLite raises it to the current page count
+  } else {
+    const normal = normalMaxPages.get(db);
+    if (normal !== undefined) db.pragma(`max_page_count = ${normal}`);
+    normalMaxPages.delete(db);
+  }
+}
+
 export interface SeedOptions {
   boards: number;
   cardsPerBoard: number;
+}
+
+/**
+ * Throws a UsageError in one line when a database cannot be created at `file`: its directory is
+ * missing or not writable (SQLite writes `-wal` and `-shm` beside it), or the path is a directory.
+ */
+export function checkWritablePlace(file: string): void {
+  const dir = dirname(file);
+  try {
+    if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw new UsageError(fsProblem(e, file, 'create'));
+  }
+  if (existsSync(file) && statSync(file).isDirectory()) throw new UsageError(`${file} is a directory: give a file name for the database`);
 }
 
 /** Creates a fresh database at `file` (removing any old one and its -wal/-shm) and seeds it. */
@@ -78,6 +119,7 @@ export function seedDatabase(file: string, { boards, cardsPerBoard }: SeedOption
   if (!Number.isSafeInteger(cardsPerBoard) || cardsPerBoard < 1) {
     throw new RangeError(`cardsPerBoard must be a positive integer, got ${cardsPerBoard}`);
   }
+  checkWritablePlace(file);
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
   const db = new Database(file);
   try {

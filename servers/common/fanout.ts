@@ -11,6 +11,12 @@
  * one write each. While corked, `bufferedAmount` includes the turn's own frames, so the
  * slow-consumer bound is checked after the uncork (what the kernel did not take is the real
  * backlog), not after each send.
+ *
+ * A slow consumer's 4008 Close frame queues behind its backlog: a client that still reads gets it
+ * (and closes with 4008); one that does not read never will, so after SLOW_CLOSE_GRACE_MS the
+ * connection is dropped and counted in wami_slow_consumer_destroyed_total (the client then sees the
+ * TCP connection end, 1006). The backlog the kernel holds (several MB on loopback) is invisible
+ * here: the bound counts only what waits above it.
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
@@ -18,6 +24,9 @@ import { CLOSE_SLOW_CONSUMER } from '../../protocol/messages.js';
 import type { ServerMetrics } from './metrics.js';
 
 const OPEN = 1;
+const CLOSED = 3;
+/** How long a slow consumer's close may take before the connection is dropped, ms. */
+export const SLOW_CLOSE_GRACE_MS = 2000;
 const CORKED = Symbol('wami.corked');
 
 function socketOf(ws: WebSocket): (Socket & { [CORKED]?: boolean }) | undefined {
@@ -91,7 +100,13 @@ export class Fanout {
     } catch {
       // already closing
     }
-    // A stuck peer never reads the close frame: free the socket soon regardless.
-    setTimeout(() => ws.terminate(), 2000).unref();
+    // A stuck peer never reads the close frame: after the grace the connection is dropped, and counted.
+    const t = setTimeout(() => {
+      if (ws.readyState === CLOSED) return;
+      this.metrics.slowConsumerDestroyed.inc();
+      ws.terminate();
+    }, SLOW_CLOSE_GRACE_MS);
+    t.unref();
+    ws.once('close', () => clearTimeout(t));
   }
 }

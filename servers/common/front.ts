@@ -34,6 +34,11 @@ export interface FrontOptions {
   readBoard: (id: number) => BoardView | null;
   /** Extra response headers on a successful upgrade, e.g. ['X-Wami-Pid: 123']. */
   upgradeHeaders?: string[];
+  /**
+   * Fault injection (`--fault-injection` only): serves `POST /faults/disk-full/on` and `…/off`,
+   * answered once every writing connection of the server has it. Absent: those routes do not exist (404).
+   */
+  faults?: { diskFull: (on: boolean) => Promise<Record<string, unknown>> };
 }
 
 export class Front {
@@ -109,6 +114,17 @@ export class Front {
     try {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       if (!this.accepting) return send(res, 503, { error: 'server is shutting down' });
+      const faults = this.opts.faults;
+      if (faults && path.startsWith('/faults/')) {
+        const f = /^\/faults\/disk-full\/(on|off)$/.exec(path);
+        if (!f) return send(res, 404, { error: `no fault at ${path.slice(0, 64)}; fault injection serves POST /faults/disk-full/on and /off` });
+        if (req.method !== 'POST') {
+          res.setHeader('Allow', 'POST');
+          return send(res, 405, { error: `method ${req.method} not allowed` });
+        }
+        req.resume(); // a body, if any, is not read
+        return send(res, 200, await faults.diskFull(f[1] === 'on'));
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.setHeader('Allow', 'GET, HEAD');
         return send(res, 405, { error: `method ${req.method} not allowed` });
@@ -122,7 +138,12 @@ export class Front {
       }
       const m = /^\/boards\/([^/]+)$/.exec(path);
       if (m) {
-        const raw = decodeURIComponent(m[1]!);
+        let raw: string;
+        try {
+          raw = decodeURIComponent(m[1]!);
+        } catch {
+          return send(res, 400, { error: `board id is not a valid percent-encoded string: "${m[1]!.slice(0, 32)}"` });
+        }
         if (!/^\d{1,15}$/.test(raw)) return send(res, 400, { error: `board id must be a non-negative integer, got "${raw.slice(0, 32)}"` });
         const view = this.opts.readBoard(Number(raw));
         return view ? send(res, 200, view) : send(res, 404, { error: `unknown board ${raw}` });

@@ -17,8 +17,8 @@ export function checkHandshake(url: string | undefined, boardExists: (id: number
     return { ok: false, status: 400, reason: 'malformed URL' };
   }
   if (q.path !== '/ws') return { ok: false, status: 404, reason: `no WebSocket endpoint at ${q.path.slice(0, 64)}; use /ws` };
-  if (q.board === null) return { ok: false, status: 400, reason: 'missing or invalid "board" (an integer)' };
-  if (q.user === null) return { ok: false, status: 400, reason: 'missing or invalid "user" (an integer)' };
+  if (q.board === null) return { ok: false, status: 400, reason: 'missing, repeated or invalid "board" (one integer)' };
+  if (q.user === null) return { ok: false, status: 400, reason: 'missing, repeated or invalid "user" (one integer)' };
   if (!boardExists(q.board)) return { ok: false, status: 404, reason: `unknown board ${q.board}` };
   return { ok: true, board: q.board, user: q.user };
 }

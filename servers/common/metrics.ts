@@ -22,6 +22,8 @@ export interface MetricsHooks {
   dbFile: string;
   /** The highest queue depth since the last call, which starts a new period (`wami_queue_depth_peak`). */
   queueDepthPeak?: () => number;
+  /** batched: updates held for a seq lease now; registers the seq lease metrics. */
+  seqLeaseHeld?: () => number;
 }
 
 /** Resolution of the event-loop monitors, ms (prom-client's default metrics use the same). */
@@ -45,6 +47,11 @@ export interface ServerMetrics {
   broadcastUnpersisted: Counter;
   batchSplits: Counter;
   flushDuration: Histogram;
+  slowConsumerDestroyed: Counter;
+  updatesAfterClose: Counter;
+  /** batched only (registered when the hooks give seqLeaseHeld). */
+  seqLeaseHolds?: Counter;
+  seqLeaseOnlyCommits?: Counter;
 }
 
 /**
@@ -157,7 +164,24 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
   walGauge(METRIC.walBacklogFrames, 'WAL frames not yet copied into the database by a checkpoint (wal-index mxFrame - nBackfill).', (w) =>
     Math.max(0, w.frames - w.backfilled),
   );
+  const lease = hooks.seqLeaseHeld;
+  if (lease) {
+    new client.Gauge({
+      name: METRIC.seqLeaseHeld,
+      help: 'batched: updates held because their board reached its committed seq lease (no seq, not broadcast yet).',
+      registers: reg,
+      collect(this: Gauge) {
+        this.set(safe(lease));
+      },
+    });
+  }
   return {
+    ...(lease
+      ? {
+          seqLeaseHolds: counter(METRIC.seqLeaseHolds, 'batched: updates held until their board got a new seq lease (committed by the writer).'),
+          seqLeaseOnlyCommits: counter(METRIC.seqLeaseOnlyCommits, 'batched: transactions that only extended seq leases (no update rows).'),
+        }
+      : {}),
     app,
     defaults,
     flushDuration: new client.Histogram({
@@ -203,6 +227,14 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       'batched: updates already broadcast (before commit) whose write finally failed: phantoms by design.',
     ),
     batchSplits: counter(METRIC.batchSplits, 'batched: failing batches split in two to isolate bad rows.'),
+    slowConsumerDestroyed: counter(
+      METRIC.slowConsumerDestroyed,
+      'Slow consumers (closed with 4008) whose close could not be completed within the grace (the peer did not read): the connection was dropped.',
+    ),
+    updatesAfterClose: counter(
+      METRIC.updatesAfterClose,
+      'Update frames that arrived after the server sent its Close frame (shutdown): not processed, and no answer can be sent (RFC 6455).',
+    ),
   };
 }
 

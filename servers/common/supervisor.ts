@@ -11,7 +11,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { metricsJson, type ServerMetrics } from './metrics.js';
 
-export type GatherWhat = 'metrics' | 'health';
+/** What a gather asks every child: its metrics, its health, or (fault injection) to turn the disk-full fault on or off. */
+export type GatherWhat = 'metrics' | 'health' | 'disk-full-on' | 'disk-full-off';
 
 /** Primary -> child: collect your part. */
 export interface CollectMessage {
@@ -154,14 +155,31 @@ export class Supervisor {
 
 /**
  * The child side of a gather: answers a `collect` with `health()` or this process's metrics as
- * JSON. Returns true when the message was a collect (handled).
+ * JSON, or applies the disk-full fault with `diskFull` (fault injection; answered `false` when the
+ * child has none). Returns true when the message was a collect (handled).
  */
-export function answerCollect(m: unknown, metrics: ServerMetrics, health: () => unknown, reply: (msg: CollectedMessage) => void): boolean {
+export function answerCollect(
+  m: unknown,
+  metrics: ServerMetrics,
+  health: () => unknown,
+  reply: (msg: CollectedMessage) => void,
+  diskFull?: (on: boolean) => Promise<void> | void,
+): boolean {
   const c = m as Partial<CollectMessage> | null;
   if (c?.wami !== 'collect' || typeof c.gid !== 'number') return false;
   const gid = c.gid;
   if (c.what === 'health') reply({ wami: 'collected', gid, data: health() });
-  else
+  else if (c.what === 'disk-full-on' || c.what === 'disk-full-off') {
+    const on = c.what === 'disk-full-on';
+    if (!diskFull) reply({ wami: 'collected', gid, data: false });
+    else
+      void Promise.resolve()
+        .then(() => diskFull(on))
+        .then(
+          () => reply({ wami: 'collected', gid, data: true }),
+          () => reply({ wami: 'collected', gid, data: false }),
+        );
+  } else
     void metricsJson(metrics).then(
       (data) => reply({ wami: 'collected', gid, data }),
       () => reply({ wami: 'collected', gid, data: [] }),

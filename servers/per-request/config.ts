@@ -18,7 +18,11 @@ export function retryPolicyOf(o: PerRequestOptions): RetryPolicy {
 export const WORKER_CONFIG_ENV = 'WAMI_PER_REQUEST_CONFIG';
 
 /** IPC between a worker and the primary (cluster messages). */
-export type ToPrimary = { wami: 'gather'; req: number; what: GatherWhat } | CollectedMessage;
+export type ToPrimary =
+  | { wami: 'gather'; req: number; what: GatherWhat }
+  | CollectedMessage
+  /** The worker could not listen (port in use, …): the primary reports it once and stops every worker. */
+  | { wami: 'listen-failed'; code: string | null; message: string };
 export type ToWorker = CollectMessage | { wami: 'gathered'; req: number; data: unknown };
 
 export interface WorkerHealth {

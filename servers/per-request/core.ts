@@ -11,7 +11,7 @@ import { nowMs, round3 } from '../../protocol/clock.js';
 import { CLOSE_GOING_AWAY, type Column, type ErrorCode } from '../../protocol/messages.js';
 import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
 import { boardReader, CardIndex, loadBoardSeqs, type BoardView } from '../common/boards.js';
-import { openDb, type DB } from '../common/db.js';
+import { openDb, setDiskFull, type DB } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
 import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
@@ -21,6 +21,7 @@ import { BoardFeeds, type FeedRow } from './delivery.js';
 import { decideRetry, type RetryPolicy } from './retry-policy.js';
 import { createUpdateTx, type AttemptResult } from './tx.js';
 
+const OPEN = 1;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The broadcast of a stored update, whether this worker committed it or the poll found it. */
@@ -87,6 +88,10 @@ export class PerRequestCore {
   }
   hasBoard(id: number): boolean {
     return this.boardIds.has(id);
+  }
+  /** Fault injection: this worker's connection refuses to grow the file (SQLITE_FULL) while on. */
+  setDiskFull(on: boolean): void {
+    setDiskFull(this.db, on);
   }
   health(): WorkerHealth {
     return { pid: process.pid, connections: this.sockets.size, inflight: this.inflightCount, activeBoards: this.feeds.activeBoards };
@@ -201,6 +206,8 @@ export class PerRequestCore {
     });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const receivedAt = nowMs();
+      // After the server's Close frame nothing may be sent back (RFC 6455): not processed, counted.
+      if (ws.readyState !== OPEN) return void this.metrics.updatesAfterClose.inc();
       const r = takeIn(data, isBinary, board, this.cards, this.metrics);
       if (!r.ok) return this.sendError(ws, r.code, r.message, r.id);
       const u = r.update;

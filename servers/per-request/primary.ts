@@ -8,6 +8,7 @@
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { listenProblem } from '../../model/errors.js';
 import { aggregateMetrics } from '../common/metrics.js';
 import { Supervisor } from '../common/supervisor.js';
 import { WORKER_CONFIG_ENV, type PerRequestServerOptions, type ToPrimary, type ToWorker } from './config.js';
@@ -49,6 +50,11 @@ export async function startPerRequestServer(opts: PerRequestServerOptions): Prom
       });
       // A worker asks for a gather over all workers (for the /metrics or /healthz it serves): gather, answer it.
       w.process.on('message', (m: ToPrimary) => {
+        if (m?.wami === 'listen-failed') {
+          const e = Object.assign(new Error(m.message), m.code ? { code: m.code } : {});
+          reject(listenProblem(e, opts.host, opts.port) ?? e);
+          return;
+        }
         if (m?.wami !== 'gather') return;
         void sup.gather(m.what).then(async (got) => {
           const data = m.what === 'metrics' ? await aggregateMetrics(got as MetricObjectWithValues<MetricValue<string>>[][][]) : got;

@@ -7,7 +7,7 @@
 import { PROTOCOL_VERSION } from '../../protocol/messages.js';
 import { Front } from '../common/front.js';
 import { createMetrics } from '../common/metrics.js';
-import { answerCollect } from '../common/supervisor.js';
+import { answerCollect, type GatherWhat } from '../common/supervisor.js';
 import { WORKER_CONFIG_ENV, type PerRequestServerOptions, type ToPrimary, type ToWorker, type WorkerHealth } from './config.js';
 import { PerRequestCore } from './core.js';
 
@@ -30,7 +30,7 @@ const c = core;
 // --- gathering metrics / health over all workers, through the primary -------------------------
 let nextReq = 1;
 const gathers = new Map<number, (data: unknown) => void>();
-function gather(what: 'metrics' | 'health'): Promise<unknown> {
+function gather(what: GatherWhat): Promise<unknown> {
   const req = nextReq++;
   return new Promise((resolve) => {
     const t = setTimeout(() => {
@@ -54,6 +54,7 @@ process.on('message', (m: ToWorker) => {
       metrics,
       () => c.health(),
       (reply) => void process.send?.(reply),
+      (on) => c.setDiskFull(on),
     );
 });
 
@@ -83,6 +84,17 @@ const front = new Front({
   },
   readBoard: c.readBoard,
   upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
+  ...(opts.faultInjection
+    ? {
+        faults: {
+          // every worker's connection, through the primary
+          diskFull: async (on: boolean) => {
+            const got = ((await gather(on ? 'disk-full-on' : 'disk-full-off')) as unknown[] | null) ?? [];
+            return { diskFull: on, processes: got.filter((x) => x === true).length, of: opts.workers };
+          },
+        },
+      }
+    : {}),
 });
 
 let stopping = false;
@@ -99,7 +111,15 @@ process.on('SIGTERM', () => void shutdown());
 process.on('SIGINT', () => void shutdown());
 process.on('disconnect', () => void shutdown()); // the primary is gone
 
-front.listen().catch((e: Error) => {
-  process.stderr.write(`per-request worker ${process.pid}: listen failed: ${e.message}\n`);
-  process.exit(1);
+front.listen().catch((e: NodeJS.ErrnoException) => {
+  // The primary reports it (once, for every worker) and stops the others; this worker just goes.
+  const done = (): void => {
+    c.close();
+    process.exit(1);
+  };
+  if (process.send) process.send({ wami: 'listen-failed', code: e.code ?? null, message: e.message } satisfies ToPrimary, done);
+  else {
+    process.stderr.write(`per-request worker ${process.pid}: listen failed: ${e.message}\n`);
+    done();
+  }
 });

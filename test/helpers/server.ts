@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { descendantPids, killQuiet } from '../../runner/child.js';
 import { seedDatabase } from '../../servers/common/db.js';
 
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../runner/cli.js');
@@ -93,4 +94,92 @@ export async function startServer(variant: 'batched' | 'per-request', opts: Star
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** A server process on a given file, stopped by a signal; SIGKILL kills its whole tree (workers, shards). */
+export interface FileServer {
+  wsUrl: string;
+  httpUrl: string;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves with how the process ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` (default SIGTERM; SIGKILL goes to the whole tree) and waits for the exit (SIGKILL after 30 s). */
+  stop: (signal?: NodeJS.Signals) => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Servers started and not yet exited: a failing test must not leave one running (it would also keep the test process alive). */
+const liveServers = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of liveServers) c.kill('SIGKILL');
+});
+
+/** SIGKILLs every server started with spawnListening that is still running, and waits for them (for `after()` hooks). */
+export async function stopAllOnFile(): Promise<void> {
+  await Promise.all(
+    [...liveServers].map(
+      (c) =>
+        new Promise<void>((res) => {
+          c.once('exit', () => res());
+          for (const p of descendantPids(c.pid!)) killQuiet(p, 'SIGKILL');
+          c.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
+/** Starts `file args…` (any server that prints the "listening on ws://HOST:PORT/ws" line) and resolves once it listens. */
+export async function spawnListening(file: string, args: string[], what: string, timeoutMs = 20_000): Promise<FileServer> {
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  liveServers.add(child);
+  let out = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.once('exit', (code, signal) => {
+      liveServers.delete(child);
+      res({ code, signal });
+    }),
+  );
+  const port = await new Promise<number>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${what} did not print its listening line in time:\n${out}`)), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = LISTEN_RE.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        res(Number(m[2]));
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    void exited.then((x) => {
+      clearTimeout(timer);
+      rej(new Error(`${what} exited (${x.code ?? x.signal}) before listening:\n${out}`));
+    });
+  });
+  return {
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    httpUrl: `http://127.0.0.1:${port}`,
+    port,
+    pid: child.pid!,
+    child,
+    output: () => out,
+    exited,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) {
+        // SIGKILL is a crash of the whole server: its workers or shards die with it, nothing flushes
+        if (signal === 'SIGKILL') for (const p of descendantPids(child.pid!)) killQuiet(p, 'SIGKILL');
+        child.kill(signal);
+      }
+      const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const x = await exited;
+      clearTimeout(t);
+      return x;
+    },
+  };
+}
+
+/** `wami-bench serve <variant> --db db --port 0 …flags` on an existing file. */
+export function startOnFile(variant: 'batched' | 'per-request', db: string, flags: string[] = [], timeoutMs = 20_000): Promise<FileServer> {
+  return spawnListening(process.execPath, [CLI, 'serve', variant, '--port', '0', '--db', db, ...flags], `wami-bench serve ${variant}`, timeoutMs);
 }

@@ -32,7 +32,8 @@ function FindHeadEnd(p: PAnsiChar; len: SizeInt): SizeInt;
 { Parses a complete head; false for a malformed one (answer 400 and close). }
 function ParseRequestHead(p: PAnsiChar; len: SizeInt; out r: THttpRequest): Boolean;
 function PercentDecode(const s: RawByteString; plusIsSpace: Boolean; out r: RawByteString): Boolean;
-{ URLSearchParams#get: the first value of `name`; false when absent. }
+{ The one value of `name`; false when absent or repeated (a repeated board or user is a 400, as in
+  protocol/parse.ts parseConnectQuery). }
 function QueryGet(const query, name: RawByteString; out value: RawByteString): Boolean;
 // /^\d{1,15}$/
 function IsId15(const s: RawByteString): Boolean;
@@ -213,6 +214,7 @@ var
   eq: SizeInt;
 begin
   value := '';
+  Result := False;
   parts := SplitOn(query, '&');
   for part in parts do
   begin
@@ -230,11 +232,15 @@ begin
     end;
     if k = name then
     begin
+      if Result then
+      begin
+        value := '';
+        Exit(False);
+      end;
       value := v;
-      Exit(True);
+      Result := True;
     end;
   end;
-  Result := False;
 end;
 
 function IsId15(const s: RawByteString): Boolean;

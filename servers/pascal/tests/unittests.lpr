@@ -217,7 +217,8 @@ begin
   EqI(FindHeadEnd(PAnsiChar(s), Length(s)), Length(s) - 4, 'head end');
   Check(ParseRequestHead(PAnsiChar(s), Length(s) - 4, r), 'an upgrade head parses');
   Check(r.upgrade and r.keepAlive and (r.path = '/ws') and (r.query = 'board=1&user=2') and (r.wsVersion = '13'), 'upgrade fields');
-  Check(QueryGet('board=1&board=2', 'board', v) and (v = '1'), 'the first occurrence wins');
+  Check(not QueryGet('board=1&board=2', 'board', v), 'a repeated parameter counts as invalid');
+  Check(QueryGet('board=1&user=2', 'board', v) and (v = '1'), 'one occurrence');
   Check(QueryGet('user=%31%32&board=+3', 'board', v) and (v = ' 3') and not IsId15(v), '+ is a space');
   Check(not QueryGet('boards=1', 'board', v), 'absent');
   Check(IsId15('123456789012345') and not IsId15('1234567890123456') and not IsId15('') and not IsId15('-1'), 'IsId15');
