@@ -39,5 +39,5 @@ export default defineScenario({
   ],
   warmupSec: 5,
   repeats: 1,
-  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'updates.unanswered == 0'],
+  thresholds: ['audit.lostAcked == 0', 'audit.phantom == 0', 'audit.seqReused == 0', 'updates.unanswered == 0'],
 });
