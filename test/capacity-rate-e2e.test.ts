@@ -39,7 +39,7 @@ test('a two-step rate search, both designs: the capacity block, stop reasons, th
         load: { updatesPerUserPerMin: 60 },
         stages: [{ connections: 10, durationSec: 1 }],
         warmupSec: 0,
-        fleet: { drainSec: 2, guard: { lagMsP99: 5000, cpuPct: 1000, eventLoopDelayMsP99: 5000 } },
+        fleet: { drainSec: 1, guard: { lagMsP99: 5000, cpuPct: 1000, eventLoopDelayMsP99: 5000 } },
         capacity: { axis: 'rate', slo: ['ackMs.p99 < 60000'], rateFactor: 2, maxRate: 40 },
       }),
       'inline',
