@@ -17,7 +17,7 @@ import { EXTERNAL_OPTIONS, type ExternalServer } from './external.js';
 import { flagOf, fromArgv, setSchema, toArgv, type SetShape } from './options.js';
 
 /** The kinds of server a variant can be. New kinds (e.g. `floor`) join this list. */
-export const VARIANT_KINDS = ['batched', 'per-request', 'external'] as const;
+export const VARIANT_KINDS = ['batched', 'per-request', 'floor', 'external'] as const;
 export type VariantKind = (typeof VARIANT_KINDS)[number];
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
@@ -94,6 +94,21 @@ export const PerRequestOptionsSchema = z.strictObject(PER_REQUEST_OPTIONS).super
 export type PerRequestOptions = Omit<z.output<typeof PerRequestOptionsSchema>, 'workers' | 'retryMaxAttempts'> & { workers: number; retryMaxAttempts: number };
 export type PerRequestSet = z.output<z.ZodObject<SetShape<typeof PER_REQUEST_OPTIONS>>>;
 
+/**
+ * floor: the least any design must do (servers/floor/): the same front, handshake, parser and
+ * fan-out; every valid update acked at once and broadcast from RAM, nothing stored. The measuring
+ * machine's own ceiling, beside which the designs are read as ratios.
+ */
+export const FLOOR_OPTIONS = {
+  /** Processes holding sockets (default 1); N >= 2: a primary hands each socket to its board's shard, as batched does. */
+  shards: BATCHED_OPTIONS.shards,
+  maxPayloadBytes: SOCKET_OPTIONS.maxPayloadBytes,
+  maxBufferedBytes: SOCKET_OPTIONS.maxBufferedBytes,
+};
+export const FloorOptionsSchema = z.strictObject(FLOOR_OPTIONS);
+export type FloorOptions = z.output<typeof FloorOptionsSchema>;
+export type FloorSet = z.output<z.ZodObject<SetShape<typeof FLOOR_OPTIONS>>>;
+
 /** external: any protocol v1 server, started by the variant's own command (model/external.ts). */
 export const ExternalOptionsSchema = z.strictObject(EXTERNAL_OPTIONS);
 export type ExternalOptions = z.output<typeof ExternalOptionsSchema>;
@@ -125,6 +140,13 @@ export interface VariantKindSpec {
   faultLoss?: ReadonlyArray<'phantom' | 'seqGaps'>;
   /** Started by the variant's own command, not by `wami-bench serve` (the `external` kind). */
   byCommand?: true;
+  /**
+   * Stores nothing (the `floor` kind): no audit of the database, the `audit.*` thresholds do not
+   * apply, and conformance skips the checks that need storage (its /healthz says `storage: "none"`).
+   */
+  noStorage?: true;
+  /** Gets shards above one process's file limit when `shards` is not set (runner/preflight.ts), as batched does. */
+  autoShards?: true;
 }
 
 export const VARIANT_SPECS: Record<VariantKind, VariantKindSpec> = {
@@ -136,6 +158,7 @@ export const VARIANT_SPECS: Record<VariantKind, VariantKindSpec> = {
     roundRobin: false,
     faults: { diskFull: true },
     faultLoss: ['phantom', 'seqGaps'],
+    autoShards: true,
   },
   'per-request': {
     shape: PER_REQUEST_OPTIONS,
@@ -144,6 +167,15 @@ export const VARIANT_SPECS: Record<VariantKind, VariantKindSpec> = {
     defaultProcesses: (cpus) => Math.max(1, cpus),
     roundRobin: true,
     faults: { diskFull: true },
+  },
+  floor: {
+    shape: FLOOR_OPTIONS,
+    schema: FloorOptionsSchema,
+    processOption: 'shards',
+    defaultProcesses: () => 1,
+    roundRobin: false,
+    noStorage: true,
+    autoShards: true,
   },
   // How an external server spreads sockets over its processes is unknown: allow the same 10% imbalance as round-robin.
   external: {
@@ -163,6 +195,7 @@ export const SERVE_KINDS: readonly VariantKind[] = VARIANT_KINDS.filter((k) => !
 export const VARIANT_SET_SCHEMAS = {
   batched: setSchema(BATCHED_OPTIONS),
   'per-request': setSchema(PER_REQUEST_OPTIONS),
+  floor: setSchema(FLOOR_OPTIONS),
   external: setSchema(EXTERNAL_OPTIONS),
 } as const;
 
@@ -170,6 +203,7 @@ export const VARIANT_SET_SCHEMAS = {
 export type VariantSet =
   | { kind: 'batched'; options: BatchedSet }
   | { kind: 'per-request'; options: PerRequestSet }
+  | { kind: 'floor'; options: FloorSet }
   | ({ kind: 'external'; options: ExternalSet } & ExternalServer);
 
 /** The served kind that owns a flag, when another kind does and `kind` does not (for "applies to the X variant"). */
@@ -186,6 +220,13 @@ function problems(error: z.ZodError): string {
 /** batched options from what was set; throws UsageError naming the flag. */
 export function resolveBatchedOptions(set: Record<string, unknown>): BatchedOptions {
   const r = BatchedOptionsSchema.safeParse(set);
+  if (!r.success) throw new UsageError(problems(r.error));
+  return r.data;
+}
+
+/** floor options from what was set; throws UsageError naming the flag. */
+export function resolveFloorOptions(set: Record<string, unknown>): FloorOptions {
+  const r = FloorOptionsSchema.safeParse(set);
   if (!r.success) throw new UsageError(problems(r.error));
   return r.data;
 }

@@ -55,7 +55,13 @@ export const DEFAULT_CONFORMANCE_OPTIONS: Omit<ConformanceOptions, 'url'> = z.st
 
 export interface CheckResult {
   name: string;
+  /** Passed. A skipped check is not passed (ok false) and not failed (`skipped`). */
   ok: boolean;
+  /**
+   * Not run because the server says it stores nothing (`/healthz` has `"storage": "none"`, the
+   * floor): the checks that need storage do not apply to it. Counted apart, neither passed nor failed.
+   */
+  skipped?: true;
   /** Why it failed, or what was seen when it passed. */
   detail: string;
 }
@@ -272,8 +278,13 @@ function context(o: ConformanceOptions, results: CheckResult[], onResult: (r: Ch
   return { o, T: o.timeoutMs, http, runId, U, run, skip, card, update, wsUrl };
 }
 
-async function httpBasics(ctx: Ctx): Promise<void> {
+/** The checks that need the server to store updates, skipped for one whose /healthz says `storage: "none"`. */
+export const STORAGE_CHECKS = (o: { board: number }): string[] => [`http: GET /boards/${o.board} has the v1 shape and the last update`];
+
+/** The /healthz checks; whether the server says it stores nothing (`"storage": "none"`). */
+async function httpBasics(ctx: Ctx): Promise<{ noStorage: boolean }> {
   const { T, run, http } = ctx;
+  let noStorage = false;
   await run('http: GET /healthz is 200 JSON', async () => {
     const r = await fetchWithTimeout(`${http}/healthz`, T);
     must(r.status === 200, `status ${r.status}`);
@@ -284,8 +295,10 @@ async function httpBasics(ctx: Ctx): Promise<void> {
       throw new Fail(`body is not JSON: ${r.body.slice(0, 120)}`);
     }
     must(typeof j === 'object' && j !== null && !Array.isArray(j), 'body is not a JSON object');
+    noStorage = (j as { storage?: unknown }).storage === 'none';
     return r.body.slice(0, 160);
   });
+  return { noStorage };
 }
 
 /** The handshake checks; the four sockets when the valid handshake was accepted, else null. */
@@ -558,7 +571,7 @@ async function httpRouteChecks(ctx: Ctx): Promise<void> {
 export async function runConformance(opts: ConformanceOptions, onResult: (r: CheckResult) => void = () => {}): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const ctx = context(opts, results, onResult);
-  await httpBasics(ctx);
+  const { noStorage } = await httpBasics(ctx);
   const sockets = await handshakes(ctx);
   if (!sockets) {
     for (const n of WS_CHECKS) ctx.skip(n, 'could not connect');
@@ -569,7 +582,13 @@ export async function runConformance(opts: ConformanceOptions, onResult: (r: Che
     await cardChecks(ctx, sockets);
     await burstCheck(ctx, sockets, last);
     await negativeChecks(ctx, sockets);
-    await boardRouteCheck(ctx, last);
+    if (noStorage)
+      for (const name of STORAGE_CHECKS(opts)) {
+        const r: CheckResult = { name, ok: false, skipped: true, detail: 'skipped: the server stores nothing (/healthz storage "none")' };
+        results.push(r);
+        onResult(r);
+      }
+    else await boardRouteCheck(ctx, last);
     for (const c of Object.values(sockets)) c.close();
   }
   await httpRouteChecks(ctx);

@@ -209,7 +209,7 @@ export class RunLifecycle implements RunHandle {
   async execute(): Promise<RunRecord> {
     const { variant, stage } = this.pr;
     const rv = this.runVariant;
-    if (rv.kind === 'batched' && variant.kind === 'batched' && rv.options.shards !== variant.options.shards)
+    if ((rv.kind === 'batched' || rv.kind === 'floor') && rv.kind === variant.kind && rv.options.shards !== variant.options.shards)
       this.log(`  ${variant.name}: ${stage.connections} sockets exceed one process's file limit: running with --shards ${rv.options.shards}`);
     mkdirSync(this.workDir, { recursive: true });
     this.log(`▶ ${this.label}: seeding ${this.s.seed.boards} boards × ${this.s.seed.cardsPerBoard} cards`);
@@ -449,6 +449,8 @@ export class RunLifecycle implements RunHandle {
    */
   private auditDatabase(): void {
     if (!this.fleet || this.status === 'errored') return;
+    // The floor stores nothing: there is nothing to audit (the record says so: audit null, the audit thresholds skipped).
+    if (VARIANT_SPECS[this.variant.kind].noStorage) return;
     if (!existsSync(this.ledgerFile)) {
       this.status = 'errored';
       this.reasons.push('the fleet wrote no ledger, so the audit could not run');
@@ -532,7 +534,8 @@ export class RunLifecycle implements RunHandle {
     if (this.status !== 'errored')
       record.thresholds = evaluateThresholds(
         record,
-        this.s.thresholds.map((e) => parseThreshold(e)),
+        // A variant that stores nothing has no audit: its audit.* thresholds do not apply (not passed: absent).
+        this.s.thresholds.map((e) => parseThreshold(e)).filter((t) => !(VARIANT_SPECS[variant.kind].noStorage && t.metric.startsWith('audit.'))),
       );
     const failed = record.thresholds.filter((t) => !t.pass);
     const audit = this.audit;
@@ -541,7 +544,7 @@ export class RunLifecycle implements RunHandle {
         (fleet
           ? ` — fanout p99 ${f.latency.fanoutMs.p99.toFixed(1)} ms, ack p99 ${f.latency.ackMs.p99.toFixed(1)} ms, ${f.sockets.reached}/${f.sockets.asked} sockets`
           : '') +
-        (audit ? `, audit ${audit.ok ? 'clean' : 'FAILED'}` : '') +
+        (audit ? `, audit ${audit.ok ? 'clean' : 'FAILED'}` : VARIANT_SPECS[variant.kind].noStorage && fleet ? ', audit skipped (stores nothing)' : '') +
         (failed.length ? `, thresholds failed: ${failed.map((t) => `${t.expr} (actual ${t.actual ?? 'unknown'})`).join('; ')}` : '') +
         (this.reasons.length ? `\n    reasons: ${this.reasons.join('; ')}` : '') +
         ` [${fmtDuration(record.wallSec)}]`,

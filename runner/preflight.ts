@@ -48,7 +48,7 @@ export function effectiveOptions<V extends VariantSet>(v: V, connections: number
   if (v.kind === 'per-request') {
     return v.options.workers === undefined ? { ...v, options: { ...v.options, workers: Math.max(1, cpus) } } : v;
   }
-  if (v.kind !== 'batched' || fdLimit === null || v.options.shards !== undefined) return v;
+  if ((v.kind !== 'batched' && v.kind !== 'floor') || fdLimit === null || v.options.shards !== undefined) return v;
   const shards = Math.max(1, Math.ceil(connections / (fdLimit - FD_RESERVE)));
   return shards > 1 ? { ...v, options: { ...v.options, shards } } : v;
 }
@@ -144,7 +144,7 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
     for (const v of s.variants) {
       const eff = effectiveOptions(v, maxConn, fd, f.cpus);
       const procs = serverProcesses(eff, f.cpus);
-      if (v.kind === 'batched' && procs !== serverProcesses(v, f.cpus))
+      if (VARIANT_SPECS[v.kind].autoShards && procs !== serverProcesses(v, f.cpus))
         notes.push(
           `variant "${v.name}": ${maxConn} sockets need ${procs} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`,
         );

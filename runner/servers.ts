@@ -10,9 +10,18 @@ import { dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import Database from 'better-sqlite3';
 import { errnoCode, firstLine, fsProblem, UsageError } from '../model/errors.js';
-import { resolveBatchedOptions, resolvePerRequestOptions, type BatchedOptions, type PerRequestOptions, type VariantSet } from '../model/variants.js';
+import {
+  resolveBatchedOptions,
+  resolveFloorOptions,
+  resolvePerRequestOptions,
+  type BatchedOptions,
+  type FloorOptions,
+  type PerRequestOptions,
+  type VariantSet,
+} from '../model/variants.js';
 import { startBatchedServer } from '../servers/batched/server.js';
-import { startShardedBatchedServer } from '../servers/batched/sharded.js';
+import { startShardedBatchedServer, startShardedServer } from '../servers/batched/sharded.js';
+import { startFloorServer } from '../servers/floor/server.js';
 import { startPerRequestServer } from '../servers/per-request/primary.js';
 
 export interface ServeWhere {
@@ -28,7 +37,7 @@ export interface RunningVariantServer {
   host: string;
   port: number;
   /** The options it runs with, every default filled in. */
-  options: BatchedOptions | PerRequestOptions;
+  options: BatchedOptions | PerRequestOptions | FloorOptions;
   /** The processes holding its sockets besides this one (batched shards, per-request workers); empty for one process. */
   childPids: number[];
   /** Graceful stop; resolves with the problems met (a process that did not stop cleanly), empty when clean. */
@@ -84,7 +93,19 @@ export function checkDatabase(file: string): void {
 /** Starts a variant on a seeded database. Bad options or database: UsageError naming the problem. */
 export async function startServer(v: VariantSet, where: ServeWhere): Promise<RunningVariantServer> {
   const base = { dbFile: where.dbFile, host: where.host ?? '127.0.0.1', port: where.port ?? 0 };
-  if (v.kind === 'external') throw new UsageError('startServer serves the batched and per-request designs; an external server is started by its own command');
+  if (v.kind === 'external')
+    throw new UsageError('startServer serves the batched and per-request designs and the floor; an external server is started by its own command');
+  if (v.kind === 'floor') {
+    const o = { ...base, ...resolveFloorOptions(v.options) };
+    checkDatabase(o.dbFile);
+    const { dbFile: _d, host: _h, port: _p, ...options } = o;
+    if (o.shards === 1) {
+      const s = await startFloorServer(o);
+      return { host: s.host, port: s.port, options, childPids: [], stop: s.stop, failed: s.failed };
+    }
+    const s = await startShardedServer({ kind: 'floor', opts: o });
+    return { host: s.host, port: s.port, options, childPids: s.shardPids, stop: s.stop, failed: s.failed };
+  }
   if (v.kind === 'batched') {
     const o = { ...base, ...resolveBatchedOptions(v.options) };
     checkDatabase(o.dbFile);

@@ -34,7 +34,7 @@ const D = BatchedOptionsSchema.parse({});
 const P = resolvePerRequestOptions({}, 1);
 
 const spec: CommandSpec = {
-  usage: 'wami-bench serve batched|per-request --db FILE [--port P] [--host H] [variant flags]',
+  usage: 'wami-bench serve batched|per-request|floor --db FILE [--port P] [--host H] [variant flags]',
   summary:
     'Serves a seeded database (see "wami-bench seed") over wire protocol v1 with one server variant, and prints\n' +
     '"wami-bench serve <variant>: listening on ws://HOST:PORT/ws (http://HOST:PORT) pid N" once it accepts\n' +
@@ -77,6 +77,8 @@ const spec: CommandSpec = {
     `  --retry-max-ms N              backoff cap (default ${P.retryMaxMs})`,
     `  --poll-ms N                   card_events poll period for broadcasts (default ${P.pollMs})`,
     `  --poll-batch N                rows read per poll query (default ${P.pollBatch})`,
+    "floor (the machine's own ceiling: acks at once, broadcasts from RAM, stores nothing; reads --db once for the layout):",
+    '  --shards N                    processes holding sockets, as batched (default 1)',
   ],
   options: Object.fromEntries([...new Set([...COMMON_FLAGS, ...SERVE_KINDS.flatMap((k) => KIND_FLAGS[k])])].map((f) => [f, { type: 'string' as const }])),
   allowPositionals: true,
@@ -125,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
     host,
     port,
     ...server.options,
-    ...(variant === 'batched' && server.childPids.length > 0 ? { shardPids: server.childPids } : {}),
+    ...((variant === 'batched' || variant === 'floor') && server.childPids.length > 0 ? { shardPids: server.childPids } : {}),
   };
 
   const name = `wami-bench serve ${variant}`;

@@ -1,8 +1,9 @@
 /**
- * batched `--shards N`: what the primary and its shard processes share. Board b lives in shard
+ * batched and floor `--shards N`: what the primary and its shard processes share. Board b lives in shard
  * `shardOf(b, N)`; the messages they exchange over the fork() IPC channel.
  */
 import type { CollectedMessage, CollectMessage } from '../common/supervisor.js';
+import type { FloorServerOptions } from '../floor/server.js';
 import type { BatchedServerOptions } from './server.js';
 
 export { shardOf } from './shard-of.js';
@@ -10,13 +11,14 @@ export { shardOf } from './shard-of.js';
 /** Environment variable carrying a shard's ShardConfig (JSON). */
 export const SHARD_CONFIG_ENV = 'WAMI_BATCHED_SHARD_CONFIG';
 
-export interface ShardConfig {
-  /** The server's options (host/port unused: a shard never listens). */
-  opts: BatchedServerOptions;
+/** Which core a shard runs, with the server's options (host/port unused: a shard never listens). */
+export type ShardedKind = { kind: 'batched'; opts: BatchedServerOptions } | { kind: 'floor'; opts: FloorServerOptions };
+
+export type ShardConfig = ShardedKind & {
   /** This shard's index, 0..shards-1. */
   shard: number;
   shards: number;
-}
+};
 
 /** Primary -> shard. A `conn` message comes with the socket's handle. */
 export type ToShard =

@@ -1,6 +1,7 @@
 /**
- * One shard process of batched `--shards N` (forked by sharded.ts): the batched core (boards,
- * queue, writer thread) for its own boards, fed with sockets the primary hands over. It never
+ * One shard process of batched or floor `--shards N` (forked by sharded.ts): the batched core (boards,
+ * queue, writer thread), or the floor's core (servers/floor/core.ts, nothing stored), for its own
+ * boards, fed with sockets the primary hands over. It never
  * listens: its http.Server + ws only complete handshakes of sockets it is given, the pattern of
  * `@socket.io/sticky`: `server.emit('connection', socket)`, then the request head the primary
  * already read is replayed with `socket.emit('data', head)`. Its writer shares the SQLite file with
@@ -15,6 +16,8 @@ import { PROTOCOL_VERSION } from '../../protocol/messages.js';
 import { Front } from '../common/front.js';
 import { createMetrics, renderMetrics } from '../common/metrics.js';
 import { answerCollect } from '../common/supervisor.js';
+import { FloorCore } from '../floor/core.js';
+import { loadFloorLayout } from '../floor/server.js';
 import { BatchedCore } from './core.js';
 import { SHARD_CONFIG_ENV, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
 
@@ -24,29 +27,33 @@ if (!cfg || typeof process.send !== 'function') {
   process.exit(2);
 }
 const { opts, shard, shards } = cfg;
+const variant = cfg.kind;
 const tell = (m: FromShard): void => {
   if (process.connected) process.send!(m);
 };
 
-let core: BatchedCore | null = null;
+let core: BatchedCore | FloorCore | null = null;
 const metrics = createMetrics({
-  dbFile: opts.dbFile,
+  dbFile: variant === 'floor' ? '' : opts.dbFile,
   connections: () => core?.connections ?? 0,
   queueDepth: () => core?.queueDepth ?? 0,
   queueDepthPeak: () => core?.takeQueuePeak() ?? 0,
   seqLeaseHeld: () => core?.held ?? 0,
 });
 try {
-  core = await BatchedCore.open({ ...opts, writerSharedFile: true }, metrics, { index: shard, of: shards });
+  core =
+    cfg.kind === 'floor'
+      ? new FloorCore({ ...loadFloorLayout(cfg.opts.dbFile, { index: shard, of: shards }), maxBufferedBytes: cfg.opts.maxBufferedBytes }, metrics)
+      : await BatchedCore.open({ ...cfg.opts, writerSharedFile: true }, metrics, { index: shard, of: shards });
 } catch (e) {
-  const message = `batched shard ${shard}: cannot start: ${(e as Error).message}`;
+  const message = `${variant} shard ${shard}: cannot start: ${(e as Error).message}`;
   process.stderr.write(`${message}\n`);
   tell({ wami: 'fatal', message });
   process.exit(1);
 }
 const c = core;
 void c.failed.then((msg) => {
-  process.stderr.write(`batched shard ${shard}: ${msg}\n`);
+  process.stderr.write(`${variant} shard ${shard}: ${msg}\n`);
   process.exit(1);
 });
 
@@ -58,7 +65,7 @@ const front = new Front({
   hasBoard: (id) => c.hasBoard(id),
   onSocket: (ws, board, user) => c.attach(ws, board, user),
   // a shard serves no HTTP routes (the primary does); these answer only if a request reaches it anyway
-  healthz: () => ({ status: 'ok', variant: 'batched', protocol: PROTOCOL_VERSION, ...health() }),
+  healthz: () => ({ status: 'ok', variant, protocol: PROTOCOL_VERSION, ...health() }),
   metrics: () => renderMetrics(metrics),
   readBoard: () => null,
   upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
@@ -69,7 +76,7 @@ const stop = (): Promise<void> =>
   (stopping ??= (async () => {
     front.stopAccepting();
     const problem = await c.shutdown();
-    if (problem) process.stderr.write(`batched shard ${shard}: ${problem}\n`);
+    if (problem) process.stderr.write(`${variant} shard ${shard}: ${problem}\n`);
     await c.waitSocketsClosed(2000);
     front.destroyAll();
     process.exit(0);

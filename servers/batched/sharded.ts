@@ -36,7 +36,7 @@ import { rejectUpgrade } from '../common/handshake.js';
 import { aggregateMetrics } from '../common/metrics.js';
 import { Supervisor, type Supervised } from '../common/supervisor.js';
 import type { BatchedServerOptions, RunningServer } from './server.js';
-import { SHARD_CONFIG_ENV, shardOf, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
+import { SHARD_CONFIG_ENV, shardOf, type FromShard, type ShardConfig, type ShardedKind, type ShardHealth, type ToShard } from './shard-ipc.js';
 
 /** `shards` >= 2 (1 is the single-process server.ts). */
 export type ShardedBatchedOptions = BatchedServerOptions;
@@ -83,19 +83,31 @@ function requestHead(req: IncomingMessage): string {
 
 type Handle = { readStop?: () => number };
 
-export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Promise<RunningShardedServer> {
+export function startShardedBatchedServer(opts: ShardedBatchedOptions): Promise<RunningShardedServer> {
+  return startShardedServer({ kind: 'batched', opts });
+}
+
+/**
+ * The primary of a sharded server: batched's shards (queue and writer thread each), or the floor's
+ * (nothing stored; its /healthz says `storage: "none"`). Everything else is the same.
+ */
+export async function startShardedServer(k: ShardedKind): Promise<RunningShardedServer> {
+  const opts = k.opts;
+  const faultInjection = k.kind === 'batched' && k.opts.faultInjection;
   const n = opts.shards;
   if (!Number.isSafeInteger(n) || n < 2) throw new RangeError(`shards must be an integer >= 2, got ${n}`);
   const reader = openDb(opts.dbFile, { readonly: true });
   const boardIds = new Set(loadBoardSeqs(reader).keys());
-  const readBoard = boardReader(reader);
+  // The floor stores nothing, so it serves no board state (the front answers 501 for a board that exists).
+  const readBoard = k.kind === 'floor' ? undefined : boardReader(reader);
+  if (!readBoard) reader.close();
   const startedAt = Date.now();
 
   const sup = new Supervisor({ describe: (c) => `shard ${c.index} (pid ${c.pid})`, gatherTimeoutMs: GATHER_TIMEOUT_MS, stopTimeoutMs: STOP_TIMEOUT_MS });
   const shards: Shard[] = [];
   const ready: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
-    const config: ShardConfig = { opts: { ...opts }, shard: i, shards: n };
+    const config = { ...k, opts: { ...opts }, shard: i, shards: n } as ShardConfig;
     const child = fork(SHARD_MAIN, [], {
       execArgv: process.execArgv,
       env: { ...process.env, [SHARD_CONFIG_ENV]: JSON.stringify(config) },
@@ -195,7 +207,8 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
       const per = ((await sup.gather('health')) as ShardHealth[]).sort((a, b) => a.shard - b.shard);
       return {
         status: per.length === n ? 'ok' : 'degraded',
-        variant: 'batched',
+        variant: k.kind,
+        ...(k.kind === 'floor' ? { storage: 'none' } : {}),
         protocol: PROTOCOL_VERSION,
         pid: process.pid,
         shards: n,
@@ -207,8 +220,8 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
       };
     },
     metrics: async () => aggregateMetrics((await sup.gather('metrics')) as MetricObjectWithValues<MetricValue<string>>[][][]),
-    readBoard,
-    ...(opts.faultInjection
+    ...(readBoard ? { readBoard } : {}),
+    ...(faultInjection
       ? {
           faults: {
             diskFull: async (on: boolean) => {
@@ -228,9 +241,9 @@ export async function startShardedBatchedServer(opts: ShardedBatchedOptions): Pr
       const problems = await sup.stop((c) =>
         c.child.connected ? c.child.send({ wami: 'stop' } satisfies ToShard, (e: Error | null) => e && c.child.kill('SIGTERM')) : c.child.kill('SIGTERM'),
       );
-      for (const p of problems) process.stderr.write(`batched: ${p}\n`);
+      for (const p of problems) process.stderr.write(`${k.kind}: ${p}\n`);
       front.destroyAll();
-      reader.close();
+      if (readBoard) reader.close();
       return problems;
     })());
 

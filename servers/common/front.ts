@@ -31,7 +31,8 @@ export interface FrontOptions {
   handOff?: (req: IncomingMessage, socket: Duplex, head: Buffer, board: number, user: number) => void;
   healthz: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   metrics: () => Promise<string>;
-  readBoard: (id: number) => BoardView | null;
+  /** The board's state for `GET /boards/:id`; absent for a server that stores nothing (the floor): 501 for a board that exists. */
+  readBoard?: (id: number) => BoardView | null;
   /** Extra response headers on a successful upgrade, e.g. ['X-Wami-Pid: 123']. */
   upgradeHeaders?: string[];
   /**
@@ -145,7 +146,12 @@ export class Front {
           return send(res, 400, { error: `board id is not a valid percent-encoded string: "${m[1]!.slice(0, 32)}"` });
         }
         if (!/^\d{1,15}$/.test(raw)) return send(res, 400, { error: `board id must be a non-negative integer, got "${raw.slice(0, 32)}"` });
-        const view = this.opts.readBoard(Number(raw));
+        const readBoard = this.opts.readBoard;
+        if (!readBoard)
+          return this.opts.hasBoard(Number(raw))
+            ? send(res, 501, { error: 'this server stores nothing (storage: none), so it has no board state to serve' })
+            : send(res, 404, { error: `unknown board ${raw}` });
+        const view = readBoard(Number(raw));
         return view ? send(res, 200, view) : send(res, 404, { error: `unknown board ${raw}` });
       }
       if (path === '/ws') return send(res, 426, { error: 'WebSocket endpoint: connect with Upgrade: websocket' });

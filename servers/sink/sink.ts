@@ -5,13 +5,10 @@
  * the real servers; nothing is stored (no SQLite, no queue, no audit). A rate the fleet cannot hold
  * against it is the measuring machine's limit, whatever server is under test.
  */
-import type { WebSocket } from 'ws';
 import { PROTOCOL_VERSION } from '../../protocol/messages.js';
-import { parseClientFrame } from '../../protocol/parse.js';
-import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
-import { Fanout } from '../common/fanout.js';
 import { Front } from '../common/front.js';
 import { createMetrics, renderMetrics } from '../common/metrics.js';
+import { FloorCore } from '../floor/core.js';
 
 export interface SinkOptions {
   host: string;
@@ -26,44 +23,21 @@ export interface RunningSink {
   stop(): Promise<void>;
 }
 
+/** The floor's core (servers/floor/core.ts) on boards 1..N with no seeded file: any card is taken. */
 export async function startSink(opts: SinkOptions): Promise<RunningSink> {
-  const boards = new Map<number, { seq: number; members: Set<WebSocket> }>();
-  const sockets = new Set<WebSocket>();
-  const metrics = createMetrics({ dbFile: '', connections: () => sockets.size, queueDepth: () => 0 });
-  const fanout = new Fanout(16 * 1024 * 1024, metrics);
-  const attach = (ws: WebSocket, board: number, user: number): void => {
-    let b = boards.get(board);
-    if (!b) boards.set(board, (b = { seq: 0, members: new Set() }));
-    const bb = b;
-    bb.members.add(ws);
-    sockets.add(ws);
-    ws.on('error', () => {});
-    ws.once('close', () => {
-      bb.members.delete(ws);
-      sockets.delete(ws);
-    });
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const p = isBinary ? null : parseClientFrame(data);
-      if (!p?.ok) {
-        fanout.send(ws, serializeError('BAD_MESSAGE', p ? p.message : 'binary frame', p?.id));
-        return;
-      }
-      const u = p.msg;
-      const seq = ++bb.seq;
-      metrics.updatesReceived.inc();
-      fanout.broadcast(bb.members, ws, serializeBroadcast(u, user, seq));
-      fanout.send(ws, serializeAck({ id: u.id, seq, queueMs: 0, commitMs: 0, attempts: 1 }));
-    });
-  };
+  let core: FloorCore | null = null;
+  const metrics = createMetrics({ dbFile: '', connections: () => core?.connections ?? 0, queueDepth: () => 0 });
+  const boards = Array.from({ length: opts.boards }, (_, i) => [i + 1, 0] as const);
+  core = new FloorCore({ boards, cards: null, maxBufferedBytes: 16 * 1024 * 1024 }, metrics);
+  const c = core;
   const front = new Front({
     host: opts.host,
     port: opts.port,
     maxPayloadBytes: 64 * 1024,
-    hasBoard: (id) => id >= 1 && id <= opts.boards,
-    onSocket: (ws, board, user) => attach(ws, board, user),
-    healthz: () => ({ status: 'ok', variant: 'sink', protocol: PROTOCOL_VERSION, pid: process.pid, connections: sockets.size }),
+    hasBoard: (id) => c.hasBoard(id),
+    onSocket: (ws, board, user) => c.attach(ws, board, user),
+    healthz: () => ({ status: 'ok', variant: 'sink', storage: 'none', protocol: PROTOCOL_VERSION, pid: process.pid, connections: c.connections }),
     metrics: () => renderMetrics(metrics),
-    readBoard: () => null,
   });
   const addr = await front.listen();
   return {
@@ -71,9 +45,8 @@ export async function startSink(opts: SinkOptions): Promise<RunningSink> {
     port: addr.port,
     stop: async () => {
       front.stopAccepting();
-      for (const ws of sockets) ws.close(1001, 'sink stopping');
-      const deadline = Date.now() + 2000;
-      while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await c.shutdown();
+      await c.waitSocketsClosed(2000);
       front.destroyAll();
     },
   };
