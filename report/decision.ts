@@ -13,6 +13,7 @@
 import type { ResultFile, RunRecord } from '../model/result.js';
 import { resolveBatchedOptions, resolvePerRequestOptions, variantSetFromArgv } from '../model/variants.js';
 import { capacityRows, sloText } from './capacity.js';
+import { designCells, floorStages } from './floor.js';
 import { fmtBytes, fmtMs, fmtNum, fmtRatio, fmtUnit } from './format.js';
 import { M, type MetricDef } from './metrics.js';
 import { groupByStage, serverShape, shapeLabel, stageLabel, valuesOf, type StageGroup, type VariantCell } from './runs.js';
@@ -82,8 +83,14 @@ export const capacityVerdict: SectionVerdict = {
   },
 };
 
+/** Each design against the floor (report/floor.ts): one line per stage where a floor ran. */
+export const floorVerdict: SectionVerdict = {
+  section: 'floor',
+  lines: (result) => floorStages(result).map((s) => s.sentence),
+};
+
 /** Sections with a verdict of their own, in the order their lines appear. */
-export const SECTION_VERDICTS: SectionVerdict[] = [capacityVerdict];
+export const SECTION_VERDICTS: SectionVerdict[] = [floorVerdict, capacityVerdict];
 
 /** "a, b and c" */
 const and = (xs: readonly string[]): string => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}` : (xs[0] ?? ''));
@@ -237,7 +244,7 @@ function trend(stages: readonly StageGroup[], m: MetricDef): string | null {
 
 /** What changes at other loads: the stages' trends and where a criterion's winner changes, or what one stage cannot say. */
 export function otherLoads(result: ResultFile, v: Verdict): string[] {
-  const stages = groupByStage(result);
+  const stages = groupByStage(result).map(designCells);
   const out: string[] = [];
   if (stages.length > 1) {
     for (const m of [M.fanoutP99, M.ackP99, M.ramPerSocket]) {
@@ -281,7 +288,7 @@ export function otherLoads(result: ResultFile, v: Verdict): string[] {
 
 /** The decision of a result, from its verdict. */
 export function computeDecision(result: ResultFile, v: Verdict): Decision {
-  const stages = groupByStage(result);
+  const stages = groupByStage(result).map(designCells);
   // The verdict's stage; with nothing comparable, the largest stage, so each design is still described.
   const g = v.headline ? stages.find((s) => s.index === v.headline!.index) : [...stages].sort((a, b) => b.connections - a.connections || b.index - a.index)[0];
   const designs = g ? g.cells.map((c) => designParagraph(g, c, v, result.environment.cpuCount)) : [];

@@ -12,7 +12,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResultFile, RunRecord } from '../model/result.js';
 import { buildCharts, type ChartSpec } from './charts.js';
-import { compactJson, escapeHtml, fmtBytes, fmtMs, fmtNum, fmtRatio, jsonForScript } from './format.js';
+import { compactJson, escapeHtml, fmtBytes, fmtMs, fmtNum, fmtRatio, fmtUnit, jsonForScript } from './format.js';
+import { AT_FLOOR_RATIO, FLOOR_METRICS, floorStages } from './floor.js';
 import { axisUnitText, capacityRows, searchText, sloText, stepX, writeScalability } from './capacity.js';
 import { axisOf } from '../model/capacity.js';
 import { faultBlocks } from './faults.js';
@@ -409,6 +410,31 @@ function renderMemory(result: ResultFile, stages: StageGroup[], opts: HtmlOption
   return section('memory', 'Memory at each stage', renderClaims(result) + note + tables);
 }
 
+/** Each design against the floor, per stage (report/floor.ts); empty when no floor ran. */
+function renderFloor(result: ResultFile): string {
+  const fs = floorStages(result);
+  if (fs.length === 0) return '';
+  const blocks = fs.map((st) => {
+    const rows = st.rows
+      .map(
+        (r) =>
+          `<tr><td class="strong">${e(r.variant)}</td>${FLOOR_METRICS.map((m) => {
+            const f = r[m.key];
+            const cls = f.ratio !== null && m.key === 'fanoutP99' ? (f.ratio <= AT_FLOOR_RATIO ? 'good' : '') : '';
+            return `<td class="num">${e(fmtUnit(f.value, m.metric.unit))}</td><td class="num ${cls}">${f.ratio === null ? '—' : e(`${fmtNum(f.ratio, 3)}×`)}</td>`;
+          }).join('')}</tr>`,
+      )
+      .join('');
+    const floorRow = st.rows[0]
+      ? `<tr><td class="muted">${e(st.floor)} (floor)</td>${FLOOR_METRICS.map((m) => `<td class="num muted">${e(fmtUnit(st.rows[0]![m.key].floor, m.metric.unit))}</td><td class="num muted">1×</td>`).join('')}</tr>`
+      : '';
+    const head = `<thead><tr><th>variant</th>${FLOOR_METRICS.map((m) => `<th class="num">${e(m.label)}</th><th class="num">÷ floor</th>`).join('')}</tr></thead>`;
+    return `<div><h3>${e(stageLabel(st))}</h3><p class="note">${e(st.sentence)}</p><div class="tablewrap"><table>${head}<tbody>${rows}${floorRow}</tbody></table></div></div>`;
+  });
+  const note = `<p class="note">The floor acks every update at once and broadcasts it from RAM through the same front, parser and fan-out, and stores nothing: what the measuring machine itself costs at that stage (same fleet, same load). Medians of the valid runs. A design within ${AT_FLOOR_RATIO}× of the floor on fan-out p99 (green) is limited by the machine, not by its design; when every design is, the stage cannot tell them apart.</p>`;
+  return section('floor', 'Against the floor (the machine’s own ceiling)', `${note}<div class="stages">${blocks.join('\n')}</div>`);
+}
+
 function renderSteady(stages: StageGroup[]): string {
   const blocks = stages.map((g) => {
     const st = steadyStage(g);
@@ -505,6 +531,7 @@ export function renderHtml(result: ResultFile, opts: HtmlOptions = {}): string {
     ...(result.capacity ? ([['capacity', 'Capacity']] as Array<[string, string]>) : []),
     ...(multiStage ? ([['scaling', 'Scaling']] as Array<[string, string]>) : []),
     ['tables', 'Side by side'],
+    ...(floorStages(result).length ? ([['floor', 'Floor']] as Array<[string, string]>) : []),
     ['memory', 'Memory'],
     ['steady', 'Steady latency'],
     ...(charts.faults.length ? ([['faults', 'Faults']] as Array<[string, string]>) : []),
@@ -542,6 +569,7 @@ ${renderBanner(verdict, stages.length)}
 ${renderCapacity(result, charts.capacity)}
 ${multiStage ? scalingSection : ''}
 ${section('tables', 'Side by side, per stage', tablesNote + tables)}
+${renderFloor(result)}
 ${renderMemory(result, stages, opts)}
 ${renderSteady(stages)}
 ${renderFaults(result, charts.faults)}

@@ -111,7 +111,7 @@ export interface ServerShape {
 }
 
 export function serverShape(run: RunRecord, cpuCount: number): ServerShape {
-  const unit = run.variantKind === 'batched' ? 'shards' : run.variantKind === 'external' ? 'processes' : 'workers';
+  const unit = run.variantKind === 'batched' || run.variantKind === 'floor' ? 'shards' : run.variantKind === 'external' ? 'processes' : 'workers';
   const fromFlags = setsProcesses(run.variantKind, run.variantFlags);
   const count = serverProcessesOfArgv(run.variantKind, run.variantFlags, cpuCount);
   return { unit, count, fromFlags, processes: run.resources.server.processes };

@@ -15,6 +15,7 @@ import { M, type MetricDef } from './metrics.js';
 import { groupByStage, isValid, stageLabel, valuesOf, type StageGroup } from './runs.js';
 import { bootstrapRatio, median, type RatioEstimate } from './stats.js';
 import { driftWarnings } from './steady.js';
+import { designCells, isReferenceKind } from './floor.js';
 
 export interface VerdictOptions {
   /** Single-run noise band: a runner-up within this fraction of the best is a tie; default 0.05. */
@@ -253,7 +254,8 @@ export function collectWarnings(result: ResultFile): Warning[] {
       w.push({ severity: 'error', kind: 'run', message: `${runLabel(r)} failed its audit. Excluded from medians, ratios and winners.` });
     }
     if (r.audit === null) {
-      if (isValid(r)) w.push({ severity: 'warn', kind: 'audit', message: `${runLabel(r)}: no audit of the database.` });
+      // The floor stores nothing by design: no audit is expected of it.
+      if (isValid(r) && !isReferenceKind(r.variantKind)) w.push({ severity: 'warn', kind: 'audit', message: `${runLabel(r)}: no audit of the database.` });
     } else if (!r.audit.ok) {
       const a = r.audit;
       const parts = [
@@ -343,7 +345,8 @@ export function caveatOf(result: ResultFile): string {
 
 /** The verdict of a result: winners per criterion and stage, warnings and the caveat. */
 export function computeVerdict(result: ResultFile, opts: VerdictOptions = {}): Verdict {
-  const stages = groupByStage(result);
+  // The designs only: a reference that stores nothing (the floor) is read as their ratio (report/floor.ts), never a winner.
+  const stages = groupByStage(result).map(designCells);
   const byStage = stages.map((g) => ({ index: g.index, connections: g.connections, criteria: CRITERIA.map((c) => judgeCriterion(g, c, opts)) }));
   const comparable = stages.filter((g) => g.cells.filter((c) => c.valid.length > 0).length >= 2);
   const top = comparable.sort((a, b) => b.connections - a.connections || b.index - a.index)[0];

@@ -96,3 +96,23 @@ test('conformance fails, naming the broken rules, against a server that breaks t
     await new Promise((r) => http.close(r));
   }
 });
+
+test('conformance against the floor: every check passes but the one that needs storage, reported as skipped (exit 0)', async () => {
+  const srv = await startServer('floor', { boards: 3, cardsPerBoard: 10 });
+  try {
+    const health = (await (await fetch(srv.wsUrl.replace(/^ws/, 'http').replace(/\/ws$/, '/healthz'))).json()) as Record<string, unknown>;
+    assert.equal(health.variant, 'floor');
+    assert.equal(health.storage, 'none');
+    const r = await runCli(['conformance', srv.wsUrl, '--cards-per-board', '10', '--quiet-ms', '200']);
+    assert.equal(r.code, 0, r.out);
+    assert.doesNotMatch(r.out, /^FAIL/m);
+    const skipped = r.out.split('\n').filter((l) => l.startsWith('SKIP'));
+    assert.deepEqual(skipped, [
+      'SKIP  http: GET /boards/1 has the v1 shape and the last update — skipped: the server stores nothing (/healthz storage "none")',
+    ]);
+    assert.match(r.out, /^18 passed, 0 failed, 1 skipped \(the server stores nothing\)$/m);
+  } finally {
+    assert.equal(await srv.stop(), 0);
+    srv.cleanup();
+  }
+});

@@ -293,10 +293,10 @@ describe('the decision section', () => {
     ]);
   });
 
-  it('sections contribute their own verdict lines (the capacity search here)', () => {
+  it('sections contribute their own verdict lines (the floor and the capacity search here)', () => {
     assert.deepEqual(
       SECTION_VERDICTS.map((s) => s.section),
-      ['capacity'],
+      ['floor', 'capacity'],
     );
     assert.deepEqual(d.sections, []);
   });

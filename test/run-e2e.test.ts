@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ResultFileSchema, type ResultFile } from '../model/result.js';
+import { floorStages } from '../report/floor.js';
 import { auditDatabase, readLedger } from '../runner/audit.js';
 import { descendantPids } from '../runner/server-process.js';
 import { alive, CLI } from './helpers/server.js';
@@ -19,6 +20,7 @@ const base = {
   variants: [
     { name: 'batched', kind: 'batched' },
     { name: 'per-request', kind: 'per-request', flags: ['--workers', '2'] },
+    { name: 'floor', kind: 'floor' },
   ],
   seed: { boards: 10, cardsPerBoard: 10 },
   users: { perBoard: 10, connectRatePerSec: 1000 },
@@ -67,7 +69,7 @@ function runCli(args: string[], opts: { onStderr?: (chunk: string, pid: number) 
 const dir = mkdtempSync(join(tmpdir(), 'wami-e2e-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('both variants end to end: result.json validates, runs ok, audit clean; deleting stored events makes the audit find loss', async () => {
+test('both designs and the floor end to end: result.json validates, runs ok, audit clean (the floor: skipped, read as the ratio); deleting stored events makes the audit find loss', async () => {
   const scn = join(dir, 'e2e.json');
   writeFileSync(scn, JSON.stringify(base));
   const out = join(dir, 'out-ok');
@@ -79,9 +81,27 @@ test('both variants end to end: result.json validates, runs ok, audit clean; del
   assert.equal(result.status, 'ok', result.reasons.join('\n'));
   assert.deepEqual(
     result.runs.map((x) => x.variant),
-    ['batched', 'per-request'],
+    ['batched', 'per-request', 'floor'],
   );
-  for (const run of result.runs) {
+  // The floor: measured like the designs, stores nothing, so no audit and no audit.* threshold (skipped, not passed).
+  const floor = result.runs[2]!;
+  assert.equal(floor.variantKind, 'floor');
+  assert.equal(floor.status, 'ok', floor.reasons.join('; '));
+  assert.equal(floor.sockets.reached, 100);
+  assert.ok(floor.updates.acked > 0, 'the floor acks');
+  assert.equal(floor.updates.unanswered, 0);
+  assert.equal(floor.delivery.missing, 0);
+  assert.equal(floor.audit, null);
+  assert.deepEqual(floor.thresholds, []);
+  assert.equal(existsSync(join(out, 'work', 'floor-s1-r1.db')), true);
+  const fdb = new Database(join(out, 'work', 'floor-s1-r1.db'), { readonly: true });
+  assert.equal((fdb.prepare('SELECT count(*) AS n FROM card_events').get() as { n: number }).n, 0, 'the floor wrote nothing');
+  fdb.close();
+  assert.deepEqual(
+    floorStages(result).map((s) => [s.floor, s.floorValid, s.rows.map((r) => r.variant)]),
+    [['floor', true, ['batched', 'per-request']]],
+  );
+  for (const run of result.runs.slice(0, 2)) {
     assert.equal(run.status, 'ok', `${run.variant}: ${run.reasons.join('; ')}`);
     assert.equal(run.sockets.reached, 100);
     assert.ok(run.updates.acked > 0, 'updates were acked');

@@ -51,7 +51,7 @@ export function alive(pid: number): boolean {
 /** The line every `serve` prints once it accepts connections. */
 export const LISTEN_RE = /listening on (ws:\/\/[\d.]+:(\d+)\/ws)/;
 
-export async function startServer(variant: 'batched' | 'per-request', opts: StartOptions = {}): Promise<TestServer> {
+export async function startServer(variant: 'batched' | 'per-request' | 'floor', opts: StartOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'wami-test-'));
   const db = opts.db ?? join(dir, 'board.db');
   if (!opts.db) seedDatabase(db, { boards: opts.boards ?? 4, cardsPerBoard: opts.cardsPerBoard ?? 10 });
