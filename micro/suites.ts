@@ -21,7 +21,9 @@ import { createBatchWriter, type WriteRow } from '../servers/batched/writer-core
 import { openDb, seedDatabase, type DB } from '../servers/common/db.js';
 import { readWalState } from '../servers/common/wal.js';
 import { Fanout } from '../servers/common/fanout.js';
-import { createMetrics } from '../servers/common/metrics.js';
+import client, { Registry } from 'prom-client';
+import { createServer as createTcpServer, connect, type Socket } from 'node:net';
+import { createMetrics, PER_SOCKET_DEFAULT_METRICS, renderMetrics } from '../servers/common/metrics.js';
 import { createUpdateTx } from '../servers/per-request/tx.js';
 import { decideRetry, DEFAULT_RETRY_POLICY } from '../servers/per-request/retry-policy.js';
 
@@ -278,6 +280,53 @@ function fanoutSuite(): SuiteDef {
   };
 }
 
+/** Loopback TCP pairs the scrape suite holds open (2 descriptors and 2 libuv handles each): a process with as many descriptors as a 15k-socket server has. */
+export const SCRAPE_SOCKET_PAIRS = Number(process.env.WAMI_MICRO_SCRAPE_PAIRS ?? 7500);
+
+/**
+ * What one /metrics scrape costs the scraped process, in its event loop, while it holds many
+ * sockets: the server's whole render (its registries as they are), prom-client's own default
+ * metrics on a fresh registry, and each of the per-socket collectors the servers leave out
+ * (PER_SOCKET_DEFAULT_METRICS), alone.
+ */
+function scrapeSuite(pairs: number): SuiteDef {
+  let tcp: ReturnType<typeof createTcpServer> | null = null;
+  const socks: Socket[] = [];
+  const server = createMetrics({ dbFile: '', connections: () => pairs, queueDepth: () => 0 });
+  const full = new Registry();
+  return {
+    name: 'scrape',
+    setup: async () => {
+      client.collectDefaultMetrics({ register: full, eventLoopMonitoringPrecision: 10 });
+      tcp = createTcpServer((s) => void socks.push(s));
+      await new Promise<void>((r) => tcp!.listen(0, '127.0.0.1', r));
+      const port = (tcp.address() as AddressInfo).port;
+      for (let i = 0; i < pairs; i += 500) {
+        const batch = Array.from({ length: Math.min(500, pairs - i) }, () => connect(port, '127.0.0.1'));
+        await Promise.all(batch.map((c) => new Promise((r, j) => c.once('connect', r).once('error', j))));
+        socks.push(...batch);
+      }
+    },
+    teardown: async () => {
+      for (const s of socks) s.destroy();
+      socks.length = 0;
+      await new Promise<void>((r) => (tcp ? tcp.close(() => r()) : r()));
+      tcp = null;
+      full.clear();
+    },
+    tasks: () => [
+      { name: `the server's /metrics (wami_* + its defaults), ${pairs * 2} sockets open`, unit: 'scrape', unitsPerOp: 1, fn: async () => void (await renderMetrics(server)) },
+      { name: `prom-client's default metrics, all of them, ${pairs * 2} sockets open`, unit: 'scrape', unitsPerOp: 1, fn: async () => void (await full.metrics()) },
+      ...PER_SOCKET_DEFAULT_METRICS.filter((n) => !n.endsWith('_total')).map((n) => ({
+        name: `${n} alone, ${pairs * 2} sockets open`,
+        unit: 'scrape',
+        unitsPerOp: 1,
+        fn: async () => void (await full.getSingleMetric(n)?.get()),
+      })),
+    ],
+  };
+}
+
 export const SUITES: SuiteDef[] = [
   {
     name: 'queue',
@@ -356,6 +405,7 @@ export const SUITES: SuiteDef[] = [
       ];
     },
   },
+  scrapeSuite(SCRAPE_SOCKET_PAIRS),
 ];
 
 export const SUITE_NAMES = SUITES.map((s) => s.name);

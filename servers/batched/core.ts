@@ -18,6 +18,7 @@ import { serializeAck, serializeBroadcast, serializeError } from '../../protocol
 import { CardIndex } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
+import { closeAll, joinBoard, waitClosed } from '../common/sockets.js';
 import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { BatchedOptions } from '../../model/variants.js';
@@ -153,14 +154,7 @@ export class BatchedCore {
       ws.close(CLOSE_GOING_AWAY, this.stopping ? 'server shutting down' : 'unknown board');
       return;
     }
-    b.members.add(ws);
-    this.sockets.add(ws);
-    ws.on('message', (data, isBinary) => this.onMessage(ws, b, board, user, data as Buffer, isBinary));
-    ws.on('error', () => {});
-    ws.once('close', () => {
-      b.members.delete(ws);
-      this.sockets.delete(ws);
-    });
+    joinBoard(ws, b.members, this.sockets, (data, isBinary) => this.onMessage(ws, b, board, user, data, isBinary));
   }
 
   private error(ws: WebSocket, code: ErrorCode, message: string, id?: string): void {
@@ -338,21 +332,13 @@ export class BatchedCore {
     } catch (e) {
       problem = `the seq leases could not be released (${(e as Error).message})`;
     }
-    for (const ws of this.sockets) {
-      try {
-        ws.close(CLOSE_GOING_AWAY, 'server shutting down');
-      } catch {
-        ws.terminate();
-      }
-    }
+    closeAll(this.sockets);
     await this.writer.close();
     return problem;
   }
 
   /** Resolves once every socket has closed, or after `timeoutMs` (then terminates the rest). */
-  async waitSocketsClosed(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const ws of this.sockets) ws.terminate();
+  waitSocketsClosed(timeoutMs: number): Promise<void> {
+    return waitClosed(this.sockets, timeoutMs);
   }
 }

@@ -26,6 +26,20 @@ export interface MetricsHooks {
   seqLeaseHeld?: () => number;
 }
 
+/**
+ * prom-client default metrics whose collect() costs O(sockets) in the scraped process's event loop,
+ * left out of every server's /metrics: `process_open_fds` lists /proc/self/fd (one entry per socket),
+ * `nodejs_active_handles[_total]` and `nodejs_active_resources[_total]` build an array of every
+ * libuv handle (a socket is one) at each scrape. The runner reads none of them.
+ */
+export const PER_SOCKET_DEFAULT_METRICS = [
+  'process_open_fds',
+  'nodejs_active_handles',
+  'nodejs_active_handles_total',
+  'nodejs_active_resources',
+  'nodejs_active_resources_total',
+] as const;
+
 /** Resolution of the event-loop monitors, ms (prom-client's default metrics use the same). */
 export const EVENT_LOOP_RESOLUTION_MS = 10;
 
@@ -86,6 +100,10 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
   const defaults = new Registry();
   try {
     client.collectDefaultMetrics({ register: defaults, eventLoopMonitoringPrecision: 10 });
+    // The observer effect: these walk every socket of the process on each scrape, in its event loop
+    // (readdirSync of /proc/self/fd; an array of every libuv handle or resource, built twice). The
+    // runner reads none of them; `micro --suites scrape` measures what they cost.
+    for (const name of PER_SOCKET_DEFAULT_METRICS) defaults.removeSingleMetric(name);
     for (const m of defaults.getMetricsAsArray()) guardCollect(m);
   } catch {
     // default metrics are a nice-to-have; never fail startup on them

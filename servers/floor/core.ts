@@ -14,6 +14,7 @@ import { parseClientFrame } from '../../protocol/parse.js';
 import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
 import type { CardIndex } from '../common/boards.js';
 import { Fanout } from '../common/fanout.js';
+import { closeAll, joinBoard, waitClosed } from '../common/sockets.js';
 import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 
@@ -82,14 +83,7 @@ export class FloorCore {
       ws.close(CLOSE_GOING_AWAY, this.stopping ? 'server shutting down' : 'unknown board');
       return;
     }
-    b.members.add(ws);
-    this.sockets.add(ws);
-    ws.on('message', (data, isBinary) => this.onMessage(ws, b, board, user, data as Buffer, isBinary));
-    ws.on('error', () => {});
-    ws.once('close', () => {
-      b.members.delete(ws);
-      this.sockets.delete(ws);
-    });
+    joinBoard(ws, b.members, this.sockets, (data, isBinary) => this.onMessage(ws, b, board, user, data, isBinary));
   }
 
   private error(ws: WebSocket, code: ErrorCode, message: string, id?: string): void {
@@ -119,20 +113,12 @@ export class FloorCore {
   /** Graceful stop: refuse new updates, close every socket with 1001. Nothing to flush. */
   async shutdown(): Promise<string | null> {
     this.stopping = true;
-    for (const ws of this.sockets) {
-      try {
-        ws.close(CLOSE_GOING_AWAY, 'server shutting down');
-      } catch {
-        ws.terminate();
-      }
-    }
+    closeAll(this.sockets);
     return null;
   }
 
   /** Resolves once every socket has closed, or after `timeoutMs` (then terminates the rest). */
-  async waitSocketsClosed(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const ws of this.sockets) ws.terminate();
+  waitSocketsClosed(timeoutMs: number): Promise<void> {
+    return waitClosed(this.sockets, timeoutMs);
   }
 }
