@@ -315,8 +315,18 @@ function scrapeSuite(pairs: number): SuiteDef {
       full.clear();
     },
     tasks: () => [
-      { name: `the server's /metrics (wami_* + its defaults), ${pairs * 2} sockets open`, unit: 'scrape', unitsPerOp: 1, fn: async () => void (await renderMetrics(server)) },
-      { name: `prom-client's default metrics, all of them, ${pairs * 2} sockets open`, unit: 'scrape', unitsPerOp: 1, fn: async () => void (await full.metrics()) },
+      {
+        name: `the server's /metrics (wami_* + its defaults), ${pairs * 2} sockets open`,
+        unit: 'scrape',
+        unitsPerOp: 1,
+        fn: async () => void (await renderMetrics(server)),
+      },
+      {
+        name: `prom-client's default metrics, all of them, ${pairs * 2} sockets open`,
+        unit: 'scrape',
+        unitsPerOp: 1,
+        fn: async () => void (await full.metrics()),
+      },
       ...PER_SOCKET_DEFAULT_METRICS.filter((n) => !n.endsWith('_total')).map((n) => ({
         name: `${n} alone, ${pairs * 2} sockets open`,
         unit: 'scrape',

@@ -224,6 +224,10 @@ export const RunRecordSchema = z.object({
   /** The scenario's faults as this run met them (absent when the scenario has none). */
   faults: z.array(FaultRecordSchema).optional(),
   external: ExternalRunSchema.optional(),
+  /** Seconds between the runner's /metrics scrapes of this run's server (0: not scraped; absent in older results: 1). */
+  scrapeIntervalSec: num.optional(),
+  /** The server's Node flags in this run, when its variant set its own (else the environment's serverNodeFlags). */
+  serverNodeFlags: z.array(z.string()).optional(),
   wallSec: num,
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;

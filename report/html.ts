@@ -20,7 +20,7 @@ import { faultBlocks } from './faults.js';
 import { designClaims } from './memory.js';
 import { externalCommands, externalCommandText, runCommandLine } from './external.js';
 import { MEMORY_ROWS } from './metrics.js';
-import { groupByStage, isValid, serverShape, shapeLabel, stageLabel, type StageGroup } from './runs.js';
+import { groupByStage, isValid, scrapeText, serverShape, shapeLabel, stageLabel, type StageGroup } from './runs.js';
 import { DRIFT_FLOOR_MS, DRIFT_RATIO, MIN_SAMPLES, steadyStage, windowText } from './steady.js';
 import { PAGE_CSS } from './style.js';
 import { stageTable, type StageTable } from './table.js';
@@ -577,7 +577,7 @@ ${selbar}
 ${section('distribution', 'Latency percentile distribution', chartGrid(charts.distribution))}
 ${section('over-time', 'Latency and throughput over time', chartGrid(charts.overTime))}
 ${section('errors', 'Errors over time', chartGrid(charts.errors))}
-${section('resources', 'Server resources', chartGrid(charts.resources))}
+${section('resources', 'Server resources', `<p class="note">${e(scrapeText(result))}</p>${chartGrid(charts.resources)}`)}
 ${multiStage ? '' : scalingSection}
 ${section('sqlite', 'SQLite', sqliteBody)}
 ${section('audit', 'Runs, audit and thresholds', renderAudit(result))}

@@ -6,7 +6,7 @@
 import type { ResultFile } from '../model/result.js';
 import { fmtNum, mdCell } from './format.js';
 import { GATE_METRICS } from './metrics.js';
-import { groupByStage, stageLabel } from './runs.js';
+import { groupByStage, scrapeText, stageLabel } from './runs.js';
 import { stageTable, type StageTable } from './table.js';
 import { acrossStages, computeVerdict } from './verdict.js';
 import { axisUnitText, capacityRows, searchText, sloText, writeScalability } from './capacity.js';
@@ -63,7 +63,7 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     out.push(`⚠ Skipped by the preflight (optional stage ${x.index + 1}, ${fmtNum(x.connections)} sockets, every variant): ${mdCell(x.reason)}  `);
   out.push('');
   out.push(...decisionMarkdown(computeDecision(result, v), compact));
-  out.push(`> ${v.caveat}`);
+  out.push(`> ${v.caveat} ${scrapeText(result)}`);
   out.push('');
   if (v.headline) {
     out.push(`### Verdict at ${fmtNum(v.headline.connections)} sockets${stages.length > 1 ? ' (largest comparable stage)' : ''}`);

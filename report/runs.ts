@@ -80,6 +80,20 @@ export function cellMedian(cell: VariantCell, m: MetricDef): number | null {
   return v.length ? median(v) : null;
 }
 
+/**
+ * How often the runner scraped each server's /metrics (its own cost on the server: the scrape-cost
+ * scenario): "every 1 s", or per variant where they differ ("batched-scrape-1s every 1 s,
+ * batched-no-scrape never"). Results older than the field were scraped every second.
+ */
+export function scrapeText(result: ResultFile): string {
+  const by = new Map<string, number>();
+  for (const r of result.runs) if (!by.has(r.variant)) by.set(r.variant, r.scrapeIntervalSec ?? 1);
+  const every = (s: number): string => (s === 0 ? 'never' : `every ${s} s`);
+  const values = new Set(by.values());
+  const text = values.size <= 1 ? `each server's /metrics ${every([...values][0] ?? 1)}` : [...by].map(([v, s]) => `${v} ${every(s)}`).join(', ');
+  return `The runner scraped ${values.size <= 1 ? text : `/metrics: ${text}`} (server metrics, event-loop delay and the server's series come from these scrapes).`;
+}
+
 /** "stage 2 · 5,000 sockets" */
 export function stageLabel(g: { index: number; connections: number }): string {
   return `stage ${g.index + 1} · ${g.connections.toLocaleString('en-US')} sockets`;

@@ -268,7 +268,7 @@ export class RunLifecycle implements RunHandle {
     const srv = await startServerProcess({
       variant: this.runVariant,
       db: this.db,
-      nodeFlags: opts.serverNodeFlags,
+      nodeFlags: this.variant.serverNodeFlags ?? opts.serverNodeFlags,
       port,
       ...(opts.pin ? { cpus: '0' } : {}),
       ...(opts.baseDir ? { baseDir: opts.baseDir } : {}),
@@ -289,11 +289,13 @@ export class RunLifecycle implements RunHandle {
     const serverPids = (): number[] => serverRoots().flatMap((p) => [p, ...descendantPids(p)]);
     // prom-client's event-loop monitor has a 10 ms resolution (servers/common/metrics.ts): subtract it, as the fleet does.
     // Per-request and sharded servers gather /metrics from every process (up to 2 s): wait that long.
-    const scr = new MetricsScraper({ url: `${srv.httpUrl}/metrics`, intervalMs: 1000, eventLoopResolutionMs: 10, timeoutMs: 2500 });
+    // A variant may scrape less often, or not at all (0), to measure what the scrape itself costs the server.
+    const every = this.variant.scrapeIntervalSec ?? 1;
+    const scr = every > 0 ? new MetricsScraper({ url: `${srv.httpUrl}/metrics`, intervalMs: every * 1000, eventLoopResolutionMs: 10, timeoutMs: 2500 }) : null;
     this.scraper = scr;
     this.sampler = new ResourceSampler({
       // One /metrics fetch a second only: each scrape resets prom-client's event-loop histogram.
-      connectionsProbe: async () => scr.lastValue(METRIC.connections),
+      connectionsProbe: async () => scr?.lastValue(METRIC.connections) ?? null,
       serverRootPids: serverRoots,
       fleetRootPids: () => {
         const serverSet = new Set(serverPids());
@@ -302,7 +304,7 @@ export class RunLifecycle implements RunHandle {
       intervalMs: 1000,
     });
     this.sampler.start();
-    scr.start();
+    scr?.start();
     await new Promise((r) => setTimeout(r, 1100));
     this.sampler.markIdle();
   }
@@ -531,6 +533,8 @@ export class RunLifecycle implements RunHandle {
     if (this.httpResult) record.http = this.httpResult as unknown as Record<string, unknown>;
     if (this.faultRecs) record.faults = this.faultRecs;
     if (this.server?.external) record.external = this.server.external;
+    record.scrapeIntervalSec = this.variant.scrapeIntervalSec ?? 1;
+    if (this.variant.serverNodeFlags) record.serverNodeFlags = this.variant.serverNodeFlags;
     if (this.status !== 'errored')
       record.thresholds = evaluateThresholds(
         record,

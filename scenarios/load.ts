@@ -30,6 +30,8 @@ export const BUILTIN_SCENARIOS = [
   'pascal-vs-port',
   'write-ceiling',
   'contention',
+  'memory-latency',
+  'scrape-cost',
 ] as const;
 
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -42,6 +42,13 @@ export const VariantSchema = z
     flags: z.array(z.string().min(1)).optional(),
     /** Route this variant's sockets through Caddy (TLS) or straight to the server. Default: the scenario's `via`. */
     via: z.enum(['direct', 'caddy']).optional(),
+    /**
+     * Seconds between the runner's /metrics scrapes of this variant's server (default 1; 0: not
+     * scraped, so every server metric is unknown). To measure the scrape's own cost (`scrape-cost`).
+     */
+    scrapeIntervalSec: z.number().min(0).max(60).optional(),
+    /** The server's Node flags for this variant, in place of the scenario's `server.nodeFlags` (e.g. another semi-space size: `memory-latency`). */
+    serverNodeFlags: z.array(z.string().regex(/^--[\w-]+(=.*)?$/, 'a Node flag like --max-semi-space-size=64')).optional(),
     // external only (model/external.ts; defaults and cross-field rules applied in the transform, so a
     // built-in kind that names one of these gets a clear error)
     /** external: the server's argv, no shell, with {db} (required), {port}, {host}. */
@@ -115,11 +122,19 @@ export const VariantSchema = z
       ctx.addIssue({ code: 'custom', path: ['options'], message: problem });
       return z.NEVER;
     }
-    return { name: v.name, kind: v.kind, options: set.data, ...(external ?? {}), ...(v.via ? { via: v.via } : {}) } as Variant;
+    return {
+      name: v.name,
+      kind: v.kind,
+      options: set.data,
+      ...(external ?? {}),
+      ...(v.via ? { via: v.via } : {}),
+      ...(v.scrapeIntervalSec !== undefined ? { scrapeIntervalSec: v.scrapeIntervalSec } : {}),
+      ...(v.serverNodeFlags ? { serverNodeFlags: v.serverNodeFlags } : {}),
+    } as Variant;
   });
 
 /** A variant as loaded: its name, its kind with the options it set (typed by kind), and how its sockets reach it. */
-export type Variant = VariantSet & { name: string; via?: 'direct' | 'caddy' };
+export type Variant = VariantSet & { name: string; via?: 'direct' | 'caddy'; scrapeIntervalSec?: number; serverNodeFlags?: string[] };
 
 export const StageSchema = z.strictObject({
   /** WebSocket users connected in this stage. */

@@ -11,6 +11,7 @@ import { computeDecision } from '../report/decision.js';
 import { AT_FLOOR_RATIO, floorStages } from '../report/floor.js';
 import { renderHtml } from '../report/html.js';
 import { renderMarkdown } from '../report/markdown.js';
+import { scrapeText } from '../report/runs.js';
 import { computeVerdict } from '../report/verdict.js';
 
 const FIXTURE = new URL('../../results/fixtures/result-stages.json', import.meta.url);
@@ -117,4 +118,18 @@ test('the floor is never a winner: the verdict and the decision compare the desi
   const plain = JSON.parse(readFileSync(FIXTURE, 'utf8')) as ResultFile;
   assert.deepEqual(floorStages(plain), []);
   assert.doesNotMatch(renderHtml(plain), /id="floor"/);
+});
+
+test('the report states the scrape interval: one for all, or per variant where they differ', () => {
+  const r = withFloor();
+  assert.equal(
+    scrapeText(r),
+    "The runner scraped each server's /metrics every 1 s (server metrics, event-loop delay and the server's series come from these scrapes).",
+  );
+  for (const x of r.runs) x.scrapeIntervalSec = x.variant === 'batched' ? 5 : x.variant === 'floor' ? 0 : 1;
+  assert.equal(
+    scrapeText(r),
+    "The runner scraped /metrics: batched every 5 s, per-request every 1 s, floor never (server metrics, event-loop delay and the server's series come from these scrapes).",
+  );
+  assert.match(renderMarkdown(r), /batched every 5 s, per-request every 1 s, floor never/);
 });
