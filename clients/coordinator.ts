@@ -456,6 +456,7 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
   let duplicate = 0;
   let outOfOrder = 0;
   let cpuSec = 0;
+  let framesReceived = 0;
   let eld = 0;
   const ledger: Omit<Ledger, 'seen'> = { acked: [], errored: [], unanswered: [] };
   for (const f of finals) {
@@ -469,6 +470,8 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
     duplicate += f.duplicate;
     outOfOrder += f.outOfOrder;
     cpuSec += f.cpuSec;
+    // every server frame: broadcasts, acks and error frames
+    framesReceived += f.receivedFrames + f.updates.acked + f.updates.errored;
     eld = Math.max(eld, f.eventLoopDelayMsP99);
     for (const a of f.acked) ledger.acked.push(a);
     for (const e of f.errored) ledger.errored.push(e);
@@ -488,7 +491,7 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
   if (join.seqConflicts > 0) byKind['seq-conflict'] = (byKind['seq-conflict'] ?? 0) + join.seqConflicts;
   const hist = (pick: (f: WorkerFinal) => string): Histogram => mergeEncoded(finals.map(pick));
   const events = { closedEarlyByCode, sendsOnClosed, reconnects, stalled };
-  return { finals, failuresByKind, reached, closedEarly, events, updates, byCode, byKind, cpuSec, eld, ledger, join, hist };
+  return { finals, failuresByKind, reached, closedEarly, events, updates, byCode, byKind, cpuSec, framesReceived, eld, ledger, join, hist };
 }
 
 /** The FleetResult of a finished run: the joined finals, the guard's verdict, the series, the ledger file. */
@@ -587,6 +590,7 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
       workers: cfg.workers,
       nodeFlags: cfg.nodeFlags,
       cpuSec: Math.round(cpuSec * 1000) / 1000,
+      framesReceived: j.framesReceived,
       rssBytesMax: x.seconds.rssBytesMax > 0 ? x.seconds.rssBytesMax : rssFallback,
       lagMsP99,
       eventLoopDelayMsP99: j.eld,

@@ -141,6 +141,8 @@ export const FleetCostSchema = z.object({
   workers: num,
   nodeFlags: z.array(z.string()),
   cpuSec: num,
+  /** Server frames the fleet's sockets received over the whole run (broadcasts, acks, error frames): the divisor of its CPU per received frame. */
+  framesReceived: num.optional(),
   rssBytesMax: num,
   lagMsP99: num,
   eventLoopDelayMsP99: num,

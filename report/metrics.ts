@@ -150,6 +150,14 @@ export const M = {
     better: null,
     get: (r) => perSocket(fleetRssMax(r), r),
   } as MetricDef,
+  fleetCpuPerFrame: {
+    id: 'fleet.cpuMsPerFrame',
+    label: 'fleet CPU per received frame',
+    unit: 'ms',
+    better: null,
+    // The whole fleet's CPU (workers and coordinator, the whole run) over every frame its sockets received.
+    get: (r) => (r.fleet.framesReceived ? (r.fleet.cpuSec * 1000) / r.fleet.framesReceived : null),
+  } as MetricDef,
   kernelTcp: { id: 'kernel.tcpMemBytesMax', label: 'kernel TCP memory max', unit: 'bytes', better: 'lower', get: (r) => kernelTcpMax(r) } as MetricDef,
   kernelTcpPerSocket: {
     id: 'kernel.tcpMemBytesPerSocket',
@@ -224,6 +232,7 @@ export const MEMORY_ROWS: TableRow[] = [
   { heading: 'Fleet (load generator, same machine)' },
   { metric: as(M.fleetRss, 'RSS peak') },
   { metric: as(M.fleetRssPerSocket, 'RSS peak ÷ sockets') },
+  { metric: as(M.fleetCpuPerFrame, 'CPU per received frame', { ratio: false }) },
   { heading: 'Kernel TCP memory (whole machine)' },
   { metric: as(M.kernelTcp, 'peak') },
   { metric: as(M.kernelTcpPerSocket, 'peak ÷ sockets') },

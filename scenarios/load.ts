@@ -32,6 +32,7 @@ export const BUILTIN_SCENARIOS = [
   'contention',
   'memory-latency',
   'scrape-cost',
+  'fleet-cost',
 ] as const;
 
 const HERE = dirname(fileURLToPath(import.meta.url));

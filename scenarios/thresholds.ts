@@ -45,6 +45,9 @@ export const FLEET_METRICS: ReadonlyMap<string, FleetGetter> = (() => {
   m.set('fleet.lagMsP99', (r) => r.fleet.lagMsP99);
   m.set('fleet.cpuSec', (r) => r.fleet.cpuSec);
   m.set('fleet.rssBytesMax', (r) => r.fleet.rssBytesMax);
+  // the fleet's own cost (the fleet-cost scenario): RSS per socket reached, CPU per received frame (µs)
+  m.set('fleet.rssBytesPerSocket', (r) => (r.sockets.reached > 0 ? r.fleet.rssBytesMax / r.sockets.reached : null));
+  m.set('fleet.cpuUsPerFrame', (r) => (r.fleet.framesReceived ? (r.fleet.cpuSec * 1e6) / r.fleet.framesReceived : null));
   return m;
 })();
 

@@ -92,6 +92,8 @@ test('both designs and the floor end to end: result.json validates, runs ok, aud
   assert.equal(floor.updates.unanswered, 0);
   assert.equal(floor.delivery.missing, 0);
   assert.equal(floor.audit, null);
+  // the divisor of the fleet's CPU per received frame: every broadcast, ack and error frame its sockets got
+  assert.equal(floor.fleet.framesReceived, floor.delivery.received + floor.updates.acked + floor.updates.errored);
   assert.deepEqual(floor.thresholds, []);
   assert.equal(existsSync(join(out, 'work', 'floor-s1-r1.db')), true);
   const fdb = new Database(join(out, 'work', 'floor-s1-r1.db'), { readonly: true });
