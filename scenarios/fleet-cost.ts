@@ -12,7 +12,7 @@ export default defineScenario({
   name: 'fleet-cost',
   description:
     "The fleet's own cost: the floor at 10,000, 20,000 and 30,000 sockets at one update per user per minute on boards of 20; " +
-    'fleet RSS per socket (coordinator included) and fleet CPU per received frame. About 5 minutes on a quiet machine.',
+    'fleet RSS per socket (coordinator included) and fleet CPU per received frame. The runner estimates about 3.5 minutes.',
   variants: [{ name: 'floor', kind: 'floor' }],
   seed: { boards: 1500, cardsPerBoard: 20 },
   users: { perBoard: 20, connectRatePerSec: 2500 },

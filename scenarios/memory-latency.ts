@@ -16,7 +16,7 @@ export default defineScenario({
   name: 'memory-latency',
   description:
     "Both designs at 20,000 and 30,000 sockets with V8's semi-space at 8, 16 and 64 MB (the same for both designs at each setting): " +
-    "server RSS per socket against fan-out p99, to choose the servers' default (today 64 MB). About 25 minutes on a quiet 2-core machine.",
+    "server RSS per socket against fan-out p99, to choose the servers' default (today 64 MB). The runner estimates about 14 minutes.",
   variants: SEMI_SPACE_MB.flatMap((mb) => [
     { name: `batched-ss${mb}`, kind: 'batched' as const, serverNodeFlags: flags(mb) },
     { name: `per-request-ss${mb}`, kind: 'per-request' as const, serverNodeFlags: flags(mb) },

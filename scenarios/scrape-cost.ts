@@ -11,7 +11,7 @@ export default defineScenario({
   name: 'scrape-cost',
   description:
     'Each design at 15,000 sockets scraped for /metrics every 1 s (the default), every 5 s and never, in one run: ' +
-    "what the runner's own scrape costs the servers (fan-out p99; event-loop delay where scraped). About 7 minutes on a quiet machine.",
+    "what the runner's own scrape costs the servers (fan-out p99; event-loop delay where scraped). The runner estimates about 6.5 minutes.",
   variants: [
     { name: 'batched-scrape-1s', kind: 'batched', scrapeIntervalSec: 1 },
     { name: 'batched-scrape-5s', kind: 'batched', scrapeIntervalSec: 5 },
