@@ -50,6 +50,8 @@ export interface MicroOptions {
   minIterations: number;
   /** Suites to run (default all). */
   suites?: string[];
+  /** Loopback TCP pairs the scrape suite holds open (default SCRAPE_SOCKET_PAIRS; --quick: a few hundred). */
+  scrapePairs?: number;
 }
 
 interface TaskDef {
@@ -282,6 +284,8 @@ function fanoutSuite(): SuiteDef {
 
 /** Loopback TCP pairs the scrape suite holds open (2 descriptors and 2 libuv handles each): a process with as many descriptors as a 15k-socket server has. */
 export const SCRAPE_SOCKET_PAIRS = Number(process.env.WAMI_MICRO_SCRAPE_PAIRS ?? 7500);
+/** The pairs of this runSuites call (MicroOptions.scrapePairs). */
+let scrapePairs = SCRAPE_SOCKET_PAIRS;
 
 /**
  * What one /metrics scrape costs the scraped process, in its event loop, while it holds many
@@ -289,14 +293,16 @@ export const SCRAPE_SOCKET_PAIRS = Number(process.env.WAMI_MICRO_SCRAPE_PAIRS ??
  * metrics on a fresh registry, and each of the per-socket collectors the servers leave out
  * (PER_SOCKET_DEFAULT_METRICS), alone.
  */
-function scrapeSuite(pairs: number): SuiteDef {
+function scrapeSuite(): SuiteDef {
+  let pairs = SCRAPE_SOCKET_PAIRS;
   let tcp: ReturnType<typeof createTcpServer> | null = null;
   const socks: Socket[] = [];
-  const server = createMetrics({ dbFile: '', connections: () => pairs, queueDepth: () => 0 });
+  const server = createMetrics({ dbFile: '', connections: () => socks.length, queueDepth: () => 0 });
   const full = new Registry();
   return {
     name: 'scrape',
     setup: async () => {
+      pairs = scrapePairs;
       client.collectDefaultMetrics({ register: full, eventLoopMonitoringPrecision: 10 });
       tcp = createTcpServer((s) => void socks.push(s));
       await new Promise<void>((r) => tcp!.listen(0, '127.0.0.1', r));
@@ -415,7 +421,7 @@ export const SUITES: SuiteDef[] = [
       ];
     },
   },
-  scrapeSuite(SCRAPE_SOCKET_PAIRS),
+  scrapeSuite(),
 ];
 
 export const SUITE_NAMES = SUITES.map((s) => s.name);
@@ -574,6 +580,7 @@ export function walCost(updates = 2000): WalCost[] {
 
 /** Runs the suites; `onTask` is called as each task finishes (progress). */
 export async function runSuites(o: MicroOptions, onTask?: (r: MicroTaskResult) => void): Promise<MicroTaskResult[]> {
+  scrapePairs = o.scrapePairs ?? SCRAPE_SOCKET_PAIRS;
   const out: MicroTaskResult[] = [];
   for (const suite of SUITES) {
     if (o.suites && !o.suites.includes(suite.name)) continue;

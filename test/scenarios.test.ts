@@ -40,7 +40,11 @@ test('every shipped scenario loads and validates', async () => {
     const { scenario } = await loadScenario(name);
     assert.equal(scenario.name, name);
     // fleet-cost measures the fleet against the floor alone (the machine, not a design)
-    if (name === 'fleet-cost') assert.deepEqual(scenario.variants.map((v) => v.kind), ['floor']);
+    if (name === 'fleet-cost')
+      assert.deepEqual(
+        scenario.variants.map((v) => v.kind),
+        ['floor'],
+      );
     else assert.ok(scenario.variants.length >= 2, `${name} compares at least two variants`);
   }
 });
