@@ -140,7 +140,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       help: 'Highest wami_queue_depth since the previous scrape (kept by the server between scrapes; summed over processes).',
       registers: reg,
       collect(this: Gauge) {
-        this.set(safe(peak));
+        setOrOmit(this, peak);
       },
     });
   }
