@@ -132,7 +132,7 @@ describe('golden result: the decision', () => {
     const p = d.designs.find((x) => x.variant === 'pascal')!;
     assert.equal(
       p.text,
-      'pascal [external, 1 process (default)]: Fan-out p99 25 ms, ack p99 105 ms, RAM per socket 1 KiB, server CPU 1 s. Fan-out p99 25 ms, ack p99 105 ms. At this load it is best on RAM per socket; tied on ack p99 and errors; behind on fan-out p99 (×1.25 batched\'s).',
+      "pascal [external, 1 process (default)]: Fan-out p99 25 ms, ack p99 105 ms, RAM per socket 1 KiB, server CPU 1 s. Fan-out p99 25 ms, ack p99 105 ms. At this load it is best on RAM per socket; tied on ack p99 and errors; behind on fan-out p99 (×1.25 batched's).",
     );
   });
 
@@ -159,13 +159,25 @@ describe('golden result: summary.md and report.html', () => {
   it('summary.md table: the figures as written in the fixture, the audit-failed run marked, unknown server metrics as —', () => {
     const table = md.slice(md.indexOf('### stage 1 · 100 sockets'));
     const row = (label: string): string => table.split('\n').find((l) => l.startsWith(`| ${label} |`)) ?? '';
-    assert.equal(row('fan-out p99'), '| fan-out p99 | 20 ms | 12 ms | 15 ms | 9 ms ⚠ audit failed | 25 ms | ×0.6 ✅ | ×0.75 ✅ | n/a (no valid runs) | ×1.25 🔻 |');
+    assert.equal(
+      row('fan-out p99'),
+      '| fan-out p99 | 20 ms | 12 ms | 15 ms | 9 ms ⚠ audit failed | 25 ms | ×0.6 ✅ | ×0.75 ✅ | n/a (no valid runs) | ×1.25 🔻 |',
+    );
     assert.equal(row('errors'), '| errors | 0 | 6 | 0 | 0 ⚠ audit failed | 0 | ×∞ 🔻 | ×1 | n/a (no valid runs) | ×1 |');
-    assert.equal(row('RAM per socket'), '| RAM per socket | 40 KiB | 20 KiB | 30 KiB | 25 KiB ⚠ audit failed | 1 KiB | ×0.5 ✅ | ×0.75 ✅ | n/a (no valid runs) | ×0.025 ✅ |');
+    assert.equal(
+      row('RAM per socket'),
+      '| RAM per socket | 40 KiB | 20 KiB | 30 KiB | 25 KiB ⚠ audit failed | 1 KiB | ×0.5 ✅ | ×0.75 ✅ | n/a (no valid runs) | ×0.025 ✅ |',
+    );
     assert.equal(row('runs'), '| runs | ok | ok | ok | audit failed 1/1 (excluded) | ok | single run | single run | single run | single run |');
-    assert.equal(row('broadcasts delivered'), '| broadcasts delivered | 540/s | 536/s | 539/s | 540/s ⚠ audit failed | 540/s | ×0.992 | ×0.998 | n/a (no valid runs) | ×1 |');
+    assert.equal(
+      row('broadcasts delivered'),
+      '| broadcasts delivered | 540/s | 536/s | 539/s | 540/s ⚠ audit failed | 540/s | ×0.992 | ×0.998 | n/a (no valid runs) | ×1 |',
+    );
     // the external server exposes no /metrics: its event-loop delay is unknown (—), not 0
-    assert.equal(row('server event-loop delay p99'), '| server event-loop delay p99 | 3 ms | 3 ms | 3 ms | 3 ms ⚠ audit failed | — | ×1 | ×1 | n/a (no valid runs) | n/a (no valid runs) |');
+    assert.equal(
+      row('server event-loop delay p99'),
+      '| server event-loop delay p99 | 3 ms | 3 ms | 3 ms | 3 ms ⚠ audit failed | — | ×1 | ×1 | n/a (no valid runs) | n/a (no valid runs) |',
+    );
   });
 
   it('report.html: the warnings, the no-scrape server as unknown, the audit table with the failure', () => {
@@ -221,7 +233,12 @@ describe('golden result: exports', () => {
 
   it('Bencher BMF: per design and stage, the measures with their values', () => {
     const b = toBencherBmf(golden());
-    assert.deepEqual(Object.keys(b), ['golden/batched/100 sockets', 'golden/per-request/100 sockets', 'golden/sharded/100 sockets', 'golden/pascal/100 sockets']);
+    assert.deepEqual(Object.keys(b), [
+      'golden/batched/100 sockets',
+      'golden/per-request/100 sockets',
+      'golden/sharded/100 sockets',
+      'golden/pascal/100 sockets',
+    ]);
     assert.deepEqual(b['golden/per-request/100 sockets']!['errors-total'], { value: 6 });
     assert.deepEqual(b['golden/batched/100 sockets']!['fanout-p99-ms'], { value: 20 });
   });
@@ -241,9 +258,10 @@ describe('golden fleet result: the default thresholds fail on each loss, with th
         ['updates.unanswered == 0', 2, false],
       ],
     );
-    assert.deepEqual(
-      out.filter((t) => !t.pass).map(thresholdReason),
-      ['threshold failed: delivery.missing == 0 (actual 12)', 'threshold failed: errors.total == 0 (actual 6)', 'threshold failed: updates.unanswered == 0 (actual 2)'],
-    );
+    assert.deepEqual(out.filter((t) => !t.pass).map(thresholdReason), [
+      'threshold failed: delivery.missing == 0 (actual 12)',
+      'threshold failed: errors.total == 0 (actual 6)',
+      'threshold failed: updates.unanswered == 0 (actual 2)',
+    ]);
   });
 });

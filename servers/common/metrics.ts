@@ -288,12 +288,9 @@ export async function metricsJson(m: ServerMetrics): Promise<MetricObjectWithVal
  * An unlabelled gauge that some process left out (its collector failed: unknown) is left out of the
  * aggregate too: a sum or max over the processes that answered would be a wrong number, not a partial one.
  */
-export function withoutPartialGauges(
-  flat: MetricObjectWithValues<MetricValue<string>>[][],
-): MetricObjectWithValues<MetricValue<string>>[][] {
+export function withoutPartialGauges(flat: MetricObjectWithValues<MetricValue<string>>[][]): MetricObjectWithValues<MetricValue<string>>[][] {
   const omitted = new Set<string>();
-  for (const list of flat)
-    for (const m of list) if (String(m.type) === 'gauge' && m.values.length === 0) omitted.add(m.name);
+  for (const list of flat) for (const m of list) if (String(m.type) === 'gauge' && m.values.length === 0) omitted.add(m.name);
   if (omitted.size === 0) return flat;
   const unlabelled = (m: MetricObjectWithValues<MetricValue<string>>): boolean => m.values.every((v) => Object.keys(v.labels ?? {}).length === 0);
   const partial = new Set<string>();
