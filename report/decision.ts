@@ -16,7 +16,7 @@ import { capacityRows, sloText } from './capacity.js';
 import { designCells, floorStages } from './floor.js';
 import { fmtBytes, fmtMs, fmtNum, fmtRatio, fmtUnit } from './format.js';
 import { M, type MetricDef } from './metrics.js';
-import { groupByStage, serverShape, shapeLabel, stageLabel, valuesOf, type StageGroup, type VariantCell } from './runs.js';
+import { groupByStage, runStanding, serverShape, shapeLabel, stageLabel, valuesOf, type StageGroup, type VariantCell } from './runs.js';
 import { median } from './stats.js';
 import { integrityOf, integrityProblem, type CriterionResult, type Verdict } from './verdict.js';
 
@@ -206,7 +206,7 @@ export function designParagraph(g: StageGroup, cell: VariantCell, v: Verdict, cp
       first.variantKind,
       problem,
       head,
-      `no valid run at ${fmtNum(g.connections)} sockets (${cell.runs.map((r) => r.status).join(', ')}${why ? `: ${why}` : ''}), so its figures count for nothing here.${prob}`,
+      `no valid run at ${fmtNum(g.connections)} sockets (${cell.runs.map(runStanding).join(', ')}${why ? `: ${why}` : ''}), so its figures count for nothing here.${prob}`,
     );
   }
   const runs = cell.valid;

@@ -29,6 +29,9 @@ export interface StageGroup {
  */
 export const isValid = (r: RunRecord): boolean => r.status === 'ok' && (r.audit === null || r.audit.ok);
 
+/** Why a run does not count, in a word or two: its status, or "audit failed" for a run measured honestly (ok) whose audit failed; "valid" when it counts. */
+export const runStanding = (r: RunRecord): string => (r.status !== 'ok' ? r.status : isValid(r) ? 'valid' : 'audit failed');
+
 /** Variant names in order of first appearance (the runner interleaves them in scenario order). */
 export function variantsOf(result: ResultFile): string[] {
   const seen: string[] = [];
@@ -105,7 +108,7 @@ export function cellStatus(cell: VariantCell): string {
   if (n === 0) return 'not run';
   const bad = cell.runs.filter((r) => !isValid(r));
   if (bad.length === 0) return n === 1 ? 'ok' : `ok ${n}/${n}`;
-  const kinds = [...new Set(bad.map((r) => r.status))].join('/');
+  const kinds = [...new Set(bad.map(runStanding))].join('/');
   if (bad.length === n) return `${kinds} ${n}/${n} (excluded)`;
   return `ok ${n - bad.length}/${n} (${bad.length} ${kinds} excluded)`;
 }

@@ -6,7 +6,7 @@
  */
 import { fmtInterval, fmtRatio, fmtUnit } from './format.js';
 import { errorCodeMetric, TABLE_ROWS, type MetricDef, type TableRow } from './metrics.js';
-import { cellStatus, serverShape, shapeLabel, valuesOf, type StageGroup, type VariantCell } from './runs.js';
+import { cellStatus, isValid, runStanding, serverShape, shapeLabel, valuesOf, type StageGroup, type VariantCell } from './runs.js';
 import { bootstrapRatio, median } from './stats.js';
 
 export interface Cell {
@@ -52,13 +52,13 @@ function valueCell(cell: VariantCell, m: MetricDef): Cell {
   const valid = valuesOf(cell.valid, m);
   const fmt = (v: number | null) => fmtUnit(v, m.unit);
   if (valid.length > 0) {
-    const title = cell.runs.map((r) => `repeat ${r.repeat}${r.status === 'ok' ? '' : ` (${r.status}, excluded)`}: ${fmt(m.get(r))}`).join('\n');
+    const title = cell.runs.map((r) => `repeat ${r.repeat}${isValid(r) ? '' : ` (${runStanding(r)}, excluded)`}: ${fmt(m.get(r))}`).join('\n');
     return { text: fmt(median(valid)), title };
   }
   const all = valuesOf(cell.runs, m);
   if (all.length === 0) return { text: '—', cls: cell.runs.length ? 'invalid' : 'muted' };
   return {
-    text: `${fmt(median(all))} ⚠ ${cell.runs[0]?.status ?? 'invalid'}`,
+    text: `${fmt(median(all))} ⚠ ${cell.runs[0] ? runStanding(cell.runs[0]) : 'invalid'}`,
     title: 'from runs that are not valid: not used in ratios or winners',
     cls: 'invalid',
   };

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { capacityRows } from '../report/capacity.js';
 import { buildCharts } from '../report/charts.js';
-import { fmtBytes, fmtMs, fmtNum } from '../report/format.js';
+import { fmtMs, fmtNum } from '../report/format.js';
 import { renderHtml } from '../report/html.js';
 import { validateResult } from '../report/load.js';
 import { renderMarkdown } from '../report/markdown.js';
@@ -22,11 +22,13 @@ import { median } from '../report/stats.js';
 import { steadyStage } from '../report/steady.js';
 import { stageTable } from '../report/table.js';
 import { computeVerdict } from '../report/verdict.js';
-import type { ResultFile, RunRecord } from '../model/result.js';
+import type { ResultFile } from '../model/result.js';
 import { capacityFixture } from './helpers/report-capacity.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (name: string): ResultFile => JSON.parse(readFileSync(join(root, 'results/fixtures', name), 'utf8')) as ResultFile;
+/** The hand-written result (results/fixtures/golden/README.md): its figures are round, so the expected texts below are worked out by hand. */
+const golden = (): ResultFile => read('golden/result.json');
 const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The cell texts of a row of a stage table, by metric id (or label for relabelled rows). */
@@ -37,97 +39,83 @@ function rowCells(t: ReturnType<typeof stageTable>, id: string, label?: string):
 }
 
 describe('server shape', () => {
-  it('states shards and workers per variant: flags, else the defaults (1 shard; CPU count workers)', () => {
-    const smoke = read('result-smoke.json');
-    const cpus = smoke.environment.cpuCount;
-    const g = groupByStage(smoke)[0]!;
-    const t = stageTable(g, { cpuCount: cpus });
-    const expect = g.cells.map((c) => {
-      const run = c.runs[0]!;
-      const flag = run.variantKind === 'batched' ? '--shards' : '--workers';
-      const i = run.variantFlags.indexOf(flag);
-      const n = i >= 0 ? Number(run.variantFlags[i + 1]) : run.variantKind === 'batched' ? 1 : cpus;
-      return `${n} ${run.variantKind === 'batched' ? 'shard' : 'worker'}${n === 1 ? '' : 's'}`;
-    });
-    assert.deepEqual(rowCells(t, 'server.shape').slice(0, g.cells.length), expect);
+  it('states shards and workers per variant: flags, else the defaults (1 shard; CPU count workers; 1 process)', () => {
+    const g = groupByStage(golden())[0]!;
+    // the golden designs: batched (no flag), per-request --workers 2, batched --shards 2, per-request --workers 4, an external server
+    assert.deepEqual(rowCells(stageTable(g, { cpuCount: 2 }), 'server.shape').slice(0, 5), ['1 shard', '2 workers', '2 shards', '4 workers', '1 process']);
     assert.equal(
       stageTable(g).rows.some((r) => 'metricId' in r && r.metricId === 'server.shape'),
       false,
       'no row without the CPU count',
     );
-
-    const flagged = structuredClone(smoke);
-    for (const r of flagged.runs) r.variantFlags = r.variantKind === 'batched' ? ['--shards', '3'] : ['--workers=5'];
-    assert.deepEqual(rowCells(stageTable(groupByStage(flagged)[0]!, { cpuCount: cpus }), 'server.shape').slice(0, 2), ['3 shards', '5 workers']);
-    // The run table says where the count came from and how many processes were seen.
-    const html = renderHtml(smoke);
-    for (const r of smoke.runs)
-      assert.match(html, new RegExp(`${r.variantKind === 'batched' ? 'shard' : 'worker'}s?( \\(default[^)]*\\))? · ${r.resources.server.processes} process`));
+    const noFlags = golden();
+    for (const r of noFlags.runs) r.variantFlags = [];
+    assert.deepEqual(rowCells(stageTable(groupByStage(noFlags)[0]!, { cpuCount: 6 }), 'server.shape').slice(0, 5), [
+      '1 shard',
+      '6 workers',
+      '1 shard',
+      '6 workers',
+      '1 process',
+    ]);
+    const eq = golden();
+    eq.runs[0]!.variantFlags = ['--shards', '3'];
+    eq.runs[1]!.variantFlags = ['--workers=5'];
+    assert.deepEqual(rowCells(stageTable(groupByStage(eq)[0]!, { cpuCount: 2 }), 'server.shape').slice(0, 2), ['3 shards', '5 workers']);
+    // The run table says where the count came from and how many processes were seen (1 in every golden run).
+    const html = renderHtml(golden());
+    assert.match(html, /1 shard \(default\) · 1 process/);
+    assert.match(html, /2 workers · 1 process/);
   });
 });
 
 describe('memory at each stage', () => {
-  it('server RSS/PSS total and per socket, fleet RSS per socket, kernel TCP memory per socket', () => {
-    const r = read('result-smoke.json');
-    const g = groupByStage(r)[0]!;
+  it('server RSS total and per socket, fleet RSS per socket: the golden figures by hand', () => {
+    const g = groupByStage(golden())[0]!;
     const t = stageTable(g, {}, MEMORY_ROWS);
-    g.cells.forEach((c, i) => {
-      const run = c.valid[0]!;
-      const reached = run.sockets.reached;
-      const s = run.resources.server as RunRecord['resources']['server'] & { fleet?: { rssBytesMax: number } };
-      assert.equal(rowCells(t, 'server.rssBytesMax')[i], fmtBytes(s.rssBytesMax));
-      assert.equal(rowCells(t, 'server.rssBytesMaxPerSocket')[i], fmtBytes(s.rssBytesMax / reached));
-      assert.equal(rowCells(t, 'server.rssBytesPerSocket')[i], fmtBytes(s.rssBytesPerSocket));
-      assert.equal(rowCells(t, 'server.pssBytesMaxPerSocket')[i], fmtBytes(s.pssBytesMax === null ? null : s.pssBytesMax / reached));
-      const fleetRss = s.fleet?.rssBytesMax ?? run.fleet.rssBytesMax;
-      assert.equal(rowCells(t, 'fleet.rssBytesPerSocket')[i], fmtBytes(fleetRss / reached));
-      const ktcp = Math.max(...s.samples.map((x) => x.kernelTcpMemBytes ?? 0));
-      assert.equal(rowCells(t, 'kernel.tcpMemBytesMax')[i], fmtBytes(ktcp));
-      assert.equal(rowCells(t, 'kernel.tcpMemBytesPerSocket')[i], fmtBytes(ktcp / reached));
-    });
+    // RSS max = idle + growth × 100 sockets: 76 MiB + 40 KiB × 100 = 83,787,776 B = 79.9 MiB, …
+    assert.deepEqual(rowCells(t, 'server.rssBytesMax').slice(0, 5), ['79.9 MiB', '192 MiB', '123 MiB', '302 MiB ⚠ audit failed', '6.1 MiB']);
+    // … and per socket reached: 83,787,776 / 100 = 818 KiB
+    assert.deepEqual(rowCells(t, 'server.rssBytesMaxPerSocket').slice(0, 5), ['818 KiB', '1.92 MiB', '1.23 MiB', '3.02 MiB ⚠ audit failed', '62.4 KiB']);
+    assert.deepEqual(rowCells(t, 'server.rssBytesPerSocket').slice(0, 5), ['40 KiB', '20 KiB', '30 KiB', '25 KiB ⚠ audit failed', '1 KiB']);
+    assert.deepEqual(rowCells(t, 'server.pssBytesMaxPerSocket').slice(0, 5), ['—', '—', '—', '—', '—'], 'no PSS was read');
+    // the fleet's 100 MiB over 100 sockets
+    assert.deepEqual(rowCells(t, 'fleet.rssBytesPerSocket').slice(0, 5), ['1 MiB', '1 MiB', '1 MiB', '1 MiB ⚠ audit failed', '1 MiB']);
     // Process and queue counts have no ratio column.
     assert.equal(rowCells(t, 'server.processes')[g.cells.length], '');
-    const html = renderHtml(r);
+    const html = renderHtml(golden());
     assert.ok(html.indexOf('<section id="memory"') > html.indexOf('<section id="tables"'));
   });
 
   it('the design claims: RAM extrapolated to 30k below 30k sockets (and said so), measured at 30k', () => {
-    const r = read('result-smoke.json');
+    const r = golden();
     const claims = designClaims(r);
-    assert.deepEqual(
-      claims.map((c) => c.id),
-      ['ram30k', 'queue30k', 'buffers'],
-    );
-    const ram = claims[0]!;
-    for (const run of r.runs) {
-      const s = run.resources.server;
-      const line = ram.measured.find((l) => l.startsWith(`${run.variant}:`));
-      assert.ok(line, run.variant);
-      assert.ok(run.stage.connections < CLAIM_SOCKETS);
-      assert.ok(line.includes(`≈ ${fmtBytes(s.rssBytesIdle + (s.rssBytesPerSocket as number) * CLAIM_SOCKETS)}`), line);
-      assert.match(line, /Extrapolated to 30,000.*not a measurement/);
-    }
+    const ram = claims.find((c) => c.id === 'ram30k')!;
+    const line = (variant: string): string => ram.measured.find((l) => l.startsWith(`${variant}:`)) ?? '';
+    // idle + growth per socket × 30,000: 76 MiB + 40 KiB × 30,000 = 1,308,491,776 B = 1.22 GiB
+    assert.ok(line('batched').includes('≈ 1.22 GiB'), line('batched'));
+    // 190 MiB + 20 KiB × 30,000 = 813,629,440 B = 776 MiB
+    assert.ok(line('per-request').includes('≈ 776 MiB'), line('per-request'));
+    // 6 MiB + 1 KiB × 30,000 = 37,011,456 B = 35.3 MiB
+    assert.ok(line('pascal').includes('≈ 35.3 MiB'), line('pascal'));
+    for (const v of ['batched', 'per-request', 'pascal']) assert.match(line(v), /Extrapolated to 30,000.*not a measurement/);
     assert.match(ram.caveat, /straight line/);
-    // The queue: depth is measured, bytes are not, and the text says which.
-    const queue = claims[1]!;
-    const batched = r.runs.find((x) => x.variantKind === 'batched')!;
-    assert.ok(queue.measured.some((l) => l.includes(`at most ${fmtNum(batched.server.queueDepthMax)} updates`)));
+    // The queue: depth is measured (batched's gauge peaked at 40), bytes are not, and the text says which.
+    const queue = claims.find((c) => c.id === 'queue30k')!;
+    assert.ok(queue.measured.some((l) => l.startsWith('batched:') && l.includes('at most 40 updates')));
     assert.match(queue.caveat, /^Not measured: the bytes a queued update takes/);
-    const buffers = claims[2]!;
-    assert.ok(buffers.measured.some((l) => l.includes(`${fmtBytes(batched.resources.server.rssBytesPerSocket)} per socket`)));
+    const buffers = claims.find((c) => c.id === 'buffers')!;
+    assert.ok(buffers.measured.some((l) => l.startsWith('batched:') && l.includes('40 KiB per socket')));
 
-    const big = structuredClone(r);
+    const big = golden();
     for (const run of big.runs) {
       run.stage.connections = CLAIM_SOCKETS;
       run.sockets.reached = CLAIM_SOCKETS;
     }
-    const ram30k = designClaims(big)[0]!;
-    for (const run of big.runs) {
-      const line = ram30k.measured.find((l) => l.startsWith(`${run.variant}:`)) ?? '';
-      assert.ok(line.includes(`server RSS ${fmtBytes(run.resources.server.rssBytesMax)}`), line);
-      assert.match(line, /measured at 30,000 sockets/);
-      assert.doesNotMatch(line, /Extrapolated/);
-    }
+    const at30k = designClaims(big).find((c) => c.id === 'ram30k')!;
+    const b = at30k.measured.find((l) => l.startsWith('batched:')) ?? '';
+    assert.ok(b.includes('server RSS 79.9 MiB'), b);
+    assert.match(b, /measured at 30,000 sockets/);
+    assert.doesNotMatch(b, /Extrapolated/);
     const html = renderHtml(r);
     assert.match(html, /30k users could use 500 MB – 1\.5 GB RAM/);
     assert.match(html, /30k updates take just a couple MB/);

@@ -1,6 +1,9 @@
 /** The servers' pure logic with exact numbers: the bounded queue, the split policy, the retry policy, delivery order, the card index. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BoundedQueue, commitWithSplit, DEFAULT_SPLIT_POLICY, type TryCommit } from '../servers/batched/batching.js';
 import { backoffMs, decideRetry, DEFAULT_RETRY_POLICY, validateRetryPolicy, type RetryPolicy } from '../servers/per-request/retry-policy.js';
 import { BoardFeeds } from '../servers/per-request/delivery.js';
@@ -267,13 +270,40 @@ test("metrics: a scrape survives collectors that throw (EMFILE near the file lim
   try {
     const text = await renderMetrics(m);
     for (const n of METRIC_NAMES) assert.match(text, new RegExp(`^# TYPE ${n} `, 'm'), n);
-    assert.match(text, /^wami_connections 0$/m);
+    // a collector that throws leaves its sample out (unknown), never 0; the family is still declared
+    assert.doesNotMatch(text, /^wami_connections /m, 'no sample from a failed collector');
     assert.match(text, /^wami_queue_depth 7$/m);
-    assert.match(text, /^wami_wal_bytes 0$/m);
+    assert.match(text, /^wami_wal_bytes 0$/m, 'no -wal file is 0 bytes, a known value');
     assert.match(text, /^# TYPE nodejs_eventloop_lag_p99_seconds gauge$/m);
     assert.match(text, /^# TYPE process_resident_memory_bytes gauge$/m);
   } finally {
     process.memoryUsage = orig;
     process.cpuUsage = origCpu;
+  }
+});
+
+test('metrics: a collector that returns NaN or fails a stat leaves the sample out; a partial gauge is left out of the aggregate', async () => {
+  const { aggregateMetrics, createMetrics, metricsJson, renderMetrics } = await import('../servers/common/metrics.js');
+  const dir = mkdtempSync(join(tmpdir(), 'wami-metrics-'));
+  try {
+    // the -wal path is a directory's child under a file: stat fails with ENOTDIR, not ENOENT
+    writeFileSync(join(dir, 'file'), '');
+    const failing = createMetrics({ dbFile: join(dir, 'file', 'x.db'), connections: () => Number.NaN, queueDepth: () => 3, seqLeaseHeld: () => 2 });
+    const text = await renderMetrics(failing);
+    assert.doesNotMatch(text, /^wami_connections /m);
+    assert.doesNotMatch(text, /^wami_wal_bytes /m, 'a stat that fails for another reason than ENOENT is unknown');
+    assert.match(text, /^wami_queue_depth 3$/m);
+    assert.match(text, /^wami_seq_lease_held 2$/m);
+    writeFileSync(join(dir, 'ok.db-wal'), Buffer.alloc(4096));
+    const ok = createMetrics({ dbFile: join(dir, 'ok.db'), connections: () => 5, queueDepth: () => 4 });
+    assert.match(await renderMetrics(ok), /^wami_wal_bytes 4096$/m);
+    // two processes: one knows its connections, the other does not -> the sum is unknown, not 5
+    const agg = await aggregateMetrics([await metricsJson(failing), await metricsJson(ok)]);
+    assert.doesNotMatch(agg, /^wami_connections /m, 'a sum over the processes that answered would be wrong');
+    assert.match(agg, /^wami_queue_depth 7$/m, 'a gauge every process reported is summed');
+    const both = await aggregateMetrics([await metricsJson(ok), await metricsJson(ok)]);
+    assert.match(both, /^wami_connections 10$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -86,12 +86,28 @@ function guardCollect(m: unknown): void {
   };
 }
 
-function safe(fn: () => number): number {
+/**
+ * Sets a gauge from a collector, or leaves its sample out when the collector fails (throws, or gives
+ * no finite number): a failed reading is unknown, never 0 (the runner reads an absent sample as null).
+ */
+function setOrOmit(g: Gauge, fn: () => number): void {
+  let v: number;
   try {
-    const v = fn();
-    return Number.isFinite(v) ? v : 0;
+    v = fn();
   } catch {
-    return 0;
+    v = Number.NaN;
+  }
+  if (Number.isFinite(v)) g.set(v);
+  else g.remove();
+}
+
+/** The size of the -wal file: 0 when there is none (checkpointed and truncated, or never written); a failed stat throws. */
+function walSize(dbFile: string): number {
+  try {
+    return statSync(`${dbFile}-wal`).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
   }
 }
 
@@ -115,7 +131,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
     help: 'Open WebSocket connections.',
     registers: reg,
     collect(this: Gauge) {
-      this.set(safe(hooks.connections));
+      setOrOmit(this, hooks.connections);
     },
   });
   new client.Gauge({
@@ -123,7 +139,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
     help: 'Updates accepted but not yet in a transaction (batched: waiting in the queue; per-request: in flight incl. backoff).',
     registers: reg,
     collect(this: Gauge) {
-      this.set(safe(hooks.queueDepth));
+      setOrOmit(this, hooks.queueDepth);
     },
   });
   new client.Gauge({
@@ -132,7 +148,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
     registers: reg,
     aggregator: 'max',
     collect(this: Gauge) {
-      this.set(safe(() => statSync(`${hooks.dbFile}-wal`).size));
+      setOrOmit(this, () => walSize(hooks.dbFile));
     },
   });
   if (hooks.queueDepthPeak) {
@@ -142,7 +158,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       help: 'Highest wami_queue_depth since the previous scrape (kept by the server between scrapes; summed over processes).',
       registers: reg,
       collect(this: Gauge) {
-        this.set(safe(peak));
+        setOrOmit(this, peak);
       },
     });
   }
@@ -189,7 +205,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       help: 'batched: updates held because their board reached its committed seq lease (no seq, not broadcast yet).',
       registers: reg,
       collect(this: Gauge) {
-        this.set(safe(lease));
+        setOrOmit(this, lease);
       },
     });
   }
@@ -286,11 +302,25 @@ export async function metricsJson(m: ServerMetrics): Promise<MetricObjectWithVal
   return out;
 }
 
+/**
+ * An unlabelled gauge that some process left out (its collector failed: unknown) is left out of the
+ * aggregate too: a sum or max over the processes that answered would be a wrong number, not a partial one.
+ */
+export function withoutPartialGauges(flat: MetricObjectWithValues<MetricValue<string>>[][]): MetricObjectWithValues<MetricValue<string>>[][] {
+  const omitted = new Set<string>();
+  for (const list of flat) for (const m of list) if (String(m.type) === 'gauge' && m.values.length === 0) omitted.add(m.name);
+  if (omitted.size === 0) return flat;
+  const unlabelled = (m: MetricObjectWithValues<MetricValue<string>>): boolean => m.values.every((v) => Object.keys(v.labels ?? {}).length === 0);
+  const partial = new Set<string>();
+  for (const list of flat) for (const m of list) if (omitted.has(m.name) && m.values.length > 0 && unlabelled(m)) partial.add(m.name);
+  return flat.map((list) => list.map((m) => (partial.has(m.name) ? { ...m, values: [] } : m)));
+}
+
 /** Aggregates the JSON metrics of several processes (sum unless the metric says otherwise). Never throws. */
 export async function aggregateMetrics(perProcess: MetricObjectWithValues<MetricValue<string>>[][][]): Promise<string> {
   try {
     const flat = perProcess.flat();
-    return await client.AggregatorRegistry.aggregate(flat).metrics();
+    return await client.AggregatorRegistry.aggregate(withoutPartialGauges(flat)).metrics();
   } catch (e) {
     return `# aggregated metrics unavailable: ${String((e as Error)?.message ?? e).replace(/\n/g, ' ')}\n`;
   }
