@@ -17,7 +17,8 @@ import {
   FleetCostSchema,
   FleetWindowSchema,
   LatencyStatSchema,
-  PercentilesSchema,
+  RecipientsReportSchema,
+  SegmentSummarySchema,
   RunStatusSchema,
   SocketsReportSchema,
   ThresholdOutcomeSchema,
@@ -180,7 +181,7 @@ export const RunRecordSchema = z.object({
     connectMs: LatencyStatSchema,
     ackMs: CorrectedLatencyStatSchema,
     fanoutMs: CorrectedLatencyStatSchema,
-    recipients: z.object({ sampled: num, first: PercentilesSchema, median: PercentilesSchema, last: PercentilesSchema }),
+    recipients: RecipientsReportSchema,
   }),
   drift: DriftReportSchema,
   window: FleetWindowSchema,
@@ -197,6 +198,8 @@ export const RunRecordSchema = z.object({
   /** The scenario's faults as this run met them (absent when the scenario has none). */
   faults: z.array(FaultRecordSchema).optional(),
   external: ExternalRunSchema.optional(),
+  /** The fleet ran on other hosts (`run --fleet external`): its segments, merged into this record. */
+  fleetSegments: z.array(SegmentSummarySchema).optional(),
   wallSec: num,
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;

@@ -12,6 +12,7 @@ import { boardsWithOtherMembers } from '../protocol/layout.js';
 import { seedDatabase } from '../servers/common/db.js';
 import type { Scenario, Variant } from '../scenarios/schema.js';
 import { estimateRunSec, type PlannedRun } from './plan.js';
+import { scenarioLoadOptions } from './scenario-fleet.js';
 import { evaluateThresholds, parseThreshold } from '../scenarios/thresholds.js';
 import { compareLedger, readStoredState } from './audit.js';
 import { faultRecords } from './fault-loss.js';
@@ -314,21 +315,9 @@ export class RunLifecycle implements RunHandle {
     return {
       url,
       ...(this.caddy ? { ca: this.caddy.ca } : {}),
-      connections: stage.connections,
-      perBoard: s.users.perBoard,
-      cardsPerBoard: s.seed.cardsPerBoard,
-      updatesPerUserPerMin: stage.updatesPerUserPerMin ?? s.load.updatesPerUserPerMin,
-      rateSteps: s.load.steps,
-      arrival: s.load.arrival,
-      seed: s.load.seed,
-      warmupSec: s.warmupSec,
-      durationSec: stage.durationSec,
-      connectRatePerSec: s.users.connectRatePerSec,
+      ...scenarioLoadOptions(s, stage),
       nodeFlags: opts.fleetNodeFlags,
       ledgerFile: this.ledgerFile,
-      ...(s.fleet.workers !== undefined ? { workers: s.fleet.workers } : {}),
-      ...(s.fleet.drainSec !== undefined ? { drainSec: s.fleet.drainSec } : {}),
-      ...(s.fleet.guard !== undefined ? { guard: s.fleet.guard } : {}),
       ...(opts.pin ? { cpus: opts.cpus > 2 ? `1-${opts.cpus - 1}` : '1' } : {}),
       ...(s.faults.length > 0
         ? {
