@@ -6,7 +6,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { runFleet, type FleetHooks } from '../../clients/coordinator.js';
-import { parseSegmentSpec } from '../../clients/plan.js';
+import { httpBaseOf } from '../../clients/board-cards.js';
+import { normaliseServerUrl, parseSegmentSpec } from '../../clients/plan.js';
+import { EXIT } from '../../model/exit-codes.js';
 import type { FleetResult } from '../../model/fleet-result.js';
 import { UsageError } from '../../model/errors.js';
 import { FLEET_FLAGS, FLEET_OPTIONS, GUARD_FLAGS, GUARD_OPTIONS, type FleetOptions } from '../../model/fleet-options.js';
@@ -71,6 +73,7 @@ const spec: CommandSpec = {
     '--barrier-timeout-sec S        longest wait at the barrier for the other segments (default 600)',
     '--scenario NAME|PATH           the load of a scenario (shipped name or file) instead of the load flags',
     '--stage K                      with --scenario: its K-th stage, from 1 (default 1)',
+    "--wait-server-sec S            first wait up to S s for the server's GET /healthz (a fleet started beside its server, e.g. a Kubernetes Job)",
     '--source-addresses A,B,…       source addresses to spread sockets over (default for loopback targets: the least used of 127.0.0.2…254, 8000 sockets each)',
     `--sample-every N               sample 1 in N updates for first/median/last recipient ${dflt('sampleEvery')}`,
     `--node-flags="F …"             node flags of the workers, space-separated, given with = (default "${(defaultOf(FLEET_OPTIONS.nodeFlags) as string[]).join(' ')}")`,
@@ -105,6 +108,7 @@ const spec: CommandSpec = {
     'barrier-timeout-sec': { type: 'string' },
     scenario: { type: 'string' },
     stage: { type: 'string' },
+    'wait-server-sec': { type: 'string' },
     'source-addresses': { type: 'string' },
     'sample-every': { type: 'string' },
     'node-flags': { type: 'string' },
@@ -187,6 +191,7 @@ export function fleetOptionsFromArgv(argv: string[]): {
   thresholds: ParsedThreshold[];
   scenario: ScenarioSource | null;
   barrier: BarrierSpec | null;
+  waitServerSec: number;
 } | null {
   const p = parseCommand(spec, argv);
   if (!p) return null;
@@ -268,7 +273,10 @@ export function fleetOptionsFromArgv(argv: string[]): {
   } catch (e) {
     throw new UsageError(`--threshold: ${(e as Error).message}`);
   }
-  return { opts: opts as FleetOptions, out, quiet: v.quiet === true, thresholds, scenario, barrier };
+  const waitServerSec = v['wait-server-sec'] === undefined ? 0 : Number(v['wait-server-sec']);
+  if (!Number.isFinite(waitServerSec) || waitServerSec < 0 || waitServerSec > 86_400)
+    throw new UsageError(`--wait-server-sec must be a number of seconds in [0, 86400], got "${String(v['wait-server-sec'])}"`);
+  return { opts: opts as FleetOptions, out, quiet: v.quiet === true, thresholds, scenario, barrier, waitServerSec };
 }
 
 /** The fleet options of a scenario's stage, the command line's own options over them (URL, workers, segment, …). */
@@ -286,6 +294,26 @@ export async function scenarioFleetOptions(src: ScenarioSource, own: FleetOption
     ...own2,
     scenario: { name: s.name, hash: scenarioHash(s), stage: src.stage },
   } as FleetOptions;
+}
+
+/** Polls GET BASE/healthz until it answers 200 (null) or the time is up (why not). */
+async function waitForHealthz(base: string, timeoutMs: number, quiet: boolean): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  let said = false;
+  for (;;) {
+    try {
+      const r = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(2000) });
+      if (r.ok) return null;
+      last = `HTTP ${r.status}`;
+    } catch (e) {
+      last = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
+    }
+    if (!said && !quiet) process.stderr.write(`waiting for the server at ${base}/healthz (up to ${Math.round(timeoutMs / 1000)} s)…\n`);
+    said = true;
+    if (Date.now() >= deadline) return `the server at ${base} did not answer GET /healthz within ${Math.round(timeoutMs / 1000)} s (--wait-server-sec; last: ${last})`;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** What the segments of one fleet share (scenario, load, seed, N): the barrier ignores notes of any other. */
@@ -318,9 +346,17 @@ function writableFile(flag: string, path: string): string {
 export async function main(argv: string[]): Promise<number> {
   const parsed = fleetOptionsFromArgv(argv);
   if (!parsed) return 0;
-  const { out, quiet, thresholds, barrier } = parsed;
+  const { out, quiet, thresholds, barrier, waitServerSec } = parsed;
   const opts = parsed.scenario ? await scenarioFleetOptions(parsed.scenario, parsed.opts) : parsed.opts;
   const seg = opts.segment;
+  if (waitServerSec > 0) {
+    const first = Array.isArray(opts.url) ? opts.url[0]! : opts.url;
+    const why = await waitForHealthz(httpBaseOf(normaliseServerUrl(first).toString()), waitServerSec * 1000, quiet);
+    if (why) {
+      process.stderr.write(`wami-bench fleet: ${why}\n`);
+      return EXIT.error;
+    }
+  }
   const gate: Pick<FleetHooks, 'startGate'> =
     barrier && seg ? { startGate: barrierGate(barrier.dir, seg.index, seg.of, fleetKey(opts), barrier.timeoutSec * 1000) } : {};
   const abort = new AbortController();
