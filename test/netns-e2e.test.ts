@@ -96,7 +96,9 @@ function inNs(ns: string, args: string[], timeoutMs: number): Proc {
 const skip = netnsSkipReason();
 if (skip) process.stderr.write(`netns end-to-end test skipped: ${skip}\n`);
 
-test('two fleet segments in two namespaces against a server in a third: merged, audited, accounting = the sum of the segments', { skip: skip ?? false }, async () => {
+test('two fleet segments in two namespaces against a server in a third: merged, audited, accounting = the sum of the segments', {
+  skip: skip ?? false,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wami-netns-'));
   const procs: Proc[] = [];
   try {
@@ -196,13 +198,31 @@ test('two fleet segments in two namespaces against a server in a third: merged, 
       ],
     );
     const sum = (pick: (r: FleetResult) => number): number => segs.reduce((n, s) => n + pick(s), 0);
-    assert.equal(run.sockets.reached, sum((s) => s.sockets.reached));
+    assert.equal(
+      run.sockets.reached,
+      sum((s) => s.sockets.reached),
+    );
     assert.equal(run.sockets.reached, 40);
-    for (const k of ['sent', 'acked', 'errored', 'unanswered'] as const) assert.equal(run.updates[k], sum((s) => s.updates[k]), `updates.${k}`);
+    for (const k of ['sent', 'acked', 'errored', 'unanswered'] as const)
+      assert.equal(
+        run.updates[k],
+        sum((s) => s.updates[k]),
+        `updates.${k}`,
+      );
     for (const k of ['expected', 'received', 'missing', 'duplicate', 'outOfOrder', 'phantom'] as const)
-      assert.equal(run.delivery[k], sum((s) => s.delivery[k]), `delivery.${k}`);
-    assert.equal(run.latency.ackMs.count, sum((s) => s.latency.ackMs.count));
-    assert.equal(run.latency.fanoutMs.count, sum((s) => s.latency.fanoutMs.count));
+      assert.equal(
+        run.delivery[k],
+        sum((s) => s.delivery[k]),
+        `delivery.${k}`,
+      );
+    assert.equal(
+      run.latency.ackMs.count,
+      sum((s) => s.latency.ackMs.count),
+    );
+    assert.equal(
+      run.latency.fanoutMs.count,
+      sum((s) => s.latency.fanoutMs.count),
+    );
     assert.ok(run.updates.acked > 0 && run.delivery.expected > 0, 'the run carried load');
     assert.equal(run.delivery.missing, 0);
     assert.equal(run.audit?.eventsStored, run.updates.acked);

@@ -311,7 +311,8 @@ async function waitForHealthz(base: string, timeoutMs: number, quiet: boolean): 
     }
     if (!said && !quiet) process.stderr.write(`waiting for the server at ${base}/healthz (up to ${Math.round(timeoutMs / 1000)} s)…\n`);
     said = true;
-    if (Date.now() >= deadline) return `the server at ${base} did not answer GET /healthz within ${Math.round(timeoutMs / 1000)} s (--wait-server-sec; last: ${last})`;
+    if (Date.now() >= deadline)
+      return `the server at ${base} did not answer GET /healthz within ${Math.round(timeoutMs / 1000)} s (--wait-server-sec; last: ${last})`;
     await new Promise((r) => setTimeout(r, 250));
   }
 }
