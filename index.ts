@@ -51,6 +51,7 @@ export { toBencherBmf, toGithubActionBenchmark } from './report/exports.js';
 export * from './model/result.js';
 export * from './model/fleet-result.js';
 export * from './model/capacity.js';
+export { CAPACITY_SEARCH_OPTIONS } from './model/capacity-search.js';
 export { EXIT, exitCodeFor, type ExitCode, type Outcome } from './model/exit-codes.js';
 export { UsageError } from './model/errors.js';
 export { FLEET_OPTIONS, FleetConfigError, FleetOptionsSchema, GuardSchema, type FleetOptions, type GuardBounds } from './model/fleet-options.js';
@@ -72,4 +73,4 @@ export {
 } from './model/variants.js';
 // The external kind: any protocol v1 server started by its command.
 export { EXTERNAL_OPTIONS, EXTERNAL_SERVER_SHAPE, ExternalServerSchema, PLACEHOLDERS, type ExternalServer } from './model/external.js';
-export { PROTOCOL_VERSION, METRIC, METRIC_NAMES, ERROR_CODES, type ClientUpdate, type ServerMessage } from './protocol/messages.js';
+export { PROTOCOL_VERSION, METRIC, METRIC_NAMES, OPTIONAL_METRIC_NAMES, ERROR_CODES, type ClientUpdate, type ServerMessage } from './protocol/messages.js';

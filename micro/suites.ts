@@ -19,6 +19,7 @@ import { serializeBroadcast, serializeUpdate } from '../protocol/serialize.js';
 import { BoundedQueue } from '../servers/batched/batching.js';
 import { createBatchWriter, type WriteRow } from '../servers/batched/writer-core.js';
 import { openDb, seedDatabase, type DB } from '../servers/common/db.js';
+import { readWalState } from '../servers/common/wal.js';
 import { Fanout } from '../servers/common/fanout.js';
 import { createMetrics } from '../servers/common/metrics.js';
 import { createUpdateTx } from '../servers/per-request/tx.js';
@@ -86,6 +87,34 @@ function tempDb(boards: number, cardsPerBoard: number): { db: DB; dir: string } 
   return { db: openDb(file), dir };
 }
 
+/** Names of the batched writer's tasks and of the plain loop beside them: `<prefix><N> update(s) per transaction`. */
+export const WRITER_PREFIX = 'batched: ';
+export const PLAIN_PREFIX = 'plain better-sqlite3: ';
+
+/**
+ * The batched writer's SQL as a plain loop (servers/batched/writer-core.ts without commitWithSplit,
+ * per-row results or timing): BEGIN IMMEDIATE, per row `UPDATE cards` + `INSERT INTO card_events`,
+ * `boards.seq` raised to each board's highest seq, COMMIT. What SQLite itself costs.
+ */
+export function plainLoop(db: DB): (rows: WriteRow[]) => void {
+  const updCard = db.prepare('UPDATE cards SET col = ?, title = ?, version = version + 1, updated_at = ? WHERE id = ?');
+  const insEvent = db.prepare(
+    'INSERT INTO card_events (board_id, seq, card_id, user_id, client_msg_id, col, title, at, committed_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const raiseSeq = db.prepare('UPDATE boards SET seq = ? WHERE id = ? AND seq < ?');
+  const tx = db.transaction((rows: WriteRow[]) => {
+    const t = performance.now();
+    const max = new Map<number, number>();
+    for (const r of rows) {
+      updCard.run(r.column, r.title, t, r.card);
+      insEvent.run(r.board, r.seq, r.card, r.user, r.id, r.column, r.title, r.at, t, r.sentAt);
+      if ((max.get(r.board) ?? 0) < r.seq) max.set(r.board, r.seq);
+    }
+    for (const [b, q] of max) raiseSeq.run(q, b, q);
+  });
+  return (rows) => tx.immediate(rows);
+}
+
 function sqliteSuite(): SuiteDef {
   const boards = 1000;
   const cardsPerBoard = 20;
@@ -122,10 +151,12 @@ function sqliteSuite(): SuiteDef {
   };
   let writer: ReturnType<typeof createBatchWriter> | null = null;
   let perRequest: ReturnType<typeof createUpdateTx> | null = null;
+  let plain: ((rows: WriteRow[]) => void) | null = null;
   const open = (): void => {
     fresh();
     writer = createBatchWriter(state!.db);
     perRequest = createUpdateTx(state!.db, 'immediate');
+    plain = plainLoop(state!.db);
   };
   return {
     name: 'sqlite',
@@ -142,6 +173,15 @@ function sqliteSuite(): SuiteDef {
           if (r.rows.some((x) => !x.ok)) throw new Error('a micro-benchmark row failed');
         },
       });
+      // The baseline beside the writer path: the same rows, the same statements, on the same fresh
+      // file, in a plain better-sqlite3 transaction without the writer's retry/split machinery.
+      const plainBatch = (size: number): TaskDef => ({
+        name: `${PLAIN_PREFIX}${size} updates per transaction`,
+        unit: 'update',
+        unitsPerOp: size,
+        beforeAll: open,
+        fn: () => plain!(Array.from({ length: size }, row)),
+      });
       return [
         {
           name: 'per-request: BEGIN IMMEDIATE, 1 update, COMMIT',
@@ -157,8 +197,11 @@ function sqliteSuite(): SuiteDef {
         batch(1),
         batch(10),
         batch(100),
+        plainBatch(100),
         batch(1000),
+        plainBatch(1000),
         batch(10000),
+        plainBatch(10000),
       ];
     },
   };
@@ -316,6 +359,158 @@ export const SUITES: SuiteDef[] = [
 ];
 
 export const SUITE_NAMES = SUITES.map((s) => s.name);
+
+/** Where one per-request transaction's time goes (one connection, no contention), µs, and the commits that ran an auto-checkpoint. */
+export interface TxSplit {
+  transactions: number;
+  beginMeanUs: number;
+  statementsMeanUs: number;
+  commitMeanUs: number;
+  commitP50Us: number;
+  commitP99Us: number;
+  /** Share of the whole time spent in COMMIT. */
+  commitShare: number;
+  /** Commits over 1 ms (those that ran SQLite's automatic checkpoint, copying the WAL back and syncing the file) and their share of the whole time. */
+  slowCommits: number;
+  slowCommitShare: number;
+}
+
+/**
+ * The per-request transaction taken apart: BEGIN IMMEDIATE, its four statements, COMMIT, timed
+ * one by one over `n` transactions on a fresh file (the first 1,000 not counted), with SQLite's
+ * automatic checkpoints on as in the servers.
+ */
+export function txSplit(n = 6000): TxSplit {
+  const { db, dir } = tempDb(500, 20);
+  try {
+    const readSeq = db.prepare('SELECT seq FROM boards WHERE id = ?').pluck(true);
+    const writeSeq = db.prepare('UPDATE boards SET seq = ? WHERE id = ?');
+    const upd = db.prepare('UPDATE cards SET col = ?, title = ?, version = version + 1, updated_at = ? WHERE id = ? AND board_id = ?');
+    const ins = db.prepare(
+      'INSERT INTO card_events (board_id, seq, card_id, user_id, client_msg_id, col, title, at, committed_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const us = (): number => Number(process.hrtime.bigint()) / 1e3;
+    const begin: number[] = [];
+    const stmts: number[] = [];
+    const commit: number[] = [];
+    for (let k = 1; k <= n; k++) {
+      const board = ((k * 7919) % 500) + 1;
+      const card = (board - 1) * 20 + (k % 20) + 1;
+      const a = us();
+      db.exec('BEGIN IMMEDIATE');
+      const b = us();
+      const seq = (readSeq.get(board) as number) + 1;
+      writeSeq.run(seq, board);
+      upd.run('doing', `t${k}`, k, card, board);
+      ins.run(board, seq, card, k % 1000, `x${k}`, 'doing', `t${k}`, k, k, k);
+      const c = us();
+      db.exec('COMMIT');
+      const d = us();
+      if (k > 1000) {
+        begin.push(b - a);
+        stmts.push(c - b);
+        commit.push(d - c);
+      }
+    }
+    const sum = (xs: number[]): number => xs.reduce((x, y) => x + y, 0);
+    const q = (xs: number[], p: number): number => xs.slice().sort((x, y) => x - y)[Math.floor(p * (xs.length - 1))]!;
+    const total = sum(begin) + sum(stmts) + sum(commit);
+    const slow = commit.filter((x) => x > 1000);
+    const r1 = (x: number): number => Math.round(x * 10) / 10;
+    return {
+      transactions: commit.length,
+      beginMeanUs: r1(sum(begin) / begin.length),
+      statementsMeanUs: r1(sum(stmts) / stmts.length),
+      commitMeanUs: r1(sum(commit) / commit.length),
+      commitP50Us: r1(q(commit, 0.5)),
+      commitP99Us: r1(q(commit, 0.99)),
+      commitShare: Math.round((sum(commit) / total) * 1000) / 1000,
+      slowCommits: slow.length,
+      slowCommitShare: Math.round((sum(slow) / total) * 1000) / 1000,
+    };
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** WAL pages each design writes per update: counted, not timed (the same on any machine for the same schema and rows). */
+export interface WalCost {
+  /** "per-request: 1 update per transaction", "batched: 1000 updates per transaction". */
+  what: string;
+  updates: number;
+  commits: number;
+  /** WAL frames written (one page each), with automatic checkpoints off so none is reused. */
+  frames: number;
+  pagesPerUpdate: number;
+  walBytesPerUpdate: number;
+}
+
+/**
+ * The write amplification of each design, counted from the WAL's own header (frames since it
+ * started): per-request's one transaction per update against the batched writer at 100 and 1,000
+ * updates per transaction, on the same fresh file and the same rows (boards of 20 cards, rows
+ * spread over 500 boards as the write-ceiling scenario's are).
+ */
+export function walCost(updates = 2000): WalCost[] {
+  const boards = 500;
+  const cardsPerBoard = 20;
+  const out: WalCost[] = [];
+  const run = (what: string, size: number, write: (db: DB, rows: WriteRow[]) => void): void => {
+    const { db, dir } = tempDb(boards, cardsPerBoard);
+    try {
+      db.pragma('wal_autocheckpoint = 0');
+      const seqs = new Array<number>(boards + 1).fill(0);
+      let n = 0;
+      const row = (): WriteRow => {
+        n++;
+        const board = ((n * 7919) % boards) + 1;
+        return {
+          board,
+          seq: ++seqs[board]!,
+          card: (board - 1) * cardsPerBoard + (n % cardsPerBoard) + 1,
+          user: n % 1000,
+          id: `w${n}`,
+          column: 'doing',
+          title: `u${n} #${n} to doing`,
+          at: n,
+          sentAt: n,
+          receivedAt: n,
+        };
+      };
+      for (let i = 0; i < updates / size; i++) write(db, Array.from({ length: size }, row));
+      const w = readWalState(join(dir, 'micro.db'));
+      const frames = w?.frames ?? 0;
+      const pageSize = db.pragma('page_size', { simple: true }) as number;
+      out.push({
+        what,
+        updates,
+        commits: updates / size,
+        frames,
+        pagesPerUpdate: Math.round((frames / updates) * 1000) / 1000,
+        walBytesPerUpdate: Math.round((frames * (pageSize + 24)) / updates),
+      });
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  run('per-request: 1 update per transaction', 1, (db, rows) => {
+    const tx = createUpdateTx(db, 'immediate');
+    for (const r of rows) if (!tx(r).ok) throw new Error('a micro-benchmark row failed');
+  });
+  for (const size of [100, 1000]) {
+    run(`batched: ${size} updates per transaction`, size, (db, rows) => {
+      if (
+        createBatchWriter(db)
+          .write(rows)
+          .rows.some((x) => !x.ok)
+      )
+        throw new Error('a micro-benchmark row failed');
+    });
+  }
+  return out;
+}
 
 /** Runs the suites; `onTask` is called as each task finishes (progress). */
 export async function runSuites(o: MicroOptions, onTask?: (r: MicroTaskResult) => void): Promise<MicroTaskResult[]> {

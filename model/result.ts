@@ -88,6 +88,10 @@ export const ServerMetricsPointSchema = z.object({
   persisted: nullableNum,
   commitMsP99: nullableNum,
   eventLoopDelayMsP99: nullableNum,
+  /** The queue-depth peak the server kept since the previous scrape (servers that expose it). */
+  queueDepthPeak: nullableNum.optional(),
+  /** Event-loop delay p99 of the worst process over the interval, ms (servers that expose it per process). */
+  eventLoopDelayMsMaxProc: nullableNum.optional(),
 });
 export type ServerMetricsPoint = z.infer<typeof ServerMetricsPointSchema>;
 
@@ -110,6 +114,29 @@ export const ServerMetricsSummarySchema = z.object({
   eventLoopDelayMsP99: nullableNum,
   queueDepthMax: nullableNum,
   slowConsumerCloses: nullableNum,
+  /**
+   * Added with the write-ceiling work; absent in older results and null where a server does not
+   * expose the metric. `window`: what of the run the scrapes covered, on the run's scrape clock:
+   * the figures marked "window" below are over the fleet's measured window only (connect, warm-up
+   * and drain left out); the rest are over the whole run.
+   */
+  window: z.object({ scrapes: num, fromSec: nullableNum, toSec: nullableNum }).optional(),
+  /** Window: the highest queue depth, from the peak the server keeps between scrapes (sum over processes). */
+  queueDepthPeak: nullableNum.optional(),
+  /** Window: event-loop delay p99 of the worst process in its worst second, ms (a saturated worker cannot hide in an average). */
+  eventLoopDelayMsMaxProc: nullableNum.optional(),
+  /** Window: each process's worst event-loop delay p99, ms, by process id. */
+  eventLoopDelayMsByProcess: z.record(z.string(), num).optional(),
+  /** batched: one flush (take the queue, commit, ack), ms. */
+  flushMs: z.object({ count: num, mean: num, p50: nullableNum, p99: nullableNum, max: nullableNum }).nullable().optional(),
+  /** Transaction attempts per finished update (1 = no retry). */
+  txAttempts: z.object({ count: num, mean: num, p50: nullableNum, p99: nullableNum, max: nullableNum }).nullable().optional(),
+  /** The -wal file's size at the last scrape, bytes. */
+  walBytesEnd: nullableNum.optional(),
+  /** Times the WAL went back to its start after a complete checkpoint during the run (its checkpoint sequence number's increase). */
+  walRestarts: nullableNum.optional(),
+  /** Highest WAL frames not yet copied into the database by a checkpoint, at a scrape. */
+  walBacklogFramesMax: nullableNum.optional(),
   /** Per-second series of the counters above (deltas per second), for the SQLite panel. */
   timeseries: z.array(ServerMetricsPointSchema),
 });

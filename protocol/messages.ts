@@ -112,17 +112,32 @@ export const METRIC = {
   slowConsumerDestroyed: 'wami_slow_consumer_destroyed_total',
   /** Reference servers: update frames that arrived after the server had sent its Close frame, so could not be answered (not required). */
   updatesAfterClose: 'wami_updates_after_close_total',
+  /** Optional: the highest queue depth since the previous scrape (the server keeps it, resets it at each scrape). */
+  queueDepthPeak: 'wami_queue_depth_peak',
+  /** Optional (batched): one flush of the queue (take it, commit, ack), seconds. */
+  flushSeconds: 'wami_flush_duration_seconds',
+  /** Optional: each process's event-loop delay p99 since the previous scrape, seconds, labelled `pid`. */
+  eventLoopDelayP99Seconds: 'wami_event_loop_delay_p99_seconds',
+  /** Optional: the WAL header's checkpoint sequence number (+1 each time the WAL restarts after a complete checkpoint). */
+  walCheckpointSeq: 'wami_wal_checkpoint_seq',
+  /** Optional: WAL frames not yet copied into the database by a checkpoint. */
+  walBacklogFrames: 'wami_wal_backlog_frames',
 } as const;
 
-/** Metrics of the reference servers that protocol v1 does not require of every server. */
-const OPTIONAL_METRICS: readonly string[] = [
+/** Metrics of the reference servers that protocol v1 does not require of every server; the runner uses them when present. */
+export const OPTIONAL_METRIC_NAMES: readonly string[] = [
   METRIC.batchSplits,
   METRIC.seqLeaseHolds,
   METRIC.seqLeaseHeld,
   METRIC.seqLeaseOnlyCommits,
   METRIC.slowConsumerDestroyed,
   METRIC.updatesAfterClose,
+  METRIC.queueDepthPeak,
+  METRIC.flushSeconds,
+  METRIC.eventLoopDelayP99Seconds,
+  METRIC.walCheckpointSeq,
+  METRIC.walBacklogFrames,
 ];
 
 /** The metric names every v1 server exposes on /metrics (all of METRIC but the optional ones above). */
-export const METRIC_NAMES: readonly string[] = Object.values(METRIC).filter((n) => !OPTIONAL_METRICS.includes(n));
+export const METRIC_NAMES: readonly string[] = Object.values(METRIC).filter((n) => !OPTIONAL_METRIC_NAMES.includes(n));

@@ -6,10 +6,13 @@
  */
 import type { TimePoint } from '../model/fleet-result.js';
 import type { ResultFile, RunRecord } from '../model/result.js';
+import type { CapacityStep } from '../model/capacity.js';
 import { sig } from './format.js';
 import { distributionOf } from './hdr.js';
 import { M } from './metrics.js';
-import { sloMetrics, stepPoints } from './capacity.js';
+import { contentionCurve } from './contention.js';
+import { signalPoints, sloMetrics, stepPoints, stepX, writeScalability } from './capacity.js';
+import { axisOf } from '../model/capacity.js';
 import { groupByStage, isValid, stageLabel, valuesOf, variantsOf } from './runs.js';
 import { downsample, pointsPerRun, xy, type Reduce } from './series.js';
 import { median } from './stats.js';
@@ -38,6 +41,7 @@ export interface AxisSpec {
   /** x = 1/(1-p): ticks labelled as percentiles. */
   percentile?: boolean;
   min?: number;
+  max?: number;
 }
 
 export interface ChartSpec {
@@ -449,8 +453,99 @@ function resourceCharts({ result, per, tag, color, F, R, S, tFleet, tRun, shade,
   ];
 }
 
-function sqliteCharts({ per, tag, color, S, tRun }: ChartContext): ChartSpec[] {
+/**
+ * Contention over the worker count (when a selection's runs hold per-request at two or more worker
+ * counts, as the `contention` scenario does): BUSY hits, retries and exhausted per update, and ack
+ * p99.9 with attempts p99, against the workers; the baseline as its own series, batched as a line.
+ */
+function contentionCharts({ result, per }: ChartContext): ChartSpec[] {
+  const cpus = result.environment.cpuCount;
+  const curves = per((runs) => {
+    const c = contentionCurve(runs, cpus);
+    if (!c) return [];
+    const pts = (xs: typeof c.perRequest, f: (p: (typeof xs)[number]) => number | null): XY =>
+      xs.filter((p) => p.valid && f(p) !== null).map((p) => [p.workers, sig(f(p)!, 4)] as [number, number]);
+    const bad = (xs: typeof c.perRequest, f: (p: (typeof xs)[number]) => number | null): XY =>
+      xs.filter((p) => !p.valid && f(p) !== null).map((p) => [p.workers, sig(f(p)!, 4)] as [number, number]);
+    const crosses = bad(c.perRequest, (p) => p.busyPerUpdate);
+    return [
+      ...(crosses.length
+        ? [{ label: 'BUSY hits per update, invalid or errored run', data: crosses, color: PALETTE[0]!, pointsOnly: true, pointStyle: 'crossRot' as const }]
+        : []),
+      { label: 'BUSY hits per update', data: pts(c.perRequest, (p) => p.busyPerUpdate), color: PALETTE[0]!, points: true },
+      { label: 'retries per update', data: pts(c.perRequest, (p) => p.retriesPerUpdate), color: PALETTE[1]!, points: true, dash: 'dashed' as const },
+      { label: 'BUSY_EXHAUSTED (% of updates)', data: pts(c.perRequest, (p) => p.exhaustedPct), color: PALETTE[5]!, points: true, y2: true },
+      ...(c.baseline.length
+        ? [
+            {
+              label: 'baseline (deferred, no retry): exhausted %',
+              data: pts(c.baseline, (p) => p.exhaustedPct),
+              color: PALETTE[7]!,
+              pointsOnly: true,
+              pointStyle: 'triangle' as const,
+              y2: true,
+            },
+          ]
+        : []),
+    ];
+  });
+  const latency = per((runs) => {
+    const c = contentionCurve(runs, cpus);
+    if (!c) return [];
+    const xs = c.perRequest.filter((p) => p.valid).map((p) => p.workers);
+    const pts = (list: typeof c.perRequest, f: (p: (typeof list)[number]) => number | null): XY =>
+      list.filter((p) => p.valid && f(p) !== null && f(p)! > 0).map((p) => [p.workers, sig(f(p)!, 4)] as [number, number]);
+    const crosses = c.perRequest.filter((p) => !p.valid && p.ackP999Ms > 0).map((p) => [p.workers, sig(p.ackP999Ms, 4)] as [number, number]);
+    const out: DatasetSpec[] = [
+      { label: 'per-request ack p99.9', data: pts(c.perRequest, (p) => p.ackP999Ms), color: PALETTE[0]!, points: true },
+      ...(crosses.length
+        ? [{ label: 'ack p99.9, invalid or errored run', data: crosses, color: PALETTE[0]!, pointsOnly: true, pointStyle: 'crossRot' as const }]
+        : []),
+      { label: 'attempts p99', data: pts(c.perRequest, (p) => p.attemptsP99), color: PALETTE[1]!, points: true, dash: 'dashed', y2: true },
+    ];
+    if (c.baseline.length)
+      out.push({ label: 'baseline ack p99.9', data: pts(c.baseline, (p) => p.ackP999Ms), color: PALETTE[7]!, pointsOnly: true, pointStyle: 'triangle' });
+    for (const b of c.batched.filter((x) => x.valid && x.ackP999Ms > 0)) {
+      if (xs.length)
+        out.push({
+          label: `${b.variant} ack p99.9 (one process, for reference)`,
+          data: [
+            [Math.min(...xs), sig(b.ackP999Ms, 4)],
+            [Math.max(...xs), sig(b.ackP999Ms, 4)],
+          ],
+          color: PALETTE[2]!,
+          dash: 'dotted',
+        });
+    }
+    return out;
+  });
+  if (!Object.values(curves).some((d) => d.length > 0)) return [];
   return [
+    {
+      id: 'sql-contention',
+      title: 'SQLITE_BUSY contention over the worker count',
+      x: { label: 'per-request worker processes (log)', log: true },
+      y: { label: 'per update received', min: 0 },
+      y2: { label: 'BUSY_EXHAUSTED (% of updates sent)', min: 0 },
+      bySel: curves,
+      note: 'Each point one per-request run at the same offered rate (a cross: the run was invalid or errored, so it says less): how hard the workers fight over SQLite’s one write lock as there are more of them.',
+    },
+    {
+      id: 'sql-contention-latency',
+      title: 'Ack p99.9 and attempts p99 over the worker count',
+      x: { label: 'per-request worker processes (log)', log: true },
+      y: { label: 'ack p99.9 (ms, log)', log: true },
+      y2: { label: 'attempts p99', min: 0 },
+      bySel: latency,
+      note: 'The dotted line is batched’s ack p99.9 in the same selection (one process, one writer): where retries stop paying.',
+    },
+  ];
+}
+
+function sqliteCharts(ctx: ChartContext): ChartSpec[] {
+  const { per, tag, color, S, tRun } = ctx;
+  return [
+    ...contentionCharts(ctx),
     {
       id: 'sql-commit',
       title: 'Commit time over time',
@@ -494,13 +589,22 @@ function sqliteCharts({ per, tag, color, S, tRun }: ChartContext): ChartSpec[] {
   ];
 }
 
-function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
+/** The SLO metrics drawn on the rate axis's write-scalability charts (not repeated as SLO charts). */
+const SCALABILITY_METRICS = new Set(['ackMs.p99', 'fanoutMs.p99']);
+
+function capacityCharts(ctx: ChartContext): ChartSpec[] {
+  const { result, color } = ctx;
   const capacity: ChartSpec[] = [];
   if (result.capacity) {
     const c = result.capacity;
-    const conns = c.variants.flatMap((v) => v.steps.map((s) => s.connections));
-    const xs: [number, number] = [Math.min(c.startConnections, ...conns), Math.max(c.maxConnections, ...conns)];
+    const rateAxis = axisOf(c) === 'rate';
+    if (rateAxis) capacity.push(...writeScalabilityCharts(ctx));
+    const xsAll = c.variants.flatMap((v) => v.steps.map(stepX));
+    const xs: [number, number] = rateAxis
+      ? [Math.min(...xsAll, c.rate?.startRate ?? Infinity), Math.max(...xsAll, 1)]
+      : [Math.min(c.startConnections, ...xsAll), Math.max(c.maxConnections, ...xsAll)];
     for (const m of sloMetrics(c)) {
+      if (rateAxis && SCALABILITY_METRICS.has(m.metric)) continue;
       const scale = m.unit === 'bytes' ? 1 / MiB : 1;
       const unit = m.unit === 'bytes' ? 'MiB' : m.unit === 'ms' ? 'ms' : m.unit === 'sec' ? 's' : '';
       const ds: DatasetSpec[] = [];
@@ -529,8 +633,8 @@ function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
       });
       capacity.push({
         id: `capacity-${m.metric.replace(/[^\w]+/g, '-')}`,
-        title: `${m.metric} against sockets, per step of the search`,
-        x: { label: 'sockets (capacity step)' },
+        title: `${m.metric} against ${rateAxis ? 'the offered rate' : 'sockets'}, per step of the search`,
+        x: rateAxis ? { label: 'offered updates/s (capacity step)', log: true, ...logRange(xs[0], xs[1]) } : { label: 'sockets (capacity step)' },
         y: { label: `${m.metric}${unit ? ` (${unit})` : ''}`, min: 0 },
         datasets: ds,
         note: `One point per step; the dashed line is the SLO.${crosses ? ' Crosses mark steps whose run was invalid (the fleet fell behind) or errored: those say nothing about the server.' : ''}`,
@@ -539,6 +643,153 @@ function capacityCharts({ result, color }: ChartContext): ChartSpec[] {
   }
 
   return capacity;
+}
+
+/**
+ * The write-scalability panel (rate axis): ack p99, fan-out p99, the write error rate and each
+ * design's own pressure signal (retries per update for per-request, the queue-depth peak for
+ * batched) against the offered rate on a log axis; each variant's knee (largest passing rate) marked
+ * with a triangle, steps that do not count with a cross, and the fleet's own ceiling as a dotted line.
+ */
+function writeScalabilityCharts({ result, color }: ChartContext): ChartSpec[] {
+  const c = result.capacity!;
+  const rows = writeScalability(result);
+  const kindOf = new Map(rows.map((r) => [r.variant, r.kind]));
+  const ceiling = c.fleetCeiling;
+  const ceilingX = ceiling ? (ceiling.firstInvalid ?? null) : null;
+  const sloLimit = (metric: string): number | null => {
+    for (const e of c.slo) {
+      const m = /^\s*([\w.]+)\s*<=?\s*([\d.eE+-]+)\s*$/.exec(e);
+      if (m && m[1] === metric) return Number(m[2]);
+    }
+    return null;
+  };
+  const xsAll = c.variants.flatMap((v) => v.steps.map(stepX));
+  const x0 = Math.min(...xsAll);
+  const x1 = Math.max(...xsAll);
+  const chart = (
+    id: string,
+    title: string,
+    yLabel: string,
+    read: (s: CapacityStep) => number | null | undefined,
+    opts: { log?: boolean; slo?: string; only?: (kind: string) => boolean; note: string },
+  ): ChartSpec => {
+    const ds: DatasetSpec[] = [];
+    let ys: number[] = [];
+    for (const v of c.variants) {
+      if (opts.only && !opts.only(kindOf.get(v.variant) ?? '')) continue;
+      const pts = signalPoints(v, (s) => {
+        const y = read(s);
+        return opts.log && y !== null && y !== undefined && y <= 0 ? null : y;
+      });
+      ys = ys.concat(
+        pts.ok.map((p) => p[1]),
+        pts.invalid.map((p) => p[1]),
+      );
+      ds.push({ label: v.variant, data: pts.ok, color: color(v.variant), points: true });
+      if (pts.invalid.length)
+        ds.push({ label: `${v.variant}: invalid or errored step`, data: pts.invalid, color: color(v.variant), pointsOnly: true, pointStyle: 'crossRot' });
+      const knee = v.largestPassing === null ? undefined : pts.ok.find((p) => p[0] === v.largestPassing);
+      if (knee)
+        ds.push({
+          label: `${v.variant} knee: ${fmtNumShort(knee[0])} updates/s`,
+          data: [knee],
+          color: color(v.variant),
+          pointsOnly: true,
+          pointStyle: 'triangle',
+        });
+    }
+    const limit = opts.slo ? sloLimit(opts.slo) : null;
+    if (limit !== null) {
+      ds.push({
+        label: `SLO: ${opts.slo} < ${limit}`,
+        data: [
+          [x0, limit],
+          [x1, limit],
+        ],
+        color: '#6b7280',
+        dash: 'dashed',
+      });
+      ys.push(limit);
+    }
+    if (ceilingX !== null && ys.length) {
+      const lo = opts.log ? Math.max(Math.min(...ys), 1e-3) : 0;
+      ds.push({
+        label: `the fleet’s own ceiling: could not offer ${fmtNumShort(ceilingX)} updates/s to a no-op sink`,
+        data: [
+          [ceilingX, lo],
+          [ceilingX, Math.max(...ys)],
+        ],
+        color: '#111827',
+        dash: 'dotted',
+      });
+    }
+    return {
+      id,
+      title,
+      x: { label: 'offered updates/s (log)', log: true, ...logRange(x0, x1) },
+      y: opts.log ? { label: yLabel, log: true } : { label: yLabel, min: 0 },
+      datasets: ds,
+      note: opts.note,
+    };
+  };
+  const kneeNote = 'One point per step; a triangle marks each variant’s knee (its largest passing rate), a cross a step whose run was invalid or errored.';
+  return [
+    chart('capacity-ws-ack', 'Write scalability: ack p99 against the offered rate', 'ack p99 (ms, log)', (s) => s.signals?.ackP99Ms, {
+      log: true,
+      slo: 'ackMs.p99',
+      note: `${kneeNote} Ack: scheduled send to durable commit, at the sender.`,
+    }),
+    chart('capacity-ws-fanout', 'Write scalability: fan-out p99 against the offered rate', 'fan-out p99 (ms, log)', (s) => s.signals?.fanoutP99Ms, {
+      log: true,
+      slo: 'fanoutMs.p99',
+      note: `${kneeNote} Fan-out: scheduled send to arrival at the other members of the board.`,
+    }),
+    chart(
+      'capacity-ws-errors',
+      'Write scalability: write errors against the offered rate',
+      'BUSY_EXHAUSTED + OVERLOADED + WRITE_FAILED (% of updates)',
+      (s) => (s.signals ? s.signals.errorRate * 100 : null),
+      {
+        note: `Share of updates answered with a write error; the search stops past ${fmtNumShort((c.rate?.maxErrorRate ?? 0) * 100)} %.`,
+      },
+    ),
+    chart(
+      'capacity-ws-retries',
+      'Write scalability: per-request’s pressure, SQLITE_BUSY retries per update',
+      'retries per update',
+      (s) => s.signals?.retriesPerUpdate,
+      {
+        only: (k) => k === 'per-request',
+        note: 'Transaction attempts beyond the first, per update received: how hard the workers fight over SQLite’s one write lock.',
+      },
+    ),
+    chart('capacity-ws-queue', 'Write scalability: batched’s pressure, queue-depth peak', 'queue-depth peak (updates, log)', (s) => s.signals?.queueDepthPeak, {
+      log: true,
+      only: (k) => k === 'batched',
+      note: 'The highest queue depth in the measured window (the server keeps the peak between scrapes): updates waiting for the writer. It passes the queue bound as OVERLOADED.',
+    }),
+  ];
+}
+
+/** A log axis's range around [lo, hi], widened to the 1-2-5 series so its ticks read cleanly (500 and 750 -> 500..1,000). */
+export function logRange(lo: number, hi: number): { min: number; max: number } {
+  const steps = [1, 2, 5, 10];
+  const down = (x: number): number => {
+    const m = 10 ** Math.floor(Math.log10(x));
+    return m * [...steps].reverse().find((k) => k * m <= x)!;
+  };
+  const up = (x: number): number => {
+    const m = 10 ** Math.floor(Math.log10(x));
+    return m * steps.find((k) => k * m >= x)!;
+  };
+  const min = down(lo);
+  const max = up(hi);
+  return { min, max: max > min ? max : up(hi * 1.01) };
+}
+
+function fmtNumShort(x: number): string {
+  return x >= 1000 ? Math.round(x).toLocaleString('en-US') : String(sig(x, 3));
 }
 
 /** One timeline per run with faults: acks, errors and open sockets per second, each fault a red band. */

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import type { ResultFile, RunRecord } from '../model/result.js';
 import { buildCharts, type ChartSpec } from './charts.js';
 import { compactJson, escapeHtml, fmtBytes, fmtMs, fmtNum, fmtRatio, jsonForScript } from './format.js';
-import { capacityRows, searchText, sloText } from './capacity.js';
+import { axisUnitText, capacityRows, searchText, sloText, stepX, writeScalability } from './capacity.js';
+import { axisOf } from '../model/capacity.js';
 import { faultBlocks } from './faults.js';
 import { designClaims } from './memory.js';
 import { externalCommands, externalCommandText, runCommandLine } from './external.js';
@@ -153,10 +154,15 @@ function renderSqlite(result: ResultFile): string {
       { text: s.batchSize ? join([s.batchSize.mean, s.batchSize.p50, s.batchSize.p99, s.batchSize.max]) : '—', cls: 'num' },
       { text: s.commitMs ? join([s.commitMs.mean, s.commitMs.p50, s.commitMs.p99]) : '—', cls: 'num' },
       n(s.queueDepthMax),
+      n(s.queueDepthPeak),
+      { text: s.flushMs ? fmtMs(s.flushMs.p99) : '—', cls: 'num' },
       n(s.busyHits),
       n(s.retries),
       n(s.exhausted),
-      { text: fmtBytes(s.walBytesMax), cls: 'num' },
+      n(s.txAttempts?.p99),
+      { text: `${fmtBytes(s.walBytesMax)} / ${fmtBytes(s.walBytesEnd)}`, cls: 'num' },
+      n(s.walRestarts),
+      { text: fmtMs(s.eventLoopDelayMsMaxProc), cls: 'num' },
       n(s.updatesPersisted),
     ];
   });
@@ -167,11 +173,16 @@ function renderSqlite(result: ResultFile): string {
       'batches',
       'batch size mean · p50 · p99 · max',
       'commit ms mean · p50 · p99',
-      'queue max',
+      'queue max (sampled)',
+      'queue peak',
+      'flush p99',
       'BUSY hits',
       'retries',
       'exhausted',
-      'WAL max',
+      'attempts p99',
+      'WAL max / end',
+      'WAL restarts',
+      'event loop (worst process)',
       'persisted',
     ],
     rows,
@@ -284,6 +295,7 @@ function renderFaults(result: ResultFile, charts: ChartSpec[]): string {
 function renderCapacity(result: ResultFile, charts: ChartSpec[]): string {
   const c = result.capacity;
   if (!c) return '';
+  const unit = axisUnitText(c);
   const rows = capacityRows(c).map((r) => [
     { text: r.variant, cls: 'strong' },
     { text: r.largest, cls: `num strong${r.largest === 'none' ? ' fail' : ''}` },
@@ -291,12 +303,74 @@ function renderCapacity(result: ResultFile, charts: ChartSpec[]): string {
     { text: r.why, cls: r.ok ? '' : 'fail' },
     { text: r.detail, cls: 'muted' },
   ]);
-  const table = simpleTable(['variant', 'largest passing (sockets)', 'stopped at', 'why it stopped', 'the runner’s account'], rows);
+  const table = simpleTable(['variant', `largest passing (${unit})`, 'stopped at', 'why it stopped', 'the runner’s account'], rows);
+  const rate = axisOf(c) === 'rate';
   const body =
     `<p>SLO: <code>${e(sloText(c))}</code>, searched ${e(searchText(c))}. Each step is a full, audited run; its runs are in the tables below. ` +
     `“≥” marks a lower bound: the search stopped for a reason other than the server (the fleet, or the maximum asked for).</p>${table}` +
-    (charts.length ? chartGrid(charts) : '');
-  return section('capacity', 'Capacity: the most sockets that met the SLO', body);
+    (rate ? renderWriteScalability(result, charts) : charts.length ? chartGrid(charts) : '');
+  return section('capacity', rate ? 'Capacity: the highest write rate that met the SLO' : 'Capacity: the most sockets that met the SLO', body);
+}
+
+/** The rate axis's write-scalability panel: one sentence per variant, the fleet's ceiling, the charts, and each step's pressure signals. */
+function renderWriteScalability(result: ResultFile, charts: ChartSpec[]): string {
+  const c = result.capacity!;
+  const rows = writeScalability(result);
+  const sentences = `<ul class="ws-sentences">${rows.map((r) => `<li>${e(r.sentence)}</li>`).join('')}</ul>`;
+  const ceiling = c.fleetCeiling
+    ? `<p class="note">The fleet’s own ceiling (the same fleet against a no-op sink that acks and broadcasts from RAM): ${e(c.fleetCeiling.detail)}.` +
+      ` Steps: ${c.fleetCeiling.steps.map((s) => `${fmtNum(s.rate)} updates/s ${s.status} (lag p99 ${fmtMs(s.lagMsP99)})`).join('; ') || 'none'}.</p>`
+    : '<p class="note">The fleet’s own ceiling was not measured in this search.</p>';
+  const stepRows: Array<Array<{ text: string; cls?: string } | string>> = [];
+  for (const v of c.variants) {
+    for (const st of v.steps) {
+      const g = st.signals;
+      const pressure = !g
+        ? '—'
+        : g.flushIntervalMs !== null
+          ? `queue peak ${fmtNum(g.queueDepthPeak)}; flush p99 ${fmtMs(g.flushMsP99)} / ${fmtMs(g.flushIntervalMs)}`
+          : `${fmtNum(g.retriesPerUpdate)} retries/update; attempts p99 ${fmtNum(g.attemptsP99)}; exhausted ${fmtNum(g.exhausted)}`;
+      stepRows.push([
+        { text: v.variant, cls: 'strong' },
+        { text: fmtNum(stepX(st)), cls: 'num' },
+        { text: st.status, cls: st.status === 'ok' ? '' : 'fail' },
+        { text: g ? fmtNum(g.sentRate) : '—', cls: 'num' },
+        { text: g ? fmtMs(g.ackP99Ms) : '—', cls: 'num' },
+        { text: g ? fmtMs(g.fanoutP99Ms) : '—', cls: 'num' },
+        { text: g ? `${fmtNum(g.errorRate * 100)} %` : '—', cls: `num${g && g.errorRate > (c.rate?.maxErrorRate ?? 0) ? ' fail' : ''}` },
+        { text: pressure, cls: 'muted' },
+        { text: g ? fmtMs(g.commitMsP99) : '—', cls: 'num' },
+        { text: g ? `${fmtBytes(g.walBytesMax)} / ${fmtBytes(g.walBytesEnd)}` : '—', cls: 'num' },
+        { text: g ? fmtNum(g.walRestarts) : '—', cls: 'num' },
+        { text: g ? fmtMs(g.eventLoopDelayMsMax) : '—', cls: 'num' },
+        { text: st.sloPass ? '✓' : '✗', cls: st.sloPass ? 'pass' : 'fail' },
+      ]);
+    }
+  }
+  const steps = simpleTable(
+    [
+      'variant',
+      'offered /s',
+      'run',
+      'sent /s',
+      'ack p99',
+      'fan-out p99',
+      'write errors',
+      'the design’s pressure',
+      'commit p99',
+      'WAL max / end',
+      'WAL restarts',
+      'event loop (worst process)',
+      'SLO',
+    ],
+    stepRows,
+  );
+  return (
+    `<h3 id="write-scalability">Write scalability</h3>${sentences}${ceiling}${chartGrid(charts)}` +
+    `<h3>Each step’s pressure signals</h3><p class="note">Event loop: the worst process’s delay p99 in its worst second of the measured window. ` +
+    'WAL restarts: times the WAL went back to its start after a complete checkpoint (a WAL that never restarts grows: checkpoints are starved).</p>' +
+    steps
+  );
 }
 
 /** The external servers by their commands, and the stages the preflight skipped: what ran, and what did not. */

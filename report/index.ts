@@ -20,7 +20,8 @@ export { compareMarkdown, compareHtml } from './compare-render.js';
 export { toBencherBmf, toGithubActionBenchmark } from './exports.js';
 export { designClaims } from './memory.js';
 export { steadyStage, driftWarnings } from './steady.js';
-export { capacityRows } from './capacity.js';
+export { capacityRows, failureMode, writeScalability, type ScalabilityRow } from './capacity.js';
+export { contentionCurve, type ContentionCurve, type ContentionPoint } from './contention.js';
 
 export const REPORT_FORMATS = ['html', 'md', 'github-action-benchmark', 'bencher'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];

@@ -9,8 +9,8 @@ import { GATE_METRICS } from './metrics.js';
 import { groupByStage, stageLabel } from './runs.js';
 import { stageTable, type StageTable } from './table.js';
 import { acrossStages, computeVerdict } from './verdict.js';
+import { axisUnitText, capacityRows, searchText, sloText, writeScalability } from './capacity.js';
 import { computeDecision, type Decision } from './decision.js';
-import { capacityRows, searchText, sloText } from './capacity.js';
 import { faultBlocks } from './faults.js';
 import { designClaims } from './memory.js';
 import { externalCommands, externalCommandText } from './external.js';
@@ -85,12 +85,18 @@ function render(result: ResultFile, opts: MarkdownOptions, compact: boolean): st
     const c = result.capacity;
     out.push(`### Capacity (SLO \`${mdCell(sloText(c))}\`)`);
     out.push('');
-    out.push('| variant | largest passing | stopped at | why |');
+    out.push(`| variant | largest passing (${axisUnitText(c)}) | stopped at | why |`);
     out.push('|:--|--:|--:|:--|');
     for (const r of capacityRows(c)) out.push(`| ${mdCell(r.variant)} | **${mdCell(r.largest)}** | ${mdCell(r.stoppedAt)} | ${mdCell(r.why)} |`);
     out.push('');
     out.push(`<sub>Searched ${mdCell(searchText(c))}. ≥ marks a lower bound: the search stopped for a reason other than the server.</sub>`);
     out.push('');
+    const ws = writeScalability(result);
+    if (ws.length) {
+      for (const r of ws) out.push(`- ${r.sentence}`);
+      if (c.fleetCeiling) out.push(`- The fleet's own ceiling: ${c.fleetCeiling.detail}.`);
+      out.push('');
+    }
   }
   if (v.warnings.length) {
     const cap = compact ? 20 : 60;

@@ -58,6 +58,28 @@
     /** @type {Record<string, any>} */
     var s = { type: a.log ? 'logarithmic' : 'linear', position: position, title: { display: true, text: a.label }, ticks: { callback: num } };
     if (a.min !== undefined) s.min = a.min;
+    if (a.max !== undefined) s.max = a.max;
+    if (a.log && !a.percentile) {
+      // chart.js puts a tick at every minor step near the bottom of a short log range (500, 510,
+      // 520, …): keep the 1-2-5 series instead, or 1…9 × 10^k when that leaves fewer than three.
+      /** @param {{ min: number, max: number, ticks: Array<{ value: number }> }} ax */
+      s.afterBuildTicks = function (ax) {
+        /** @param {number[]} ms @returns {Array<{ value: number }>} */
+        var series = function (ms) {
+          /** @type {Array<{ value: number }>} */
+          var t = [];
+          for (var e = Math.floor(Math.log10(Math.max(ax.min, 1e-9))); 10 ** e <= ax.max * 1.0001; e++) {
+            ms.forEach(function (m) {
+              var v = m * 10 ** e;
+              if (v >= ax.min * 0.9999 && v <= ax.max * 1.0001) t.push({ value: v });
+            });
+          }
+          return t;
+        };
+        var t = series([1, 2, 5]);
+        ax.ticks = t.length >= 3 ? t : series([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      };
+    }
     if (a.percentile) {
       /** @param {{ max: number, ticks: Array<{ value: number }> }} ax */
       s.afterBuildTicks = function (ax) {

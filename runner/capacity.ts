@@ -1,21 +1,39 @@
 /**
- * Capacity search: per variant, raise the sockets by `step` until the SLO breaks, the fleet becomes
- * invalid (reported as the fleet's limit, never as the server's), a run errors, or the maximum is
- * reached. The stepping logic is pure (`recordStep`, `nextConnections`); `capacityDriver` runs it
- * through the same run lifecycle as `run`, so every step is a full, audited run in one result.
+ * Capacity search: per variant, raise one axis step by step, one full audited run per step, until
+ * the SLO breaks, the fleet becomes invalid (reported as the fleet's limit, never as the server's),
+ * a run errors, or the maximum is reached.
+ * - `sockets` (the default): the sockets grow by `step` at the scenario's per-user rate.
+ * - `rate`: the offered updates/s of the whole fleet grow by `rateFactor` at the scenario's sockets;
+ *   write errors past `maxErrorRate` stop it too, and after the variants the fleet's own ceiling is
+ *   measured against a no-op sink (runner/fleet-ceiling.ts), so a knee above it is the fleet's.
+ * The stepping logic is pure (`recordStep`, `nextConnections`; runner/capacity-rate.ts for the rate
+ * axis); `capacityDriver` runs it through the same run lifecycle as `run`, so every step is a full,
+ * audited run in one result.
  */
-import type { Scenario, Variant } from '../scenarios/schema.js';
+import type { Scenario, Stage, Variant } from '../scenarios/schema.js';
 import { evaluateThresholds, parseThreshold, type ParsedThreshold } from '../scenarios/thresholds.js';
 import { runSession, type RunOptions, type RunOutcome, type SessionDriver } from './run.js';
 import { z } from 'zod';
 import { UsageError } from '../model/errors.js';
-import { FLEET_OPTIONS } from '../model/fleet-options.js';
 import { flagOf } from '../model/options.js';
 import { estimateRunSec } from './plan.js';
 import { fmtDuration } from './progress.js';
-import type { CapacityReport, CapacityStop, CapacityVariant } from '../model/capacity.js';
+import { axisOf, stopIsFleetLimit, type CapacityAxis, type CapacityReport, type CapacityStop, type CapacityVariant } from '../model/capacity.js';
+import { CAPACITY_SEARCH_OPTIONS } from '../model/capacity-search.js';
 import { exitCodeFor, type Outcome } from '../model/exit-codes.js';
 import type { RunRecord } from '../model/result.js';
+import {
+  ceilingNeededUpTo,
+  newFleetCeiling,
+  nextCeilingRate,
+  nextRate,
+  perUserRate,
+  rateLadder,
+  recordCeilingStep,
+  recordRateStep,
+  type RateConfig,
+} from './capacity-rate.js';
+import { runFleetAgainstSink } from './fleet-ceiling.js';
 
 export interface CapacityConfig {
   slo: ParsedThreshold[];
@@ -76,11 +94,20 @@ export function capacityExitCode(r: CapacityReport): number {
   return exitCodeFor(capacityOutcome(r));
 }
 
-/** One line per variant for the terminal and the summary. */
+/** The axis's unit, for lines and messages. */
+export function axisUnit(axis: CapacityAxis): string {
+  return axis === 'rate' ? 'updates/s' : 'sockets';
+}
+
+/** One line per variant for the terminal and the summary (and the fleet's ceiling, when measured). */
 export function capacityLines(r: CapacityReport): string[] {
-  return r.variants.map(
-    (v) => `${v.variant}: ${v.largestPassing === null ? 'no passing count' : `${v.largestPassing} sockets`} — ${v.detail || 'not finished'}`,
-  );
+  const unit = axisUnit(axisOf(r));
+  const lines = r.variants.map((v) => {
+    const fleet = r.fleetCeiling && v.stoppedBecause !== 'fleet-invalid' && stopIsFleetLimit(v, r.fleetCeiling) ? ' (at or past the fleet’s own ceiling)' : '';
+    return `${v.variant}: ${v.largestPassing === null ? `no passing ${axisOf(r) === 'rate' ? 'rate' : 'count'}` : `${v.largestPassing} ${unit}`} — ${v.detail || 'not finished'}${fleet}`;
+  });
+  if (r.fleetCeiling) lines.push(`fleet ceiling: ${r.fleetCeiling.detail || 'not measured'}`);
+  return lines;
 }
 
 /** The socket counts a search may try: start, start + step, …, capped at the maximum. */
@@ -93,37 +120,68 @@ export function capacityLadder(cfg: Pick<CapacityConfig, 'startConnections' | 's
   return ladder;
 }
 
-/** Drives the search; `s.stages` must be the ladder (capacityLadder) with the step duration. */
-export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: number): SessionDriver {
-  const states = s.variants.map((v) => newVariantState(v.name));
-  const report: CapacityReport = {
-    slo: cfg.slo.map((t) => t.expr),
-    startConnections: cfg.startConnections,
-    step: cfg.step,
-    maxConnections: cfg.maxConnections,
-    durationSec,
-    variants: states,
+/** One axis of the search: its ladder, how to step a variant, the stage of a step. */
+export interface AxisPlan {
+  axis: CapacityAxis;
+  /** Every value a step may take, in order. */
+  ladder: number[];
+  next: (v: CapacityVariant) => number | null;
+  record: (v: CapacityVariant, x: number, run: RunRecord) => void;
+  stageOf: (x: number) => Stage;
+}
+
+export function socketsPlan(cfg: CapacityConfig, durationSec: number): AxisPlan {
+  return {
+    axis: 'sockets',
+    ladder: capacityLadder(cfg),
+    next: (v) => nextConnections(v, cfg),
+    record: (v, x, run) => void recordStep(v, x, run, cfg),
+    stageOf: (connections) => ({ connections, durationSec }),
   };
-  const ladder = capacityLadder(cfg);
-  const stageOf = (connections: number): Scenario['stages'][number] => ({ connections, durationSec });
+}
+
+export function ratePlan(cfg: RateConfig, durationSec: number): AxisPlan {
+  return {
+    axis: 'rate',
+    ladder: rateLadder(cfg),
+    next: (v) => nextRate(v, cfg),
+    record: (v, x, run) => void recordRateStep(v, x, run, cfg),
+    stageOf: (rate) => ({ connections: cfg.connections, durationSec, updatesPerUserPerMin: perUserRate(rate, cfg.connections) }),
+  };
+}
+
+/**
+ * Drives the search; `s.stages` must be the plan's ladder (with the step duration). With `ceiling`
+ * (rate axis), the fleet's own ceiling is measured after the variants, top-down from the highest
+ * rate any of them ran at.
+ */
+export function capacityDriver(s: Scenario, plan: AxisPlan, report: CapacityReport, opts: { ceiling?: boolean } = {}): SessionDriver {
+  const states = report.variants;
+  const { ladder } = plan;
+  const unit = axisUnit(plan.axis);
   const estimateLeft = (): number =>
     states.reduce((acc, v) => {
-      const next = nextConnections(v, cfg);
-      return next === null ? acc : acc + ladder.filter((c) => c >= next).reduce((a, c) => a + estimateRunSec(s, stageOf(c)), 0);
+      const next = plan.next(v);
+      return next === null ? acc : acc + ladder.filter((x) => x >= next).reduce((a, x) => a + estimateRunSec(s, plan.stageOf(x)), 0);
     }, 0);
+  const most = ladder.reduce((a, x) => a + estimateRunSec(s, plan.stageOf(x)), 0) * s.variants.length;
+  const range =
+    plan.axis === 'rate'
+      ? `${ladder[0]} → ${ladder[ladder.length - 1]} updates/s at ${report.maxConnections} sockets, ×${report.rate?.factor} per step`
+      : `${ladder[0]} → ${ladder[ladder.length - 1]} sockets in steps of ${report.step}`;
   return {
     idPrefix: `capacity-${s.name}`,
-    maxConnections: cfg.maxConnections,
-    describe: `capacity search, SLO ${report.slo.join(' and ')}, ${cfg.startConnections} → ${cfg.maxConnections} sockets in steps of ${cfg.step} (at most ${ladder.length * s.variants.length} runs, at most ${fmtDuration(ladder.reduce((a, c) => a + estimateRunSec(s, stageOf(c)), 0) * s.variants.length)})`,
+    maxConnections: report.maxConnections,
+    describe: `capacity search, SLO ${report.slo.join(' and ')}, ${range} (at most ${ladder.length * s.variants.length} runs, at most ${fmtDuration(most)}${opts.ceiling ? ', then the fleet’s own ceiling' : ''})`,
     estimateLeftSec: () => estimateLeft(),
-    drive: async (exec, aborted) => {
+    drive: async (exec, aborted, session) => {
       // Variants interleave at each step (A B A B …), like `run`.
       for (;;) {
         let any = false;
         for (let i = 0; i < s.variants.length; i++) {
           const v: Variant = s.variants[i]!;
           const st = states[i]!;
-          const next = nextConnections(st, cfg);
+          const next = plan.next(st);
           if (next === null) continue;
           if (aborted()) {
             st.stoppedBecause = 'interrupted';
@@ -131,40 +189,64 @@ export function capacityDriver(s: Scenario, cfg: CapacityConfig, durationSec: nu
             continue;
           }
           any = true;
-          const stage = stageOf(next);
-          const rec = await exec({ variant: v, stage, stageIndex: Math.max(0, ladder.indexOf(next)), repeat: 1 }, s);
-          recordStep(st, next, rec, cfg);
+          const rec = await exec({ variant: v, stage: plan.stageOf(next), stageIndex: Math.max(0, ladder.indexOf(next)), repeat: 1 }, s);
+          plan.record(st, next, rec);
         }
         if (!any) break;
       }
+      if (!opts.ceiling || !session) return;
+      const upTo = ceilingNeededUpTo(states);
+      const c = (report.fleetCeiling = newFleetCeiling());
+      if (upTo === null) {
+        c.detail = 'not measured: no variant ran';
+        return;
+      }
+      for (let rate = nextCeilingRate(c, ladder, upTo); rate !== null && !aborted(); rate = nextCeilingRate(c, ladder, upTo)) {
+        session.log(`▶ the fleet's own ceiling: ${rate} ${unit} against a no-op sink`);
+        const f = await runFleetAgainstSink(s, plan.stageOf(rate), session);
+        recordCeilingStep(c, rate, f, upTo);
+        session.log(
+          `${f.status === 'ok' ? '✔' : '⚠'} fleet against the sink at ${rate} ${unit}: ${f.status}${f.reasons.length ? ` (${f.reasons.join('; ')})` : ''}`,
+        );
+      }
+      if (aborted() && c.steps.length === 0) c.detail = 'not measured: interrupted';
     },
     extra: () => ({ capacity: report }),
     outcome: () => capacityOutcome(report),
   };
 }
 
-const sockets = z.number().int().min(1).max(200_000);
-
 /** A capacity search as a caller asks for it: each option with its bounds and default (the CLI's flags read these). */
-export const CapacitySearchSchema = z
-  .strictObject({
-    /** The SLO, thresholds like 'fanoutMs.p99 < 250' (all must hold). */
-    slo: z.array(z.string()),
-    /** Upper end of the search, sockets (default 30000). */
-    maxConnections: sockets.default(30_000),
-    /** Sockets added per step (default 2500). */
-    step: sockets.default(2500),
-    /** First step (default: the step, or the maximum when smaller). */
-    startConnections: sockets.optional(),
-    /** Measured seconds per step (default: the scenario's first stage). */
-    durationSec: FLEET_OPTIONS.durationSec.optional(),
-  })
-  .superRefine((o, ctx) => {
-    if (o.startConnections !== undefined && o.startConnections > o.maxConnections) {
-      ctx.addIssue({ code: 'custom', path: ['startConnections'], message: `--start must be between 1 and ${o.maxConnections}, got ${o.startConnections}` });
+export const CapacitySearchSchema = z.strictObject(CAPACITY_SEARCH_OPTIONS).superRefine((o, ctx) => {
+  if (o.startConnections !== undefined && o.startConnections > o.maxConnections) {
+    ctx.addIssue({ code: 'custom', path: ['startConnections'], message: `--start must be between 1 and ${o.maxConnections}, got ${o.startConnections}` });
+  }
+  if (o.startRate !== undefined && o.startRate > o.maxRate) {
+    ctx.addIssue({ code: 'custom', path: ['startRate'], message: `--start-rate (${o.startRate}) must not be above --max-rate (${o.maxRate})` });
+  }
+});
+export type CapacitySearch = z.input<typeof CapacitySearchSchema>;
+
+function parseSlo(exprs: string[]): ParsedThreshold[] {
+  if (exprs.length === 0) throw new UsageError("an SLO is required, e.g. --slo 'fanoutMs.p99 < 250' (or a `capacity.slo` in the scenario)");
+  return exprs.map((e) => {
+    try {
+      return parseThreshold(e);
+    } catch (err) {
+      throw new UsageError(`--slo: ${(err as Error).message}`);
     }
   });
-export type CapacitySearch = z.input<typeof CapacitySearchSchema>;
+}
+
+/** The search: the scenario's `capacity` block as defaults, what the caller set on top. */
+function resolveSearch(s: Scenario, search: CapacitySearch): z.output<typeof CapacitySearchSchema> {
+  const set = Object.fromEntries(Object.entries(search).filter(([, v]) => v !== undefined));
+  if (Array.isArray(set.slo) && set.slo.length === 0) delete set.slo;
+  const parsed = CapacitySearchSchema.safeParse({ slo: [], ...(s.capacity ?? {}), ...set });
+  if (!parsed.success)
+    throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `${flagOf(String(i.path[0]))}: ${i.message}`)).join('; '));
+  return parsed.data;
+}
 
 /**
  * The scenario and driver of a capacity search: the scenario's stages replaced by the ladder, its
@@ -172,29 +254,58 @@ export type CapacitySearch = z.input<typeof CapacitySearchSchema>;
  * one board of users.
  */
 export function capacitySession(s: Scenario, search: CapacitySearch): { scenario: Scenario; driver: SessionDriver } {
-  const parsed = CapacitySearchSchema.safeParse(search);
-  if (!parsed.success)
-    throw new UsageError(parsed.error.issues.map((i) => (i.code === 'custom' ? i.message : `${flagOf(String(i.path[0]))}: ${i.message}`)).join('; '));
-  const q = parsed.data;
-  if (q.slo.length === 0) throw new UsageError("an SLO is required, e.g. 'fanoutMs.p99 < 250'");
-  const slo = q.slo.map((e) => {
-    try {
-      return parseThreshold(e);
-    } catch (err) {
-      throw new UsageError(`--slo: ${(err as Error).message}`);
-    }
-  });
+  const q = resolveSearch(s, search);
+  const slo = parseSlo(q.slo);
+  const durationSec = q.durationSec ?? s.stages[0]!.durationSec;
+  if (q.axis === 'rate') {
+    const connections = q.connections ?? s.stages[0]!.connections;
+    if (connections < s.users.perBoard) throw new UsageError(`--connections ${connections} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
+    const scenarioRate = Math.round((connections * (s.stages[0]!.updatesPerUserPerMin ?? s.load.updatesPerUserPerMin)) / 60);
+    const startRate = q.startRate ?? Math.max(1, Math.min(scenarioRate, q.maxRate));
+    if (startRate > q.maxRate) throw new UsageError(`--start-rate (${startRate}) must not be above --max-rate (${q.maxRate})`);
+    const cfg: RateConfig = { slo, connections, startRate, factor: q.rateFactor, maxRate: q.maxRate, maxErrorRate: q.maxErrorRate };
+    const plan = ratePlan(cfg, durationSec);
+    const top = perUserRate(q.maxRate, connections);
+    if (top > 60_000)
+      throw new UsageError(`--max-rate ${q.maxRate} over ${connections} sockets is ${Math.round(top)} updates per user per minute: more than 60,000`);
+    const scenario: Scenario = {
+      ...s,
+      seed: { ...s.seed, boards: Math.max(s.seed.boards, Math.ceil(connections / s.users.perBoard)) },
+      load: { ...s.load, steps: [] },
+      stages: plan.ladder.map((r) => plan.stageOf(r)),
+    };
+    const report: CapacityReport = {
+      axis: 'rate',
+      slo: slo.map((t) => t.expr),
+      startConnections: connections,
+      step: 0,
+      maxConnections: connections,
+      durationSec,
+      rate: { startRate, factor: q.rateFactor, maxRate: q.maxRate, maxErrorRate: q.maxErrorRate, connections },
+      variants: scenario.variants.map((v) => newVariantState(v.name)),
+    };
+    return { scenario, driver: capacityDriver(scenario, plan, report, { ceiling: q.fleetCeiling }) };
+  }
   const { maxConnections, step } = q;
   const start = q.startConnections ?? Math.min(step, maxConnections);
   if (start < s.users.perBoard) throw new UsageError(`--start ${start} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
-  const durationSec = q.durationSec ?? s.stages[0]!.durationSec;
-  const ladder = capacityLadder({ startConnections: start, step, maxConnections });
+  const cfg: CapacityConfig = { slo, startConnections: start, step, maxConnections };
+  const plan = socketsPlan(cfg, durationSec);
   const scenario: Scenario = {
     ...s,
     seed: { ...s.seed, boards: Math.max(s.seed.boards, Math.ceil(maxConnections / s.users.perBoard)) },
-    stages: ladder.map((connections) => ({ connections, durationSec })),
+    stages: plan.ladder.map((c) => plan.stageOf(c)),
   };
-  return { scenario, driver: capacityDriver(scenario, { slo, startConnections: start, step, maxConnections }, durationSec) };
+  const report: CapacityReport = {
+    axis: 'sockets',
+    slo: slo.map((t) => t.expr),
+    startConnections: start,
+    step,
+    maxConnections,
+    durationSec,
+    variants: scenario.variants.map((v) => newVariantState(v.name)),
+  };
+  return { scenario, driver: capacityDriver(scenario, plan, report) };
 }
 
 /** Runs a capacity search: every step a full, audited run, all in one result (its `capacity` says what was found). */

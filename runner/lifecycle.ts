@@ -382,6 +382,8 @@ export class RunLifecycle implements RunHandle {
       signal: this.fleetAbort.signal,
       onSchedule: (t) => {
         this.schedule = t;
+        // The server's window figures (event-loop delay, queue-depth peak) cover the measured window only.
+        this.scraper?.setWindow(t.measureStartMs, t.scheduleEndMs);
         for (const h of this.hooks) h.scheduled?.(this, t);
       },
       onSecond: (p) => {

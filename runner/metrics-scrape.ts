@@ -22,12 +22,20 @@
  *   count from this scraper (`lastValue('wami_connections')`), do not fetch /metrics twice.
  * - `timeseries`: one point per scrape after the first; counters as increase per second over the
  *   interval since the previous scrape, gauges as sampled, `commitMsP99` from that interval's bucket deltas.
+ * - The measured window (`setWindow`, the fleet's measured window on the scrape clock): a scrape
+ *   belongs to it when the midpoint of the interval it covers (previous scrape to this one) lies in
+ *   it. Once a window is set, `eventLoopDelayMsP99`, `eventLoopDelayMsMaxProc` (the worst process,
+ *   from `wami_event_loop_delay_p99_seconds{pid}`), `eventLoopDelayMsByProcess`, `queueDepthMax`
+ *   and `queueDepthPeak` (`wami_queue_depth_peak`, kept by the server between scrapes) are over its
+ *   scrapes only: the connect phase's spikes are not the load's. Without a window, over every scrape.
+ * - WAL: `walBytesEnd` the last scrape's size; `walRestarts` the increase of the WAL's checkpoint
+ *   sequence number over the run; `walBacklogFramesMax` the most frames waiting for a checkpoint.
  * - Unknown is null, never 0: a counter, gauge or histogram that no scrape carried (no /metrics at
  *   all, or a server that does not expose it: an external server, nodejs_* on a non-Node server)
  *   is null in the summary and in the series; `errorsByCode` is null unless a scrape carried the
  *   errors family (an empty object then means no errors).
  */
-import { performance } from 'node:perf_hooks';
+import { nowMs } from '../protocol/clock.js';
 import { METRIC as WAMI_METRIC } from '../protocol/messages.js';
 import {
   histogramDelta,
@@ -48,6 +56,7 @@ export const METRIC = {
   ...WAMI_METRIC,
   eventLoopP99Seconds: 'nodejs_eventloop_lag_p99_seconds',
   eventLoopMaxSeconds: 'nodejs_eventloop_lag_max_seconds',
+  eventLoopDelayP99Seconds: WAMI_METRIC.eventLoopDelayP99Seconds,
   residentMemory: 'process_resident_memory_bytes',
 } as const;
 
@@ -140,8 +149,20 @@ const COUNTERS: CounterKey[] = [
   'broadcastUnpersisted',
   'batchSplits',
 ];
-type HistKey = 'batchSize' | 'commitSeconds' | 'queueWaitSeconds' | 'txAttempts';
-const HISTS: HistKey[] = ['batchSize', 'commitSeconds', 'queueWaitSeconds', 'txAttempts'];
+type HistKey = 'batchSize' | 'commitSeconds' | 'queueWaitSeconds' | 'txAttempts' | 'flushSeconds';
+const HISTS: HistKey[] = ['batchSize', 'commitSeconds', 'queueWaitSeconds', 'txAttempts', 'flushSeconds'];
+
+/** What one scrape says that is kept per scrape, for the figures over the measured window. */
+interface ScrapeMark {
+  atMs: number;
+  /** The previous scrape's time (null for the first: the interval it covers is unknown). */
+  prevAtMs: number | null;
+  queueDepth: number | null;
+  queueDepthPeak: number | null;
+  elP99Ms: number | null;
+  /** Event-loop delay p99 per process (pid label), ms. */
+  elByPid: Map<string, number>;
+}
 
 export interface MetricsReducerOptions {
   /** Origin of the series' `t`, in the same clock (ms) as `add`'s atMs. Default 0. */
@@ -168,12 +189,16 @@ export class MetricsReducer {
   private errorsSeen = false;
   private readonly histPrev = new Map<HistKey, HistogramData>();
   private readonly histAcc = new Map<HistKey, HistogramData>();
-  private queueDepthMax: number | null = null;
   private walBytesMax: number | null = null;
-  private elP99Max: number | null = null;
   private elMax: number | null = null;
   private connMax: number | null = null;
   private rssMax: number | null = null;
+  private walBytesEnd: number | null = null;
+  private walSeqFirst: number | null = null;
+  private walSeqLast: number | null = null;
+  private walBacklogMax: number | null = null;
+  private readonly marks: ScrapeMark[] = [];
+  private window: { fromMs: number; toMs: number } | null = null;
   private readonly series: ServerMetricsSummary['timeseries'] = [];
 
   private readonly originMs: number;
@@ -187,6 +212,18 @@ export class MetricsReducer {
   /** Counts a failed scrape. */
   fail(): void {
     this.failures++;
+  }
+
+  /** The measured window, in the clock of `add`'s atMs (may be set before, during or after the scrapes). */
+  setWindow(fromMs: number, toMs: number): void {
+    this.window = { fromMs, toMs };
+  }
+
+  /** The scrapes whose interval's midpoint lies in the window (every scrape without a window). */
+  private inWindow(): ScrapeMark[] {
+    const w = this.window;
+    if (!w) return this.marks;
+    return this.marks.filter((k) => k.prevAtMs !== null && (k.prevAtMs + k.atMs) / 2 >= w.fromMs && (k.prevAtMs + k.atMs) / 2 <= w.toMs);
   }
 
   /** Adds one scrape taken at `atMs` (ms, any monotonic clock shared with originMs). */
@@ -222,9 +259,22 @@ export class MetricsReducer {
     const elP99 = maxOf(m, METRIC.eventLoopP99Seconds);
     const elMs = (sec: number | null): number | null => (sec === null || !Number.isFinite(sec) ? null : Math.max(0, sec * 1000 - this.elResMs));
     const elP99Ms = elMs(elP99);
-    this.queueDepthMax = maxNullable(this.queueDepthMax, queueDepth);
+    const queueDepthPeak = sumOf(m, METRIC.queueDepthPeak);
+    const elByPid = new Map<string, number>();
+    for (const x of m.byName.get(METRIC.eventLoopDelayP99Seconds) ?? []) {
+      const v = elMs(x.value);
+      if (v !== null) elByPid.set(x.labels.pid ?? '', Math.max(v, elByPid.get(x.labels.pid ?? '') ?? 0));
+    }
+    const elMaxProc = elByPid.size > 0 ? Math.max(...elByPid.values()) : null;
+    this.marks.push({ atMs, prevAtMs: this.prevAtMs, queueDepth, queueDepthPeak, elP99Ms, elByPid });
     this.walBytesMax = maxNullable(this.walBytesMax, walBytes);
-    this.elP99Max = maxNullable(this.elP99Max, elP99Ms);
+    if (walBytes !== null) this.walBytesEnd = walBytes;
+    const walSeq = maxOf(m, METRIC.walCheckpointSeq);
+    if (walSeq !== null) {
+      this.walSeqFirst ??= walSeq;
+      this.walSeqLast = walSeq;
+    }
+    this.walBacklogMax = maxNullable(this.walBacklogMax, maxOf(m, METRIC.walBacklogFrames));
     this.elMax = maxNullable(this.elMax, elMs(maxOf(m, METRIC.eventLoopMaxSeconds)));
     this.connMax = maxNullable(this.connMax, sumOf(m, METRIC.connections));
     this.rssMax = maxNullable(this.rssMax, sumOf(m, METRIC.residentMemory));
@@ -247,6 +297,8 @@ export class MetricsReducer {
         persisted: rate('persisted'),
         commitMsP99: p99 === null ? null : r3(p99 * 1000),
         eventLoopDelayMsP99: elP99Ms === null ? null : r3(elP99Ms),
+        ...(queueDepthPeak !== null ? { queueDepthPeak } : {}),
+        ...(elMaxProc !== null ? { eventLoopDelayMsMaxProc: r3(elMaxProc) } : {}),
       });
     }
     this.prevAtMs = atMs;
@@ -260,6 +312,26 @@ export class MetricsReducer {
       return h ? summarizeHistogram(h, scale, k === 'batchSize' || k === 'txAttempts') : null;
     };
     const commit = hist('commitSeconds', 1000);
+    const win = this.inWindow();
+    let queueDepthMax: number | null = null;
+    let queueDepthPeak: number | null = null;
+    let elP99Max: number | null = null;
+    const byProc = new Map<string, number>();
+    for (const k of win) {
+      queueDepthMax = maxNullable(queueDepthMax, k.queueDepth);
+      queueDepthPeak = maxNullable(queueDepthPeak, k.queueDepthPeak);
+      elP99Max = maxNullable(elP99Max, k.elP99Ms);
+      for (const [pid, v] of k.elByPid) byProc.set(pid, Math.max(v, byProc.get(pid) ?? 0));
+    }
+    const flush = hist('flushSeconds', 1000);
+    const rounded = (h: HistogramSummary | null): HistogramSummary | null =>
+      h && {
+        count: h.count,
+        mean: r3(h.mean),
+        p50: h.p50 === null ? null : r3(h.p50),
+        p99: h.p99 === null ? null : r3(h.p99),
+        max: h.max === null ? null : r3(h.max),
+      };
     return {
       updatesReceived: total('received'),
       updatesPersisted: total('persisted'),
@@ -267,12 +339,25 @@ export class MetricsReducer {
       errorsByCode: this.errorsSeen ? Object.fromEntries(this.errTotal) : null,
       batchSize: hist('batchSize', 1),
       commitMs: commit ? { count: commit.count, mean: commit.mean, p50: commit.p50, p99: commit.p99 } : null,
-      queueDepthMax: this.queueDepthMax,
+      queueDepthMax,
       busyHits: total('busy'),
       retries: total('retries'),
       exhausted: total('exhausted'),
       walBytesMax: this.walBytesMax,
-      eventLoopDelayMsP99: this.elP99Max,
+      eventLoopDelayMsP99: elP99Max,
+      window: {
+        scrapes: win.length,
+        fromSec: this.window ? r3((this.window.fromMs - this.originMs) / 1000) : null,
+        toSec: this.window ? r3((this.window.toMs - this.originMs) / 1000) : null,
+      },
+      queueDepthPeak,
+      eventLoopDelayMsMaxProc: byProc.size > 0 ? r3(Math.max(...byProc.values())) : null,
+      eventLoopDelayMsByProcess: Object.fromEntries([...byProc].map(([pid, v]) => [pid, r3(v)])),
+      flushMs: flush && flush.count > 0 ? rounded(flush) : null,
+      txAttempts: rounded(hist('txAttempts', 1)),
+      walBytesEnd: this.walBytesEnd,
+      walRestarts: this.walSeqFirst === null || this.walSeqLast === null ? null : Math.max(0, this.walSeqLast - this.walSeqFirst),
+      walBacklogFramesMax: this.walBacklogMax,
       slowConsumerCloses: total('slowConsumerCloses'),
       timeseries: this.series,
       scrapes: this.scrapes,
@@ -280,7 +365,6 @@ export class MetricsReducer {
       broadcastUnpersisted: total('broadcastUnpersisted'),
       batchSplits: total('batchSplits'),
       queueWaitMs: hist('queueWaitSeconds', 1000),
-      txAttempts: hist('txAttempts', 1),
       connectionsMax: this.connMax,
       residentMemoryBytesMax: this.rssMax,
       eventLoopDelayMsMax: this.elMax,
@@ -295,7 +379,7 @@ export interface MetricsScraperOptions {
   intervalMs?: number;
   /** Per-scrape timeout (request and body), ms. Default max(500, min(intervalMs, 2000) × 0.9). */
   timeoutMs?: number;
-  /** Origin of the series' `t`, in the performance.now() clock (ms). Default: the time of start(). */
+  /** Origin of the series' `t`, on the fleet's shared clock (protocol/clock.ts nowMs, ms). Default: the time of start(). */
   originMs?: number;
   /** See MetricsReducerOptions.eventLoopResolutionMs. Default 0. */
   eventLoopResolutionMs?: number;
@@ -314,6 +398,7 @@ export class MetricsScraper {
   private readonly timeoutMs: number;
   private originMs: number | undefined;
   private reducer: MetricsReducer | null = null;
+  private window: { fromMs: number; toMs: number } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private stopped = false;
@@ -335,8 +420,9 @@ export class MetricsScraper {
   start(): void {
     if (this.running || this.stopped) return;
     this.running = true;
-    this.originMs ??= performance.now();
+    this.originMs ??= nowMs();
     this.reducer = new MetricsReducer({ originMs: this.originMs, eventLoopResolutionMs: this.opts.eventLoopResolutionMs ?? 0 });
+    if (this.window) this.reducer.setWindow(this.window.fromMs, this.window.toMs);
     void this.scrapeNow();
     this.timer = setInterval(() => {
       if (!this.inFlight) void this.scrapeNow();
@@ -353,7 +439,7 @@ export class MetricsScraper {
     const p = (async (): Promise<boolean> => {
       try {
         const m = await fetchMetrics(this.opts.url, this.timeoutMs);
-        const at = performance.now();
+        const at = nowMs();
         this.lastParsed = m;
         this.lastAtMs = at;
         if (this.running) this.reducer?.add(at, m);
@@ -368,6 +454,12 @@ export class MetricsScraper {
     })();
     this.inFlight = p;
     return p;
+  }
+
+  /** The fleet's measured window on the shared clock (nowMs): see MetricsReducer.setWindow. */
+  setWindow(fromMs: number, toMs: number): void {
+    this.window = { fromMs, toMs };
+    this.reducer?.setWindow(fromMs, toMs);
   }
 
   /** Waits for the scrape in flight, takes a final scrape, then stops. Never rejects. */
@@ -397,7 +489,7 @@ export class MetricsScraper {
 
   /** Seconds since the last successful scrape; null before the first. */
   lastAgeSec(): number | null {
-    return this.lastAtMs === null ? null : (performance.now() - this.lastAtMs) / 1000;
+    return this.lastAtMs === null ? null : (nowMs() - this.lastAtMs) / 1000;
   }
 
   /** Sum over series of a metric in the last scrape (e.g. 'wami_connections'); null when unknown. */

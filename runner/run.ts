@@ -85,6 +85,17 @@ export function summarize(runs: RunRecord[]): { status: RunStatus; reasons: stri
   return { status, reasons, outcome };
 }
 
+/** What a driver may use beside `exec`: the session's flags, its log and its abort signal (e.g. for a fleet run outside the lifecycle). */
+export interface SessionContext {
+  serverNodeFlags: string[];
+  fleetNodeFlags: string[];
+  pin: boolean;
+  cpus: number;
+  outDir: string;
+  signal: AbortSignal;
+  log: (message: string) => void;
+}
+
 /**
  * What a session runs: a fixed plan (`run`) or an adaptive one (`capacity`). `drive` calls `exec`
  * for each run it wants, in order, and stops early when `aborted()` says so.
@@ -96,7 +107,7 @@ export interface SessionDriver {
   describe: string;
   /** Expected seconds still to run after `done` runs, for progress. */
   estimateLeftSec: (done: number) => number;
-  drive: (exec: (pr: PlannedRun, scenario: Scenario) => Promise<RunRecord>, aborted: () => boolean) => Promise<void>;
+  drive: (exec: (pr: PlannedRun, scenario: Scenario) => Promise<RunRecord>, aborted: () => boolean, session?: SessionContext) => Promise<void>;
   /** Extra top-level fields of the result (e.g. `capacity`). */
   extra?: () => Partial<ResultFile>;
   /** The outcome from the runs; default summarize(). */
@@ -255,6 +266,7 @@ export async function runSession(s: Scenario, opts: RunOptions, plannedDriver: S
         return rec;
       },
       () => abort.signal.aborted,
+      { serverNodeFlags, fleetNodeFlags, pin, cpus: facts.cpus, outDir, signal: abort.signal, log },
     );
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);

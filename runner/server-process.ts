@@ -3,7 +3,7 @@
  * same Node flags for every variant. Knows the "listening on ws://…" line every `serve` prints.
  * An external variant is started by its own command instead (runner/external.ts).
  */
-import { killTree, spawnChild, type Exit } from './child.js';
+import { killTree, spawnChild, type Exit, type ManagedChild } from './child.js';
 import { dirname, resolve } from 'node:path';
 import type { ExternalRun } from '../model/result.js';
 import { variantArgv, type VariantSet } from '../model/variants.js';
@@ -97,10 +97,28 @@ export async function startServerProcess(spec: ServerSpec): Promise<RunningServe
   ];
   const child = spawnChild(process.execPath, nodeArgs, spec.cpus ? { cpus: spec.cpus } : {});
   const { pid, exited } = child;
-  const port = await new Promise<number>((res, rej) => {
+  const port = await listeningPort(child, spec.startTimeoutMs ?? 20000);
+  return {
+    pid,
+    port,
+    host,
+    wsUrl: `ws://${host}:${port}/ws`,
+    httpUrl: `http://${host}:${port}`,
+    command: child.command,
+    exited,
+    isRunning: child.isRunning,
+    output: child.output,
+    stop: (graceMs = 20000) => child.stop(graceMs),
+  };
+}
+
+/** Waits for a child's "listening on ws://…" line and returns its port; kills the child and throws if it exits or the time runs out. */
+export async function listeningPort(child: ManagedChild, timeoutMs: number): Promise<number> {
+  const { pid, exited } = child;
+  return await new Promise<number>((res, rej) => {
     const timer = setTimeout(() => {
-      rej(new Error(`server did not print its "listening on" line within ${spec.startTimeoutMs ?? 20000} ms. Output:\n${child.output().slice(-4000)}`));
-    }, spec.startTimeoutMs ?? 20000);
+      rej(new Error(`server did not print its "listening on" line within ${timeoutMs} ms. Output:\n${child.output().slice(-4000)}`));
+    }, timeoutMs);
     let off = (): void => undefined;
     const check = (): void => {
       const m = LISTEN_RE.exec(child.output());
@@ -120,18 +138,6 @@ export async function startServerProcess(spec: ServerSpec): Promise<RunningServe
     await exited;
     throw e;
   });
-  return {
-    pid,
-    port,
-    host,
-    wsUrl: `ws://${host}:${port}/ws`,
-    httpUrl: `http://${host}:${port}`,
-    command: child.command,
-    exited,
-    isRunning: child.isRunning,
-    output: child.output,
-    stop: (graceMs = 20000) => child.stop(graceMs),
-  };
 }
 
 /** Polls GET /healthz until 200 or the deadline. */

@@ -28,6 +28,8 @@ export const BUILTIN_SCENARIOS = [
   'crash',
   'slow-consumers',
   'pascal-vs-port',
+  'write-ceiling',
+  'contention',
 ] as const;
 
 const HERE = dirname(fileURLToPath(import.meta.url));

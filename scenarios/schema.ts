@@ -7,6 +7,7 @@
  * defaults for the scenario, the CLI and the library.
  */
 import { z } from 'zod';
+import { CAPACITY_SEARCH_OPTIONS } from '../model/capacity-search.js';
 import { FaultSchema, faultListProblems } from '../model/faults.js';
 import { FLEET_OPTIONS, GUARD_OPTIONS } from '../model/fleet-options.js';
 import { EXTERNAL_SERVER_SHAPE, ExternalServerSchema, type ExternalServer } from '../model/external.js';
@@ -183,6 +184,11 @@ export const ScenarioSchema = z
     http: HttpLoadSchema.optional(),
     thresholds: z.array(z.string()).default([]),
     /**
+     * Defaults of `wami-bench capacity` on this scenario (its flags win): any option of a capacity
+     * search, e.g. { axis: 'rate', slo: ['ackMs.p99 < 500'], rateFactor: 1.5, durationSec: 6 }.
+     */
+    capacity: setSchema(CAPACITY_SEARCH_OPTIONS).optional(),
+    /**
      * Faults injected into every run, inside its measured window (model/faults.ts): kill (restart on
      * the same file), freeze, disk-full, slow-consumers. Each run records what each one cost.
      */
@@ -249,6 +255,13 @@ export const ScenarioSchema = z
         parseThreshold(t);
       } catch (e) {
         ctx.addIssue({ code: 'custom', path: ['thresholds', i], message: (e as Error).message });
+      }
+    });
+    (s.capacity?.slo ?? []).forEach((t, i) => {
+      try {
+        parseThreshold(t);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: ['capacity', 'slo', i], message: (e as Error).message });
       }
     });
     if (s.http && s.http.path.includes(':id') === false && !/^\/(healthz|metrics|boards\/\d+)$/.test(s.http.path)) {

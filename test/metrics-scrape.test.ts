@@ -391,6 +391,61 @@ describe('MetricsReducer (pure)', () => {
     assert.deepEqual(s.batchSize, { count: 10, mean: 2, p50: 1, p99: 4.95, max: 5 });
   });
 
+  test('the measured window: event-loop delay per process (the worst, not an average), queue-depth peaks; WAL restarts and backlog over the run', () => {
+    const scrape = (o: {
+      pids: Record<string, number>;
+      lagP99: number;
+      queue: number;
+      peak: number;
+      seq: number;
+      backlog: number;
+      wal: number;
+      flush: number;
+    }): string =>
+      '# TYPE wami_event_loop_delay_p99_seconds gauge\n' +
+      Object.entries(o.pids)
+        .map(([pid, v]) => `wami_event_loop_delay_p99_seconds{pid="${pid}"} ${v}\n`)
+        .join('') +
+      `nodejs_eventloop_lag_p99_seconds ${o.lagP99}\n# TYPE wami_queue_depth gauge\nwami_queue_depth ${o.queue}\n` +
+      `# TYPE wami_queue_depth_peak gauge\nwami_queue_depth_peak ${o.peak}\n# TYPE wami_wal_checkpoint_seq gauge\nwami_wal_checkpoint_seq ${o.seq}\n` +
+      `# TYPE wami_wal_backlog_frames gauge\nwami_wal_backlog_frames ${o.backlog}\n# TYPE wami_wal_bytes gauge\nwami_wal_bytes ${o.wal}\n` +
+      `# TYPE wami_flush_duration_seconds histogram\nwami_flush_duration_seconds_bucket{le="0.01"} ${o.flush}\nwami_flush_duration_seconds_bucket{le="0.1"} ${o.flush}\n` +
+      `wami_flush_duration_seconds_bucket{le="+Inf"} ${o.flush}\nwami_flush_duration_seconds_sum ${o.flush * 0.005}\nwami_flush_duration_seconds_count ${o.flush}\n`;
+    const r = new MetricsReducer({ originMs: 10_000, eventLoopResolutionMs: 10 });
+    // 11 s: connecting (the spike the window leaves out); 12-15 s: measured; 16 s: drain.
+    r.add(11_000, parsePromText(scrape({ pids: { 7: 0.11, 8: 0.09 }, lagP99: 0.1, queue: 900, peak: 4000, seq: 2, backlog: 10, wal: 4096, flush: 0 })));
+    r.add(12_000, parsePromText(scrape({ pids: { 7: 0.2, 8: 0.015 }, lagP99: 0.105, queue: 800, peak: 3000, seq: 2, backlog: 300, wal: 8192, flush: 5 })));
+    r.setWindow(12_000, 15_000);
+    r.add(
+      13_000,
+      parsePromText(scrape({ pids: { 7: 0.012, 8: 0.045 }, lagP99: 0.028, queue: 40, peak: 120, seq: 3, backlog: 950, wal: 4_128_272, flush: 15 })),
+    );
+    r.add(14_000, parsePromText(scrape({ pids: { 7: 0.014, 8: 0.016 }, lagP99: 0.015, queue: 3, peak: 95, seq: 5, backlog: 20, wal: 4_128_272, flush: 25 })));
+    r.add(15_000, parsePromText(scrape({ pids: { 7: 0.011, 8: 0.02 }, lagP99: 0.015, queue: 0, peak: 60, seq: 6, backlog: 5, wal: 4_128_272, flush: 35 })));
+    r.add(16_000, parsePromText(scrape({ pids: { 7: 0.3, 8: 0.3 }, lagP99: 0.3, queue: 0, peak: 9000, seq: 6, backlog: 1, wal: 4_132_392, flush: 36 })));
+    const s = r.summary();
+    // Window scrapes: those at 13, 14, 15 s (interval midpoints 12.5, 13.5, 14.5 s); 12 s covers 11.5 s (connecting), 16 s 15.5 s (drain).
+    assert.deepEqual(s.window, { scrapes: 3, fromSec: 2, toSec: 5 });
+    assert.equal(s.eventLoopDelayMsMaxProc, 35, 'pid 8 at 13 s: 45 ms less the 10 ms resolution');
+    assert.deepEqual(s.eventLoopDelayMsByProcess, { 7: 4, 8: 35 });
+    assert.equal(s.eventLoopDelayMsP99, 18, 'prom-client’s averaged gauge, window only: 28 ms less 10');
+    assert.equal(s.queueDepthMax, 40);
+    assert.equal(s.queueDepthPeak, 120, 'the peaks the server kept, not the sampled depth');
+    assert.equal(s.walBytesMax, 4_132_392);
+    assert.equal(s.walBytesEnd, 4_132_392);
+    assert.equal(s.walRestarts, 4, 'checkpoint sequence 2 → 6');
+    assert.equal(s.walBacklogFramesMax, 950);
+    assert.deepEqual(s.flushMs, { count: 36, mean: 5, p50: 5, p99: 9.9, max: 10 }, 'every flush in (0, 10 ms]: interpolated within the bucket');
+    assert.equal(s.timeseries[2]!.queueDepthPeak, 95);
+    assert.equal(s.timeseries[2]!.eventLoopDelayMsMaxProc, 6);
+    // without a window: every scrape (the first included)
+    const all = new MetricsReducer({ eventLoopResolutionMs: 10 });
+    all.add(0, parsePromText(scrape({ pids: { 7: 0.11 }, lagP99: 0.1, queue: 900, peak: 4000, seq: 0, backlog: 0, wal: 0, flush: 0 })));
+    assert.equal(all.summary().eventLoopDelayMsMaxProc, 100);
+    assert.equal(all.summary().queueDepthPeak, 4000);
+    assert.equal(all.summary().window!.scrapes, 1);
+  });
+
   test('no scrapes: every figure unknown (null), never zero', () => {
     const s = new MetricsReducer().summary();
     for (const k of [

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { openDb, seedDatabase } from '../servers/common/db.js';
 import { createBatchWriter, type WriteRow } from '../servers/batched/writer-core.js';
 import { createUpdateTx } from '../servers/per-request/tx.js';
+import { parseWalHeads, readWalState } from '../servers/common/wal.js';
 
 function tempDb(): { file: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'wami-writer-'));
@@ -131,6 +132,102 @@ test('per-request attempt: SQLITE_BUSY while another connection holds the write 
     const dup = createUpdateTx(db, 'immediate')({ ...u, id: 'y-deferred' });
     assert.ok(!dup.ok && !dup.busy && dup.code === 'SQLITE_CONSTRAINT_UNIQUE');
     holder.close();
+    db.close();
+  } finally {
+    done();
+  }
+});
+
+test('batched writer: the same rows and the same seq per board, across batches with an unknown card and one that hits SQLITE_BUSY', () => {
+  const { file, done } = tempDb();
+  try {
+    const db = openDb(file);
+    const w = createBatchWriter(db);
+    const holder = new Database(file);
+    // seqs are given in RAM before the broadcast, per board: board 1 gets 1..6, board 2 gets 1..4.
+    const b1 = (seq: number, over: Partial<WriteRow> = {}): WriteRow => row(seq, { id: `b1-${seq}`, ...over });
+    const b2 = (seq: number, over: Partial<WriteRow> = {}): WriteRow => row(seq, { board: 2, card: 5 + seq, user: 8, id: `b2-${seq}`, ...over });
+    // batch 1: clean, both boards
+    const r1 = w.write([b1(1), b2(1), b1(2)]);
+    assert.deepEqual(
+      r1.rows.map((x) => x.ok),
+      [true, true, true],
+    );
+    // batch 2: card 999 does not exist: that row alone fails (bisected), its seq stays handed out
+    const r2 = w.write([b1(3), b2(2, { card: 999 }), b1(4)]);
+    assert.deepEqual(
+      r2.rows.map((x) => (x.ok ? 'ok' : x.code)),
+      ['ok', 'WAMI_NO_CARD', 'ok'],
+    );
+    assert.ok(!r2.rows[1]!.ok && /card 999 not found/.test(r2.rows[1]!.message));
+    assert.equal(r2.busyHits, 0);
+    // batch 3: another connection holds the write lock: the batch fails as a whole with SQLITE_BUSY (never split), nothing stored
+    holder.exec('BEGIN IMMEDIATE');
+    const r3 = w.write([b1(5), b2(3)]);
+    holder.exec('ROLLBACK');
+    assert.deepEqual(
+      r3.rows.map((x) => (x.ok ? 'ok' : x.code)),
+      ['SQLITE_BUSY', 'SQLITE_BUSY'],
+    );
+    assert.deepEqual(
+      r3.rows.map((x) => x.attempts),
+      [2, 2],
+      'tried twice (one retry), then given up',
+    );
+    assert.equal(r3.busyHits, 2);
+    assert.equal(r3.splits, 0);
+    // batch 4: the lock is free again
+    const r4 = w.write([b2(4), b1(6)]);
+    assert.deepEqual(
+      r4.rows.map((x) => x.ok),
+      [true, true],
+    );
+    holder.close();
+    db.close();
+
+    const ro = new Database(file, { readonly: true });
+    const events = ro.prepare('SELECT board_id, seq, card_id, user_id, client_msg_id, col, title, at, sent_at FROM card_events ORDER BY id').raw().all();
+    const stored = (r: WriteRow): unknown[] => [r.board, r.seq, r.card, r.user, r.id, r.column, r.title, r.at, r.sentAt];
+    assert.deepEqual(events, [b1(1), b2(1), b1(2), b1(3), b1(4), b2(4), b1(6)].map(stored), 'exactly the rows that were acked, in commit order');
+    assert.deepEqual(ro.prepare('SELECT id, seq FROM boards ORDER BY id').raw().all(), [
+      [1, 6],
+      [2, 4],
+    ]);
+    // each card's row is its last stored event; cards never written keep version 0
+    const cards = ro.prepare('SELECT id, title, version FROM cards WHERE version > 0 ORDER BY id').raw().all();
+    assert.deepEqual(cards, [
+      [1, 'title 6', 2],
+      [2, 'title 2', 1],
+      [3, 'title 3', 1],
+      [4, 'title 4', 1],
+      [6, 'title 1', 1],
+      [9, 'title 4', 1],
+    ]);
+    ro.close();
+  } finally {
+    done();
+  }
+});
+
+test('the WAL headers: checkpoint sequence, frames and backfill, read from a real file', () => {
+  const { file, done } = tempDb();
+  try {
+    assert.equal(readWalState(file), null, 'a freshly seeded file has an empty WAL');
+    const db = openDb(file);
+    const w = createBatchWriter(db);
+    w.write([row(1)]);
+    const s1 = readWalState(file)!;
+    assert.ok(s1.frames > 0, 'frames in the WAL after one commit');
+    assert.equal(s1.backfilled, 0);
+    const seq0 = s1.checkpointSeq;
+    db.pragma('wal_checkpoint(PASSIVE)');
+    const s2 = readWalState(file)!;
+    assert.equal(s2.backfilled, s2.frames, 'a complete checkpoint copied every frame');
+    w.write([row(2)]);
+    const s3 = readWalState(file)!;
+    assert.equal(s3.checkpointSeq, seq0 + 1, 'the next write restarted the WAL from its start');
+    assert.equal(s3.backfilled, 0);
+    assert.equal(parseWalHeads(Buffer.alloc(32), Buffer.alloc(100)), null, 'no WAL magic: null');
     db.close();
   } finally {
     done();

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { markdown, MICRO_SCHEMA_VERSION, terminalTable, type MicroResultFile } from '../../micro/output.js';
-import { runSuites, SUITE_NAMES } from '../../micro/suites.js';
+import { markdown, MICRO_SCHEMA_VERSION, terminalTable, txSplitLine, walCostLines, writerRatioLines, type MicroResultFile } from '../../micro/output.js';
+import { runSuites, SUITE_NAMES, txSplit, walCost } from '../../micro/suites.js';
 import { creatableDir, parseCommand, strFlag, type CommandSpec } from '../args.js';
 import { UsageError } from '../../model/errors.js';
 import { captureEnvironment } from '../environment.js';
@@ -12,7 +12,8 @@ const spec: CommandSpec = {
   summary:
     "tinybench suites of the parts in isolation, with the servers' own code: the batched queue, protocol parse and validate, " +
     'broadcast serialization once vs per socket, the fan-out of frames to real loopback sockets, SQLite UPDATE+INSERT at 1, 10, 100, ' +
-    '1,000 and 10,000 updates per transaction (each on a fresh database) against one transaction per update, and the retry policy. Prints a table; writes micro.json and micro.md under ' +
+    '1,000 and 10,000 updates per transaction (each on a fresh database) through the batched writer and, at 100, 1,000 and 10,000, as a plain ' +
+    'better-sqlite3 loop of the same statements on the same rows (the ratio is printed), against one transaction per update, and the retry policy. Prints a table; writes micro.json and micro.md under ' +
     `results/micro-<id>/. Suites: ${SUITE_NAMES.join(', ')}.`,
   flagHelp: [
     '--quick          100 ms per task instead of 1 s (a smoke check, not a measurement)',
@@ -44,6 +45,9 @@ export async function main(argv: string[]): Promise<number> {
   const tasks = await runSuites({ timeMs, warmupMs: quick ? 20 : 200, minIterations: quick ? 4 : 64, ...(suites ? { suites } : {}) }, (r) =>
     process.stderr.write(`  ${r.suite} / ${r.task}: ${r.unitsPerSec.toFixed(0)} ${r.unit} per s\n`),
   );
+  const sqlite = !suites || suites.includes('sqlite');
+  const wal = sqlite ? walCost() : undefined;
+  const split = sqlite ? txSplit(quick ? 2000 : 6000) : undefined;
   const file: MicroResultFile = {
     schemaVersion: MICRO_SCHEMA_VERSION,
     kind: 'micro',
@@ -52,6 +56,8 @@ export async function main(argv: string[]): Promise<number> {
     timeMsPerTask: timeMs,
     environment,
     tasks,
+    ...(wal ? { wal } : {}),
+    ...(split ? { txSplit: split } : {}),
     startedAtIso: started.toISOString(),
     finishedAtIso: new Date().toISOString(),
   };
@@ -59,6 +65,10 @@ export async function main(argv: string[]): Promise<number> {
   writeFileSync(join(outDir, 'micro.json'), `${JSON.stringify(file, null, 1)}\n`);
   writeFileSync(join(outDir, 'micro.md'), markdown(file));
   process.stdout.write(`${terminalTable(tasks)}\n`);
+  const ratios = writerRatioLines(tasks);
+  if (ratios.length) process.stdout.write(`\n${ratios.join('\n')}\n`);
+  if (wal) process.stdout.write(`${walCostLines(wal).join('\n')}\n`);
+  if (split) process.stdout.write(`${txSplitLine(split)}\n`);
   process.stderr.write(`wrote ${join(outDir, 'micro.json')} and micro.md\n`);
   return 0;
 }

@@ -8,6 +8,7 @@
 /** FIFO with a bound; `takeAll` hands everything queued to the writer at once (the seed's PopAll). */
 export class BoundedQueue<T> {
   private items: T[] = [];
+  private peak = 0;
   constructor(readonly max: number) {
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`queue bound must be a positive integer, got ${max}`);
   }
@@ -22,7 +23,14 @@ export class BoundedQueue<T> {
   push(item: T): boolean {
     if (this.items.length >= this.max) return false;
     this.items.push(item);
+    if (this.items.length > this.peak) this.peak = this.items.length;
     return true;
+  }
+  /** The highest length since the previous call (or since creation); the next period starts at the current length. */
+  takePeak(): number {
+    const p = Math.max(this.peak, this.items.length);
+    this.peak = this.items.length;
+    return p;
   }
   /** Removes and returns everything queued, oldest first. */
   takeAll(): T[] {

@@ -135,6 +135,10 @@ export class BatchedCore {
   setDiskFull(on: boolean): Promise<void> {
     return this.writer.setDiskFull(on);
   }
+  /** The highest queue depth since the previous call (for `wami_queue_depth_peak`). */
+  takeQueuePeak(): number {
+    return this.queue.takePeak();
+  }
   get boardCount(): number {
     return this.boards.size;
   }
@@ -232,6 +236,7 @@ export class BatchedCore {
   }
 
   private async flush(): Promise<void> {
+    const flushStart = nowMs();
     const batch = this.queue.takeAll();
     const grants = this.grantsFor(batch);
     const m = this.metrics;
@@ -290,6 +295,7 @@ export class BatchedCore {
         }
       }
       m.updatesPersisted.inc(persisted);
+      m.flushDuration.observe((nowMs() - flushStart) / 1000);
     } finally {
       // Held updates get their seqs under the leases just committed (or ask again).
       if (this.heldTotal > 0) for (const b of this.boards.values()) if (b.held.length > 0) this.releaseHeld(b);

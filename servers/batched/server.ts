@@ -30,6 +30,7 @@ export async function startBatchedServer(opts: BatchedServerOptions): Promise<Ru
     dbFile: opts.dbFile,
     connections: () => core?.connections ?? 0,
     queueDepth: () => core?.queueDepth ?? 0,
+    queueDepthPeak: () => core?.takeQueuePeak() ?? 0,
     seqLeaseHeld: () => core?.held ?? 0,
   });
   core = await BatchedCore.open(opts, metrics);

@@ -33,6 +33,7 @@ const metrics = createMetrics({
   dbFile: opts.dbFile,
   connections: () => core?.connections ?? 0,
   queueDepth: () => core?.queueDepth ?? 0,
+  queueDepthPeak: () => core?.takeQueuePeak() ?? 0,
   seqLeaseHeld: () => core?.held ?? 0,
 });
 try {

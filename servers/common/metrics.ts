@@ -8,7 +8,9 @@
  * server (near 20k sockets reading /proc or `process.memoryUsage()` can throw EMFILE).
  */
 import { statSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { METRIC } from '../../protocol/messages.js';
+import { readWalState } from './wal.js';
 import client, { type Counter, type Gauge, type Histogram, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
 
 export interface MetricsHooks {
@@ -18,9 +20,14 @@ export interface MetricsHooks {
   queueDepth: () => number;
   /** The SQLite database file; its `-wal` file's size is `wami_wal_bytes`. */
   dbFile: string;
+  /** The highest queue depth since the last call, which starts a new period (`wami_queue_depth_peak`). */
+  queueDepthPeak?: () => number;
   /** batched: updates held for a seq lease now; registers the seq lease metrics. */
   seqLeaseHeld?: () => number;
 }
+
+/** Resolution of the event-loop monitors, ms (prom-client's default metrics use the same). */
+export const EVENT_LOOP_RESOLUTION_MS = 10;
 
 export interface ServerMetrics {
   app: Registry;
@@ -39,6 +46,7 @@ export interface ServerMetrics {
   txAttempts: Histogram;
   broadcastUnpersisted: Counter;
   batchSplits: Counter;
+  flushDuration: Histogram;
   slowConsumerDestroyed: Counter;
   updatesAfterClose: Counter;
   /** batched only (registered when the hooks give seqLeaseHeld). */
@@ -109,6 +117,53 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       this.set(safe(() => statSync(`${hooks.dbFile}-wal`).size));
     },
   });
+  if (hooks.queueDepthPeak) {
+    const peak = hooks.queueDepthPeak;
+    new client.Gauge({
+      name: METRIC.queueDepthPeak,
+      help: 'Highest wami_queue_depth since the previous scrape (kept by the server between scrapes; summed over processes).',
+      registers: reg,
+      collect(this: Gauge) {
+        this.set(safe(peak));
+      },
+    });
+  }
+  // This process's event-loop delay since the previous scrape, labelled by pid so an aggregate over
+  // processes keeps one series each: a saturated worker cannot hide in prom-client's average.
+  const eld = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
+  eld.enable();
+  const pid = String(process.pid);
+  new client.Gauge({
+    name: METRIC.eventLoopDelayP99Seconds,
+    help: `This process's event-loop delay p99 since the previous scrape, seconds (includes the monitor's ${EVENT_LOOP_RESOLUTION_MS} ms resolution).`,
+    labelNames: ['pid'] as const,
+    registers: reg,
+    collect(this: Gauge<'pid'>) {
+      const v = eld.count > 0 ? eld.percentile(99) / 1e9 : 0;
+      eld.reset();
+      this.set({ pid }, Number.isFinite(v) ? v : 0);
+    },
+  });
+  const walGauge = (name: string, help: string, pick: (w: NonNullable<ReturnType<typeof readWalState>>) => number): void => {
+    new client.Gauge({
+      name,
+      help,
+      registers: reg,
+      aggregator: 'max',
+      collect(this: Gauge) {
+        const w = readWalState(hooks.dbFile);
+        if (w) this.set(pick(w));
+      },
+    });
+  };
+  walGauge(
+    METRIC.walCheckpointSeq,
+    'The WAL header checkpoint sequence number: +1 each time the WAL restarts from its start after a complete checkpoint.',
+    (w) => w.checkpointSeq,
+  );
+  walGauge(METRIC.walBacklogFrames, 'WAL frames not yet copied into the database by a checkpoint (wal-index mxFrame - nBackfill).', (w) =>
+    Math.max(0, w.frames - w.backfilled),
+  );
   const lease = hooks.seqLeaseHeld;
   if (lease) {
     new client.Gauge({
@@ -129,6 +184,12 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       : {}),
     app,
     defaults,
+    flushDuration: new client.Histogram({
+      name: METRIC.flushSeconds,
+      help: 'batched: one flush of the queue, from taking it to the last ack sent, seconds (compare with the flush interval).',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+      registers: reg,
+    }),
     updatesReceived: counter(METRIC.received, 'Valid update frames received from clients.'),
     updatesPersisted: counter(METRIC.persisted, 'Updates committed to SQLite (one cards UPDATE + one card_events INSERT each).'),
     broadcastFrames: counter(METRIC.broadcastFrames, 'Broadcast frames sent to sockets (one per receiving socket).'),

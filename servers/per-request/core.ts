@@ -32,6 +32,7 @@ function broadcastFrame(u: UpdateRow, seq: number): string {
 export class PerRequestCore {
   private readonly sockets = new Set<WebSocket>();
   private inflightCount = 0;
+  private inflightPeak = 0;
   private stopping = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly fanout: Fanout;
@@ -78,6 +79,12 @@ export class PerRequestCore {
   /** Updates received and not yet answered (in a transaction or waiting out a backoff). */
   get inflight(): number {
     return this.inflightCount;
+  }
+  /** The highest number in flight since the previous call (for `wami_queue_depth_peak`). */
+  takeInflightPeak(): number {
+    const p = Math.max(this.inflightPeak, this.inflightCount);
+    this.inflightPeak = this.inflightCount;
+    return p;
   }
   hasBoard(id: number): boolean {
     return this.boardIds.has(id);
@@ -131,7 +138,7 @@ export class PerRequestCore {
   /** One update: its own transaction, retried on SQLITE_BUSY by the policy; then the ack and the broadcast here. */
   private async persist(ws: WebSocket, u: UpdateRow, receivedAt: number): Promise<void> {
     const m = this.metrics;
-    this.inflightCount++;
+    if (++this.inflightCount > this.inflightPeak) this.inflightPeak = this.inflightCount;
     try {
       for (let attempts = 1; ; attempts++) {
         const r = this.tx(u);

@@ -18,7 +18,12 @@ if (!opts) {
 }
 
 let core: PerRequestCore | null = null;
-const metrics = createMetrics({ dbFile: opts.dbFile, connections: () => core?.connections ?? 0, queueDepth: () => core?.inflight ?? 0 });
+const metrics = createMetrics({
+  dbFile: opts.dbFile,
+  connections: () => core?.connections ?? 0,
+  queueDepth: () => core?.inflight ?? 0,
+  queueDepthPeak: () => core?.takeInflightPeak() ?? 0,
+});
 core = PerRequestCore.open(opts, metrics);
 const c = core;
 
