@@ -11,13 +11,15 @@
  * goes away. Every worker started is stopped, on success, crash or abort.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import type { FleetResult, Ledger, RunStatus, TimePoint } from '../model/fleet-result.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Clock, FleetResult, Ledger, RunStatus, SegmentInfo, TimePoint } from '../model/fleet-result.js';
 import { nowMs } from '../protocol/clock.js';
 import { joinDelivery } from './delivery.js';
 import { driftWindowFor } from './drift.js';
 import { evaluateGuard } from './guard.js';
 import { decodeHistogram, latencyStat, mergeEncoded, percentileMs, type Histogram } from './histogram.js';
+import { addSockets, addUpdates, appendLedger, emptySocketTotals, emptyUpdateTotals, mergeCounts } from './join.js';
 import type { WorkerFinal, WorkerInit } from './ipc.js';
 import { resolveFleetOptions, type FleetOptions, type ResolvedFleetOptions } from './options.js';
 import { RssReader } from './procstat.js';
@@ -59,6 +61,13 @@ export interface FleetHooks {
   signal?: AbortSignal;
   /** Called once when the schedule starts, with its times on the shared clock (ms): where a fault's `atSec` lands. */
   onSchedule?: (w: ScheduleTimes) => void;
+  /**
+   * Holds the schedule's start until other fleets (segments on other hosts) are ready too: called
+   * once every worker has connected; resolves to the wall time (ms since the epoch) at which the
+   * schedule starts, or null for at once. It must settle within `maxWaitMs` (the workers' own hard
+   * deadline allows for it); a rejection ends the run `errored` with its message.
+   */
+  startGate?: { maxWaitMs: number; wait: (signal?: AbortSignal) => Promise<number | null> };
 }
 
 /** The fleet's times on the shared clock (protocol/clock.ts nowMs), ms. */
@@ -91,8 +100,15 @@ function abortError(signal: AbortSignal): Error {
   return e;
 }
 
-function mergeCounts(into: Record<string, number>, from: Record<string, number>): void {
-  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+/** The clock every latency of this fleet is measured on (protocol/clock.ts), and the kernel boot it belongs to. */
+export function fleetClock(bootIdFile = '/proc/sys/kernel/random/boot_id'): Clock {
+  let bootId: string | null = null;
+  try {
+    bootId = readFileSync(bootIdFile, 'utf8').trim() || null;
+  } catch {
+    bootId = null;
+  }
+  return { source: 'CLOCK_MONOTONIC (process.hrtime.bigint)', bootId };
 }
 
 function tasksetPid(cpus: string, pid: number): Promise<void> {
@@ -111,6 +127,11 @@ function tasksetPid(cpus: string, pid: number): Promise<void> {
 class FleetRun {
   readonly startedAtIso = new Date().toISOString();
   readonly origin = nowMs();
+  /** Wall time of `origin`, ms since the epoch: only to align segments' seconds and starts across hosts, never a latency. */
+  readonly originEpochMs = Date.now();
+  /** Wall time the schedule started (ms since the epoch), and whether a start gate set it. */
+  startEpochMs: number | null = null;
+  startedBy: 'barrier' | 'now' = 'now';
   readonly cpuStart = process.cpuUsage();
   private readonly selfRss = new RssReader('self');
   readonly errors: string[] = [];
@@ -140,12 +161,14 @@ class FleetRun {
     this.seconds = new SecondsAggregator(
       (p) => this.onPoint(p),
       () => this.selfRss.read() ?? 0,
+      cfg.segment !== undefined,
     );
   }
 
   /** The worker exits by itself at this time whatever happens (no orphans). */
   private get hardDeadline(): number {
-    return this.connectDeadline + STOP_CONNECT_MS + START_LEAD_MS + this.windowMs + this.drainMs + FINAL_MS + 10_000;
+    const gate = this.hooks.startGate?.maxWaitMs ?? 0;
+    return this.connectDeadline + STOP_CONNECT_MS + gate + START_LEAD_MS + this.windowMs + this.drainMs + FINAL_MS + 10_000;
   }
 
   private phaseAt(ms: number): FleetPhase {
@@ -310,7 +333,26 @@ class FleetRun {
 
   /** The open-loop schedule: starts every worker at one t0 and waits out the window. */
   async schedule(): Promise<void> {
-    const t0 = nowMs() + START_LEAD_MS;
+    let lead = START_LEAD_MS;
+    const gate = this.hooks.startGate;
+    if (gate) {
+      let at: number | null;
+      try {
+        at = await gate.wait(this.hooks.signal);
+      } catch (e) {
+        if (this.aborted) throw abortError(this.hooks.signal!);
+        this.errors.push((e as Error).message);
+        return;
+      }
+      if (this.aborted) throw abortError(this.hooks.signal!);
+      if (this.broken()) return;
+      if (at !== null) {
+        lead = Math.max(START_LEAD_MS, at - Date.now());
+        this.startedBy = 'barrier';
+      }
+    }
+    const t0 = nowMs() + lead;
+    this.startEpochMs = Math.round(Date.now() + lead);
     this.t0 = t0;
     this.measureStart = t0 + this.cfg.warmupSec * 1000;
     this.scheduleEnd = t0 + this.windowMs;
@@ -329,7 +371,7 @@ class FleetRun {
 
   /** Until every answer is in (plus a grace for the last broadcasts), at most drainSec. */
   async drain(): Promise<void> {
-    if (this.broken()) return;
+    if (this.broken() || this.t0 === null) return;
     const drainDeadline = this.scheduleEnd + this.drainMs;
     if (await this.until(() => this.broken() || this.workers.every((w) => w.drained), drainDeadline)) {
       // Broadcasts can trail the last ack (deep send buffers, per-request's polling): keep waiting
@@ -420,37 +462,22 @@ async function planCards(cfg: ResolvedFleetOptions): Promise<{ plan: CardPlan; s
 /** The workers' final reports summed: sockets, updates, errors, the ledger and the delivery join. */
 function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) {
   const finals = workers.map((w) => w.final).filter((f): f is WorkerFinal => f !== null);
-  const failuresByKind: Record<string, number> = {};
-  let reached = 0;
-  let closedEarly = 0;
-  const closedEarlyByCode: Record<string, number> = {};
-  let sendsOnClosed = 0;
-  let stalled = 0;
-  const reconnects = { attempted: 0, succeeded: 0, failed: 0 };
+  const sockets = emptySocketTotals();
   const notWhole: number[] = [];
   for (const w of workers) {
     const f = w.final;
     if (f) {
-      reached += f.sockets.reached;
-      closedEarly += f.sockets.closedEarly;
-      mergeCounts(closedEarlyByCode, f.sockets.closedEarlyByCode);
-      sendsOnClosed += f.sockets.sendsOnClosed;
-      stalled += f.sockets.stalled;
-      reconnects.attempted += f.sockets.reconnects.attempted;
-      reconnects.succeeded += f.sockets.reconnects.succeeded;
-      reconnects.failed += f.sockets.reconnects.failed;
-      mergeCounts(failuresByKind, f.sockets.failuresByKind);
+      addSockets(sockets, f.sockets);
       notWhole.push(...f.notWholeUsers);
     } else {
       // A worker that failed: what it reached (if it said), and none of its users were whole.
-      if (w.connected) {
-        reached += w.connected.reached;
-        mergeCounts(failuresByKind, w.connected.failuresByKind);
-      } else failuresByKind['worker-failed'] = (failuresByKind['worker-failed'] ?? 0) + w.seg.count;
+      if (w.connected) addSockets(sockets, w.connected);
+      else addSockets(sockets, { reached: 0, failuresByKind: { 'worker-failed': w.seg.count } });
       for (let u = w.seg.firstUser; u < w.seg.firstUser + w.seg.count; u++) notWhole.push(u);
     }
   }
-  const updates = { sent: 0, acked: 0, errored: 0, unanswered: 0, unansweredAtClose: 0 };
+  const { reached, failuresByKind, closedEarly, closedEarlyByCode, sendsOnClosed, stalled, reconnects } = sockets;
+  const updates = emptyUpdateTotals();
   const byCode: Record<string, number> = {};
   const byKind: Record<string, number> = {};
   let duplicate = 0;
@@ -460,11 +487,7 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
   let eld = 0;
   const ledger: Omit<Ledger, 'seen'> = { acked: [], errored: [], unanswered: [] };
   for (const f of finals) {
-    updates.sent += f.updates.sent;
-    updates.acked += f.updates.acked;
-    updates.errored += f.updates.errored;
-    updates.unanswered += f.updates.unanswered;
-    updates.unansweredAtClose += f.updates.unansweredAtClose;
+    addUpdates(updates, f.updates);
     mergeCounts(byCode, f.errorsByCode);
     mergeCounts(byKind, f.errorsByKind);
     duplicate += f.duplicate;
@@ -473,9 +496,7 @@ function joinFinals(cfg: ResolvedFleetOptions, workers: readonly FleetWorker[]) 
     // every server frame: broadcasts, acks and error frames
     framesReceived += f.receivedFrames + f.updates.acked + f.updates.errored;
     eld = Math.max(eld, f.eventLoopDelayMsP99);
-    for (const a of f.acked) ledger.acked.push(a);
-    for (const e of f.errored) ledger.errored.push(e);
-    for (const u of f.unanswered) ledger.unanswered.push(u);
+    appendLedger(ledger, f);
   }
   const join = joinDelivery({
     firstUser: cfg.firstUser,
@@ -598,12 +619,34 @@ function aggregate(cfg: ResolvedFleetOptions, x: FleetRun): FleetResult {
     },
     timeseries: x.seconds.timeseries,
   };
+  const ledger: Ledger = { ...j.ledger, seen: j.join.ledgerSeen };
   if (cfg.ledgerFile !== undefined) {
-    const ledger: Ledger = { ...j.ledger, seen: j.join.ledgerSeen };
     writeFileSync(cfg.ledgerFile, JSON.stringify(ledger));
     result.ledgerFile = cfg.ledgerFile;
   }
+  if (cfg.segment !== undefined) {
+    result.segment = segmentInfo(cfg, x);
+    result.ledger = ledger;
+  }
   return result;
+}
+
+/** What a segment's result says of itself (see SegmentInfo). */
+function segmentInfo(cfg: ResolvedFleetOptions, x: FleetRun): SegmentInfo {
+  const g = cfg.segment!;
+  return {
+    index: g.index,
+    of: g.of,
+    boards: { first: g.firstBoard, last: g.lastBoard, count: g.boards },
+    users: { first: g.firstUser, count: g.users },
+    fleet: { connections: g.fleetConnections, perBoard: cfg.perBoard },
+    host: hostname(),
+    clock: fleetClock(),
+    originEpochMs: x.originEpochMs,
+    startEpochMs: x.startEpochMs,
+    start: x.startedBy,
+    scenario: cfg.scenario ?? null,
+  };
 }
 
 /** Decodes a LatencyStat's histogram (µs), e.g. to merge results of several runs. */

@@ -18,7 +18,7 @@ import {
   type GuardBounds,
 } from '../model/fleet-options.js';
 import { ruleOf, ruleText } from '../model/options.js';
-import { isLoopbackHost, loopbackPortUsage, normaliseServerUrl, planFleet, type FleetPlan } from './plan.js';
+import { isLoopbackHost, loopbackPortUsage, normaliseServerUrl, planFleet, planSegments, type BoardSegment, type FleetPlan } from './plan.js';
 
 export type { FleetOptions } from '../model/fleet-options.js';
 export { FleetConfigError } from '../model/fleet-options.js';
@@ -59,6 +59,13 @@ export interface ResolvedFleetOptions {
   faultsScheduled: boolean;
   /** The fleet's layout: workers, their segments of the users, the source-address spread. */
   plan: FleetPlan;
+  /**
+   * `--segment I/N`: this process runs one segment of a larger fleet (whole boards); `connections`
+   * and `firstUser` above are then the segment's, `fleetConnections` the whole fleet's.
+   */
+  segment?: BoardSegment & { fleetConnections: number };
+  /** The scenario these options came from (`fleet --scenario`), for the record. */
+  scenario?: { name: string; hash: string; stage: number };
 }
 
 function fail(option: string, message: string): never {
@@ -113,11 +120,28 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
   const maxRate = Math.max(v.updatesPerUserPerMin, ...rateSteps.map((st) => st.updatesPerUserPerMin));
   if ((maxRate * (v.warmupSec + v.durationSec)) / 60 > 1e8) fail('updatesPerUserPerMin', 'more than 1e8 updates per user in one run');
 
+  let segment: ResolvedFleetOptions['segment'];
+  let connections = v.connections;
+  let firstUser = v.firstUser;
+  if (v.segment !== undefined) {
+    if ((o as { firstUser?: unknown }).firstUser !== undefined)
+      fail('segment', 'is not used with --first-user: a segment sets its own users (whole boards of the fleet of --connections)');
+    try {
+      const seg = planSegments(v.connections, v.perBoard, v.segment.of)[v.segment.index];
+      if (!seg) fail('segment', `I must be between 0 and ${v.segment.of - 1}, got ${v.segment.index}/${v.segment.of}`);
+      segment = { ...seg, fleetConnections: v.connections };
+      connections = seg.users;
+      firstUser = seg.firstUser;
+    } catch (e) {
+      if (e instanceof FleetConfigError) throw e;
+      fail('segment', (e as Error).message);
+    }
+  }
   const loopback = urls.every((x) => isLoopbackHost(x.hostname));
   let plan: FleetPlan;
   try {
     plan = planFleet(
-      { connections: v.connections, firstUser: v.firstUser, workers: v.workers, sourceAddresses: v.sourceAddresses, loopback },
+      { connections, firstUser, workers: v.workers, sourceAddresses: v.sourceAddresses, loopback },
       cpus,
       v.sourceAddresses === undefined && loopback ? loopbackPortUsage() : {},
     );
@@ -131,7 +155,7 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
   const r: ResolvedFleetOptions = {
     url: url.toString(),
     urls: urls.map((x) => x.toString()),
-    connections: v.connections,
+    connections,
     perBoard: v.perBoard,
     updatesPerUserPerMin: v.updatesPerUserPerMin,
     rateSteps: rateSteps.map(({ atSec, updatesPerUserPerMin: r }) => ({ atSec, updatesPerUserPerMin: r })),
@@ -144,7 +168,7 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
     handshakeTimeoutMs: v.handshakeTimeoutMs,
     workers: plan.workers,
     sourceAddresses: plan.sourceAddresses,
-    firstUser: v.firstUser,
+    firstUser,
     sampleEvery: v.sampleEvery,
     nodeFlags: [...v.nodeFlags],
     idPrefix,
@@ -158,5 +182,7 @@ export function resolveFleetOptions(o: FleetOptions, cpus = availableParallelism
   if (v.ledgerFile !== undefined) r.ledgerFile = v.ledgerFile;
   if (v.cardsPerBoard !== undefined) r.cardsPerBoard = v.cardsPerBoard;
   if (v.cpus !== undefined) r.cpus = v.cpus;
+  if (segment !== undefined) r.segment = segment;
+  if (v.scenario !== undefined) r.scenario = { ...v.scenario };
   return r;
 }

@@ -201,3 +201,100 @@ export function planFleet(p: FleetPlanInput, cpus: number, usage: Record<string,
     throw new RangeError(`sourceAddresses: ${most} sockets per address exceeds ${MAX_SOCKETS_PER_ADDRESS}: give more addresses`);
   return { workers, segments: segs, sourceAddresses, addressSpread: spread };
 }
+
+/**
+ * One segment of a fleet split over several hosts (`wami-bench fleet --segment I/N`). A segment holds
+ * whole boards, so every board's sender and receivers run on one host and fan-out latency (sent on
+ * one socket, received on another) is always measured on one host's clock; ack latency is one
+ * socket's, so one clock too.
+ */
+export interface BoardSegment {
+  /** 0-based: Kubernetes' JOB_COMPLETION_INDEX. */
+  index: number;
+  /** N, the number of segments. */
+  of: number;
+  /** Boards firstBoard..lastBoard (1-based, inclusive). */
+  firstBoard: number;
+  lastBoard: number;
+  boards: number;
+  /** Users firstUser..firstUser+users-1 (0-based global ids). */
+  firstUser: number;
+  users: number;
+}
+
+/** Parses "I/N" (0 <= I < N). Throws a RangeError naming the rule. */
+export function parseSegmentSpec(text: string): { index: number; of: number } {
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  if (!m) throw new RangeError(`must be I/N, the I-th of N segments counted from 0 (e.g. 0/2), got "${text}"`);
+  const index = Number(m[1]);
+  const of = Number(m[2]);
+  if (of < 1 || of > 10_000) throw new RangeError(`N must be between 1 and 10000, got "${text}"`);
+  if (index >= of) throw new RangeError(`I must be between 0 and N-1 (segments are counted from 0), got "${text}"`);
+  return { index, of };
+}
+
+/**
+ * Splits the fleet's boards (ceil(connections / perBoard); the last one partial when perBoard does
+ * not divide connections) into `of` segments of whole boards, as even as boards allow: the first
+ * (boards mod of) segments get one board more. Pure. Throws a RangeError when there are fewer
+ * boards than segments (a segment cannot be empty, and a board is never split).
+ */
+export function planSegments(connections: number, perBoard: number, of: number): BoardSegment[] {
+  if (!Number.isInteger(connections) || connections < 1) throw new RangeError(`connections must be a positive integer, got ${connections}`);
+  if (!Number.isInteger(perBoard) || perBoard < 1) throw new RangeError(`perBoard must be a positive integer, got ${perBoard}`);
+  const boards = Math.ceil(connections / perBoard);
+  if (!Number.isInteger(of) || of < 1) throw new RangeError(`the number of segments must be a positive integer, got ${of}`);
+  if (of > boards)
+    throw new RangeError(
+      `${of} segments but only ${boards} board${boards === 1 ? '' : 's'} (${connections} users, ${perBoard} per board): a segment holds whole boards, so use at most ${boards}`,
+    );
+  const base = Math.floor(boards / of);
+  const extra = boards % of;
+  const out: BoardSegment[] = [];
+  let next = 1;
+  for (let index = 0; index < of; index++) {
+    const n = base + (index < extra ? 1 : 0);
+    const firstBoard = next;
+    const lastBoard = next + n - 1;
+    const firstUser = (firstBoard - 1) * perBoard;
+    const users = Math.min(lastBoard * perBoard, connections) - firstUser;
+    out.push({ index, of, firstBoard, lastBoard, boards: n, firstUser, users });
+    next += n;
+  }
+  return out;
+}
+
+/** Segment `index` of `of` (see planSegments). */
+export function planSegment(connections: number, perBoard: number, index: number, of: number): BoardSegment {
+  if (!Number.isInteger(index) || index < 0 || index >= of) throw new RangeError(`segment index must be between 0 and ${of - 1}, got ${index}`);
+  return planSegments(connections, perBoard, of)[index]!;
+}
+
+/** What one fleet host can hold and drive, for sizing the number of segments. */
+export interface HostLimits {
+  /**
+   * Sockets one host can open to the server: for a remote server, ephemeral ports per source
+   * address (the preflight's port range) times the host's source addresses, and no more than
+   * memory allows (the preflight's ~30 KiB per socket).
+   */
+  sockets: number;
+  /** Broadcasts (plus acks) one host can receive per second with its workers under the saturation guard's CPU bound. */
+  deliveriesPerSec: number;
+}
+
+/**
+ * The fewest segments (hosts) for a fleet: enough that no host holds more sockets or receives
+ * more messages per second than `limits`. Each update is delivered to the other perBoard-1 members
+ * of its board and acked once. Pure; segments by whole boards never exceed the board count.
+ */
+export function segmentsNeeded(
+  f: { connections: number; perBoard: number; updatesPerUserPerMin: number },
+  limits: HostLimits,
+): { bySockets: number; byDeliveries: number; segments: number; deliveriesPerSec: number; boards: number } {
+  const boards = Math.ceil(f.connections / f.perBoard);
+  const updatesPerSec = (f.connections * f.updatesPerUserPerMin) / 60;
+  const deliveriesPerSec = updatesPerSec * (Math.min(f.perBoard, f.connections) - 1 + 1);
+  const bySockets = Math.max(1, Math.ceil(f.connections / limits.sockets));
+  const byDeliveries = Math.max(1, Math.ceil(deliveriesPerSec / limits.deliveriesPerSec));
+  return { bySockets, byDeliveries, segments: Math.min(boards, Math.max(bySockets, byDeliveries)), deliveriesPerSec, boards };
+}

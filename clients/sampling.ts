@@ -5,7 +5,7 @@
  * coordinator joins them and takes the first, median and last recipient.
  */
 import { hashString } from './prng.js';
-import { newHistogram, percentilesOf, recordMs } from './histogram.js';
+import { latencyStat, newHistogram, recordMs } from './histogram.js';
 import type { RecipientsReport } from '../model/fleet-result.js';
 
 export function sampleKey(from: number, id: string): string {
@@ -45,5 +45,6 @@ export function recipientsReport(parts: Iterable<Array<[string, number[]]>>): Re
     recordMs(median, f.median);
     recordMs(last, f.last);
   }
-  return { sampled, first: percentilesOf(first), median: percentilesOf(median), last: percentilesOf(last) };
+  // with the histograms, so results of several segments merge losslessly (each update's recipients are in one segment)
+  return { sampled, first: latencyStat(first), median: latencyStat(median), last: latencyStat(last) };
 }

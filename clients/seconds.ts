@@ -6,7 +6,7 @@
  * says which workers still tick; `extraRssBytes` adds the coordinator's own RSS to each second.
  */
 import type { TimePoint } from '../model/fleet-result.js';
-import { mergeEncoded, percentileMs } from './histogram.js';
+import { encodeHistogram, mergeEncoded, percentileMs } from './histogram.js';
 import type { TickReport } from './ipc.js';
 
 interface SecondSum {
@@ -46,6 +46,8 @@ export class SecondsAggregator {
     private readonly onPoint: (p: TimePoint) => void = () => {},
     /** RSS to add to every second (the coordinator's own), read when the second is emitted. */
     private readonly extraRssBytes: () => number = () => 0,
+    /** Keep each second's merged histograms in its TimePoint (a segment's result, for `merge`). */
+    private readonly keepHistograms = false,
   ) {}
 
   /** A worker's tick. `live`: the workers still ticking (not finished, not exited). */
@@ -127,6 +129,7 @@ export class SecondsAggregator {
       lagMsP99: percentileMs(lag, 99),
       fleetCpuPct: round1(a.cpuPct),
     };
+    if (this.keepHistograms) p.histograms = { ack: encodeHistogram(ack), fanout: encodeHistogram(fan), lag: encodeHistogram(lag) };
     this.timeseries.push(p);
     this.onPoint(p);
   }

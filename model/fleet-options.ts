@@ -89,6 +89,15 @@ export const FLEET_OPTIONS = {
   sourceAddresses: z.array(z.string()).optional(),
   /** Global id of the fleet's first user (to run a segment of a larger fleet elsewhere; default 0). */
   firstUser: int(0, 1e12).default(0),
+  /**
+   * Run only segment `index` (0-based) of `of`, by whole boards (clients/plan.ts planSegments):
+   * `connections` is then the whole fleet's, this process opens the users of its boards only, and its
+   * result carries the segment, its ledger inline and per-second histograms, for `wami-bench merge`.
+   * Not with `firstUser`.
+   */
+  segment: z.strictObject({ index: int(0, 9_999), of: int(1, 10_000) }).optional(),
+  /** The scenario (name, hash, 1-based stage) these options came from (`fleet --scenario`), recorded in a segment's result so `merge` refuses mixed scenarios. */
+  scenario: z.strictObject({ name: z.string().min(1), hash: z.string().min(1), stage: int(1, 10_000) }).optional(),
   /** Sample 1 in N updates for first/median/last recipient latency (default 100). */
   sampleEvery: int(1, 1_000_000).default(100),
   /** Node flags of the worker processes (default --max-semi-space-size=64). */
@@ -145,6 +154,8 @@ export const FLEET_FLAGS: Record<keyof typeof FLEET_OPTIONS, string> = {
   workers: '--workers',
   sourceAddresses: '--source-addresses',
   firstUser: '--first-user',
+  segment: '--segment',
+  scenario: '--scenario',
   sampleEvery: '--sample-every',
   nodeFlags: '--node-flags',
   ca: '--ca',

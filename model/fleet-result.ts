@@ -50,6 +50,12 @@ export const TimePointSchema = z.object({
   fanoutP99Ms: num,
   lagMsP99: num,
   fleetCpuPct: num,
+  /**
+   * This second's HDR histograms (encoded, µs): acks and broadcasts arriving in it, sends' lag. Only
+   * in a segment's result (`fleet --segment`), so `merge` computes each second's percentiles over
+   * every segment exactly; a merged result drops them.
+   */
+  histograms: z.object({ ack: z.string(), fanout: z.string(), lag: z.string() }).optional(),
 });
 export type TimePoint = z.infer<typeof TimePointSchema>;
 
@@ -78,7 +84,9 @@ export type SocketsReport = z.infer<typeof SocketsReportSchema>;
 /**
  * For a seeded sample of updates: arrival of the first, median and last recipient, from `at`, ms.
  */
-export const RecipientsReportSchema = z.object({ sampled: num, first: PercentilesSchema, median: PercentilesSchema, last: PercentilesSchema });
+/** Percentiles of the recipients' arrivals, with the HDR histogram (µs) so segments merge losslessly (absent in results from before). */
+export const RecipientStatSchema = PercentilesSchema.extend({ histogram: z.string().optional() });
+export const RecipientsReportSchema = z.object({ sampled: num, first: RecipientStatSchema, median: RecipientStatSchema, last: RecipientStatSchema });
 export type RecipientsReport = z.infer<typeof RecipientsReportSchema>;
 
 export const LatencyReportSchema = z.object({
@@ -157,6 +165,67 @@ export type ThresholdOutcome = z.infer<typeof ThresholdOutcomeSchema>;
 export const FLEET_RESULT_SCHEMA_VERSION = 1;
 
 /**
+ * What the fleet saw of every update, for the audit against the database (see Ledger). A segment's
+ * result carries it inline (`ledger`), so one file per host is everything `merge` needs.
+ */
+export const LedgerSchema = z.object({
+  acked: z.array(z.tuple([num, z.string(), num, num.optional()])),
+  errored: z.array(z.tuple([num, z.string(), z.string()])),
+  unanswered: z.array(z.tuple([num, z.string(), num.optional()])),
+  seen: z.array(z.tuple([num, z.string(), num, num, num.optional()])),
+});
+
+/** The clock a fleet measured latency with: its source, and the kernel boot it belongs to (processes of one boot share CLOCK_MONOTONIC). */
+export const ClockSchema = z.object({
+  /** 'CLOCK_MONOTONIC (process.hrtime.bigint)'. */
+  source: z.string(),
+  /** /proc/sys/kernel/random/boot_id: equal on two hosts only when they are one kernel (containers, network namespaces); null when unreadable. */
+  bootId: z.string().nullable(),
+});
+export type Clock = z.infer<typeof ClockSchema>;
+
+/**
+ * One segment of a fleet split over hosts by whole boards (`wami-bench fleet --segment I/N`): which
+ * segment, its boards and users, the whole fleet it is part of, the host and its clock. Fan-out and
+ * ack latency of a segment are measured on its host's clock only (a board's sender and receivers are
+ * in one segment); wall-clock times (epoch ms) only align the segments' seconds and start them together.
+ */
+export const SegmentInfoSchema = z.object({
+  /** 0-based (Kubernetes' JOB_COMPLETION_INDEX), of `of`. */
+  index: num,
+  of: num,
+  boards: z.object({ first: num, last: num, count: num }),
+  users: z.object({ first: num, count: num }),
+  /** The whole fleet: users (all segments) and users per board. */
+  fleet: z.object({ connections: num, perBoard: num }),
+  host: z.string(),
+  clock: ClockSchema,
+  /** Wall time of t = 0 of this segment's time series, ms since the epoch. */
+  originEpochMs: num,
+  /** Wall time the schedule started, ms since the epoch, and how it was set: `barrier` (every segment's readiness, see --barrier) or `now`. */
+  startEpochMs: num.nullable(),
+  start: z.enum(['barrier', 'now']),
+  /** The scenario the segment ran (`fleet --scenario`), or null (flags). */
+  scenario: z.object({ name: z.string(), hash: z.string(), stage: num }).nullable(),
+});
+export type SegmentInfo = z.infer<typeof SegmentInfoSchema>;
+
+/** A merged result's account of one segment: where it ran, what it held, how it went. */
+export const SegmentSummarySchema = z.object({
+  index: num,
+  of: num,
+  host: z.string(),
+  clock: ClockSchema,
+  boards: z.object({ first: num, last: num, count: num }),
+  users: z.object({ first: num, count: num }),
+  status: RunStatusSchema,
+  reasons: z.array(z.string()),
+  /** The file it was read from. */
+  file: z.string().optional(),
+});
+export type SegmentSummary = z.infer<typeof SegmentSummarySchema>;
+
+/**
  * What `runFleet` returns and `wami-bench fleet --out` writes. `config` is the resolved fleet
  * options; `ledgerFile` the path of the ledger (see Ledger), written beside it for the audit.
  */
@@ -181,6 +250,12 @@ export const FleetResultSchema = z.object({
    * `status` still says only whether the fleet measured honestly.
    */
   thresholds: z.array(ThresholdOutcomeSchema).optional(),
+  /** A segment's result (`fleet --segment I/N`): which segment, host and clock (see SegmentInfo). */
+  segment: SegmentInfoSchema.optional(),
+  /** A segment's ledger, inline (absent otherwise: see `ledgerFile`). */
+  ledger: LedgerSchema.optional(),
+  /** A merged result (`wami-bench merge`): the segments it joins, in order. */
+  segments: z.array(SegmentSummarySchema).optional(),
 });
 export type FleetResult = z.infer<typeof FleetResultSchema>;
 

@@ -17,7 +17,8 @@ import {
   FleetCostSchema,
   FleetWindowSchema,
   LatencyStatSchema,
-  PercentilesSchema,
+  RecipientsReportSchema,
+  SegmentSummarySchema,
   RunStatusSchema,
   SocketsReportSchema,
   ThresholdOutcomeSchema,
@@ -207,7 +208,7 @@ export const RunRecordSchema = z.object({
     connectMs: LatencyStatSchema,
     ackMs: CorrectedLatencyStatSchema,
     fanoutMs: CorrectedLatencyStatSchema,
-    recipients: z.object({ sampled: num, first: PercentilesSchema, median: PercentilesSchema, last: PercentilesSchema }),
+    recipients: RecipientsReportSchema,
   }),
   drift: DriftReportSchema,
   window: FleetWindowSchema,
@@ -228,6 +229,8 @@ export const RunRecordSchema = z.object({
   scrapeIntervalSec: num.optional(),
   /** The server's Node flags in this run, when its variant set its own (else the environment's serverNodeFlags). */
   serverNodeFlags: z.array(z.string()).optional(),
+  /** The fleet ran on other hosts (`run --fleet external`): its segments, merged into this record. */
+  fleetSegments: z.array(SegmentSummarySchema).optional(),
   wallSec: num,
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;

@@ -22,6 +22,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   serve: { summary: 'serve a database with a server variant (batched | per-request)', load: () => import('./commands/serve.js') },
   conformance: { summary: "play protocol v1's rules against any server", load: () => import('./commands/conformance.js') },
   fleet: { summary: 'run the client fleet against any v1 server and write its JSON', load: () => import('./commands/fleet.js') },
+  merge: { summary: "merge the results of a fleet's segments (fleet --segment I/N) from several hosts", load: () => import('./commands/merge.js') },
   run: { summary: 'run a scenario on its variants and write results/<runId>/', load: () => import('./commands/run.js') },
   report: { summary: 'turn a result.json into report.html and summary.md', load: () => import('./commands/report.js') },
   compare: { summary: 'compare two result files for CI (exit 3 on regression)', load: () => import('./commands/compare.js') },

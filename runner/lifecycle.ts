@@ -4,7 +4,7 @@
  * sampled once a second; a graceful stop; the audit; thresholds. Ctrl-C or a crashed server ends the
  * run cleanly with status `errored` and the reason, children stopped by PID.
  */
-import { mkdirSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, rmSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runFleet, type FleetOptions, type ScheduleTimes } from '../clients/coordinator.js';
 import type { FleetResult, Ledger, RunStatus } from '../model/fleet-result.js';
@@ -12,6 +12,9 @@ import { boardsWithOtherMembers } from '../protocol/layout.js';
 import { seedDatabase } from '../servers/common/db.js';
 import type { Scenario, Variant } from '../scenarios/schema.js';
 import { estimateRunSec, type PlannedRun } from './plan.js';
+import { scenarioLoadOptions } from './scenario-fleet.js';
+import { clearSegmentDir } from './segments.js';
+import { collectExternalFleet, type ExternalFleet } from './external-fleet.js';
 import { evaluateThresholds, parseThreshold } from '../scenarios/thresholds.js';
 import { compareLedger, readStoredState } from './audit.js';
 import { faultRecords } from './fault-loss.js';
@@ -50,6 +53,8 @@ export interface LifecycleOptions {
   hooks?: RunHooks;
   /** What an external variant's relative `cwd` is resolved against (scenarioBaseDir); default the current directory. */
   baseDir?: string;
+  /** The fleet runs on other hosts as segments (`run --fleet external`): the runner waits for and merges them. */
+  externalFleet?: ExternalFleet;
 }
 
 /** What the lifecycle tells the caller: a line to show, or the status of the run in progress. */
@@ -148,6 +153,8 @@ export class RunLifecycle implements RunHandle {
   private readonly expectedExits = new Set<RunningServer>();
   private schedule: ScheduleTimes | null = null;
   private faultRecs: FaultRecord[] | null = null;
+  /** The segments an external fleet's result was merged from. */
+  private fleetSegments: FleetResult['segments'] = undefined;
 
   constructor(
     private readonly ctx: RunContext,
@@ -214,6 +221,8 @@ export class RunLifecycle implements RunHandle {
     mkdirSync(this.workDir, { recursive: true });
     this.log(`▶ ${this.label}: seeding ${this.s.seed.boards} boards × ${this.s.seed.cardsPerBoard} cards`);
     seedDatabase(this.db, { boards: this.s.seed.boards, cardsPerBoard: this.s.seed.cardsPerBoard });
+    // an external fleet's segments of an earlier run must not pass for this one's
+    if (this.opts.externalFleet?.dir) clearSegmentDir(this.opts.externalFleet.dir);
     const onOuterAbort = (): void => this.fleetAbort.abort();
     this.opts.signal.addEventListener('abort', onOuterAbort);
     try {
@@ -265,11 +274,13 @@ export class RunLifecycle implements RunHandle {
   /** Starts the variant on the run's file (port 0: any free port), watched: exiting during the run, unless a fault caused it, fails it. */
   private async launchServer(port: number): Promise<RunningServer> {
     const opts = this.opts;
+    const ext = opts.externalFleet;
     const srv = await startServerProcess({
       variant: this.runVariant,
       db: this.db,
       nodeFlags: this.variant.serverNodeFlags ?? opts.serverNodeFlags,
-      port,
+      port: port || (ext?.port ?? 0),
+      ...(ext ? { host: ext.host } : {}),
       ...(opts.pin ? { cpus: '0' } : {}),
       ...(opts.baseDir ? { baseDir: opts.baseDir } : {}),
     });
@@ -316,21 +327,9 @@ export class RunLifecycle implements RunHandle {
     return {
       url,
       ...(this.caddy ? { ca: this.caddy.ca } : {}),
-      connections: stage.connections,
-      perBoard: s.users.perBoard,
-      cardsPerBoard: s.seed.cardsPerBoard,
-      updatesPerUserPerMin: stage.updatesPerUserPerMin ?? s.load.updatesPerUserPerMin,
-      rateSteps: s.load.steps,
-      arrival: s.load.arrival,
-      seed: s.load.seed,
-      warmupSec: s.warmupSec,
-      durationSec: stage.durationSec,
-      connectRatePerSec: s.users.connectRatePerSec,
+      ...scenarioLoadOptions(s, stage),
       nodeFlags: opts.fleetNodeFlags,
       ledgerFile: this.ledgerFile,
-      ...(s.fleet.workers !== undefined ? { workers: s.fleet.workers } : {}),
-      ...(s.fleet.drainSec !== undefined ? { drainSec: s.fleet.drainSec } : {}),
-      ...(s.fleet.guard !== undefined ? { guard: s.fleet.guard } : {}),
       ...(opts.pin ? { cpus: opts.cpus > 2 ? `1-${opts.cpus - 1}` : '1' } : {}),
       ...(s.faults.length > 0
         ? {
@@ -342,9 +341,41 @@ export class RunLifecycle implements RunHandle {
     };
   }
 
+  /** The fleet on other hosts: its N segments, waited for and merged; the ledger written where the audit reads it. */
+  private async runExternalFleet(ext: ExternalFleet): Promise<void> {
+    const { stage, stageIndex } = this.pr;
+    if (this.s.http) this.log("  the http read load is not run with an external fleet (it starts with the fleet's measured window, which happens elsewhere)");
+    try {
+      const merged = await collectExternalFleet({
+        fleet: ext,
+        scenario: this.s,
+        stage,
+        stageNo: stageIndex + 1,
+        port: this.server!.port,
+        runSec: estimateRunSec(this.s, stage),
+        signal: this.fleetAbort.signal,
+        log: (m) => this.log(m),
+        keepAs: this.opts.keepDb ? this.ledgerFile.replace(/\.ledger\.json$/, '') : null,
+      });
+      writeFileSync(this.ledgerFile, JSON.stringify(merged.ledger));
+      this.fleet = merged.result;
+      this.fleetSegments = merged.result.segments;
+    } catch (e) {
+      this.fail(`external fleet: ${(e as Error).message}`);
+      return;
+    }
+    const fleet = this.fleet;
+    if (fleet.status === 'errored') this.fail(`fleet errored: ${fleet.reasons.join('; ')}`);
+    else if (fleet.status === 'invalid' && this.status === 'ok') {
+      this.status = 'invalid';
+      this.reasons.push(...fleet.reasons);
+    }
+  }
+
   /** The fleet through the stage; the HTTP read load starts with its measured window. */
   private async runLoad(url: string): Promise<void> {
     const { s, opts } = this;
+    if (opts.externalFleet) return this.runExternalFleet(opts.externalFleet);
     const { variant, stage, stageIndex, repeat } = this.pr;
     const srv = this.server!;
     const runEst = estimateRunSec(s, stage);
@@ -535,6 +566,7 @@ export class RunLifecycle implements RunHandle {
     if (this.server?.external) record.external = this.server.external;
     record.scrapeIntervalSec = this.variant.scrapeIntervalSec ?? 1;
     if (this.variant.serverNodeFlags) record.serverNodeFlags = this.variant.serverNodeFlags;
+    if (this.fleetSegments) record.fleetSegments = this.fleetSegments;
     if (this.status !== 'errored')
       record.thresholds = evaluateThresholds(
         record,

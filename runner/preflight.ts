@@ -124,14 +124,17 @@ export interface PlanCheck {
  * Checks a scenario against the machine. `plan`: the fleet's plan at the largest stage (default:
  * planned from the facts, with no sockets in use), the same plan the coordinator will spawn.
  */
-export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 * 1024 * 1024, plan?: FleetPlan): PlanCheck {
+export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 * 1024 * 1024, plan?: FleetPlan, fleetHere = true): PlanCheck {
   const errors: string[] = [];
   const warnings: string[] = [];
   const notes: string[] = [];
   const fd = f.fdSoft ?? f.fdHard;
   const maxConn = Math.max(...s.stages.map((st) => st.connections));
   let fleetPlan: FleetPlan | null = plan ?? null;
-  if (!fleetPlan) {
+  // An external fleet (run --fleet external) runs on other hosts: its workers, source addresses and ports are theirs to check.
+  if (!fleetHere) notes.push('the fleet runs on other hosts (--fleet external): its workers, source addresses and ports are checked there, not here');
+  if (!fleetHere) fleetPlan = null;
+  else if (!fleetPlan) {
     try {
       fleetPlan = scenarioFleetPlan(s, maxConn, f.cpus);
     } catch (e) {
@@ -160,7 +163,7 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
         }
       }
     }
-    const perFleet = fleetPlan ? Math.max(...fleetPlan.segments.map((g) => g.count)) : 0;
+    const perFleet = fleetPlan && fleetHere ? Math.max(...fleetPlan.segments.map((g) => g.count)) : 0;
     if (fleetPlan && perFleet > perProc) {
       errors.push(
         `the fleet would hold ~${perFleet} sockets per worker process (${fleetPlan.workers} workers), over the ${fd} limit: raise fleet.workers to ${Math.ceil(maxConn / perProc)} or more`,
@@ -169,8 +172,8 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
   } else {
     warnings.push('could not read the file-descriptor limit (/proc/self/limits)');
   }
-  const addressesNeeded = fleetPlan ? fleetPlan.sourceAddresses.length : Math.ceil(maxConn / SOCKETS_PER_SOURCE_ADDRESS);
-  if (f.portRange) {
+  const addressesNeeded = !fleetHere ? 0 : fleetPlan ? fleetPlan.sourceAddresses.length : Math.ceil(maxConn / SOCKETS_PER_SOURCE_ADDRESS);
+  if (f.portRange && fleetHere) {
     const ports = f.portRange[1] - f.portRange[0] + 1;
     notes.push(
       `ephemeral ports ${f.portRange[0]}-${f.portRange[1]} (${ports}) per source address; ${addressesNeeded} source address(es) needed for ${maxConn} sockets`,

@@ -20,6 +20,7 @@ import { captureEnvironment } from './environment.js';
 import { executeRun, type LifecycleOptions, type RunEvent, type RunHooks } from './lifecycle.js';
 import { estimateRunSec, planRuns, type PlannedRun } from './plan.js';
 import { externalProblems } from './external.js';
+import type { ExternalFleet } from './external-fleet.js';
 import { checkPlan, gatherFacts, optionalStagesToSkip, scenarioFleetPlan } from './preflight.js';
 import { fmtDuration } from './progress.js';
 import { toolVersion } from './version.js';
@@ -48,6 +49,8 @@ export interface RunOptions {
   hooks?: RunHooks;
   /** What an external variant's relative `cwd` is resolved against. Default: scenarioBaseDir(scenarioFile). */
   baseDir?: string;
+  /** The fleet runs on other hosts as N segments (`run --fleet external`); the runner starts, audits and reports as usual. */
+  externalFleet?: ExternalFleet;
 }
 
 export interface RunOutcome {
@@ -133,6 +136,22 @@ export function planDriver(s: Scenario, skip: ReadonlySet<number> = new Set()): 
   };
 }
 
+/** What an external fleet cannot do with this scenario: UsageError naming it (before anything starts). */
+function externalFleetProblems(s: Scenario, x: ExternalFleet, _d: SessionDriver): void {
+  if (s.faults.length > 0)
+    throw new UsageError(`--fleet external: scenario "${s.name}" injects faults, which need the runner's own fleet (its schedule and reconnects)`);
+  const caddy = s.variants.filter((v) => (v.via ?? s.via) === 'caddy').map((v) => v.name);
+  if (caddy.length > 0)
+    throw new UsageError(`--fleet external: variant(s) ${caddy.join(', ')} go through Caddy, which listens on this host's loopback only; use via: 'direct'`);
+  if (x.files && x.files.length !== x.segments)
+    throw new UsageError(`--segment-files names ${x.files.length} file(s) but --segments is ${x.segments}: give one file per segment`);
+  const runs = planRuns(s).length;
+  if (x.files && runs > 1)
+    throw new UsageError(
+      `--segment-files names the files of one run, but this scenario has ${runs} runs (variants × stages × repeats): use --segment-dir DIR, where each run's segments write in turn`,
+    );
+}
+
 /** Runs a scenario on its variants (its stages and repeats, variants interleaved) and writes the result. */
 export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOutcome> {
   return runSession(s, opts, planDriver(s));
@@ -143,7 +162,7 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOut
  * Stages marked `optional` that a variant's processes cannot hold here are dropped from the driver
  * (returned, for the record); an external variant's program and working directory must exist.
  */
-async function preflight(s: Scenario, outDir: string, driver0: SessionDriver, log: (m: string) => void, pin: boolean, baseDir: string) {
+async function preflight(s: Scenario, outDir: string, driver0: SessionDriver, log: (m: string) => void, pin: boolean, baseDir: string, fleetHere = true) {
   // The fleet's plan at the largest stage: the addresses it will bind are the ones tried here.
   let plan: FleetPlan | undefined;
   try {
@@ -159,7 +178,7 @@ async function preflight(s: Scenario, outDir: string, driver0: SessionDriver, lo
   if (driver.maxConnections < 1 || (driver0.withoutStages && stages.length === 0))
     throw new UsageError('preflight refused the run: every stage is optional and none fits this machine (see the notes above)');
   const maxConn = driver.maxConnections;
-  const check = checkPlan({ ...s, stages: [...stages, { connections: maxConn, durationSec: 1 }] }, facts, undefined, plan);
+  const check = checkPlan({ ...s, stages: [...stages, { connections: maxConn, durationSec: 1 }] }, facts, undefined, plan, fleetHere);
   const errors = [...check.errors, ...externalProblems(s.variants, baseDir)];
   for (const n of check.notes) log(`preflight: ${n}`);
   for (const w of check.warnings) log(`preflight warning: ${w}`);
@@ -177,7 +196,9 @@ export async function runSession(s: Scenario, opts: RunOptions, plannedDriver: S
   const log = (message: string): void => events({ type: 'log', message });
   const pin = opts.pin ?? false;
   const baseDir = opts.baseDir ?? scenarioBaseDir(opts.scenarioFile);
-  const { facts, driver, skipped } = await preflight(s, outDir, plannedDriver, log, pin, baseDir);
+  const ext = opts.externalFleet;
+  if (ext) externalFleetProblems(s, ext, plannedDriver);
+  const { facts, driver, skipped } = await preflight(s, outDir, plannedDriver, log, pin, baseDir, ext === undefined);
 
   try {
     mkdirSync(outDir, { recursive: true });
@@ -233,6 +254,7 @@ export async function runSession(s: Scenario, opts: RunOptions, plannedDriver: S
     signal: abort.signal,
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
     baseDir,
+    ...(ext ? { externalFleet: ext } : {}),
   };
   try {
     await driver.drive(
