@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { type Merged, mergeSegments } from '../clients/merge.js';
 import type { FleetResult } from '../model/fleet-result.js';
 import type { Scenario, Stage } from '../scenarios/schema.js';
+import { planSegments, segmentsNeeded } from '../clients/plan.js';
+import type { FleetHostLimits } from './preflight.js';
 import { scenarioLoadOptions } from './scenario-fleet.js';
 import { expectedSegmentFiles, readSegmentFile, readyFileName, waitForSegmentFiles } from './segments.js';
 
@@ -30,6 +32,8 @@ export interface ExternalFleet {
   url: string | null;
   /** `fleet` flags that select this run's load: --scenario NAME plus the overrides `run` was given. */
   fleetArgs: string[];
+  /** What a fleet host like the runner's can take (set by the preflight): each run then says what its stage needs. */
+  hostLimits?: FleetHostLimits;
 }
 
 /** The URL the segments are told to use. */
@@ -44,6 +48,25 @@ export function segmentCommand(x: ExternalFleet, url: string, stageNo: number, i
   const dir = x.dir ?? '<dir>';
   const out = x.files ? ` --out ${x.files.length === 1 ? x.files[0] : '<file I>'}` : '';
   return `wami-bench fleet ${x.fleetArgs.join(' ')} --stage ${stageNo} --url ${url} --segment ${index}/${x.segments} --barrier ${dir}${out}`;
+}
+
+/**
+ * What each of the `segments` fleet hosts takes at this stage (its largest segment's users, boards
+ * and deliveries a second, the acks included), and, with the preflight's `limits`, how many hosts
+ * like the runner's the stage needs: a warning when that is more than `segments`. Pure.
+ */
+export function segmentLoadLine(s: Scenario, stage: Stage, segments: number, limits?: FleetHostLimits): string {
+  const perBoard = s.users.perBoard;
+  const upm = stage.updatesPerUserPerMin ?? s.load.updatesPerUserPerMin;
+  const big = planSegments(stage.connections, perBoard, segments)[0]!;
+  const rate = Math.round(((big.users * upm) / 60) * Math.min(perBoard, stage.connections));
+  const head = `  each segment: up to ${big.users} users on ${big.boards} board${big.boards === 1 ? '' : 's'}, ~${rate} deliveries/s`;
+  if (!limits) return head;
+  const n = segmentsNeeded({ connections: stage.connections, perBoard, updatesPerUserPerMin: upm }, limits).segments;
+  const need = `this stage needs ${n} fleet host${n === 1 ? '' : 's'} like this one (${limits.sockets} sockets, ${limits.deliveriesPerSec} deliveries/s each)`;
+  return n > segments
+    ? `${head}; WARNING: ${need}, more than the ${segments} segment${segments === 1 ? '' : 's'} asked for: expect failed connects or a run marked invalid`
+    : `${head}; ${need}`;
 }
 
 /**
@@ -93,7 +116,8 @@ export async function collectExternalFleet(o: CollectOptions): Promise<Merged> {
   const timeoutSec = x.timeoutSec ?? Math.ceil(o.runSec) + 600;
   o.log(
     `  fleet: external, ${x.segments} segment${x.segments === 1 ? '' : 's'}; waiting up to ${timeoutSec} s for ${x.dir ? `${x.dir}/segment-I-of-${x.segments}.json` : files.join(', ')}.\n` +
-      `  On each fleet host, for I = 0..${x.segments - 1}: ${segmentCommand(x, url, o.stageNo, 'I')}`,
+      `  On each fleet host, for I = 0..${x.segments - 1}: ${segmentCommand(x, url, o.stageNo, 'I')}\n` +
+      segmentLoadLine(o.scenario, o.stage, x.segments, x.hostLimits),
   );
   await waitForSegmentFiles({
     files,

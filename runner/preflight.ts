@@ -8,7 +8,7 @@ import { readFileSync, statfsSync, existsSync } from 'node:fs';
 import { availableParallelism, freemem, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import type { Scenario } from '../scenarios/schema.js';
-import { DEFAULT_SOCKETS_PER_ADDRESS, planFleet, type FleetPlan } from '../clients/plan.js';
+import { DEFAULT_SOCKETS_PER_ADDRESS, type HostLimits, planFleet, segmentsNeeded, type FleetPlan } from '../clients/plan.js';
 import { flagOf } from '../model/options.js';
 import { serverProcesses, VARIANT_SPECS, type VariantSet } from '../model/variants.js';
 
@@ -109,6 +109,116 @@ export function optionalStagesToSkip(
 /** The fleet's plan for the largest stage of a scenario (loopback targets, as a run here has). */
 export function scenarioFleetPlan(s: Scenario, connections: number, cpus: number, usage: Record<string, number> = {}): FleetPlan {
   return planFleet({ connections, firstUser: 0, workers: s.fleet.workers, loopback: true }, cpus, usage);
+}
+
+/** CPU a fleet host spends per message it receives (a broadcast or an ack), µs: the figure measured here (README.md, "Going to 30,000 sockets"). */
+export const FLEET_US_PER_DELIVERY = 25;
+/**
+ * The share of a fleet host's CPUs the sizing counts on: half, the headroom README.md advises for one
+ * machine (the saturation guard marks a run invalid when a worker nears a full core, and a Poisson
+ * schedule comes in bursts).
+ */
+export const FLEET_CPU_SHARE = 0.5;
+/** Linux's default ephemeral port range, 32768-60999: assumed when /proc cannot be read. */
+export const DEFAULT_EPHEMERAL_PORTS = 28_232;
+/** Memory a host keeps for itself before sockets (the same 512 MiB as the memory check). */
+const HOST_MEM_RESERVE = 512 * 1024 * 1024;
+
+/** What one fleet host like this one can hold and drive against a remote server, with the reasons in words. */
+export interface FleetHostLimits extends HostLimits {
+  /** e.g. "≤ 28232 sockets: the 28232 ephemeral ports (32768-60999) of one source address; ≤ 40000 deliveries/s: 2 CPUs at ~25 µs a message, half of them". */
+  why: string;
+}
+
+/**
+ * The limits of a fleet host like this one (segmentsNeeded's input), from what the preflight reads:
+ * sockets, the ephemeral ports of one source address (a remote server is one address and port, so
+ * every socket of the host takes one of them), and no more than its memory holds at ~30 KiB a
+ * socket; deliveries/s, its CPUs at FLEET_US_PER_DELIVERY each, FLEET_CPU_SHARE of them. The file
+ * limit is per process and does not bound a host (the fleet adds workers). Pure.
+ */
+export function fleetHostLimits(f: Pick<MachineFacts, 'cpus' | 'portRange' | 'totalMemBytes'>): FleetHostLimits {
+  const ports = f.portRange ? f.portRange[1] - f.portRange[0] + 1 : DEFAULT_EPHEMERAL_PORTS;
+  const byMemory = Math.max(1, Math.floor((f.totalMemBytes - HOST_MEM_RESERVE) / EST_BYTES_PER_SOCKET));
+  const sockets = Math.max(1, Math.min(ports, byMemory));
+  const cpus = Math.max(1, f.cpus);
+  const deliveriesPerSec = Math.floor(((cpus * 1e6) / FLEET_US_PER_DELIVERY) * FLEET_CPU_SHARE);
+  const portWords = f.portRange
+    ? `the ${ports} ephemeral ports (${f.portRange[0]}-${f.portRange[1]})`
+    : `the ${ports} ephemeral ports of Linux's default range (assumed)`;
+  const socketWhy =
+    byMemory < ports
+      ? `≤ ${sockets} sockets: ${(f.totalMemBytes / 2 ** 30).toFixed(1)} GiB of memory at ~${EST_BYTES_PER_SOCKET / 1024} KiB a socket`
+      : `≤ ${sockets} sockets: ${portWords} of one source address`;
+  return {
+    sockets,
+    deliveriesPerSec,
+    why: `${socketWhy}; ≤ ${deliveriesPerSec} deliveries/s: ${cpus} CPU${cpus === 1 ? '' : 's'} at ~${FLEET_US_PER_DELIVERY} µs a message, ${FLEET_CPU_SHARE * 100}% of them`,
+  };
+}
+
+/** How many fleet hosts a scenario's most demanding stage needs (segmentsNeeded on each stage). */
+export interface FleetSizing {
+  /** The stage (0-based) that needs the most hosts (the first of equals). */
+  stageIndex: number;
+  connections: number;
+  boards: number;
+  /** Messages the whole fleet receives a second at that stage: broadcasts and acks. */
+  deliveriesPerSec: number;
+  bySockets: number;
+  byDeliveries: number;
+  /** The fewest segments (hosts), never more than the stage's boards. */
+  segments: number;
+}
+
+/** The sizing of the stages `stageIndices` (default all) of a scenario against `limits`. Pure. */
+export function fleetSizing(s: Scenario, limits: HostLimits, stageIndices: readonly number[] = s.stages.map((_, i) => i)): FleetSizing {
+  let best: FleetSizing | null = null;
+  for (const i of stageIndices) {
+    const st = s.stages[i]!;
+    const n = segmentsNeeded(
+      { connections: st.connections, perBoard: s.users.perBoard, updatesPerUserPerMin: st.updatesPerUserPerMin ?? s.load.updatesPerUserPerMin },
+      limits,
+    );
+    if (best === null || n.segments > best.segments)
+      best = {
+        stageIndex: i,
+        connections: st.connections,
+        boards: n.boards,
+        deliveriesPerSec: Math.round(n.deliveriesPerSec),
+        bySockets: n.bySockets,
+        byDeliveries: n.byDeliveries,
+        segments: n.segments,
+      };
+  }
+  if (best === null) throw new RangeError('fleetSizing: no stage to size');
+  return best;
+}
+
+/**
+ * The preflight's words for a sizing: a note always; a warning when an external fleet of `given`
+ * segments is fewer than needed (null: the runner's own fleet). Pure.
+ */
+export function fleetSizingText(z: FleetSizing, limits: FleetHostLimits, given: number | null): { note: string; warning: string | null } {
+  const hosts = (n: number): string => `${n} fleet host${n === 1 ? '' : 's'}`;
+  const note =
+    `fleet hosts: stage ${z.stageIndex + 1} (${z.connections} users on ${z.boards} boards, ~${z.deliveriesPerSec} deliveries/s with the acks) ` +
+    `needs ${hosts(z.segments)} like this one (by sockets ${z.bySockets}, by deliveries ${z.byDeliveries}; a host: ${limits.why})` +
+    (given === null
+      ? z.segments > 1
+        ? `; here one host runs it over loopback source addresses, beside the server: to spread it, run --fleet external --segments ${z.segments}`
+        : ''
+      : `; --segments ${given}`);
+  if (given === null || given >= z.segments) return { note, warning: null };
+  const users = Math.ceil(z.connections / given);
+  const rate = Math.round(z.deliveriesPerSec / given);
+  return {
+    note,
+    warning:
+      `--segments ${given} is fewer than the ${hosts(z.segments)} stage ${z.stageIndex + 1} needs: each segment would hold ~${users} sockets and ` +
+      `receive ~${rate} deliveries/s, beyond one host like this one (${limits.sockets} sockets, ${limits.deliveriesPerSec} deliveries/s); expect failed ` +
+      `connects or the saturation guard to mark the run invalid; give --segments ${z.segments} (and as many hosts)`,
+  };
 }
 
 export interface PlanCheck {

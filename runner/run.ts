@@ -21,7 +21,7 @@ import { executeRun, type LifecycleOptions, type RunEvent, type RunHooks } from 
 import { estimateRunSec, planRuns, type PlannedRun } from './plan.js';
 import { externalProblems } from './external.js';
 import type { ExternalFleet } from './external-fleet.js';
-import { checkPlan, gatherFacts, optionalStagesToSkip, scenarioFleetPlan } from './preflight.js';
+import { checkPlan, fleetHostLimits, fleetSizing, fleetSizingText, gatherFacts, optionalStagesToSkip, scenarioFleetPlan } from './preflight.js';
 import { fmtDuration } from './progress.js';
 import { toolVersion } from './version.js';
 
@@ -145,6 +145,14 @@ function externalFleetProblems(s: Scenario, x: ExternalFleet, _d: SessionDriver)
     throw new UsageError(`--fleet external: variant(s) ${caddy.join(', ')} go through Caddy, which listens on this host's loopback only; use via: 'direct'`);
   if (x.files && x.files.length !== x.segments)
     throw new UsageError(`--segment-files names ${x.files.length} file(s) but --segments is ${x.segments}: give one file per segment`);
+  const fewest = s.stages.reduce<{ boards: number; no: number } | null>((m, st, i) => {
+    const boards = Math.ceil(st.connections / s.users.perBoard);
+    return m === null || boards < m.boards ? { boards, no: i + 1 } : m;
+  }, null);
+  if (fewest && x.segments > fewest.boards)
+    throw new UsageError(
+      `--segments ${x.segments} but stage ${fewest.no} has only ${fewest.boards} board${fewest.boards === 1 ? '' : 's'} (${s.users.perBoard} users each): a segment holds whole boards, so give at most ${fewest.boards}`,
+    );
   const runs = planRuns(s).length;
   if (x.files && runs > 1)
     throw new UsageError(
@@ -158,11 +166,29 @@ export async function runScenario(s: Scenario, opts: RunOptions): Promise<RunOut
 }
 
 /**
+ * What `run --plan-only` shows: the preflight's notes and warnings (among them how many fleet hosts
+ * the scenario needs) and the runs it would make, as lines through `onEvent`. Starts and writes
+ * nothing; throws UsageError where the run would be refused.
+ */
+export async function planScenario(s: Scenario, opts: RunOptions): Promise<void> {
+  const log = (message: string): void => opts.onEvent?.({ type: 'log', message });
+  const driver0 = planDriver(s);
+  const ext = opts.externalFleet;
+  if (ext) externalFleetProblems(s, ext, driver0);
+  const outDir = resolve(opts.outDir ?? join('results', makeRunId(s.name)));
+  const { driver } = await preflight(s, outDir, driver0, log, opts.pin ?? false, opts.baseDir ?? scenarioBaseDir(opts.scenarioFile), ext);
+  log(
+    `wami-bench run ${s.name}: ${driver.describe}${ext ? `, the fleet as ${ext.segments} external segment${ext.segments === 1 ? '' : 's'}` : ''}; plan only: nothing was started`,
+  );
+}
+
+/**
  * The machine against the largest run: throws UsageError with every problem, each with what to do.
  * Stages marked `optional` that a variant's processes cannot hold here are dropped from the driver
  * (returned, for the record); an external variant's program and working directory must exist.
  */
-async function preflight(s: Scenario, outDir: string, driver0: SessionDriver, log: (m: string) => void, pin: boolean, baseDir: string, fleetHere = true) {
+async function preflight(s: Scenario, outDir: string, driver0: SessionDriver, log: (m: string) => void, pin: boolean, baseDir: string, ext?: ExternalFleet) {
+  const fleetHere = ext === undefined;
   // The fleet's plan at the largest stage: the addresses it will bind are the ones tried here.
   let plan: FleetPlan | undefined;
   try {
@@ -180,12 +206,23 @@ async function preflight(s: Scenario, outDir: string, driver0: SessionDriver, lo
   const maxConn = driver.maxConnections;
   const check = checkPlan({ ...s, stages: [...stages, { connections: maxConn, durationSec: 1 }] }, facts, undefined, plan, fleetHere);
   const errors = [...check.errors, ...externalProblems(s.variants, baseDir)];
-  for (const n of check.notes) log(`preflight: ${n}`);
-  for (const w of check.warnings) log(`preflight warning: ${w}`);
+  // How many fleet hosts like this one the largest stage needs (a local run too: it says when to spread the fleet).
+  const hostLimits = fleetHostLimits(facts);
+  const sizing = fleetSizingText(
+    fleetSizing(
+      s,
+      hostLimits,
+      s.stages.map((_, i) => i).filter((i) => !skipped.some((x) => x.index === i)),
+    ),
+    hostLimits,
+    ext ? ext.segments : null,
+  );
+  for (const n of [...check.notes, sizing.note]) log(`preflight: ${n}`);
+  for (const w of [...check.warnings, ...(sizing.warning ? [sizing.warning] : [])]) log(`preflight warning: ${w}`);
   if (errors.length) throw new UsageError(`preflight refused the run:\n${errors.map((e) => `  - ${e}`).join('\n')}`);
   if (pin && !facts.tasksetPath) throw new UsageError('--pin needs taskset (Debian: apt-get install -y util-linux)');
   if (pin && facts.cpus < 2) throw new UsageError('--pin needs at least 2 CPUs (server on CPU 0, fleet on the rest)');
-  return { facts, driver, skipped };
+  return { facts, driver, skipped, hostLimits };
 }
 
 export async function runSession(s: Scenario, opts: RunOptions, plannedDriver: SessionDriver): Promise<RunOutcome> {
@@ -198,7 +235,7 @@ export async function runSession(s: Scenario, opts: RunOptions, plannedDriver: S
   const baseDir = opts.baseDir ?? scenarioBaseDir(opts.scenarioFile);
   const ext = opts.externalFleet;
   if (ext) externalFleetProblems(s, ext, plannedDriver);
-  const { facts, driver, skipped } = await preflight(s, outDir, plannedDriver, log, pin, baseDir, ext === undefined);
+  const { facts, driver, skipped, hostLimits } = await preflight(s, outDir, plannedDriver, log, pin, baseDir, ext);
 
   try {
     mkdirSync(outDir, { recursive: true });
@@ -254,7 +291,7 @@ export async function runSession(s: Scenario, opts: RunOptions, plannedDriver: S
     signal: abort.signal,
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
     baseDir,
-    ...(ext ? { externalFleet: ext } : {}),
+    ...(ext ? { externalFleet: { ...ext, hostLimits } } : {}),
   };
   try {
     await driver.drive(

@@ -4,7 +4,7 @@ import { UsageError } from '../../model/errors.js';
 import { creatableDir, optionFlag, parseCommand, strFlag, type CommandSpec } from '../args.js';
 import type { ExternalFleet } from '../external-fleet.js';
 import { ScenarioSchema, StageSchema } from '../../scenarios/schema.js';
-import { runScenario } from '../run.js';
+import { planScenario, runScenario } from '../run.js';
 import { runSessionFromCli, scenarioArg, SESSION_FLAG_HELP, SESSION_OPTIONS, sessionOverrides, sessionRunOptions } from './session-flags.js';
 
 const spec: CommandSpec = {
@@ -31,6 +31,7 @@ const spec: CommandSpec = {
     '--host ADDR                    with --fleet external: the address the server listens on (default 127.0.0.1; 0.0.0.0 for all)',
     '--port P                       with --fleet external: its port (default: any free port)',
     '--fleet-url URL                with --fleet external: the URL the segments connect to (default ws://HOST:PORT/ws)',
+    '--plan-only                    print the preflight (limits, how many fleet hosts like this one the scenario needs) and the runs, on stdout, then exit 0 without starting anything',
   ],
   options: {
     connections: { type: 'string' },
@@ -45,6 +46,7 @@ const spec: CommandSpec = {
     host: { type: 'string' },
     port: { type: 'string' },
     'fleet-url': { type: 'string' },
+    'plan-only': { type: 'boolean' },
   },
   allowPositionals: true,
 };
@@ -66,6 +68,16 @@ export async function main(argv: string[]): Promise<number> {
   );
   const runOpts = sessionRunOptions(v, file);
   const ext = externalFleetFlags(v, scenarioArg(p.positionals, spec.usage), runOpts.outDir);
+  if (v['plan-only'] === true) {
+    await planScenario(resolved, {
+      ...runOpts,
+      ...(ext ? { externalFleet: ext } : {}),
+      onEvent: (e) => {
+        if (e.type === 'log') process.stdout.write(`${e.message}\n`);
+      },
+    });
+    return 0;
+  }
   const { exitCode } = await runSessionFromCli(v, { ...runOpts, ...(ext ? { externalFleet: ext } : {}) }, (o) => runScenario(resolved, o));
   return exitCode;
 }
