@@ -120,6 +120,8 @@ test('COPY: every source exists and reaches the build context; every folder tsc 
   for (const c of ins.filter((i) => i.op === 'COPY')) {
     const p = copyParts(c.args);
     if (p.flags.some((f) => f.startsWith('--from='))) continue;
+    // a folder keeps its place in the tree (the built code finds its files relative to dist/)
+    if (p.sources.length === 1 && p.sources[0]!.endsWith('/')) assert.equal(p.dest, p.sources[0], `COPY ${c.args}: to the same path`);
     for (const src of p.sources) {
       const rel = src.replace(/\/$/, '');
       assert.ok(existsSync(join(ROOT, rel)), `COPY ${src}: it exists`);
