@@ -307,6 +307,8 @@ export function mergeSegments(parts: readonly SegmentPart[]): Merged {
       workers: sum((r) => r.fleet.workers),
       nodeFlags: r0.fleet.nodeFlags,
       cpuSec: Math.round(sum((r) => r.fleet.cpuSec) * 1000) / 1000,
+      // the divisor of the fleet's CPU per received frame (the report's fleet-cost metric): every segment's, or none
+      ...(rs.every((r) => r.fleet.framesReceived !== undefined) ? { framesReceived: sum((r) => r.fleet.framesReceived!) } : {}),
       // each host's peak, added: an upper bound of the whole fleet's (the hosts' peaks need not coincide)
       rssBytesMax: sum((r) => r.fleet.rssBytesMax),
       // the worst host's (each segment's guard judged its own)

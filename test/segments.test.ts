@@ -207,7 +207,16 @@ function makeSegment(s: SegSpec): FleetResult {
     updates: { sent, acked: s.ack.length, errored: 0, unanswered: 0, unansweredAtClose: 0 },
     delivery: s.delivery,
     errors: { total: 0, byCode: {}, byKind: {} },
-    fleet: { workers: 1, nodeFlags: [], cpuSec: 1.5, rssBytesMax: 100, lagMsP99: s.index + 1, eventLoopDelayMsP99: 2, cpuPctMax: 20 + s.index },
+    fleet: {
+      workers: 1,
+      nodeFlags: [],
+      cpuSec: 1.5,
+      framesReceived: 1000 + s.index,
+      rssBytesMax: 100,
+      lagMsP99: s.index + 1,
+      eventLoopDelayMsP99: 2,
+      cpuPctMax: 20 + s.index,
+    },
     timeseries: s.seconds.map(point),
     segment: {
       index: s.index,
@@ -310,6 +319,10 @@ test('merge: histograms of the whole, counts added, seconds aligned by wall cloc
   assert.equal(m.status, 'ok');
   assert.equal(m.fleet.workers, 2);
   assert.equal(m.fleet.cpuSec, 3);
+  assert.equal(m.fleet.framesReceived, 2001, "the segments' received frames, added (the divisor of the fleet's CPU per frame)");
+  const older = makeSegment(B);
+  delete older.fleet.framesReceived;
+  assert.equal(mergeSegments([part(A), { file: 'older.json', result: older }]).result.fleet.framesReceived, undefined, 'not a partial sum');
   assert.equal(m.fleet.lagMsP99, 2);
   assert.equal(m.fleet.cpuPctMax, 21);
   assert.equal(m.config.connections, 30);
