@@ -17,7 +17,8 @@ const spec: CommandSpec = {
     `Many hosts: with --fleet external --segments N the fleet runs elsewhere, as N segments of whole boards (wami-bench fleet --segment I/N, ` +
     `e.g. a Kubernetes Indexed Job, deploy/k8s/). For each run the runner starts the server (--host, --port: where the fleet's hosts reach it), ` +
     `says which command each host runs, waits for the N segment files in --segment-dir (bounded: --segments-timeout-sec), merges them ` +
-    `(as wami-bench merge does), audits the database against the merged ledger and reports as usual.`,
+    `(as wami-bench merge does), audits the database against the merged ledger and reports as usual. ` +
+    `How many hosts: the preflight's "fleet hosts" line (--plan-only prints it without running).`,
   flagHelp: [
     '--connections N      replace the stages with one stage of N sockets (boards grow to fit)',
     '--duration-sec S     measured seconds of every stage',
