@@ -159,7 +159,7 @@ export function fleetHostLimits(f: Pick<MachineFacts, 'cpus' | 'portRange' | 'to
 
 /** How many fleet hosts a scenario's most demanding stage needs (segmentsNeeded on each stage). */
 export interface FleetSizing {
-  /** The stage (0-based) that needs the most hosts (the first of equals). */
+  /** The stage (0-based) that needs the most hosts; of equals, the most deliveries/s, then the most users, then the first. */
   stageIndex: number;
   connections: number;
   boards: number;
@@ -171,7 +171,7 @@ export interface FleetSizing {
   segments: number;
 }
 
-/** The sizing of the stages `stageIndices` (default all) of a scenario against `limits`. Pure. */
+/** The sizing of the stages `stageIndices` (default all) of a scenario against `limits`: its most demanding stage. Pure. */
 export function fleetSizing(s: Scenario, limits: HostLimits, stageIndices: readonly number[] = s.stages.map((_, i) => i)): FleetSizing {
   let best: FleetSizing | null = null;
   for (const i of stageIndices) {
@@ -180,7 +180,12 @@ export function fleetSizing(s: Scenario, limits: HostLimits, stageIndices: reado
       { connections: st.connections, perBoard: s.users.perBoard, updatesPerUserPerMin: st.updatesPerUserPerMin ?? s.load.updatesPerUserPerMin },
       limits,
     );
-    if (best === null || n.segments > best.segments)
+    const more =
+      best === null ||
+      n.segments > best.segments ||
+      (n.segments === best.segments &&
+        (n.deliveriesPerSec > best.deliveriesPerSec || (n.deliveriesPerSec === best.deliveriesPerSec && st.connections > best.connections)));
+    if (more)
       best = {
         stageIndex: i,
         connections: st.connections,

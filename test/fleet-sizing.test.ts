@@ -71,8 +71,21 @@ test('the hosts a scenario needs: the most demanding stage, by sockets and by de
   // a stage's own rate counts: 1000 users at 120/min is 40000 deliveries/s, one host; 150/min is two
   assert.equal(fleetSizing(scenario([{ connections: 1000, updatesPerUserPerMin: 120 }]), lim).segments, 1);
   assert.equal(fleetSizing(scenario([{ connections: 1000, updatesPerUserPerMin: 150 }]), lim).byDeliveries, 2);
-  // the first of equals; whole boards cap it: 3 boards of 1000 at 600/min is 3 hosts, not 750
+  // of stages needing as many hosts, the one with the most deliveries/s, then the most users, then the first
   assert.equal(fleetSizing(scenario([{ connections: 500 }, { connections: 400 }]), lim).stageIndex, 0);
+  assert.equal(fleetSizing(scenario([{ connections: 1000 }, { connections: 1000, updatesPerUserPerMin: 60 }, { connections: 1000 }]), lim).stageIndex, 1);
+  assert.equal(
+    fleetSizing(
+      scenario([
+        { connections: 1000, updatesPerUserPerMin: 0 },
+        { connections: 2000, updatesPerUserPerMin: 0 },
+      ]),
+      lim,
+    ).stageIndex,
+    1,
+  );
+  assert.equal(fleetSizing(scenario([{ connections: 700 }, { connections: 700 }]), lim).stageIndex, 0);
+  // whole boards cap it: 3 boards of 1000 at 600/min is 3 hosts, not 750
   const capped = fleetSizing(scenario([{ connections: 3000 }], 1000, 600), lim);
   assert.deepEqual([capped.byDeliveries, capped.boards, capped.segments], [750, 3, 3]);
   assert.throws(() => fleetSizing(s, lim, []), /no stage/);
