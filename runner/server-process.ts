@@ -100,7 +100,7 @@ export async function startServerProcess(spec: ServerSpec): Promise<RunningServe
     '--db',
     spec.db,
     ...variantArgv(spec.variant),
-    ...(sharded ? ['--shard-node-flags', spec.nodeFlags.join(' ')] : []),
+    ...(sharded ? [`--shard-node-flags=${spec.nodeFlags.join(' ')}`] : []),
   ];
   const child = spawnChild(process.execPath, nodeArgs, spec.cpus ? { cpus: spec.cpus } : {});
   const { pid, exited } = child;
