@@ -118,9 +118,8 @@ test('two fleet segments in two namespaces against a server in a third: merged, 
         stages: [{ connections: 40, durationSec: 2 }],
         warmupSec: 0,
         repeats: 1,
-        // the guard's timing bounds off: this test checks the merge, the audit and the accounting; a busy
-        // machine beside it would otherwise mark the run invalid (the fleets then exit 3)
-        fleet: { drainSec: 3, guard: { lagMsP99: 10_000, eventLoopDelayMsP99: 10_000, cpuPct: 10_000 } },
+        // a guard for a loaded machine: this test is about the segments, not about this machine's speed
+        fleet: { drainSec: 3, guard: { lagMsP99: 1000, cpuPct: 1000, eventLoopDelayMsP99: 1000 } },
         thresholds: ['audit.lostAcked == 0', 'delivery.missing == 0'],
       }),
     );
