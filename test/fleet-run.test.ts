@@ -66,7 +66,8 @@ function assertClean(r: FleetResult, asked: number): void {
 }
 
 /** The machine is shared with other test runs: these tests check behaviour, not speed, so the guard is loose. */
-const LOOSE = { lagMsP99: 1000, eventLoopDelayMsP99: 1000, cpuPct: 1000 };
+// These tests check the accounting, not this machine's speed (the guard has its own unit tests): bounds no loaded machine reaches.
+const LOOSE = { lagMsP99: 10_000, eventLoopDelayMsP99: 10_000, cpuPct: 1000 };
 
 const dir = mkdtempSync(join(tmpdir(), 'wami-fleet-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
