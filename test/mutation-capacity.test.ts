@@ -8,7 +8,21 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { CAPACITY_SEARCH_OPTIONS } from '../model/capacity-search.js';
-import { axisUnit, capacityLadder, capacityLines, capacitySession, newVariantState, type CapacitySearch } from '../runner/capacity.js';
+import {
+  axisUnit,
+  capacityExitCode,
+  capacityLadder,
+  capacityLines,
+  capacityOutcome,
+  capacitySession,
+  newVariantState,
+  nextConnections,
+  recordStep,
+  type CapacitySearch,
+} from '../runner/capacity.js';
+import { ceilingNeededUpTo, newFleetCeiling, recordCeilingStep, nextRate, recordRateStep, stepSignals, writeErrorRate } from '../runner/capacity-rate.js';
+import type { CapacityVariant } from '../model/capacity.js';
+import { parseThreshold } from '../scenarios/thresholds.js';
 import type { CapacityReport } from '../model/capacity.js';
 import type { RunRecord } from '../model/result.js';
 import type { PlannedRun } from '../runner/plan.js';
@@ -95,7 +109,7 @@ function run(p99: number, status: RunRecord['status'] = 'ok'): RunRecord {
     status,
     reasons: status === 'ok' ? [] : ['schedule lag p99 80 ms exceeds the bound of 50 ms'],
     window: { warmupSec: 5, durationSec: 30, startedAtIso: '', wallSec: 40 },
-    latency: { ackMs: { p50: 1, p99 }, fanoutMs: { p99 } },
+    latency: { ackMs: { p50: 1, p99 }, fanoutMs: { p99 }, connectMs: { p99: Number.NaN } },
     updates: { sent: 3500, acked: 3500, errored: 0, unanswered: 0 },
     errors: { total: 0, byCode: {}, byKind: {} },
     fleet: { lagMsP99: 1, eventLoopDelayMsP99: 1 },
@@ -367,4 +381,183 @@ test("a rate search with the fleet's ceiling: described, and 'not measured' when
   assert.deepEqual(report.fleetCeiling, { largestValid: null, firstInvalid: null, steps: [], detail: 'not measured: no variant ran' });
   assert.deepEqual(logs, []);
   assert.equal(driver.outcome!([]), 'errored');
+});
+
+test('a sockets step: each stop with its exact words, the SLO actuals rounded to 0.01 or n/a', () => {
+  const cfg = { slo: [parseThreshold('fanoutMs.p99 < 250'), parseThreshold('audit.lostAcked == 0')], startConnections: 3000, step: 1500, maxConnections: 6000 };
+  const r = (p99: number, o: Partial<RunRecord> = {}): RunRecord => ({ ...run(p99), audit: { ok: true, lostAcked: 0, phantom: 0 }, ...o }) as RunRecord;
+  const v = newVariantState('v');
+  assert.equal(nextConnections(v, cfg), 3000);
+  assert.equal(nextConnections(v, { ...cfg, maxConnections: 2000 }), 2000);
+  recordStep(v, 3000, r(100), cfg);
+  assert.equal(nextConnections(v, cfg), 4500);
+  assert.deepEqual(v.steps[0], { connections: 3000, status: 'ok', sloPass: true, actual: { 'fanoutMs.p99': 100, 'audit.lostAcked': 0 } });
+  assert.deepEqual([v.largestPassing, v.stoppedAt, v.stoppedBecause, v.detail], [3000, null, null, '']);
+  recordStep(v, 4500, r(250.456, { audit: null }), cfg);
+  assert.equal(nextConnections(v, cfg), null);
+  assert.deepEqual(
+    [v.largestPassing, v.stoppedAt, v.stoppedBecause, v.detail],
+    [3000, 4500, 'slo-broken', 'the SLO broke at 4500 sockets: fanoutMs.p99 < 250 (actual 250.46); audit.lostAcked == 0 (actual n/a)'],
+  );
+  const stop = (o: Partial<RunRecord>): [string | null, string, number | null] => {
+    const x = recordStep(newVariantState('x'), 3000, r(100, o), cfg);
+    return [x.stoppedBecause, x.detail, x.largestPassing];
+  };
+  assert.deepEqual(stop({ status: 'errored', reasons: ['server exited', 'no scrape'] }), [
+    'errored',
+    'the run at 3000 sockets errored: server exited; no scrape',
+    null,
+  ]);
+  assert.deepEqual(stop({ status: 'invalid', reasons: ['lag', 'cpu'] }), [
+    'fleet-invalid',
+    "at 3000 sockets the fleet could not hold its own schedule (lag; cpu): this is the measuring machine's limit, not a measured limit of the server",
+    null,
+  ]);
+  assert.deepEqual(stop({ audit: { ok: false, lostAcked: 2, phantom: 1 } as RunRecord['audit'] }), [
+    'audit-failed',
+    'the audit failed at 3000 sockets (lostAcked 2, phantom 1)',
+    null,
+  ]);
+  const top = recordStep(newVariantState('t'), 6000, r(100), cfg);
+  assert.deepEqual([top.stoppedBecause, top.detail, top.largestPassing], ['max-reached', 'the SLO held up to the maximum asked for, 6000 sockets', 6000]);
+  const past = recordStep(newVariantState('p'), 7000, r(100), cfg);
+  assert.equal(past.stoppedBecause, 'max-reached');
+  // outcomes: every variant passed somewhere; one never did; one interrupted
+  const none = recordStep(newVariantState('n'), 3000, r(300), cfg);
+  const cut = { ...newVariantState('i'), stoppedBecause: 'interrupted' as const, largestPassing: 3000 };
+  const crashed = { ...newVariantState('c'), stoppedBecause: 'errored' as const, largestPassing: 3000 };
+  const rep = (...variants: unknown[]) => ({ variants }) as unknown as CapacityReport;
+  assert.deepEqual(
+    [rep(top, v), rep(top, none), rep(top, cut), rep(none, cut), rep(top, crashed)].map((x) => [capacityOutcome(x), capacityExitCode(x)]),
+    [
+      ['ok', 0],
+      ['failed', 3],
+      ['errored', 1],
+      ['errored', 1],
+      ['errored', 1],
+    ],
+  );
+});
+
+test('a rate step: the exact words of each stop, the next rate after a step, the write errors counted', () => {
+  const cfg = { slo: [parseThreshold('ackMs.p99 < 500')], connections: 1000, startRate: 100, factor: 2, maxRate: 400, maxErrorRate: 0.01 };
+  const r = (p99: number, o: Partial<RunRecord> = {}): RunRecord => ({ ...run(p99), ...o }) as RunRecord;
+  const v = newVariantState('v');
+  assert.equal(nextRate(v, cfg), 100);
+  recordRateStep(v, 100, r(100), cfg);
+  assert.equal(nextRate(v, cfg), 200);
+  recordRateStep(v, 200, r(Number.NaN), cfg);
+  assert.deepEqual(
+    [v.largestPassing, v.stoppedAt, v.stoppedBecause, v.detail],
+    [100, 200, 'slo-broken', 'the SLO broke at 200 updates/s: ackMs.p99 < 500 (actual n/a)'],
+  );
+  assert.equal(nextRate(v, cfg), null);
+  // a step of the sockets axis in a report read as rate: its connections stand for the rate
+  assert.equal(nextRate({ ...newVariantState('s'), steps: [{ connections: 150, status: 'ok', sloPass: true, actual: {} }] }, cfg), 200);
+  assert.equal(nextRate({ ...newVariantState('s'), steps: [{ connections: 400, status: 'ok', sloPass: true, actual: {} }] }, cfg), null);
+  const stop = (o: Partial<RunRecord>, p99 = 100): [string | null, string] => {
+    const x = recordRateStep(newVariantState('x'), 100, r(p99, o), cfg);
+    return [x.stoppedBecause, x.detail];
+  };
+  assert.deepEqual(stop({ status: 'errored', reasons: ['server exited', 'no scrape'] }), [
+    'errored',
+    'the run at 100 updates/s errored: server exited; no scrape',
+  ]);
+  // the fleet fell behind, with errors at the allowed share and the SLO held: nothing else named
+  assert.deepEqual(stop({ status: 'invalid', reasons: ['lag'], errors: { total: 35, byCode: { OVERLOADED: 35 }, byKind: {} } }), [
+    'fleet-invalid',
+    "at 100 updates/s the fleet could not hold its own schedule (lag): this is the measuring machine's limit, not a measured limit of the server",
+  ]);
+  // 36 of 3500 = 1.03 %, over 1 %: named with each write error code, in order
+  assert.deepEqual(stop({ errors: { total: 41, byCode: { WRITE_FAILED: 1, BUSY_EXHAUSTED: 20, OVERLOADED: 15, BAD_MESSAGE: 5 }, byKind: {} } }), [
+    'errors',
+    'at 100 updates/s, 1.03 % of 3500 updates sent answered with an error (BUSY_EXHAUSTED 20, OVERLOADED 15, WRITE_FAILED 1): more than the 1 % allowed',
+  ]);
+  assert.equal(writeErrorRate({ errors: { total: 3, byCode: { BAD_MESSAGE: 3 }, byKind: {} }, updates: { sent: 0, acked: 0, errored: 0, unanswered: 0 } }), 0);
+  assert.equal(writeErrorRate({ errors: { total: 7, byCode: { OVERLOADED: 7 }, byKind: {} }, updates: { sent: 0, acked: 0, errored: 0, unanswered: 0 } }), 0);
+  assert.equal(
+    writeErrorRate({ errors: { total: 7, byCode: { OVERLOADED: 7 }, byKind: {} }, updates: { sent: 700, acked: 0, errored: 0, unanswered: 0 } }),
+    0.01,
+  );
+  // a step's signals with nothing sent, no server figures and no updates received
+  const empty = r(100, { window: { warmupSec: 0, durationSec: 0, startedAtIso: '', wallSec: 0 } });
+  (empty.server as { updatesReceived: number | null }).updatesReceived = 0;
+  (empty.server as { busyHits: number | null }).busyHits = null;
+  const sig = stepSignals(empty, 100);
+  assert.deepEqual([sig.sentRate, sig.busyPerUpdate, sig.retriesPerUpdate, sig.commitMsP99, sig.eventLoopDelayMsMax], [0, null, null, null, 1]);
+  (empty.server as { updatesReceived: number | null }).updatesReceived = 3;
+  (empty.server as { retries: number | null }).retries = 1;
+  const sig3 = stepSignals(empty, 100);
+  assert.deepEqual([sig3.retriesPerUpdate, sig3.busyPerUpdate, sig3.flushIntervalMs], [0.3333, null, null]);
+});
+
+test('a rate step with two SLOs: one failing is enough, each failure and each reason named', () => {
+  const cfg = {
+    slo: [parseThreshold('ackMs.p99 < 500'), parseThreshold('fanoutMs.p99 < 50'), parseThreshold('connectMs.p99 < 1')],
+    connections: 1000,
+    startRate: 100,
+    factor: 2,
+    maxRate: 400,
+    maxErrorRate: 0.01,
+  };
+  const v = recordRateStep(newVariantState('v'), 100, run(100), cfg);
+  assert.deepEqual(
+    [v.stoppedBecause, v.detail],
+    ['slo-broken', 'the SLO broke at 100 updates/s: fanoutMs.p99 < 50 (actual 100); connectMs.p99 < 1 (actual n/a)'],
+  );
+  assert.deepEqual(v.steps[0]!.actual, { 'ackMs.p99': 100, 'fanoutMs.p99': 100, 'connectMs.p99': null });
+  assert.equal(v.steps[0]!.sloPass, false);
+  const inv = recordRateStep(
+    newVariantState('i'),
+    100,
+    { ...run(100), status: 'invalid', reasons: ['lag', 'cpu'], errors: { total: 36, byCode: { OVERLOADED: 36 }, byKind: {} } } as RunRecord,
+    cfg,
+  );
+  assert.equal(
+    inv.detail,
+    "at 100 updates/s the fleet could not hold its own schedule (lag; cpu): this is the measuring machine's limit, not a measured limit of the server; the server also had 1.03 % of 3500 updates sent answered with an error (OVERLOADED 36); the SLO was also broken: fanoutMs.p99 < 50 (actual 100); connectMs.p99 < 1 (actual n/a)",
+  );
+});
+
+test("the fleet's ceiling: the highest rate run, and each detail in words", () => {
+  const steps = (...rates: Array<number | undefined>) =>
+    ({
+      ...newVariantState('x'),
+      steps: rates.map((rate) => ({ connections: 1000, status: 'ok', sloPass: true, actual: {}, ...(rate === undefined ? {} : { rate }) })),
+    }) as CapacityVariant;
+  assert.equal(ceilingNeededUpTo([steps(undefined)]), null, 'a sockets search has no rate');
+  assert.equal(ceilingNeededUpTo([]), null);
+  assert.equal(ceilingNeededUpTo([steps(100, 300, 200), steps(undefined, 250)]), 300);
+  assert.equal(ceilingNeededUpTo([steps(undefined, 100), steps(400)]), 400);
+  assert.deepEqual(newFleetCeiling(), { largestValid: null, firstInvalid: null, steps: [], detail: '' });
+  const sink = (status: 'ok' | 'invalid' | 'errored', reasons: string[] = []) => ({
+    status,
+    reasons,
+    sentRate: 1,
+    lagMsP99: 1,
+    eventLoopDelayMsP99: 1,
+    cpuPctMax: 1,
+    ackP99Ms: 1,
+  });
+  const c = newFleetCeiling();
+  recordCeilingStep(c, 100, sink('ok'), 400);
+  recordCeilingStep(c, 50, sink('ok'), 400);
+  assert.equal(c.largestValid, 100, 'the largest rate held, not the last');
+  recordCeilingStep(c, 400, sink('invalid'), 400);
+  recordCeilingStep(c, 300, sink('invalid'), 400);
+  recordCeilingStep(c, 350, sink('invalid'), 400);
+  assert.equal(c.firstInvalid, 300, 'the smallest rate not held');
+  assert.equal(
+    c.detail,
+    "against a no-op sink the fleet could not hold 300 updates/s; it held 100: a knee at or above 300 updates/s is the fleet's (the measuring machine's) limit, not the server's",
+  );
+  const none = newFleetCeiling();
+  recordCeilingStep(none, 400, sink('invalid'), 400);
+  recordCeilingStep(none, 200, sink('invalid'), 400);
+  assert.deepEqual([none.largestValid, none.firstInvalid], [null, 200]);
+  assert.equal(none.detail, "against a no-op sink the fleet held none of the rates tried (down to 200 updates/s): every knee here may be the fleet's limit");
+  const err = newFleetCeiling();
+  recordCeilingStep(err, 400, sink('errored', ['sink exited', 'no port']), 400);
+  assert.equal(err.detail, "not measured: the fleet's run against the sink at 400 updates/s errored (sink exited; no port)");
+  assert.deepEqual([err.largestValid, err.firstInvalid, err.steps.length], [null, null, 1]);
 });
