@@ -158,6 +158,27 @@ export const FleetCostSchema = z.object({
 });
 export type FleetCost = z.infer<typeof FleetCostSchema>;
 
+/**
+ * The workers' CPU per received frame over the measured seconds only, µs: the sum of `fleetCpuPct` / 100
+ * over the seconds from `window.measuredT.from` to `.to` (inclusive) divided by the frames (broadcasts,
+ * acks, error frames) that arrived in those seconds. This is the steady cost of receiving. It leaves out the
+ * connect phase (one handshake per socket: at 30k sockets that alone adds tens of µs to every frame of a
+ * 40 s stage), warm-up and drain, and the coordinator, all of which `fleet.cpuSec / framesReceived` holds.
+ * null without a measured window or without frames in it.
+ */
+export function fleetCpuUsPerFrameMeasured(r: { timeseries: readonly TimePoint[]; window?: FleetWindow | undefined }): number | null {
+  const m = r.window?.measuredT;
+  if (!m) return null;
+  let cpuSec = 0;
+  let frames = 0;
+  for (const s of r.timeseries) {
+    if (s.t < m.from || s.t > m.to) continue;
+    cpuSec += s.fleetCpuPct / 100;
+    frames += s.delivered + s.acked + s.errors;
+  }
+  return frames > 0 ? (cpuSec * 1e6) / frames : null;
+}
+
 /** One threshold checked against a result: `actual` null when the metric had no value (a failure). */
 export const ThresholdOutcomeSchema = z.object({ expr: z.string(), metric: z.string(), op: z.string(), limit: num, actual: num.nullable(), pass: z.boolean() });
 export type ThresholdOutcome = z.infer<typeof ThresholdOutcomeSchema>;

@@ -22,6 +22,23 @@ export type VariantKind = (typeof VARIANT_KINDS)[number];
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
+/**
+ * Node flags of the shard processes with `shards` >= 2, space-separated (not set: the primary's own).
+ * The runner sets it: the shards get the variant's (or the run's) server flags, and the primary, which
+ * only routes handshakes and holds no socket once handed over, runs with SHARD_PRIMARY_NODE_FLAGS.
+ */
+const SHARD_NODE_FLAGS = z
+  .string()
+  .regex(/^\s*--[\w-]+(=\S*)?(\s+--[\w-]+(=\S*)?)*\s*$/, 'must be Node flags separated by spaces, like "--max-semi-space-size=16"')
+  .optional();
+
+/**
+ * Node flags of a sharded server's primary (runner/server-process.ts): a young generation of its own
+ * size, because the variant's (up to 64 MB a semi-space) made the primary, which holds no socket after
+ * the handoff, grow to 240-290 MB RSS at 20-30k sockets (fleet-cost, 2026-12-01).
+ */
+export const SHARD_PRIMARY_NODE_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=4096'];
+
 /** Options of the sockets, the same for every kind. */
 const SOCKET_OPTIONS = {
   /** ws maxPayload, bytes: larger frames are closed by the transport with 1009 (default 64 KiB, at least MAX_FRAME_BYTES). */
@@ -50,6 +67,7 @@ export const BATCHED_OPTIONS = {
   shards: int(1, 64).default(1),
   /** Seqs leased per board ahead of the broadcasts, so a seq is never reused after a crash (default 1000; a crash skips up to this many). */
   seqLeaseBlock: int(2, 1_000_000_000).default(1000),
+  shardNodeFlags: SHARD_NODE_FLAGS,
   ...SOCKET_OPTIONS,
 };
 export const BatchedOptionsSchema = z.strictObject(BATCHED_OPTIONS);
@@ -102,6 +120,7 @@ export type PerRequestSet = z.output<z.ZodObject<SetShape<typeof PER_REQUEST_OPT
 export const FLOOR_OPTIONS = {
   /** Processes holding sockets (default 1); N >= 2: a primary hands each socket to its board's shard, as batched does. */
   shards: BATCHED_OPTIONS.shards,
+  shardNodeFlags: SHARD_NODE_FLAGS,
   maxPayloadBytes: SOCKET_OPTIONS.maxPayloadBytes,
   maxBufferedBytes: SOCKET_OPTIONS.maxBufferedBytes,
 };

@@ -3,6 +3,7 @@
  * direction. Ids are dotted like threshold metrics (`fanout.p99Ms`). One place, so the table, the
  * gate and the exported JSON always agree on what a name means.
  */
+import { fleetCpuUsPerFrameMeasured } from '../model/fleet-result.js';
 import type { RunRecord } from '../model/result.js';
 import type { Unit } from './format.js';
 
@@ -158,6 +159,17 @@ export const M = {
     // The whole fleet's CPU (workers and coordinator, the whole run) over every frame its sockets received.
     get: (r) => (r.fleet.framesReceived ? (r.fleet.cpuSec * 1000) / r.fleet.framesReceived : null),
   } as MetricDef,
+  fleetCpuPerFrameMeasured: {
+    id: 'fleet.cpuMsPerFrameMeasured',
+    label: 'fleet CPU per received frame, measured seconds',
+    unit: 'ms',
+    better: null,
+    // The workers' CPU over the measured seconds only, over the frames that arrived in them (no connect phase, no coordinator).
+    get: (r) => {
+      const us = fleetCpuUsPerFrameMeasured(r);
+      return us === null ? null : us / 1000;
+    },
+  } as MetricDef,
   kernelTcp: { id: 'kernel.tcpMemBytesMax', label: 'kernel TCP memory max', unit: 'bytes', better: 'lower', get: (r) => kernelTcpMax(r) } as MetricDef,
   kernelTcpPerSocket: {
     id: 'kernel.tcpMemBytesPerSocket',
@@ -232,7 +244,8 @@ export const MEMORY_ROWS: TableRow[] = [
   { heading: 'Fleet (load generator, same machine)' },
   { metric: as(M.fleetRss, 'RSS peak') },
   { metric: as(M.fleetRssPerSocket, 'RSS peak ÷ sockets') },
-  { metric: as(M.fleetCpuPerFrame, 'CPU per received frame', { ratio: false }) },
+  { metric: as(M.fleetCpuPerFrame, 'CPU per received frame (whole run, coordinator and connect phase included)', { ratio: false }) },
+  { metric: as(M.fleetCpuPerFrameMeasured, 'CPU per received frame (measured seconds, workers)', { ratio: false }) },
   { heading: 'Kernel TCP memory (whole machine)' },
   { metric: as(M.kernelTcp, 'peak') },
   { metric: as(M.kernelTcpPerSocket, 'peak ÷ sockets') },

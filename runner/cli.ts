@@ -19,7 +19,7 @@ interface CommandEntry {
 
 const COMMANDS: Record<string, CommandEntry> = {
   seed: { summary: 'create a fresh seeded SQLite database', load: () => import('./commands/seed.js') },
-  serve: { summary: 'serve a database with a server variant (batched | per-request)', load: () => import('./commands/serve.js') },
+  serve: { summary: 'serve a database with a server variant (batched | per-request | floor)', load: () => import('./commands/serve.js') },
   conformance: { summary: "play protocol v1's rules against any server", load: () => import('./commands/conformance.js') },
   fleet: { summary: 'run the client fleet against any v1 server and write its JSON', load: () => import('./commands/fleet.js') },
   merge: { summary: "merge the results of a fleet's segments (fleet --segment I/N) from several hosts", load: () => import('./commands/merge.js') },

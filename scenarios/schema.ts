@@ -220,7 +220,7 @@ export const ScenarioSchema = z
         workers: F.workers,
         /** Seconds to wait after the last scheduled send for acks and broadcasts (default 5). */
         drainSec: F.drainSec.unwrap().optional(),
-        /** Node flags of the fleet's workers (default --max-semi-space-size=64). */
+        /** Node flags of the fleet's workers (default --max-semi-space-size=16). */
         nodeFlags: F.nodeFlags.unwrap().optional(),
         /** Bounds of the fleet's saturation guard; a run past one is `invalid`. Defaults: 50 ms, 90 %, 3 s, 50 ms. */
         guard: setSchema(GUARD_OPTIONS).optional(),

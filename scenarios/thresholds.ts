@@ -2,7 +2,7 @@
  * Thresholds: `'fanoutMs.p99 < 250'`, `'audit.lostAcked == 0'`. Pure: parsing, the registry of
  * metric ids (dotted, units in the names) and evaluation against one run record.
  */
-import type { FleetResult } from '../model/fleet-result.js';
+import { type FleetResult, fleetCpuUsPerFrameMeasured } from '../model/fleet-result.js';
 import type { RunRecord, ThresholdOutcome } from '../model/result.js';
 
 export const THRESHOLD_OPS = ['<', '<=', '>', '>=', '==', '!='] as const;
@@ -18,7 +18,7 @@ export interface ParsedThreshold {
 type Getter = (r: RunRecord) => number | null | undefined;
 
 /** What a fleet result holds (and a run record too): the part of a run `wami-bench fleet` measures alone. */
-export type FleetView = Pick<FleetResult, 'latency' | 'sockets' | 'delivery' | 'updates' | 'errors' | 'fleet'>;
+export type FleetView = Pick<FleetResult, 'latency' | 'sockets' | 'delivery' | 'updates' | 'errors' | 'fleet' | 'timeseries' | 'window'>;
 type FleetGetter = (r: FleetView) => number | null | undefined;
 
 const LATENCY = ['connectMs', 'ackMs', 'fanoutMs'] as const;
@@ -48,6 +48,8 @@ export const FLEET_METRICS: ReadonlyMap<string, FleetGetter> = (() => {
   // the fleet's own cost (the fleet-cost scenario): RSS per socket reached, CPU per received frame (µs)
   m.set('fleet.rssBytesPerSocket', (r) => (r.sockets.reached > 0 ? r.fleet.rssBytesMax / r.sockets.reached : null));
   m.set('fleet.cpuUsPerFrame', (r) => (r.fleet.framesReceived ? (r.fleet.cpuSec * 1e6) / r.fleet.framesReceived : null));
+  // the same over the measured seconds only (workers; no connect phase, warm-up, drain or coordinator)
+  m.set('fleet.cpuUsPerFrameMeasured', (r) => fleetCpuUsPerFrameMeasured(r));
   return m;
 })();
 

@@ -251,7 +251,7 @@ test('options: defaults and errors that name the flag', () => {
   const r = resolveFleetOptions({ url: 'ws://127.0.0.1:9', connections: 30_000, perBoard: 30, updatesPerUserPerMin: 1, durationSec: 60 }, 2);
   assert.equal(r.workers, 2);
   assert.equal(r.sourceAddresses.length, 4);
-  assert.deepEqual(r.nodeFlags, ['--max-semi-space-size=64']);
+  assert.deepEqual(r.nodeFlags, ['--max-semi-space-size=16']);
   assert.equal(r.url, 'ws://127.0.0.1:9/ws');
   assert.equal(r.warmupSec, 5);
   assert.equal(r.drainSec, 5);

@@ -54,7 +54,7 @@ function assertClean(r: FleetResult, asked: number): void {
   assert.ok(r.latency.connectMs.count === asked);
   assert.ok(r.latency.ackMs.p50 <= r.latency.ackMs.p99 && r.latency.ackMs.p99 <= r.latency.ackMs.max);
   assert.ok(r.latency.ackMs.histogram.length > 0);
-  assert.deepEqual(r.fleet.nodeFlags, ['--max-semi-space-size=64']);
+  assert.deepEqual(r.fleet.nodeFlags, ['--max-semi-space-size=16']);
   assert.ok(r.fleet.workers >= 2);
   assert.ok(r.fleet.cpuSec > 0 && r.fleet.rssBytesMax > 0);
   assert.ok(r.timeseries.length >= 4);

@@ -363,3 +363,44 @@ describe('batched --shards 2: stop and failure', () => {
     }
   });
 });
+
+test('run-started sharded server: the primary runs with its own small young generation, the shards with the run flags', async () => {
+  const { startServerProcess, descendantPids } = await import('../runner/server-process.js');
+  const { SHARD_PRIMARY_NODE_FLAGS } = await import('../model/variants.js');
+  const dir = mkdtempSync(join(tmpdir(), 'wami-shardflags-'));
+  const db = join(dir, 'x.db');
+  seedDatabase(db, { boards: 2, cardsPerBoard: 5 });
+  const run = ['--max-semi-space-size=12', '--max-old-space-size=1024'];
+  const srv = await startServerProcess({ variant: { kind: 'batched', options: { shards: 2 } }, db, nodeFlags: run });
+  try {
+    const argvOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const primary = argvOf(srv.pid);
+    assert.deepEqual(primary.slice(1, 1 + SHARD_PRIMARY_NODE_FLAGS.length), ['--max-semi-space-size=8', '--max-old-space-size=4096']);
+    assert.ok(primary.includes('--shard-node-flags=--max-semi-space-size=12 --max-old-space-size=1024'), primary.join(' '));
+    // the shards are ready once the primary listens: both are its children, forked with the run's flags
+    const shards = descendantPids(srv.pid)
+      .map(argvOf)
+      .filter((a) => a.some((x) => x.endsWith('shard.js')));
+    assert.equal(shards.length, 2);
+    for (const a of shards) assert.deepEqual(a.slice(1, 3), run);
+  } finally {
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('serve --shard-node-flags: a value that is not Node flags is refused with exit 2 and a message naming the flag', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wami-shardflags-'));
+  const db = join(dir, 'x.db');
+  seedDatabase(db, { boards: 2, cardsPerBoard: 5 });
+  const child = spawn(process.execPath, [CLI, 'serve', 'batched', '--db', db, '--port', '0', '--shards', '2', '--shard-node-flags', 'max-semi-space-size=8'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(code, 2, err);
+  assert.match(err, /shard-node-flags|shardNodeFlags/);
+  assert.match(err, /Node flags/);
+});

@@ -52,7 +52,7 @@ const GATHER_TIMEOUT_MS = 2000;
 /** Longest wait for a shard to flush and exit on stop before it is killed. */
 const STOP_TIMEOUT_MS = 30_000;
 /**
- * Sockets waiting in the primary for their shard, all shards together, past which upgrades are
+ * Sockets waiting in the primary for their shard, all shards together (one budget), past which upgrades are
  * answered 503 at once: each holds a descriptor of the primary, which must stay under its own
  * 20,000 (an accept() failing with EMFILE would refuse connections blindly).
  */
@@ -109,7 +109,7 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
   for (let i = 0; i < n; i++) {
     const config = { ...k, opts: { ...opts }, shard: i, shards: n } as ShardConfig;
     const child = fork(SHARD_MAIN, [], {
-      execArgv: process.execArgv,
+      execArgv: opts.shardNodeFlags !== undefined ? opts.shardNodeFlags.trim().split(/\s+/) : process.execArgv,
       env: { ...process.env, [SHARD_CONFIG_ENV]: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -188,7 +188,11 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
     const s = shards[shardOf(board, n)];
     if (sup.isStopping || !s || s.sup.dead || !s.sup.child.connected)
       return rejectUpgrade(socket, 503, sup.isStopping ? 'server is shutting down' : 'shard unavailable');
-    if (s.queue.length - s.qHead >= MAX_WAITING_HANDOFFS / n) return rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
+    // One budget for all shards (the primary's descriptors are one pool): a shard that falls behind
+    // for a while may use what the others do not, instead of refusing at its 1/n share.
+    let waiting = 0;
+    for (const x of shards) waiting += x.queue.length - x.qHead;
+    if (waiting >= MAX_WAITING_HANDOFFS) return rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
     const sock = socket as Socket;
     // Paused: whatever arrives stays in the socket's buffer (sent along with the head), and an
     // EOF from a client that gave up is still seen while it waits.
