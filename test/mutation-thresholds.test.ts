@@ -41,6 +41,14 @@ function record(): RunRecord {
     delivery: { expected: 1000, received: 990, missing: 10, duplicate: 11, outOfOrder: 12, phantom: 13 },
     updates: { sent: 500, acked: 480, errored: 14, unanswered: 6 },
     errors: { total: 15, byCode: { BAD_MESSAGE: 1, UNKNOWN_CARD: 2, OVERLOADED: 3, BUSY_EXHAUSTED: 4, WRITE_FAILED: 5 }, byKind: {} },
+    // measured seconds t 2..3: CPU 0.5 + 1.5 s over 5000 + 3000 frames (t 1 and t 4 are outside)
+    window: { warmupSec: 1, durationSec: 2, startedAtIso: '', wallSec: 5, measuredT: { from: 2, to: 3 } },
+    timeseries: [
+      { t: 1, fleetCpuPct: 90, delivered: 1000, acked: 0, errors: 0 },
+      { t: 2, fleetCpuPct: 50, delivered: 4000, acked: 900, errors: 100 },
+      { t: 3, fleetCpuPct: 150, delivered: 2900, acked: 100, errors: 0 },
+      { t: 4, fleetCpuPct: 90, delivered: 1000, acked: 0, errors: 0 },
+    ],
     fleet: { workers: 2, nodeFlags: [], cpuSec: 12.5, framesReceived: 250_000, rssBytesMax: 196_000, lagMsP99: 7.5, eventLoopDelayMsP99: 1, cpuPctMax: 50 },
     audit: {
       lostAcked: 21,
@@ -122,6 +130,8 @@ const EXPECTED: Array<[string, number]> = [
   // 196000 B / 98 sockets; 12.5 s * 1e6 / 250000 frames
   ['fleet.rssBytesPerSocket', 2000],
   ['fleet.cpuUsPerFrame', 50],
+  // 2 s of CPU * 1e6 / 8000 frames
+  ['fleet.cpuUsPerFrameMeasured', 250],
 ];
 const EXPECTED_RUN_ONLY: Array<[string, number]> = [
   ['audit.lostAcked', 21],
@@ -179,6 +189,8 @@ test('metrics with nothing to read: null (or 0 for an error code never seen)', (
   run.errors.byCode = {};
   assert.equal(METRICS.get('fleet.rssBytesPerSocket')!(run), null);
   assert.equal(METRICS.get('fleet.cpuUsPerFrame')!(run), null);
+  delete run.window.measuredT;
+  assert.equal(METRICS.get('fleet.cpuUsPerFrameMeasured')!(run), null);
   for (const code of ['BAD_MESSAGE', 'UNKNOWN_CARD', 'OVERLOADED', 'BUSY_EXHAUSTED', 'WRITE_FAILED']) {
     assert.equal(METRICS.get(`errors.byCode.${code}`)!(run), 0, code);
   }
