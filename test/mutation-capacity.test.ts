@@ -561,3 +561,22 @@ test("the fleet's ceiling: the highest rate run, and each detail in words", () =
   assert.equal(err.detail, "not measured: the fleet's run against the sink at 400 updates/s errored (sink exited; no port)");
   assert.deepEqual([err.largestValid, err.firstInvalid, err.steps.length], [null, null, 1]);
 });
+
+test('the last gaps the mutation run left: one SLO of two failing a sockets step, two SLOs described, two bad options, boards for a rate search, unreadable batched flags', () => {
+  const cfg = { slo: [parseThreshold('fanoutMs.p99 < 250'), parseThreshold('ackMs.p99 < 50')], startConnections: 3000, step: 1500, maxConnections: 6000 };
+  const v = recordStep(newVariantState('v'), 3000, run(100), cfg);
+  assert.equal(v.detail, 'the SLO broke at 3000 sockets: ackMs.p99 < 50 (actual 100)');
+  const { driver } = capacitySession(scenario(), { slo: ['fanoutMs.p99 < 250', 'ackMs.p99 < 500'], maxConnections: 5000, step: 2000, durationSec: 10 });
+  assert.equal(
+    driver.describe,
+    'capacity search, SLO fanoutMs.p99 < 250 and ackMs.p99 < 500, 2000 → 5000 sockets in steps of 2000 (at most 6 runs, at most 3m10s)',
+  );
+  assert.match(
+    usage(() => capacitySession(scenario(), { slo: ['fanoutMs.p99 < 250'], step: 0, maxErrorRate: 2 })),
+    /^UsageError: --step: [^;]+; --max-error-rate: [^;]+$/,
+  );
+  // 2000 sockets at 20 a board: 100 boards, more than the scenario's 50
+  assert.equal(capacitySession(scenario(), { slo: ['ackMs.p99 < 500'], axis: 'rate', connections: 2000, maxRate: 400 }).scenario.seed.boards, 100);
+  const bad = { ...run(100), variantKind: 'batched', variantFlags: ['--no-such-flag', '1'] } as RunRecord;
+  assert.equal(stepSignals(bad, 100).flushIntervalMs, null);
+});
