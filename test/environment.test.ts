@@ -1,9 +1,29 @@
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { captureEnvironment, findProjectRoot, gitState, packageVersions, parseFdLimits, parsePortRange, parsePrettyName } from '../runner/environment.js';
+import Database from 'better-sqlite3';
+import {
+  captureEnvironment,
+  findProjectRoot,
+  gitState,
+  packageVersions,
+  parseFdLimits,
+  parsePortRange,
+  parsePrettyName,
+  RECORDED_PACKAGES,
+} from '../runner/environment.js';
+
+/** A package's version read straight from its package.json under the project root. */
+const installed = (root: string, name: string): string =>
+  (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+/** The shell's own view of this process's descriptor limits (inherited by the child), null for unlimited. */
+const shellLimit = (flag: '-Sn' | '-Hn'): number | null => {
+  const v = execFileSync('sh', ['-c', `ulimit ${flag}`], { encoding: 'utf8' }).trim();
+  return v === 'unlimited' ? null : Number(v);
+};
 
 describe('environment parsers (pure)', () => {
   test('fd limits from /proc/self/limits', () => {
@@ -27,40 +47,56 @@ Max locked memory         8388608              8388608              bytes
 describe('captureEnvironment', () => {
   test('every field present and typed', () => {
     const env = captureEnvironment({ serverNodeFlags: ['--max-semi-space-size=64'], fleetNodeFlags: [], pinned: false });
-    assert.equal(typeof env.cpuModel, 'string');
-    assert.ok(env.cpuModel.length > 0);
-    assert.ok(Number.isInteger(env.cpuCount) && env.cpuCount >= 1);
-    assert.ok(env.memTotalBytes > 0);
-    assert.match(env.kernel, /\d/);
+    // Each field against the same fact read another way.
+    assert.equal(env.cpuModel, os.cpus()[0]!.model.trim());
+    assert.equal(env.cpuCount, os.cpus().length);
+    assert.equal(env.memTotalBytes, os.totalmem());
+    assert.equal(env.kernel, os.release());
     assert.match(env.os, /^Linux/);
     assert.equal(env.node, process.version);
-    assert.match(env.sqlite, /^3\.\d+\.\d+$/);
-    for (const p of ['wami-bench', 'ws', 'better-sqlite3', 'prom-client', 'hdr-histogram-js', 'typescript']) {
-      assert.match(env.packages[p] ?? '', /^\d+\.\d+\.\d+/, p);
-    }
+    const mem = new Database(':memory:');
+    assert.equal(env.sqlite, mem.prepare('select sqlite_version()').pluck().get());
+    mem.close();
+    const root = findProjectRoot();
+    assert.equal(env.packages['wami-bench'], (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version);
+    for (const p of ['ws', 'better-sqlite3', 'prom-client', 'hdr-histogram-js', 'typescript', 'zod']) assert.equal(env.packages[p], installed(root, p), p);
     // This checkout is a git repository.
-    assert.match(env.git.commit ?? '', /^[0-9a-f]{40}$/);
-    assert.equal(typeof env.git.dirty, 'boolean');
-    assert.ok(env.fdLimit.soft === null || Number.isInteger(env.fdLimit.soft));
-    assert.ok(env.fdLimit.hard === null || Number.isInteger(env.fdLimit.hard));
-    assert.ok(env.fdLimit.soft !== null, 'the soft limit is readable on Linux');
-    assert.ok(env.ephemeralPortRange === null || (env.ephemeralPortRange[0] > 0 && env.ephemeralPortRange[1] >= env.ephemeralPortRange[0]));
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8' });
+    assert.equal(env.git.commit, git('rev-parse', 'HEAD').trim());
+    assert.equal(env.git.dirty, git('status', '--porcelain').trim().length > 0);
+    assert.deepEqual(env.fdLimit, { soft: shellLimit('-Sn'), hard: shellLimit('-Hn') });
+    assert.notEqual(env.fdLimit.soft, null, 'the soft limit is readable on Linux');
+    assert.deepEqual(env.ephemeralPortRange, readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number));
     assert.deepEqual(env.serverNodeFlags, ['--max-semi-space-size=64']);
     assert.deepEqual(env.fleetNodeFlags, []);
     assert.equal(env.pinned, false);
-    assert.ok(env.hostname.length > 0);
+    assert.equal(env.hostname, os.hostname());
     assert.ok(!Number.isNaN(Date.parse(env.startedAtIso)));
-    assert.doesNotThrow(() => JSON.stringify(env));
+    const at = new Date('2026-01-02T03:04:05.678Z');
+    assert.equal(captureEnvironment({ serverNodeFlags: [], fleetNodeFlags: [], pinned: true, startedAt: at }).startedAtIso, '2026-01-02T03:04:05.678Z');
+    // JSON as it is: nothing lost or changed by the round trip into result.json.
+    assert.deepEqual(JSON.parse(JSON.stringify(env)), env);
   });
 
   test('outside a git repository and without node_modules: nulls, never a throw', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wami-env-'));
     try {
       assert.deepEqual(gitState(dir), { commit: null, dirty: null });
+      // A project of its own with every recorded package (fake versions), so no parent directory's
+      // node_modules can answer for it: the versions are exactly these; no better-sqlite3 to load.
+      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'not-wami', version: '1.2.3' }));
+      const fake: Record<string, string> = { 'not-wami': '1.2.3' };
+      RECORDED_PACKAGES.forEach((name, i) => {
+        if (name === 'better-sqlite3') return;
+        mkdirSync(join(dir, 'node_modules', name), { recursive: true });
+        writeFileSync(join(dir, 'node_modules', name, 'package.json'), JSON.stringify({ name, version: `0.0.${i}` }));
+        fake[name] = `0.0.${i}`;
+      });
       const env = captureEnvironment({ serverNodeFlags: [], fleetNodeFlags: [], pinned: true, projectRoot: dir });
       assert.deepEqual(env.git, { commit: null, dirty: null });
-      // tmpdir has no node_modules of its own (a parent directory may, like Node's resolution)
-      assert.equal(typeof env.packages, 'object');
+      const found = { ...env.packages };
+      delete found['better-sqlite3']; // a parent directory's node_modules may hold one (Node's resolution walks up)
+      assert.deepEqual(found, fake);
       assert.equal(env.pinned, true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -70,8 +106,6 @@ describe('captureEnvironment', () => {
   test('project root and package versions', () => {
     const root = findProjectRoot();
     const v = packageVersions(root, ['ws', 'no-such-package-xyz']);
-    assert.ok(v.ws);
-    assert.equal(v['no-such-package-xyz'], undefined);
-    assert.equal(v['wami-bench'], '0.1.0');
+    assert.deepEqual(v, { 'wami-bench': '0.1.0', ws: installed(root, 'ws') });
   });
 });

@@ -132,6 +132,9 @@ test('a frozen server (SIGSTOP 3 s from the start of the measured window): corre
     const pid = srv.child.pid!;
     const STALL_MS = 3000;
     let stallDone: Promise<void> | null = null;
+    // The stall as it happened: the timer that ends it may fire late on a busy machine.
+    let stoppedAt = 0;
+    let stallMs = 0;
     const r = await runFleet(
       {
         url: srv.wsUrl,
@@ -150,9 +153,11 @@ test('a frozen server (SIGSTOP 3 s from the start of the measured window): corre
         onPhase: (p) => {
           if (p !== 'measure') return;
           process.kill(pid, 'SIGSTOP');
+          stoppedAt = performance.now();
           stallDone = new Promise((res) =>
             setTimeout(() => {
               process.kill(pid, 'SIGCONT');
+              stallMs = performance.now() - stoppedAt;
               res();
             }, STALL_MS),
           );
@@ -166,9 +171,13 @@ test('a frozen server (SIGSTOP 3 s from the start of the measured window): corre
     assert.ok(r.latency.ackMs.max >= STALL_MS, `corrected ackMs.max ${r.latency.ackMs.max}`);
     assert.ok(r.latency.ackMs.uncorrected.max >= STALL_MS, `uncorrected ackMs.max ${r.latency.ackMs.uncorrected.max}`);
     // A 3 s stall holds a whole second that starts at least 1 s after the stop: the fleet sent in it
-    // (open loop: it does not wait for the server) and nothing was acked.
+    // (open loop: it does not wait for the server) and nothing was acked. At most the seconds the
+    // stall touched, plus the one in which the first acks after it came.
     const frozen = r.timeseries.filter((p) => p.sent > 0 && p.acked === 0);
-    assert.ok(frozen.length >= 1 && frozen.length <= 3, `seconds with sends and no ack: ${JSON.stringify(r.timeseries.map((p) => [p.t, p.sent, p.acked]))}`);
+    assert.ok(
+      frozen.length >= 1 && frozen.length <= Math.ceil(stallMs / 1000) + 1,
+      `stall ${Math.round(stallMs)} ms; seconds with sends and no ack: ${JSON.stringify(r.timeseries.map((p) => [p.t, p.sent, p.acked]))}`,
+    );
     // After SIGCONT everything arrives.
     assert.equal(r.updates.acked, r.updates.sent);
     assert.equal(r.delivery.missing, 0);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { parseProcStat, parseSmapsRollupPssBytes, parseSockstatTcpMemPages, readKernelTcpMemBytes, treePids, type ProcStat } from '../runner/proc.js';
@@ -37,8 +37,11 @@ describe('/proc parsers (pure)', () => {
     const sockstat = 'sockets: used 123\nTCP: inuse 5 orphan 0 tw 2 alloc 7 mem 42\nUDP: inuse 1 mem 3\n';
     assert.equal(parseSockstatTcpMemPages(sockstat), 42);
     assert.equal(parseSockstatTcpMemPages('UDP: inuse 1 mem 3\n'), null);
+    // Live, so its value moves: on Linux it is read (not null) and is whole pages of the page size.
     const live = readKernelTcpMemBytes();
-    assert.ok(live === null || (Number.isSafeInteger(live) && live >= 0));
+    const page = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim());
+    assert.ok(live !== null && Number.isSafeInteger(live) && live >= 0, String(live));
+    assert.equal(live % page, 0, `${live} bytes is not whole ${page}-byte pages`);
   });
 
   test('treePids walks descendants of every root, ignoring unknown roots', () => {
