@@ -31,8 +31,10 @@ export default {
     // retry policy (per-request) and the seq lease arithmetic (batched)
     'servers/per-request/retry-policy.ts',
     'servers/batched/lease.ts',
-    // capacity stepping and its thresholds
+    // capacity stepping (sockets and rate axes, the search's options) and its thresholds
     'runner/capacity.ts',
+    'runner/capacity-rate.ts',
+    'model/capacity-search.ts',
     'scenarios/thresholds.ts',
     // verdict, decision, compare and its noise bands
     'report/verdict.ts',
@@ -52,11 +54,16 @@ export default {
       'dist/test/server-logic.test.js',
       'dist/test/lease.test.js',
       'dist/test/capacity.test.js',
+      'dist/test/capacity-rate.test.js',
       'dist/test/thresholds.test.js',
       'dist/test/decision.test.js',
       'dist/test/compare-logic.test.js',
       'dist/test/fault-loss.test.js',
       'dist/test/golden.test.js',
+      // written to kill the survivors of the first full measurement (issue 17)
+      'dist/test/mutation-thresholds.test.js',
+      'dist/test/mutation-fault-loss.test.js',
+      'dist/test/mutation-capacity.test.js',
     ],
     nodeArgs: ['--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
   },
@@ -68,9 +75,12 @@ export default {
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   incremental: false,
-  // break: null until the survivors are killed: the first 4 modules measured scored 60.5 % (target 80 %),
-  // the other 16 are not measured yet; a gate that is red from day one gates nothing.
-  thresholds: { high: 90, low: 80, break: null },
+  // Target 80 %. Measured (shared machine, issue 17 session 3): 7 of the 22 modules at 94.3 % (thresholds
+  // 98.3, fault-loss 97.6, capacity 90.0, capacity-rate 97.7, capacity-search 100, retry-policy 84.1,
+  // lease 87.0); the other 15 not measured yet (a whole run is over an hour on 2 shared cores). Until a
+  // whole run gives the score, break is a floor that stops a collapse without failing on modules nobody
+  // measured: raise it to that score rounded down (80 or more once the survivors there are killed).
+  thresholds: { high: 90, low: 80, break: 60 },
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };

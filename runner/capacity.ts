@@ -261,8 +261,8 @@ export function capacitySession(s: Scenario, search: CapacitySearch): { scenario
     const connections = q.connections ?? s.stages[0]!.connections;
     if (connections < s.users.perBoard) throw new UsageError(`--connections ${connections} is fewer than the scenario's users.perBoard (${s.users.perBoard})`);
     const scenarioRate = Math.round((connections * (s.stages[0]!.updatesPerUserPerMin ?? s.load.updatesPerUserPerMin)) / 60);
+    // never above the maximum: a start the caller gave is checked by CapacitySearchSchema, the scenario's own is capped here
     const startRate = q.startRate ?? Math.max(1, Math.min(scenarioRate, q.maxRate));
-    if (startRate > q.maxRate) throw new UsageError(`--start-rate (${startRate}) must not be above --max-rate (${q.maxRate})`);
     const cfg: RateConfig = { slo, connections, startRate, factor: q.rateFactor, maxRate: q.maxRate, maxErrorRate: q.maxErrorRate };
     const plan = ratePlan(cfg, durationSec);
     const top = perUserRate(q.maxRate, connections);

@@ -45,9 +45,12 @@ const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 /** The index of the fault that owns an event at `ms` (undefined time: the last fault). */
 export function faultOwning(starts: readonly number[], ms: number | null | undefined): number {
   if (starts.length === 0) return -1;
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return starts.length - 1;
+  // null, undefined, NaN and ±Infinity are no time: Number.isFinite is false for each
+  if (!Number.isFinite(ms)) return starts.length - 1;
+  const t = ms as number;
   let i = 0;
-  while (i + 1 < starts.length && ms >= starts[i + 1]! - FAULT_LEAD_MS) i++;
+  // past the last start there is no next one: the comparison with Infinity ends the walk
+  while (t >= (starts[i + 1] ?? Number.POSITIVE_INFINITY) - FAULT_LEAD_MS) i++;
   return i;
 }
 
