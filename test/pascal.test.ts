@@ -39,8 +39,25 @@ function runCli(args: string[]): Promise<{ code: number | null; out: string }> {
 }
 
 /** A raw ws client for the transport checks (close codes, fragments, pings). */
+/** A wait on the server that fails, naming what it waited for, instead of hanging the suite (30 s). */
+function bounded<T>(what: string, start: (res: (v: T) => void, rej: (e: Error) => void) => void, ms = 30_000): Promise<T> {
+  return new Promise<T>((res, rej) => {
+    const t = setTimeout(() => rej(new Error(`no ${what} within ${ms / 1000} s`)), ms);
+    start(
+      (v) => {
+        clearTimeout(t);
+        res(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        rej(e);
+      },
+    );
+  });
+}
+
 function rawWs(url: string): Promise<WebSocket> {
-  return new Promise((res, rej) => {
+  return bounded('WebSocket open', (res, rej) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     ws.once('open', () => res(ws));
     ws.once('error', rej);
@@ -48,11 +65,11 @@ function rawWs(url: string): Promise<WebSocket> {
 }
 
 function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
-  return new Promise((res) => ws.once('close', (code, reason) => res({ code, reason: reason.toString() })));
+  return bounded('close from the server', (res) => ws.once('close', (code, reason) => res({ code, reason: reason.toString() })));
 }
 
 function nextText(ws: WebSocket): Promise<Record<string, unknown>> {
-  return new Promise((res) => ws.once('message', (d) => res(JSON.parse(String(d)) as Record<string, unknown>)));
+  return bounded('text frame from the server', (res) => ws.once('message', (d) => res(JSON.parse(String(d)) as Record<string, unknown>)));
 }
 
 function update(card: number, over: Partial<ClientUpdate> = {}): ClientUpdate {
@@ -237,7 +254,7 @@ describe('pascal: the server', { skip, timeout: 180_000 }, () => {
       // a fragmented message (three frames, a ping between them) is one update
       const u = update(2);
       const text = JSON.stringify(u);
-      const pong = new Promise<string>((res) => a.once('pong', (d) => res(d.toString())));
+      const pong = bounded<string>('pong', (res) => a.once('pong', (d) => res(d.toString())));
       a.send(text.slice(0, 10), { fin: false });
       a.ping('are you there');
       a.send(text.slice(10, 30), { fin: false });
