@@ -1,4 +1,5 @@
 /** What each fault cost (runner/fault-loss.ts), pure and exact. The fault runs are in faults.test.ts. */
+import { timePoint } from './helpers/time-point.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Fault, FaultRecord } from '../model/faults.js';
@@ -16,21 +17,7 @@ test('a fault owns what happened from 1 s before it to 1 s before the next; no t
 });
 
 test('all sockets back: seconds from the fault until as many are open as before it', () => {
-  const ts = (open: number[]): TimePoint[] =>
-    open.map((o, t) => ({
-      t,
-      openSockets: o,
-      sent: 0,
-      acked: 0,
-      errors: 0,
-      delivered: 0,
-      ackP50Ms: 0,
-      ackP99Ms: 0,
-      fanoutP50Ms: 0,
-      fanoutP99Ms: 0,
-      lagMsP99: 0,
-      fleetCpuPct: 0,
-    }));
+  const ts = (open: number[]): TimePoint[] => open.map((o, t) => timePoint(t, { openSockets: o }));
   assert.equal(allBackSec(ts([300, 300, 300, 0, 0, 120, 299, 300, 300]), 3.5, Infinity), 4.5);
   assert.equal(allBackSec(ts([300, 300, 300, 300]), 1.5, Infinity), 0, 'none closed');
   assert.equal(allBackSec(ts([300, 300, 10, 10]), 1.5, Infinity), null, 'never back');

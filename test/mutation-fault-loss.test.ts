@@ -2,6 +2,7 @@
  * What each fault cost (runner/fault-loss.ts), every rule pinned on hand-built inputs with hand-worked
  * numbers: the tests that kill the mutants `npm run mutation` found surviving (issue 17). Pure, milliseconds.
  */
+import { timePoint } from './helpers/time-point.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Fault, FaultRecord } from '../model/faults.js';
@@ -9,21 +10,7 @@ import type { Ledger, TimePoint } from '../model/fleet-result.js';
 import type { AuditReportDetailed, StoredEvent, StoredState } from '../runner/audit.js';
 import { allBackSec, FAULT_LEAD_MS, faultOwning, faultRecords, type FaultTiming } from '../runner/fault-loss.js';
 
-const point = (t: number, open: number, extra: Partial<TimePoint> = {}): TimePoint => ({
-  t,
-  openSockets: open,
-  sent: 0,
-  acked: 0,
-  errors: 0,
-  delivered: 0,
-  ackP50Ms: 0,
-  ackP99Ms: 0,
-  fanoutP50Ms: 0,
-  fanoutP99Ms: 0,
-  lagMsP99: 0,
-  fleetCpuPct: 0,
-  ...extra,
-});
+const point = (t: number, open: number, extra: Partial<TimePoint> = {}): TimePoint => timePoint(t, { openSockets: open, ...extra });
 const opens = (open: number[]): TimePoint[] => open.map((o, t) => point(t, o));
 const ev = (board: number, seq: number, committedAt?: number): StoredEvent => ({
   board,

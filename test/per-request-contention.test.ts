@@ -12,21 +12,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { startServer, type TestServer } from './helpers/server.js';
+import { type TestServer, withStartedServer } from './helpers/server.js';
 import { metric, waitUntil, WsClient } from './helpers/server-ws.js';
 import { cardId } from '../protocol/layout.js';
 import type { AckMessage, ErrorMessage } from '../protocol/messages.js';
 
-async function withServer(flags: string[], fn: (srv: TestServer) => Promise<void>): Promise<void> {
-  const srv = await startServer('per-request', { boards: 2, cardsPerBoard: 5, flags });
-  try {
-    await fn(srv);
-  } finally {
-    const code = await srv.stop();
-    srv.cleanup();
-    assert.equal(code, 0, srv.output());
-  }
-}
+/** A per-request server on 2 boards of 5 cards with these flags; it must stop with exit 0. */
+const withServer = (flags: string[], fn: (srv: TestServer) => Promise<void>): Promise<void> =>
+  withStartedServer('per-request', { boards: 2, cardsPerBoard: 5, flags }, fn);
 
 const counters = async (srv: TestServer) => ({
   busy: await metric(srv.httpUrl, 'wami_sqlite_busy_total'),

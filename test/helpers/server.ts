@@ -2,6 +2,7 @@
  * Test helper: seeds a temp database and starts a real server variant as a child process through
  * the compiled CLI (`dist/runner/cli.js serve …`), on port 0, and waits for its "listening" line.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,6 +98,22 @@ export async function startServer(variant: 'batched' | 'per-request' | 'floor', 
 }
 
 /** A server process on a given file, stopped by a signal; SIGKILL kills its whole tree (workers, shards). */
+/** Runs `fn` against a fresh server, then stops it and checks that it exited 0 (its output in the message). */
+export async function withStartedServer(
+  variant: 'batched' | 'per-request' | 'floor',
+  opts: StartOptions,
+  fn: (srv: TestServer) => Promise<void>,
+): Promise<void> {
+  const srv = await startServer(variant, opts);
+  try {
+    await fn(srv);
+  } finally {
+    const code = await srv.stop();
+    srv.cleanup();
+    assert.equal(code, 0, srv.output());
+  }
+}
+
 export interface FileServer {
   wsUrl: string;
   httpUrl: string;
