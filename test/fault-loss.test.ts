@@ -69,22 +69,8 @@ test('fault records: loss attributed by time, exact numbers', () => {
     ],
   };
   const audit = compareLedger(stored, ledger, { collect: true, boardOfUser: () => 1 });
-  const p = (t: number, open: number, errorsByCode?: Record<string, number>, reconnected?: number): TimePoint => ({
-    t,
-    openSockets: open,
-    ...(reconnected ? { reconnected } : {}),
-    sent: 0,
-    acked: 0,
-    errors: 0,
-    ...(errorsByCode ? { errorsByCode } : {}),
-    delivered: 0,
-    ackP50Ms: 0,
-    ackP99Ms: 0,
-    fanoutP50Ms: 0,
-    fanoutP99Ms: 0,
-    lagMsP99: 0,
-    fleetCpuPct: 0,
-  });
+  const p = (t: number, open: number, errorsByCode?: Record<string, number>, reconnected?: number): TimePoint =>
+    timePoint(t, { openSockets: open, ...(reconnected ? { reconnected } : {}), ...(errorsByCode ? { errorsByCode } : {}) });
   // the fleet's origin at 2 s: the kill is at t = 8, the disk-full at t = 20
   const timeseries = [p(7, 2), p(8, 0, { 'closed-1006': 2, 'send-not-open': 3 }), p(9, 0), p(10, 0), p(11, 2, undefined, 2), p(21, 2, { WRITE_FAILED: 1 })];
   const recs = faultRecords({ faults, originMs: 2_000, ledger, audit, stored, timeseries });
