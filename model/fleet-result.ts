@@ -158,6 +158,11 @@ export const FleetCostSchema = z.object({
 });
 export type FleetCost = z.infer<typeof FleetCostSchema>;
 
+/** The whole fleet's CPU per received frame over the whole run, µs (workers and coordinator, connect phase included); null without frames. */
+export function fleetCpuUsPerFrame(f: { cpuSec: number; framesReceived?: number | undefined }): number | null {
+  return f.framesReceived ? (f.cpuSec * 1e6) / f.framesReceived : null;
+}
+
 /**
  * The workers' CPU per received frame over the measured seconds only, µs: the sum of `fleetCpuPct` / 100
  * over the seconds from `window.measuredT.from` to `.to` (inclusive) divided by the frames (broadcasts,

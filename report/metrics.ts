@@ -3,7 +3,7 @@
  * direction. Ids are dotted like threshold metrics (`fanout.p99Ms`). One place, so the table, the
  * gate and the exported JSON always agree on what a name means.
  */
-import { fleetCpuUsPerFrameMeasured } from '../model/fleet-result.js';
+import { fleetCpuUsPerFrame, fleetCpuUsPerFrameMeasured } from '../model/fleet-result.js';
 import type { RunRecord } from '../model/result.js';
 import type { Unit } from './format.js';
 
@@ -157,7 +157,10 @@ export const M = {
     unit: 'ms',
     better: null,
     // The whole fleet's CPU (workers and coordinator, the whole run) over every frame its sockets received.
-    get: (r) => (r.fleet.framesReceived ? (r.fleet.cpuSec * 1000) / r.fleet.framesReceived : null),
+    get: (r) => {
+      const us = fleetCpuUsPerFrame(r.fleet);
+      return us === null ? null : us / 1000;
+    },
   } as MetricDef,
   fleetCpuPerFrameMeasured: {
     id: 'fleet.cpuMsPerFrameMeasured',

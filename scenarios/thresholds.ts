@@ -2,7 +2,7 @@
  * Thresholds: `'fanoutMs.p99 < 250'`, `'audit.lostAcked == 0'`. Pure: parsing, the registry of
  * metric ids (dotted, units in the names) and evaluation against one run record.
  */
-import { type FleetResult, fleetCpuUsPerFrameMeasured } from '../model/fleet-result.js';
+import { type FleetResult, fleetCpuUsPerFrame, fleetCpuUsPerFrameMeasured } from '../model/fleet-result.js';
 import type { RunRecord, ThresholdOutcome } from '../model/result.js';
 
 export const THRESHOLD_OPS = ['<', '<=', '>', '>=', '==', '!='] as const;
@@ -47,7 +47,7 @@ export const FLEET_METRICS: ReadonlyMap<string, FleetGetter> = (() => {
   m.set('fleet.rssBytesMax', (r) => r.fleet.rssBytesMax);
   // the fleet's own cost (the fleet-cost scenario): RSS per socket reached, CPU per received frame (µs)
   m.set('fleet.rssBytesPerSocket', (r) => (r.sockets.reached > 0 ? r.fleet.rssBytesMax / r.sockets.reached : null));
-  m.set('fleet.cpuUsPerFrame', (r) => (r.fleet.framesReceived ? (r.fleet.cpuSec * 1e6) / r.fleet.framesReceived : null));
+  m.set('fleet.cpuUsPerFrame', (r) => fleetCpuUsPerFrame(r.fleet));
   // the same over the measured seconds only (workers; no connect phase, warm-up, drain or coordinator)
   m.set('fleet.cpuUsPerFrameMeasured', (r) => fleetCpuUsPerFrameMeasured(r));
   return m;
