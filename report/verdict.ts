@@ -170,8 +170,8 @@ export function judgeCriterion(stage: StageGroup, c: (typeof CRITERIA)[number], 
   const gated = INTEGRITY_GATED.has(c.id);
   const cand = stage.cells.map((cell) => {
     const values = valuesOf(cell.valid, c.metric);
-    // The runs whose figures would count: a refusal in them disqualifies those figures.
-    const problem = gated && cell.valid.length > 0 ? integrityProblem(integrityOf(cell.valid)) : null;
+    // The runs whose figures would count: a refusal in them disqualifies those figures (no valid runs: nothing refused).
+    const problem = gated ? integrityProblem(integrityOf(cell.valid)) : null;
     return {
       variant: cell.variant,
       values,
