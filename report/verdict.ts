@@ -348,11 +348,11 @@ export function computeVerdict(result: ResultFile, opts: VerdictOptions = {}): V
   // The designs only: a reference that stores nothing (the floor) is read as their ratio (report/floor.ts), never a winner.
   const stages = groupByStage(result).map(designCells);
   const byStage = stages.map((g) => ({ index: g.index, connections: g.connections, criteria: CRITERIA.map((c) => judgeCriterion(g, c, opts)) }));
-  const comparable = stages.filter((g) => g.cells.filter((c) => c.valid.length > 0).length >= 2);
+  // byStage[i] judges stages[i]: the headline's criteria are the top comparable stage's own, no lookup by index needed.
+  const comparable = byStage.filter((_, i) => (stages[i] as StageGroup).cells.filter((c) => c.valid.length > 0).length >= 2);
   const top = comparable.sort((a, b) => b.connections - a.connections || b.index - a.index)[0];
   const headline = top ? { index: top.index, connections: top.connections } : null;
-  const criteria = headline ? (byStage.find((s) => s.index === headline.index)?.criteria ?? []) : [];
-  return { headline, criteria, byStage, warnings: collectWarnings(result), caveat: caveatOf(result) };
+  return { headline, criteria: top?.criteria ?? [], byStage, warnings: collectWarnings(result), caveat: caveatOf(result) };
 }
 
 /** "batched at 2 of 2 stages" / "tie" — a criterion's winners across stages. */
