@@ -14,6 +14,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ResultFile, RunRecord } from '../model/result.js';
 import { bandFor, bandFractions, measureNoise, PROJECT_NOISE_BANDS, repeatsToDecide, type NoiseBands } from '../report/noise.js';
+import { bootstrapRatio } from '../report/stats.js';
 import { acrossStages, caveatOf, collectWarnings, computeVerdict, integrityOf, integrityProblem, type CriterionResult } from '../report/verdict.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -165,6 +166,15 @@ describe('judging a criterion', () => {
     const w = crit(result(two), 'fanoutP99');
     assert.equal(w.winner, 'batched');
     assert.equal(w.text, 'batched: 10 ms vs per-request 20 ms (per-request ×2 [2–2])');
+  });
+
+  it('the seed reaches the bootstrap: the interval is the one bootstrapRatio gives with that seed, not with the default', () => {
+    const base = [10, 11.1, 12.3, 13.7, 15.2, 16.9];
+    const head = [12, 13.5, 15.1, 18.2, 20.3, 23.3];
+    const runs = base.flatMap((b, i) => [run({ repeat: i + 1, fanout: b }), run({ variant: 'per-request', repeat: i + 1, fanout: head[i] })]);
+    const seeded = crit(result(runs), 'fanoutP99', { seed: 2 }).ratio!.interval;
+    assert.deepEqual(seeded, bootstrapRatio(base, head, { seed: 2 })!.interval);
+    assert.notDeepEqual(seeded, bootstrapRatio(base, head)!.interval);
   });
 
   it('a tie at zero is "none at all", with or without the others named', () => {
