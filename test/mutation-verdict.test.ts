@@ -216,9 +216,9 @@ describe('warnings', () => {
     const errored = Object.assign(run({ variant: 'per-request' }), { status: 'errored', reasons: [] });
     const audited = run({ variant: 'third', kind: 'per-request' });
     audited.audit!.ok = false;
-    const r = result([invalid(run()), errored, audited]);
+    const r = result([Object.assign(run(), { status: 'invalid', reasons: ['fleet fell behind', 'sockets short'] }), errored, audited]);
     assert.deepEqual(kinds(r, 'run'), [
-      ['warn', `${LABEL} is invalid: fleet fell behind. Excluded from medians, ratios and winners.`],
+      ['warn', `${LABEL} is invalid: fleet fell behind; sockets short. Excluded from medians, ratios and winners.`],
       ['error', 'per-request · stage 1 · 1,000 sockets · repeat 1 is errored. Excluded from medians, ratios and winners.'],
       ['error', 'third · stage 1 · 1,000 sockets · repeat 1 failed its audit. Excluded from medians, ratios and winners.'],
     ]);
