@@ -180,8 +180,17 @@ describe('judging a criterion', () => {
   it('a tie at zero is "none at all", with or without the others named', () => {
     const c = crit(result([run(), run({ variant: 'per-request' })]), 'errors');
     assert.deepEqual([c.winner, c.tied, c.text], [null, ['batched', 'per-request'], 'tie: none at all (batched, per-request)']);
-    const three = crit(result([run(), run({ variant: 'per-request' }), run({ variant: 'third', kind: 'per-request', errors: 3 })]), 'errors');
-    assert.equal(three.text, 'tie: none at all (batched, per-request); third 3');
+    const four = crit(
+      result([
+        run(),
+        run({ variant: 'per-request' }),
+        run({ variant: 'fourth', kind: 'per-request', errors: 4 }),
+        run({ variant: 'third', kind: 'per-request', errors: 3 }),
+      ]),
+      'errors',
+    );
+    // the others in ascending order: third 3 before fourth 4
+    assert.equal(four.text, 'tie: none at all (batched, per-request); third 3, fourth 4');
   });
 
   it('a tie whose best is 0 but runner-up is not is a tie within noise, not "none at all"', () => {
