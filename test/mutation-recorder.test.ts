@@ -201,8 +201,8 @@ test('recorder: the measured window is [start, end), the first drift window [sta
   const r = recorder();
   // scheduled at 999 (warm-up), 1000, 1499 (first drift window), 1500 (last: 2000 - 500), 2000 (after); each sent 1.5 ms late
   const ats = [999, 1000, 1499, 1500, 2000];
-  ats.forEach((at, n) => r.sentUpdate(0, n, at, at + 1.5));
-  ats.forEach((at, n) => r.frame(0, ack(`p-${n}`, n + 1), at + 2)); // answered 2 ms after `at`, 0.5 ms after the send
+  for (const [n, at] of ats.entries()) r.sentUpdate(0, n, at, at + 1.5);
+  for (const [n, at] of ats.entries()) r.frame(0, ack(`p-${n}`, n + 1), at + 2); // answered 2 ms after `at`, 0.5 ms after the send
   assert.deepEqual([r.sent, r.acked], [5, 5]);
   assert.deepEqual(cm(r.ack.corrected), [3, 2]);
   assert.deepEqual(cm(r.ack.uncorrected), [3, 0.5]);
