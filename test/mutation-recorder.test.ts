@@ -360,3 +360,17 @@ test('recorder: only sampled updates scheduled in the window give recipient samp
   r.frame(0, bcast(10, 'p-3', 3, 900), 1105); // sampled, but scheduled in the warm-up
   assert.deepEqual(r.final(2500, () => true, 0).samples, [['10|p-0', [3, 4.5]]]);
 });
+
+test('recorder: under a reused seq, each update is sampled by its own (from, id), not by the first one seen under that seq', () => {
+  // seed 1, 1 in 2: (10, p-0) and (10, p-3) are sampled, (10, p-2) is not (as above)
+  const r = recorder({ sampleEvery: 2, users: [11, 12] });
+  r.frame(0, bcast(10, 'p-0', 5, 1100), 1102); // sampled: 2 ms
+  r.frame(1, bcast(10, 'p-2', 5, 1100), 1103); // seq 5 again, for an update that is not sampled
+  r.frame(0, bcast(10, 'p-2', 6, 1100), 1104); // not sampled, first under seq 6
+  r.frame(1, bcast(10, 'p-3', 6, 1100), 1105); // seq 6 again, for a sampled update: 5 ms
+  assert.equal(r.errorsByKind['seq-conflict'], 2);
+  assert.deepEqual(r.final(2500, () => true, 0).samples, [
+    ['10|p-0', [2]],
+    ['10|p-3', [5]],
+  ]);
+});
