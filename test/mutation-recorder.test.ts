@@ -369,9 +369,14 @@ test('recorder: under a reused seq, each update is sampled by its own (from, id)
   r.frame(1, bcast(10, 'p-2', 5, 1100), 1103); // seq 5 again, for an update that is not sampled
   r.frame(0, bcast(10, 'p-2', 6, 1100), 1104); // not sampled, first under seq 6
   r.frame(1, bcast(10, 'p-3', 6, 1100), 1105); // seq 6 again, for a sampled update: 5 ms
-  assert.equal(r.errorsByKind['seq-conflict'], 2);
+  // the same id from another sender: (13, x-1) is not sampled, (14, x-1) is (a precondition, as above)
+  assert.deepEqual([isSampled(1, 13, 'x-1', 2), isSampled(1, 14, 'x-1', 2)], [false, true]);
+  r.frame(0, bcast(13, 'x-1', 7, 1100), 1106);
+  r.frame(1, bcast(14, 'x-1', 7, 1100), 1107); // 7 ms
+  assert.equal(r.errorsByKind['seq-conflict'], 3);
   assert.deepEqual(r.final(2500, () => true, 0).samples, [
     ['10|p-0', [2]],
     ['10|p-3', [5]],
+    ['14|x-1', [7]],
   ]);
 });
