@@ -66,6 +66,7 @@ export default {
       'dist/test/mutation-capacity.test.js',
       'dist/test/mutation-delivery.test.js',
       'dist/test/mutation-verdict.test.js',
+      'dist/test/mutation-recorder.test.js',
     ],
     nodeArgs: ['--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
   },
