@@ -25,7 +25,9 @@ import client, { Registry } from 'prom-client';
 import { createServer as createTcpServer, connect, type Socket } from 'node:net';
 import { createMetrics, PER_SOCKET_DEFAULT_METRICS, renderMetrics } from '../servers/common/metrics.js';
 import { createUpdateTx } from '../servers/per-request/tx.js';
-import { decideRetry, DEFAULT_RETRY_POLICY } from '../servers/per-request/retry-policy.js';
+import { resolvePerRequestOptions } from '../model/variants.js';
+import { retryPolicyOf } from '../servers/per-request/config.js';
+import { decideRetry } from '../servers/per-request/retry-policy.js';
 
 export interface MicroTaskResult {
   suite: string;
@@ -411,12 +413,13 @@ export const SUITES: SuiteDef[] = [
     tasks: () => {
       let x = 0.5;
       const random = (): number => (x = ((x * 9301 + 49297) % 233280) / 233280);
+      const policy = retryPolicyOf(resolvePerRequestOptions({}, 1));
       return [
         {
           name: 'decideRetry (backoff with jitter, attempts and deadline)',
           unit: 'decision',
           unitsPerOp: 1,
-          fn: () => void decideRetry(3, 12.5, DEFAULT_RETRY_POLICY, random),
+          fn: () => void decideRetry(3, 12.5, policy, random),
         },
       ];
     },

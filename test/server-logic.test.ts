@@ -5,7 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BoundedQueue, commitWithSplit, DEFAULT_SPLIT_POLICY, type TryCommit } from '../servers/batched/batching.js';
-import { backoffMs, decideRetry, DEFAULT_RETRY_POLICY, validateRetryPolicy, type RetryPolicy } from '../servers/per-request/retry-policy.js';
+import { resolvePerRequestOptions } from '../model/variants.js';
+import { retryPolicyOf } from '../servers/per-request/config.js';
+import { backoffMs, decideRetry, validateRetryPolicy, type RetryPolicy } from '../servers/per-request/retry-policy.js';
+
 import { BoardFeeds } from '../servers/per-request/delivery.js';
 import { CardIndex } from '../servers/common/boards.js';
 
@@ -111,6 +114,8 @@ test('commitWithSplit: every row bad -> each fails alone, nothing lost silently;
   assert.deepEqual(none.tx, []);
 });
 
+/** The policy a per-request server runs with when no option is set. */
+const DEFAULT_RETRY_POLICY = retryPolicyOf(resolvePerRequestOptions({}, 1));
 const P: RetryPolicy = { maxAttempts: 5, deadlineMs: 100, baseMs: 2, maxMs: 10 };
 
 test('backoff: equal jitter over a capped exponential (exact)', () => {

@@ -3,9 +3,7 @@
  * bounded attempts, a deadline, and exponential backoff with "equal jitter" (half fixed, half random),
  * so contending workers spread out without ever retrying at once.
  */
-import { resolvePerRequestOptions } from '../../model/variants.js';
-
-/** Retry policy. Defaults: DEFAULT_RETRY_POLICY. */
+/** Retry policy (`retryPolicyOf` in config.ts makes one from the variant's options; defaults in model/variants.ts). */
 export interface RetryPolicy {
   /** Most transaction attempts per update, the first included (1 = no retry). Default 20. */
   maxAttempts: number;
@@ -16,12 +14,6 @@ export interface RetryPolicy {
   /** Cap of the exponential backoff, ms. Default 50. */
   maxMs: number;
 }
-
-/** The defaults, from their one declaration (model/variants.ts, per-request options). */
-export const DEFAULT_RETRY_POLICY: RetryPolicy = (() => {
-  const o = resolvePerRequestOptions({}, 1);
-  return { maxAttempts: o.retryMaxAttempts, deadlineMs: o.retryDeadlineMs, baseMs: o.retryBaseMs, maxMs: o.retryMaxMs };
-})();
 
 /**
  * Backoff after `failedAttempts` failed attempts (>= 1):
