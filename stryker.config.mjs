@@ -64,6 +64,7 @@ export default {
       'dist/test/mutation-thresholds.test.js',
       'dist/test/mutation-fault-loss.test.js',
       'dist/test/mutation-capacity.test.js',
+      'dist/test/mutation-audit.test.js',
       'dist/test/mutation-delivery.test.js',
       'dist/test/mutation-verdict.test.js',
       'dist/test/mutation-recorder.test.js',

@@ -206,8 +206,9 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
   }
 
   // storedNotAcked, notBroadcast
+  // Looked up below by the keys of stored events only, so an errored update that is not stored needs no filter.
   const errored = new Map<string, string>();
-  for (const [user, id, code] of ledger.errored) if (find(user, id)) errored.set(key(user, id), code);
+  for (const [user, id, code] of ledger.errored) errored.set(key(user, id), code);
   const unanswered = new Set<string>();
   for (const u of ledger.unanswered) {
     if (!find(u[0], u[1])) continue;
