@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResultFile, RunRecord } from '../model/result.js';
 import { compareCell, compareResults, environmentDifferences, nodeMajor, refusalsOf, type Side } from '../report/compare.js';
+import { computeDecision, decideBy, designParagraph } from '../report/decision.js';
 import { M } from '../report/metrics.js';
+import { groupByStage } from '../report/runs.js';
+import { computeVerdict } from '../report/verdict.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const smoke = JSON.parse(readFileSync(join(root, 'results/fixtures/result-smoke.json'), 'utf8')) as ResultFile;
@@ -264,5 +267,305 @@ describe('compare: whole results', () => {
     assert.equal(c.repeatsNeeded, 45);
     assert.deepEqual(c.notes, ['CPU pinning differs: BASE not pinned, HEAD pinned.']);
     assert.deepEqual(compareResults(head, base, { noise }).notes, ['CPU pinning differs: BASE pinned, HEAD not pinned.']);
+  });
+});
+
+/* ------------------------------------------------------------------------------------------------ */
+/* The decision (report/decision.ts)                                                                 */
+/* ------------------------------------------------------------------------------------------------ */
+
+interface DSpec {
+  variant: string;
+  kind?: 'batched' | 'per-request';
+  flags?: string[];
+  stage?: number;
+  connections?: number;
+  repeat?: number;
+  fanout?: number;
+  ack?: number;
+  ram?: number | null;
+  status?: RunRecord['status'];
+  reasons?: string[];
+  refused?: number;
+  commitP99?: number | null;
+  busy?: number | null;
+  received?: number;
+}
+
+/** One run with these figures (defaults: 1,000 sockets for 30 s, fan-out 10 ms, ack 100 ms, 16,000 B per socket, clean). */
+function drun(s: DSpec): RunRecord {
+  const r = structuredClone(smoke.runs[0]!);
+  const refused = s.refused ?? 0;
+  Object.assign(r, {
+    variant: s.variant,
+    variantKind: s.kind ?? 'batched',
+    variantFlags: s.flags ?? [],
+    stage: { index: s.stage ?? 0, connections: s.connections ?? 1000, durationSec: 30 },
+    repeat: s.repeat ?? 1,
+    status: s.status ?? 'ok',
+    reasons: s.reasons ?? [],
+    thresholds: [],
+  });
+  r.window = { ...r.window, warmupSec: 0, durationSec: 30 };
+  r.latency.fanoutMs.p99 = s.fanout ?? 10;
+  r.latency.ackMs.p99 = s.ack ?? 100;
+  r.resources.server.rssBytesPerSocket = s.ram === undefined ? 16_000 : s.ram;
+  r.resources.server.cpuSec = 4;
+  r.updates = { sent: 600, acked: 600 - refused, errored: refused, unanswered: 0 };
+  const received = s.received ?? 30_000;
+  r.delivery = { expected: received, received, missing: 0, duplicate: 0, outOfOrder: 0, phantom: 0 };
+  r.errors = { total: refused, byCode: refused ? { BUSY_EXHAUSTED: refused } : {}, byKind: {} };
+  r.audit = { lostAcked: 0, storedNotAcked: 0, phantom: 0, notBroadcast: 0, finalStateMismatches: 0, seqGaps: 0, eventsStored: 600 - refused, ok: true, examples: [] };
+  r.server.commitMs = s.commitP99 === undefined || s.commitP99 === null ? null : { count: 300, mean: 1, p50: 1, p99: s.commitP99 };
+  [r.server.busyHits, r.server.retries, r.server.exhausted] = s.busy === undefined || s.busy === null ? [null, null, null] : [s.busy, s.busy, 0];
+  return r;
+}
+
+function dresult(specs: DSpec[], patch: Partial<ResultFile> = {}): ResultFile {
+  const r = structuredClone(smoke);
+  r.runs = specs.map(drun);
+  r.status = 'ok';
+  r.reasons = [];
+  r.environment.cpuCount = 2;
+  delete r.capacity;
+  return { ...r, ...patch };
+}
+
+const decide = (r: ResultFile) => computeDecision(r, computeVerdict(r));
+
+describe('decision: which figure decides', () => {
+  it('no two designs with valid runs: no decision, and the largest stage (the later one on a tie) is described', () => {
+    // one design at 1,000, 5,000 and 5,000 sockets: the largest stage is 5,000, the later of the two is index 2
+    const r = dresult([
+      { variant: 'batched', stage: 0, connections: 1000, fanout: 10 },
+      { variant: 'batched', stage: 1, connections: 5000, fanout: 20 },
+      { variant: 'batched', stage: 2, connections: 5000, fanout: 30 },
+    ]);
+    const d = decide(r);
+    assert.deepEqual(d.stage, { index: 2, connections: 5000 });
+    assert.equal(d.decidedBy, 'No decision: fewer than two designs have valid runs at any stage, so nothing here compares them.');
+    assert.equal(d.designs.length, 1);
+    // a lone design is judged on nothing: no "At this load it is" sentence
+    assert.ok(d.designs[0]!.body.endsWith('does not wait for SQLite.'), d.designs[0]!.body);
+  });
+
+  it('ack p99 decides when errors and fan-out tie; RAM per socket when ack ties too; all tie: either will do', () => {
+    // fan-out 10 vs 10.2 (×1.02) and errors 0 vs 0 tie; ack 50 vs 100 ms: a wins on ack; b leads on RAM (8,000 vs 16,000 B)
+    const ack = dresult([
+      { variant: 'a', ack: 50, ram: 16_000 },
+      { variant: 'b', fanout: 10.2, ack: 100, ram: 8000 },
+    ]);
+    assert.equal(
+      decideBy(computeVerdict(ack)),
+      'At 1,000 sockets: a, decided by ack p99 — a: 50 ms vs b 100 ms (b ×2). b leads on RAM per socket.',
+    );
+    // 8,000 B / 1,024 = 7.8125 KiB, three significant digits
+    const ram = dresult([
+      { variant: 'a', ack: 100, ram: 16_000 },
+      { variant: 'b', fanout: 10.2, ack: 102, ram: 8000 },
+    ]);
+    assert.equal(decideBy(computeVerdict(ram)), 'At 1,000 sockets: b, decided by RAM per socket — b: 7.81 KiB vs a 15.6 KiB (a ×2).');
+    const none = dresult([{ variant: 'a' }, { variant: 'b', fanout: 10.2, ack: 102, ram: 16_100 }]);
+    assert.equal(
+      decideBy(computeVerdict(none)),
+      'At 1,000 sockets no figure separates the designs beyond the noise (fan-out p99, ack p99, RAM per socket and errors tie): at this load either will do, and the choice rests on what the other sections show.',
+    );
+  });
+
+  it('two criteria led by others are joined with "; "', () => {
+    // a wins fan-out (10 vs 20); b leads on ack (50 vs 100) and RAM (8,000 vs 16,000)
+    const r = dresult([
+      { variant: 'a', fanout: 10 },
+      { variant: 'b', fanout: 20, ack: 50, ram: 8000 },
+    ]);
+    assert.equal(
+      decideBy(computeVerdict(r)),
+      'At 1,000 sockets: a, decided by fan-out p99 — a: 10 ms vs b 20 ms (b ×2). b leads on ack p99; b leads on RAM per socket.',
+    );
+  });
+});
+
+describe("decision: each design's paragraph", () => {
+  it('batched without a commit figure; two runs, one with a commit p99: the median of the one figure', () => {
+    const one = decide(dresult([{ variant: 'a' }, { variant: 'b', fanout: 20 }]));
+    assert.ok(one.designs[0]!.body.includes('≈ the 100 ms flush interval + queueing, tunable'), one.designs[0]!.body);
+    const two = decide(
+      dresult([
+        { variant: 'a', commitP99: null },
+        { variant: 'a', repeat: 2, commitP99: 2 },
+        { variant: 'b', fanout: 20 },
+      ]),
+    );
+    assert.ok(two.designs[0]!.body.includes('≈ the 100 ms flush interval + commit p99 2 ms + queueing'), two.designs[0]!.body);
+  });
+
+  it('per-request: one worker, three workers, one attempt without deferred (busy_timeout defaults to 0), no BUSY figures', () => {
+    const r = dresult([
+      { variant: 'one', kind: 'per-request', flags: ['--workers', '1', '--retry-max-attempts', '1'], fanout: 40 },
+      { variant: 'three', kind: 'per-request', flags: ['--workers', '3'], fanout: 50 },
+    ]);
+    const [one, three] = decide(r).designs;
+    assert.ok(
+      one!.body.includes(
+        "ack p99 100 ms (no app retry: the Redbean/Fullmoon baseline, SQLite's busy_timeout 0 ms). With one worker every member is local: no poll stands between commit and broadcast (fan-out p99 40 ms).",
+      ),
+      one!.body,
+    );
+    assert.ok(
+      three!.body.includes(
+        'ack p99 100 ms (SQLITE_BUSY retried up to 20 times within 2,000 ms). Members on the other 2 workers learn of an update only by polling SQLite every 20 ms (--poll-ms), so a broadcast can wait up to one poll period: fan-out p99 50 ms.',
+      ),
+      three!.body,
+    );
+  });
+
+  it('standing: best on everything says nothing of "behind"; behind a tie names both', () => {
+    // a and b tie on fan-out (10 vs 10.2); c is ×3 behind them; a is best on ack and RAM
+    const r = dresult([
+      { variant: 'a', ack: 50, ram: 8000 },
+      { variant: 'b', fanout: 10.2 },
+      { variant: 'c', fanout: 30 },
+    ]);
+    const [a, , c] = decide(r).designs;
+    assert.ok(a!.body.endsWith('At this load it is best on ack p99 and RAM per socket; tied on fan-out p99 and errors.'), a!.body);
+    assert.ok(c!.body.endsWith("At this load it is tied on errors; behind on fan-out p99 (×3 a and b's), ack p99 (×2 a's), RAM per socket (×2 a's)."), c!.body);
+  });
+
+  it("a design with one valid run is judged on it: the invalid run's refusals are not its problem", () => {
+    const r = dresult([
+      { variant: 'a' },
+      { variant: 'a', repeat: 2, status: 'invalid', refused: 6 },
+      { variant: 'b', fanout: 20 },
+    ]);
+    const d = decide(r);
+    assert.equal(d.designs[0]!.problem, null);
+    assert.deepEqual(d.headline, []);
+  });
+
+  it('no valid run: its standing, and the first two distinct reasons', () => {
+    const r = dresult([
+      { variant: 'a' },
+      { variant: 'b', fanout: 20 },
+      { variant: 'c', status: 'invalid', reasons: ['fleet fell behind', 'sockets failed'] },
+      { variant: 'c', repeat: 2, status: 'invalid', reasons: ['fleet fell behind', 'third'] },
+      { variant: 'e', status: 'invalid' },
+    ]);
+    const d = decide(r);
+    assert.equal(
+      d.designs[2]!.body,
+      'no valid run at 1,000 sockets (invalid, invalid: fleet fell behind; sockets failed), so its figures count for nothing here.',
+    );
+    assert.equal(d.designs[3]!.body, 'no valid run at 1,000 sockets (invalid), so its figures count for nothing here.');
+  });
+
+  it('a design not run at a stage', () => {
+    const r = dresult([
+      { variant: 'a', stage: 0 },
+      { variant: 'b', stage: 0 },
+      { variant: 'a', stage: 1, connections: 5000 },
+    ]);
+    const v = computeVerdict(r);
+    const g = groupByStage(r)[1]!;
+    const p = designParagraph(g, g.cells[1]!, v, 2);
+    assert.equal(p.text, 'b: not run at stage 2 · 5,000 sockets.');
+  });
+
+  it("the paragraph's standing is its own stage's, not the first stage's", () => {
+    // stage 0 (1,000): a best on fan-out; stage 1 (5,000, the headline): b best on fan-out
+    const r = dresult([
+      { variant: 'a', stage: 0, fanout: 10 },
+      { variant: 'b', stage: 0, fanout: 20 },
+      { variant: 'a', stage: 1, connections: 5000, fanout: 20 },
+      { variant: 'b', stage: 1, connections: 5000, fanout: 10 },
+    ]);
+    const d = decide(r);
+    assert.deepEqual(d.stage, { index: 1, connections: 5000 });
+    assert.ok(d.designs[1]!.body.endsWith('At this load it is best on fan-out p99; tied on ack p99, RAM per socket and errors.'), d.designs[1]!.body);
+  });
+});
+
+describe('decision: other loads and the sections', () => {
+  it('a criterion that ties at one stage and has no comparison at another', () => {
+    // fan-out: a wins at 1,000 (10 vs 20), ties at 2,000 (10 vs 10.2); at 3,000 both refused: no comparison, left out
+    const r = dresult([
+      { variant: 'a', stage: 0, fanout: 10 },
+      { variant: 'b', stage: 0, fanout: 20 },
+      { variant: 'a', stage: 1, connections: 2000, fanout: 10 },
+      { variant: 'b', stage: 1, connections: 2000, fanout: 10.2 },
+      { variant: 'a', stage: 2, connections: 3000, fanout: 10, refused: 1 },
+      { variant: 'b', stage: 2, connections: 3000, fanout: 10, refused: 1 },
+    ]);
+    const o = decide(r).otherLoads;
+    assert.ok(o.includes('Fan-out p99 changes hands: a at 1,000, tie at 2,000.'), o.join('\n'));
+  });
+
+  it('a variant with one point has no trend; with no trend and no change the stages agree', () => {
+    // a valid only at stage 0, b only at stage 1: no trend, and no criterion compares two designs
+    const r = dresult([
+      { variant: 'a', stage: 0 },
+      { variant: 'b', stage: 0, status: 'invalid' },
+      { variant: 'a', stage: 1, connections: 2000, status: 'invalid' },
+      { variant: 'b', stage: 1, connections: 2000 },
+    ]);
+    assert.deepEqual(decide(r).otherLoads, ['The stages agree: no criterion changes hands between them.']);
+  });
+
+  it('one stage: at 30,000 sockets, or with no RAM figure, no straight lines; broadcasts from the first design that has them', () => {
+    const tail = ' Run ramp-30k (stages up to 30,000) or wami-bench capacity to measure how each design scales.';
+    const at30k = dresult([
+      { variant: 'a', connections: 30_000 },
+      { variant: 'b', connections: 30_000, fanout: 20 },
+    ]);
+    assert.deepEqual(decide(at30k).otherLoads, [`One stage (30,000 sockets) says nothing measured about other loads.${tail}`]);
+    const noRam = dresult([
+      { variant: 'a', ram: null },
+      { variant: 'b', fanout: 20, ram: null },
+    ]);
+    assert.deepEqual(decide(noRam).otherLoads, [`One stage (1,000 sockets) says nothing measured about other loads.${tail}`]);
+    // a has no valid run (no broadcasts figure); b delivered 30,000 in 30 s = 1,000/s, ×30 at 30,000 sockets; b's RAM
+    // 16,000 B = 15.6 KiB per socket, × 30,000 = 480,000,000 B = 458 MiB
+    const first = dresult([
+      { variant: 'a', status: 'invalid' },
+      { variant: 'b', fanout: 20 },
+    ]);
+    assert.deepEqual(decide(first).otherLoads, [
+      'One stage (1,000 sockets) says nothing measured about other loads. Straight lines to 30,000 sockets, not measurements: ' +
+        `server RSS growth b 458 MiB (15.6 KiB per socket); at the same rate per user, 30,000 broadcasts/s instead of 1,000.${tail}`,
+    ]);
+    // nothing delivered: no broadcasts sentence
+    const none = dresult([{ variant: 'a', received: 0 }, { variant: 'b', fanout: 20, received: 0 }]);
+    assert.ok(decide(none).otherLoads[0]!.includes('(15.6 KiB per socket).'), decide(none).otherLoads[0]);
+  });
+
+  it('no runs at all: no stage, no designs, nothing about other loads', () => {
+    const r = dresult([]);
+    const d = decide(r);
+    assert.deepEqual([d.stage, d.designs, d.otherLoads, d.headline], [null, [], [], []]);
+  });
+
+  it('the capacity search: one line, each design with its largest count or why it has none; no other-loads text', () => {
+    const capacity: NonNullable<ResultFile['capacity']> = {
+      slo: ['fanoutMs.p99 < 250'],
+      startConnections: 1000,
+      step: 1000,
+      maxConnections: 5000,
+      durationSec: 30,
+      variants: [
+        { variant: 'a', steps: [], largestPassing: 3000, stoppedAt: 4000, stoppedBecause: 'slo-broken', detail: '' },
+        { variant: 'b', steps: [], largestPassing: null, stoppedAt: 1000, stoppedBecause: 'slo-broken', detail: '' },
+        { variant: 'c', steps: [], largestPassing: 5000, stoppedAt: null, stoppedBecause: 'max-reached', detail: '' },
+      ],
+    };
+    const r = dresult([{ variant: 'a' }, { variant: 'b', fanout: 20 }], { capacity });
+    const d = decide(r);
+    assert.deepEqual(d.sections, [
+      {
+        section: 'capacity',
+        text:
+          'Capacity (SLO fanoutMs.p99 < 250): a 3,000 sockets; b never met it (the SLO broke: this is the server’s measured limit on this machine); ' +
+          'c ≥ 5,000 sockets (the SLO held up to the maximum asked for: the real limit is higher).',
+      },
+    ]);
+    assert.deepEqual(d.otherLoads, []);
   });
 });
