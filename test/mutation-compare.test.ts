@@ -78,10 +78,7 @@ describe('compare: what makes two results incomparable', () => {
 
   it('the stages: sorted by index, thousands separated, "none" for no run', () => {
     // BASE lists stage 1 before stage 0; the text is in index order
-    const base = result([
-      run({ variant: 'batched', stage: 1, connections: 5000, durationSec: 60 }),
-      run({ variant: 'batched', stage: 0, connections: 1000 }),
-    ]);
+    const base = result([run({ variant: 'batched', stage: 1, connections: 5000, durationSec: 60 }), run({ variant: 'batched', stage: 0, connections: 1000 })]);
     const head = result([run({ variant: 'batched', stage: 0, connections: 1000 })]);
     assert.deepEqual(refusalsOf(base, head), ['different stages: BASE 1,000 × 30 s, 5,000 × 60 s; HEAD 1,000 × 30 s']);
     assert.deepEqual(refusalsOf(base, result([])), ['different stages: BASE 1,000 × 30 s, 5,000 × 60 s; HEAD none', 'different variants: BASE batched; HEAD ']);
@@ -276,7 +273,7 @@ describe('compare: whole results', () => {
 
 interface DSpec {
   variant: string;
-  kind?: 'batched' | 'per-request';
+  kind?: 'batched' | 'per-request' | 'floor';
   flags?: string[];
   stage?: number;
   connections?: number;
@@ -315,7 +312,17 @@ function drun(s: DSpec): RunRecord {
   const received = s.received ?? 30_000;
   r.delivery = { expected: received, received, missing: 0, duplicate: 0, outOfOrder: 0, phantom: 0 };
   r.errors = { total: refused, byCode: refused ? { BUSY_EXHAUSTED: refused } : {}, byKind: {} };
-  r.audit = { lostAcked: 0, storedNotAcked: 0, phantom: 0, notBroadcast: 0, finalStateMismatches: 0, seqGaps: 0, eventsStored: 600 - refused, ok: true, examples: [] };
+  r.audit = {
+    lostAcked: 0,
+    storedNotAcked: 0,
+    phantom: 0,
+    notBroadcast: 0,
+    finalStateMismatches: 0,
+    seqGaps: 0,
+    eventsStored: 600 - refused,
+    ok: true,
+    examples: [],
+  };
   r.server.commitMs = s.commitP99 === undefined || s.commitP99 === null ? null : { count: 300, mean: 1, p50: 1, p99: s.commitP99 };
   [r.server.busyHits, r.server.retries, r.server.exhausted] = s.busy === undefined || s.busy === null ? [null, null, null] : [s.busy, s.busy, 0];
   return r;
@@ -355,10 +362,7 @@ describe('decision: which figure decides', () => {
       { variant: 'a', ack: 50, ram: 16_000 },
       { variant: 'b', fanout: 10.2, ack: 100, ram: 8000 },
     ]);
-    assert.equal(
-      decideBy(computeVerdict(ack)),
-      'At 1,000 sockets: a, decided by ack p99 — a: 50 ms vs b 100 ms (b ×2). b leads on RAM per socket.',
-    );
+    assert.equal(decideBy(computeVerdict(ack)), 'At 1,000 sockets: a, decided by ack p99 — a: 50 ms vs b 100 ms (b ×2). b leads on RAM per socket.');
     // 8,000 B / 1,024 = 7.8125 KiB, three significant digits
     const ram = dresult([
       { variant: 'a', ack: 100, ram: 16_000 },
@@ -431,12 +435,25 @@ describe("decision: each design's paragraph", () => {
     assert.ok(c!.body.endsWith("At this load it is tied on errors; behind on fan-out p99 (×3 a and b's), ack p99 (×2 a's), RAM per socket (×2 a's)."), c!.body);
   });
 
-  it("a design with one valid run is judged on it: the invalid run's refusals are not its problem", () => {
+  it('standing: a design with no figure of a criterion says nothing of it; nor does one alone with a figure', () => {
+    // RAM: a 8,000 B wins over b 16,000 B; c has no RAM figure, so its standing does not mention RAM
     const r = dresult([
-      { variant: 'a' },
-      { variant: 'a', repeat: 2, status: 'invalid', refused: 6 },
-      { variant: 'b', fanout: 20 },
+      { variant: 'a', ram: 8000 },
+      { variant: 'b', fanout: 10.2 },
+      { variant: 'c', fanout: 10.1, ram: null },
     ]);
+    assert.ok(decide(r).designs[2]!.body.endsWith('At this load it is tied on fan-out p99, ack p99 and errors.'), decide(r).designs[2]!.body);
+    // RAM: only c has a figure, so nobody is judged on it: no comparison, and c is not "behind" anyone
+    const alone = dresult([
+      { variant: 'a', ram: null },
+      { variant: 'b', fanout: 10.2, ram: null },
+      { variant: 'c', fanout: 10.1 },
+    ]);
+    assert.ok(decide(alone).designs[2]!.body.endsWith('At this load it is tied on fan-out p99, ack p99 and errors.'), decide(alone).designs[2]!.body);
+  });
+
+  it("a design with one valid run is judged on it: the invalid run's refusals are not its problem", () => {
+    const r = dresult([{ variant: 'a' }, { variant: 'a', repeat: 2, status: 'invalid', refused: 6 }, { variant: 'b', fanout: 20 }]);
     const d = decide(r);
     assert.equal(d.designs[0]!.problem, null);
     assert.deepEqual(d.headline, []);
@@ -533,7 +550,10 @@ describe('decision: other loads and the sections', () => {
         `server RSS growth b 458 MiB (15.6 KiB per socket); at the same rate per user, 30,000 broadcasts/s instead of 1,000.${tail}`,
     ]);
     // nothing delivered: no broadcasts sentence
-    const none = dresult([{ variant: 'a', received: 0 }, { variant: 'b', fanout: 20, received: 0 }]);
+    const none = dresult([
+      { variant: 'a', received: 0 },
+      { variant: 'b', fanout: 20, received: 0 },
+    ]);
     assert.ok(decide(none).otherLoads[0]!.includes('(15.6 KiB per socket).'), decide(none).otherLoads[0]);
   });
 
@@ -541,6 +561,11 @@ describe('decision: other loads and the sections', () => {
     const r = dresult([]);
     const d = decide(r);
     assert.deepEqual([d.stage, d.designs, d.otherLoads, d.headline], [null, [], [], []]);
+  });
+
+  it('the floor: its line among the sections', () => {
+    // a floor run and no design: the floor section's sentence for a stage where only the floor ran
+    assert.deepEqual(decide(dresult([{ variant: 'floor', kind: 'floor' }])).sections, [{ section: 'floor', text: 'At 1,000 sockets only the floor ran.' }]);
   });
 
   it('the capacity search: one line, each design with its largest count or why it has none; no other-loads text', () => {
