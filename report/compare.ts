@@ -144,7 +144,8 @@ export function refusalsOf(base: ResultFile, head: ResultFile): string[] {
 }
 
 function side(runs: RunRecord[] | undefined, m: MetricDef): Side | null {
-  if (!runs || runs.length === 0) return null;
+  // A group from compareResults is absent or holds one run at least.
+  if (!runs) return null;
   const valid = runs.filter(isValid);
   const values = valuesOf(valid, m);
   return { median: values.length ? median(values) : null, values, valid: valid.length, total: runs.length };
