@@ -324,19 +324,26 @@ export class Recorder {
     if (seq < this.lastBcast[u]!) this.outOfOrder++;
     else this.lastBcast[u] = seq;
     if (rec === undefined) {
-      rec = { from, id, sentAt, sampled: this.window.has(at) && isSampled(this.cfg.seed, from, id, this.cfg.sampleEvery), ww: 0 };
+      rec = { from, id, sentAt, sampled: this.sampled(from, id, at), ww: 0 };
       bm.set(seq, rec);
     }
     if (this.stalledUsers.has(u)) return;
     const lat = now - at;
     recordMs(this.sFan, lat);
     this.fanout.record(this.window, at, sentAt, now);
-    if (rec.sampled && this.window.has(at)) {
+    // rec.sampled is the flag of the update first seen under this seq; another update under it (a reused
+    // seq) is sampled by its own (from, id), as every other worker decides it
+    if (rec.from === from && rec.id === id ? rec.sampled : this.sampled(from, id, at)) {
       const k = sampleKey(from, id);
       const arr = this.samples.get(k);
       if (arr) arr.push(round3(lat));
       else this.samples.set(k, [round3(lat)]);
     }
+  }
+
+  /** Whether update (from, id), scheduled at `at`, is a sampled one: measured, and picked by the seeded hash. */
+  private sampled(from: number, id: string, at: number): boolean {
+    return this.window.has(at) && isSampled(this.cfg.seed, from, id, this.cfg.sampleEvery);
   }
 
   private onError(u: number, code: string, id: string | undefined): void {

@@ -98,10 +98,11 @@ export class SecondsAggregator {
     let upTo = Infinity;
     if (!force) for (const w of live) upTo = Math.min(upTo, this.lastT.get(w) ?? -1);
     const ready = [...this.buckets.keys()].filter((t) => t <= upTo).sort((a, b) => a - b);
+    // tick() opens a bucket only for a second after lastEmitted, and every ready second is emitted here
+    // in order, so no bucket is ever at or below lastEmitted
     for (const t of ready) {
       const a = this.buckets.get(t)!;
       this.buckets.delete(t);
-      if (t <= this.lastEmitted) continue;
       this.lastEmitted = t;
       this.emit(t, a);
     }
