@@ -68,6 +68,7 @@ export default {
       'dist/test/mutation-delivery.test.js',
       'dist/test/mutation-verdict.test.js',
       'dist/test/mutation-recorder.test.js',
+      'dist/test/mutation-compare.test.js',
     ],
     nodeArgs: ['--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
   },

@@ -144,7 +144,8 @@ export function refusalsOf(base: ResultFile, head: ResultFile): string[] {
 }
 
 function side(runs: RunRecord[] | undefined, m: MetricDef): Side | null {
-  if (!runs || runs.length === 0) return null;
+  // A group from compareResults is absent or holds one run at least.
+  if (!runs) return null;
   const valid = runs.filter(isValid);
   const values = valuesOf(valid, m);
   return { median: values.length ? median(values) : null, values, valid: valid.length, total: runs.length };
@@ -170,8 +171,8 @@ export function compareCell(
   if (base.valid === 0) return none(`BASE has no valid run (${base.total} invalid or errored)`);
   if (head.valid === 0) return none(`HEAD has no valid run (${head.total} invalid or errored)`);
   if (base.values.length === 0 || head.values.length === 0) return none(`no ${m.label} value in ${base.values.length === 0 ? 'BASE' : 'HEAD'}`);
-  const est = bootstrapRatio(base.values, head.values, { seed: opts.seed, iterations: opts.iterations });
-  if (!est) return none('no values');
+  // Never null: bootstrapRatio returns null only for an empty side, and both have values here.
+  const est = bootstrapRatio(base.values, head.values, { seed: opts.seed, iterations: opts.iterations }) as RatioEstimate;
   // One run per side: a change must clear the metric's noise band as well as the bound.
   const single = est.interval === null;
   const gate = single && noise !== null ? Math.max(bound, noise) : bound;
@@ -190,11 +191,11 @@ export function compareCell(
     verdict = 'inconclusive';
     repeatsNeeded = repeatsToDecide(est.ratio, single ? noise : bandOfInterval(est));
     const n = repeatsNeeded === null ? '' : `; about ${repeatsNeeded} runs per side would decide it`;
+    // A single run here always has a band: with none the gate is the bound itself, and a ratio past the
+    // bound is then a regression or an improvement, never within noise.
     notes.push(
       single
-        ? noise === null
-          ? `past the ${pct(bound)} bound, with no measured noise band for this metric${n}`
-          : `past the ${pct(bound)} bound but inside this metric's noise band (±${pct(noise)} between two runs of the same commit)${n}`
+        ? `past the ${pct(bound)} bound but inside this metric's noise band (±${pct(noise as number)} between two runs of the same commit)${n}`
         : `past the ${pct(bound)} bound, but the 95% interval still holds 1${n}`,
     );
   } else if (verdict === 'within noise' && est.interval && (est.interval.lo > 1 || est.interval.hi < 1)) {

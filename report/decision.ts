@@ -92,8 +92,8 @@ export const floorVerdict: SectionVerdict = {
 /** Sections with a verdict of their own, in the order their lines appear. */
 export const SECTION_VERDICTS: SectionVerdict[] = [floorVerdict, capacityVerdict];
 
-/** "a, b and c" */
-const and = (xs: readonly string[]): string => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}` : (xs[0] ?? ''));
+/** "a, b and c" (never called with no item). */
+const and = (xs: readonly string[]): string => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}` : xs[0]!);
 
 /** "fan-out p99", "ack p99", "RAM per socket": a label inside a sentence. */
 const lc = (s: string): string => (/^[A-Z][a-z]/.test(s) ? s[0]!.toLowerCase() + s.slice(1) : s);
@@ -104,7 +104,7 @@ const medianOf = (runs: readonly RunRecord[], m: MetricDef): number | null => {
 };
 
 const numMedian = (runs: readonly RunRecord[], get: (r: RunRecord) => number | null | undefined): number | null => {
-  const v = runs.map(get).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  const v = runs.map(get).filter((x): x is number => Number.isFinite(x));
   return v.length ? median(v) : null;
 };
 
@@ -227,7 +227,8 @@ function para(variant: string, kind: string, problem: string | null, head: strin
 /** "fan-out p99 from 1,000 to 5,000 sockets: batched 4.2 ms → 9.1 ms, per-request 31 ms → 80 ms". */
 function trend(stages: readonly StageGroup[], m: MetricDef): string | null {
   const parts: string[] = [];
-  for (const variant of stages[0]?.cells.map((c) => c.variant) ?? []) {
+  // called with two stages or more
+  for (const variant of stages[0]!.cells.map((c) => c.variant)) {
     const pts = stages
       .map((g) => {
         const c = g.cells.find((x) => x.variant === variant);
@@ -274,7 +275,7 @@ export function otherLoads(result: ResultFile, v: Verdict): string[] {
       return ram === null ? null : `${c.variant} ${fmtBytes(ram * TARGET_SOCKETS)} (${fmtBytes(ram)} per socket)`;
     })
     .filter(Boolean);
-  const delivered = g.cells.map((c) => medianOf(c.valid, M.deliveredPerSec)).find((x) => x !== null && x !== undefined);
+  const delivered = g.cells.map((c) => medianOf(c.valid, M.deliveredPerSec)).find((x) => x !== null);
   out.push(
     `One stage (${fmtNum(g.connections)} sockets) says nothing measured about other loads.${
       g.connections < TARGET_SOCKETS && per.length
