@@ -101,7 +101,10 @@ export function timeAtIntensity(cfg: ScheduleConfig, L: number): number {
     if (L >= s.lamStart && s.perMs > 0) {
       const t = s.startMs + (L - s.lamStart) / s.perMs;
       const nextStart = i + 1 < segs.length ? segs[i + 1]!.startMs : Infinity;
-      if (t < nextStart) return t;
+      // <=: Λ reaching L exactly where the next segment starts is an arrival there. The next segment,
+      // tried first, returns it when its rate is positive; when that rate is 0 (or L sits one ulp
+      // below its lamStart) this segment must, or the user's schedule would end here.
+      if (t <= nextStart) return t;
     }
   }
   return Infinity;
