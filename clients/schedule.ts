@@ -167,7 +167,8 @@ export function messageId(idPrefix: string, n: number): string {
 
 /** Inverse of messageId for this run's prefix; -1 when the id is not one of ours. */
 export function messageIndex(idPrefix: string, id: string): number {
-  if (id.length <= idPrefix.length + 1 || !id.startsWith(idPrefix) || id.charCodeAt(idPrefix.length) !== 45 /* - */) return -1;
+  // an id of the prefix alone or with '-' alone fails the digit test below (charCodeAt past the end is NaN)
+  if (!id.startsWith(idPrefix) || id.charCodeAt(idPrefix.length) !== 45 /* - */) return -1;
   const rest = id.slice(idPrefix.length + 1);
   if (!/^\d{1,9}$/.test(rest)) return -1;
   return Number(rest);
