@@ -65,6 +65,7 @@ export default {
       'dist/test/mutation-fault-loss.test.js',
       'dist/test/mutation-capacity.test.js',
       'dist/test/mutation-delivery.test.js',
+      'dist/test/mutation-small.test.js',
     ],
     nodeArgs: ['--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
   },
