@@ -35,9 +35,11 @@ const SHARD_NODE_FLAGS = z
 /**
  * Node flags of a sharded server's primary (runner/server-process.ts): a young generation of its own
  * size, because the variant's (up to 64 MB a semi-space) made the primary, which holds no socket after
- * the handoff, grow to 240-290 MB RSS at 20-30k sockets (fleet-cost, 2026-12-01).
+ * the handoff, grow to 240-290 MB RSS at 20-30k sockets (fleet-cost, 2026-12-01); and `gc` exposed, so
+ * that it gives back the heap a connect burst grew once no socket waits (servers/common/burst-trim.ts:
+ * 177 -> 80 MB at 30k).
  */
-export const SHARD_PRIMARY_NODE_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=4096'];
+export const SHARD_PRIMARY_NODE_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=4096', '--expose-gc'];
 
 /** Options of the sockets, the same for every kind. */
 const SOCKET_OPTIONS = {

@@ -33,6 +33,7 @@ import { boardReader, loadBoardSeqs } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Front } from '../common/front.js';
 import { rejectUpgrade } from '../common/handshake.js';
+import { BurstTrim } from '../common/burst-trim.js';
 import { aggregateMetrics } from '../common/metrics.js';
 import { Supervisor, type Supervised } from '../common/supervisor.js';
 import type { BatchedServerOptions, RunningServer } from './server.js';
@@ -106,6 +107,10 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
   const sup = new Supervisor({ describe: (c) => `shard ${c.index} (pid ${c.pid})`, gatherTimeoutMs: GATHER_TIMEOUT_MS, stopTimeoutMs: STOP_TIMEOUT_MS });
   const shards: Shard[] = [];
   const ready: Promise<void>[] = [];
+  /** Sockets waiting in the primary for their shard, all shards together. */
+  const waiting = (): number => shards.reduce((t, x) => t + x.queue.length - x.qHead + (x.inFlight ? 1 : 0), 0);
+  // the heap a connect burst grew is given back once no socket waits (servers/common/burst-trim.ts)
+  const trim = new BurstTrim((globalThis as { gc?: () => void }).gc);
   for (let i = 0; i < n; i++) {
     const config = { ...k, opts: { ...opts }, shard: i, shards: n } as ShardConfig;
     const child = fork(SHARD_MAIN, [], {
@@ -133,7 +138,9 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
         child.on('message', (m: FromShard) => {
           if (m?.wami === 'got') {
             s.inFlight = false;
+            trim.handedOff();
             pump(s);
+            if (waiting() === 0) trim.idle();
           } else if (m?.wami === 'ready') resolve();
           else if (m?.wami === 'fatal') fatal = m.message;
         });
@@ -190,9 +197,7 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
       return rejectUpgrade(socket, 503, sup.isStopping ? 'server is shutting down' : 'shard unavailable');
     // One budget for all shards (the primary's descriptors are one pool): a shard that falls behind
     // for a while may use what the others do not, instead of refusing at its 1/n share.
-    let waiting = 0;
-    for (const x of shards) waiting += x.queue.length - x.qHead;
-    if (waiting >= MAX_WAITING_HANDOFFS) return rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
+    if (waiting() >= MAX_WAITING_HANDOFFS) return rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
     const sock = socket as Socket;
     // Paused: whatever arrives stays in the socket's buffer (sent along with the head), and an
     // EOF from a client that gave up is still seen while it waits.
@@ -241,6 +246,7 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
   const stop = (): Promise<string[]> =>
     (stopPromise ??= (async () => {
       front.stopAccepting();
+      trim.stop();
       // Each shard is asked over IPC (it flushes, acks, closes its sockets and its database); SIGTERM when the channel is gone.
       const problems = await sup.stop((c) =>
         c.child.connected ? c.child.send({ wami: 'stop' } satisfies ToShard, (e: Error | null) => e && c.child.kill('SIGTERM')) : c.child.kill('SIGTERM'),
