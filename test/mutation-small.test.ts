@@ -78,6 +78,7 @@ test('messageIndex: prefix, separator and 1 to 9 digits, nothing else', () => {
   assert.equal(messageIndex('p', 'p'), -1);
   assert.equal(messageIndex('p', 'p-'), -1);
   assert.equal(messageIndex('p', 'p5'), -1);
+  assert.equal(messageIndex('p', 'px12'), -1); // digits after another separator
   assert.equal(messageIndex('p', ''), -1);
 });
 
