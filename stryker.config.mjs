@@ -69,6 +69,7 @@ export default {
       'dist/test/mutation-verdict.test.js',
       'dist/test/mutation-recorder.test.js',
       'dist/test/mutation-compare.test.js',
+      'dist/test/mutation-small.test.js',
     ],
     nodeArgs: ['--test-reporter=tap', '-r', '{{hookFile}}', '{{testFile}}'],
   },

@@ -101,7 +101,10 @@ export function timeAtIntensity(cfg: ScheduleConfig, L: number): number {
     if (L >= s.lamStart && s.perMs > 0) {
       const t = s.startMs + (L - s.lamStart) / s.perMs;
       const nextStart = i + 1 < segs.length ? segs[i + 1]!.startMs : Infinity;
-      if (t < nextStart) return t;
+      // <=: Λ reaching L exactly where the next segment starts is an arrival there. The next segment,
+      // tried first, returns it when its rate is positive; when that rate is 0 (or L sits one ulp
+      // below its lamStart) this segment must, or the user's schedule would end here.
+      if (t <= nextStart) return t;
     }
   }
   return Infinity;
@@ -164,7 +167,8 @@ export function messageId(idPrefix: string, n: number): string {
 
 /** Inverse of messageId for this run's prefix; -1 when the id is not one of ours. */
 export function messageIndex(idPrefix: string, id: string): number {
-  if (id.length <= idPrefix.length + 1 || !id.startsWith(idPrefix) || id.charCodeAt(idPrefix.length) !== 45 /* - */) return -1;
+  // an id of the prefix alone or with '-' alone fails the digit test below (charCodeAt past the end is NaN)
+  if (!id.startsWith(idPrefix) || id.charCodeAt(idPrefix.length) !== 45 /* - */) return -1;
   const rest = id.slice(idPrefix.length + 1);
   if (!/^\d{1,9}$/.test(rest)) return -1;
   return Number(rest);

@@ -63,6 +63,9 @@ test('schedule: rate steps (piecewise rate via the cumulative intensity)', () =>
   );
   assert.equal(timeAtIntensity(cfg, 2), 2000);
   assert.equal(timeAtIntensity(cfg, 6.5), Infinity);
+  // Λ(3000) = 2 + 1000 ms × 240/60000 per ms = 6 exactly, the instant the rate drops to 0: the arrival
+  // is at 3000 (it was Infinity, which ended that user's schedule there)
+  assert.equal(timeAtIntensity(cfg, 6), 3000);
   assert.equal(timeAtIntensity({ ...base }, 3), 3000);
 });
 
