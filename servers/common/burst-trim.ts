@@ -42,9 +42,9 @@ export class BurstTrim {
   }
 
   /**
-   * No socket waits any more. After a burst, the first collection comes `delayMs` later if no socket
-   * was handed over meanwhile (a queue that empties for a moment in the middle of a ramp is not its
-   * end: the next idle tries again), and the next ones follow until the heap stops shrinking.
+   * No socket waits any more. After a burst, the first collection comes once `delayMs` passed with no
+   * socket handed over (a queue that empties for a moment in the middle of a ramp is not its end: the
+   * round looks again a delay later), and the next ones follow until the heap stops shrinking.
    */
   idle(): void {
     if (!this.gc || this.timer || this.handoffs < this.opts.minHandoffs) return;
@@ -60,7 +60,9 @@ export class BurstTrim {
     const mark = this.handoffs;
     this.timer = setTimeout(() => {
       this.timer = null;
-      if (this.handoffs !== mark) return; // sockets came again: wait for the next idle
+      // sockets came again during the delay: look again one delay later (the last idle of a ramp may have
+      // come while this round was pending, and no other would follow it)
+      if (this.handoffs !== mark) return this.schedule(round, this.heapTotal());
       this.handoffs = 0;
       this.gc!();
       this.rounds++;
