@@ -485,6 +485,9 @@ describe("decision: each design's paragraph", () => {
     const g = groupByStage(r)[1]!;
     const p = designParagraph(g, g.cells[1]!, v, 2);
     assert.equal(p.text, 'b: not run at stage 2 · 5,000 sockets.');
+    // no run, so no kind to read from one: 'unknown', and no integrity problem
+    assert.equal(p.kind, 'unknown');
+    assert.equal(p.problem, null);
   });
 
   it("the paragraph's standing is its own stage's, not the first stage's", () => {
