@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Ledger } from '../model/fleet-result.js';
 import { compareLedger } from '../runner/audit.js';
-import { canHandOut, leaseAtStart, leaseGrant, leaseRelease } from '../servers/batched/lease.js';
+import Database from 'better-sqlite3';
+import { canHandOut, LEASE_RELEASE_SQL, LEASE_UPSERT_SQL, leaseAtStart, leaseGrant, leaseRelease, SEQ_LEASES_SQL } from '../servers/batched/lease.js';
 
 test('lease arithmetic: start, headroom, grant and release with exact numbers', () => {
   // a fresh board: seqs 1..1000 may be broadcast before any commit
@@ -67,4 +68,35 @@ test("the audit's seqReused: seen with one id and stored with another, seen twic
   assert.ok(a.examples.some((e) => e.startsWith('seqReused: board 1 seq 78: user 16 msg b, and seen by a member as user 13 msg a')));
   const clean = compareLedger(stored, { ...ledger, seen: [[16, 'c', 1, 79]], acked: [[16, 'b', 78]] });
   assert.equal(clean.seqReused, 0);
+});
+
+test('lease SQL on a real (in-memory) SQLite: the table, an upsert that never lowers, the release', () => {
+  const db = new Database(':memory:');
+  try {
+    db.exec('CREATE TABLE boards (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL)');
+    db.exec('INSERT INTO boards (id, seq) VALUES (1, 78), (2, 5)');
+    db.exec(SEQ_LEASES_SQL);
+    db.exec(SEQ_LEASES_SQL); // IF NOT EXISTS: a restart runs it again
+    const high = (b: number): number | undefined => (db.prepare('SELECT high FROM seq_leases WHERE board_id = ?').get(b) as { high: number } | undefined)?.high;
+    const up = db.prepare(LEASE_UPSERT_SQL);
+    up.run(1, 1000);
+    assert.equal(high(1), 1000);
+    up.run(1, 2000);
+    assert.equal(high(1), 2000, 'raised');
+    up.run(1, 1500);
+    assert.equal(high(1), 2000, 'never lowered');
+    const rel = db.prepare(LEASE_RELEASE_SQL);
+    // board 1: seqs handed out up to 90, boards.seq 78: the release sets max(90, 78) = 90, lowering the lease
+    rel.run(1, 90, 1);
+    assert.equal(high(1), 90);
+    // board 2, no row yet: handed out up to 3, boards.seq 5: max(3, 5) = 5
+    rel.run(2, 3, 2);
+    assert.equal(high(2), 5);
+    assert.deepEqual(db.prepare('SELECT board_id, high FROM seq_leases ORDER BY board_id').all(), [
+      { board_id: 1, high: 90 },
+      { board_id: 2, high: 5 },
+    ]);
+  } finally {
+    db.close();
+  }
 });

@@ -185,6 +185,22 @@ test('decideRetry: attempts, deadline, and the last delay shortened to the deadl
   assert.match(String(validateRetryPolicy({ ...P, maxAttempts: 0 })), /maxAttempts/);
 });
 
+test('validateRetryPolicy: each bound at its edge, and the exact problem named', () => {
+  // P = { maxAttempts: 5, deadlineMs: 100, baseMs: 2, maxMs: 10 }
+  // the smallest valid values: one attempt, a zero deadline, a zero base, a cap equal to the base
+  assert.equal(validateRetryPolicy({ ...P, maxAttempts: 1 }), null);
+  assert.equal(validateRetryPolicy({ ...P, deadlineMs: 0 }), null);
+  assert.equal(validateRetryPolicy({ maxAttempts: 5, deadlineMs: 100, baseMs: 0, maxMs: 0 }), null);
+  assert.equal(validateRetryPolicy({ ...P, maxMs: 2 }), null);
+  // just past each edge, and NaN (which fails every comparison)
+  assert.equal(validateRetryPolicy({ ...P, maxAttempts: 1.5 }), 'maxAttempts must be an integer >= 1, got 1.5');
+  assert.equal(validateRetryPolicy({ ...P, deadlineMs: -1 }), 'deadlineMs must be >= 0, got -1');
+  assert.equal(validateRetryPolicy({ ...P, deadlineMs: Number.NaN }), 'deadlineMs must be >= 0, got NaN');
+  assert.equal(validateRetryPolicy({ ...P, baseMs: -1 }), 'baseMs must be >= 0, got -1');
+  assert.equal(validateRetryPolicy({ ...P, baseMs: Number.NaN }), 'baseMs must be >= 0, got NaN');
+  assert.equal(validateRetryPolicy({ ...P, maxMs: 1.5 }), 'maxMs (1.5) must be >= baseMs (2)');
+});
+
 test('BoardFeeds: seq order, each once, no echo, across own commits and polled rows', () => {
   const got: string[] = [];
   const feeds = new BoardFeeds<string>((members, except, frame) => {
