@@ -12,53 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Ledger } from '../model/fleet-result.js';
+import { fixture } from './helpers/audit-db.js';
 import { SCHEMA_SQL } from '../servers/common/db.js';
 import { compareLedger, readLedger, readStoredState, seqGapsOf, type StoredEvent, type StoredState } from '../runner/audit.js';
-
-/**
- * A clean run on two boards: board 1 (cards 1, 2; seqs 1..3), board 2 (card 3; seqs 1..2). Each card
- * row is its last event's (col, title) and its version is its number of events; every update acked
- * with its seq and seen with its board and seq.
- */
-function fixture(): { stored: StoredState; ledger: Ledger } {
-  const stored: StoredState = {
-    boards: [
-      { id: 1, seq: 3 },
-      { id: 2, seq: 2 },
-    ],
-    cards: [
-      { id: 1, board: 1, col: 'doing', title: 'A2', version: 2 },
-      { id: 2, board: 1, col: 'done', title: 'B1', version: 1 },
-      { id: 3, board: 2, col: 'todo', title: 'C2', version: 2 },
-    ],
-    events: [
-      { board: 1, seq: 1, card: 1, user: 10, clientMsgId: 'a', col: 'todo', title: 'A1' },
-      { board: 1, seq: 2, card: 1, user: 11, clientMsgId: 'b', col: 'doing', title: 'A2' },
-      { board: 1, seq: 3, card: 2, user: 10, clientMsgId: 'c', col: 'done', title: 'B1' },
-      { board: 2, seq: 1, card: 3, user: 20, clientMsgId: 'd', col: 'todo', title: 'C1' },
-      { board: 2, seq: 2, card: 3, user: 21, clientMsgId: 'e', col: 'todo', title: 'C2' },
-    ],
-  };
-  const ledger: Ledger = {
-    acked: [
-      [10, 'a', 1],
-      [11, 'b', 2],
-      [10, 'c', 3],
-      [20, 'd', 1],
-      [21, 'e', 2],
-    ],
-    errored: [],
-    unanswered: [],
-    seen: [
-      [10, 'a', 1, 1],
-      [11, 'b', 1, 2],
-      [10, 'c', 1, 3],
-      [20, 'd', 2, 1],
-      [21, 'e', 2, 2],
-    ],
-  };
-  return { stored, ledger };
-}
 
 type Report = ReturnType<typeof compareLedger>;
 const counts = (r: Report) => ({
