@@ -5,20 +5,7 @@ import { newHistogram, percentilesOf, recordMs } from '../clients/histogram.js';
 import type { TickReport } from '../clients/ipc.js';
 import { Recorder } from '../clients/recorder.js';
 import { SecondsAggregator } from '../clients/seconds.js';
-import type { ServerMessage } from '../protocol/messages.js';
-
-const ack = (id: string, seq: number): ServerMessage => ({ type: 'ack', id, seq, queueMs: 0, commitMs: 0, attempts: 1 });
-const bcast = (from: number, id: string, seq: number, at: number, sentAt = at): ServerMessage => ({
-  type: 'update',
-  id,
-  card: 1,
-  column: 'doing',
-  title: 't',
-  at,
-  sentAt,
-  from,
-  seq,
-});
+import { ack, bcast } from './helpers/server-frames.js';
 
 /** What an HDR histogram (3 significant digits) reports for one recorded value: the top of its bucket. */
 function hdr(ms: number): number {

@@ -15,20 +15,10 @@ import { isSampled } from '../clients/sampling.js';
 import { SecondsAggregator } from '../clients/seconds.js';
 import { closedByServerGone, serverGoneReason } from '../clients/vanished.js';
 import type { ServerMessage } from '../protocol/messages.js';
+import { timePoint } from './helpers/time-point.js';
+import { ack, bcast } from './helpers/server-frames.js';
 
-const ack = (id: string, seq: number): ServerMessage => ({ type: 'ack', id, seq, queueMs: 0, commitMs: 0, attempts: 1 });
 const error = (code: 'OVERLOADED' | 'BAD_MESSAGE', id?: string): ServerMessage => ({ type: 'error', code, message: 'm', ...(id === undefined ? {} : { id }) });
-const bcast = (from: number, id: string, seq: number, at: number, sentAt = at): ServerMessage => ({
-  type: 'update',
-  id,
-  card: 1,
-  column: 'doing',
-  title: 't',
-  at,
-  sentAt,
-  from,
-  seq,
-});
 /** count and max (ms) of a histogram. */
 const cm = (h: Parameters<typeof percentilesOf>[0]): [number, number] => {
   const p = percentilesOf(h);
@@ -125,20 +115,7 @@ test('seconds: every count summed, errors by code merged, histograms merged, opt
       fleetCpuPct: 70.3, // 40 + 30.25 = 70.25, to one decimal
     },
     // a quiet second: no reconnected, no errorsByCode, empty histograms read 0
-    {
-      t: 1,
-      openSockets: 0,
-      sent: 0,
-      acked: 0,
-      errors: 0,
-      delivered: 0,
-      ackP50Ms: 0,
-      ackP99Ms: 0,
-      fanoutP50Ms: 0,
-      fanoutP99Ms: 0,
-      lagMsP99: 0,
-      fleetCpuPct: 15,
-    },
+    timePoint(1, { fleetCpuPct: 15 }),
   ]);
   assert.equal(a.rssBytesMax, 4000, '1000 + 3000, nothing added by default');
   assert.equal(a.cpuPctMax, 40, 'the highest, not the last');
