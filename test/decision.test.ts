@@ -15,6 +15,7 @@ import { computeDecision, decideBy, SECTION_VERDICTS } from '../report/decision.
 import { renderHtml } from '../report/html.js';
 import { renderMarkdown } from '../report/markdown.js';
 import { computeVerdict, fmtPct, integrityOf, integrityProblem, type Integrity } from '../report/verdict.js';
+import { cleanAudit } from './helpers/audit-db.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = JSON.parse(readFileSync(join(root, 'results/fixtures/result-smoke.json'), 'utf8')) as ResultFile;
@@ -55,17 +56,7 @@ function run(s: Spec): RunRecord {
   r.updates = { sent: 600, acked: 600 - refused, errored: refused, unanswered: 0 };
   r.delivery = { expected: 57_000, received: 57_000, missing: 0, duplicate: 0, outOfOrder: 0, phantom: 0 };
   r.errors = { total: refused, byCode: { ...(s.refused ?? {}) }, byKind: {} };
-  r.audit = {
-    lostAcked: 0,
-    storedNotAcked: 0,
-    phantom: 0,
-    notBroadcast: 0,
-    finalStateMismatches: 0,
-    seqGaps: 0,
-    eventsStored: 600 - refused,
-    ok: true,
-    examples: [],
-  };
+  r.audit = cleanAudit(600 - refused);
   r.server.commitMs = s.commitP99 === undefined ? null : { count: 300, mean: 1, p50: 1, p99: s.commitP99 };
   [r.server.busyHits, r.server.retries, r.server.exhausted] = s.busy ?? [0, 0, 0];
   return r;

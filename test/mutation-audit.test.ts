@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Ledger } from '../model/fleet-result.js';
-import { fixture } from './helpers/audit-db.js';
+import { fixture, storedEvent } from './helpers/audit-db.js';
 import { SCHEMA_SQL } from '../servers/common/db.js';
 import { compareLedger, readLedger, readStoredState, seqGapsOf, type StoredEvent, type StoredState } from '../runner/audit.js';
 
@@ -291,16 +291,7 @@ test('seq reuse by an ack: placed on the stored row board, or on boardOfUser whe
 });
 
 test('seqGapsOf: missing seqs per board in seq order, with the committed_at of the next stored seq', () => {
-  const ev = (board: number, seq: number, committedAt?: number): StoredEvent => ({
-    board,
-    seq,
-    card: 1,
-    user: 1,
-    clientMsgId: `${board}-${seq}`,
-    col: 'todo',
-    title: '',
-    ...(committedAt === undefined ? {} : { committedAt }),
-  });
+  const ev = storedEvent;
   const stored: StoredState = {
     boards: [
       { id: 1, seq: 7 }, // read 5, 2, 4, 1: missing 3 (next stored: 4 at 400) and 6..7 (none after)

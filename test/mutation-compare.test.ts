@@ -14,6 +14,7 @@ import { computeDecision, decideBy, designParagraph } from '../report/decision.j
 import { M } from '../report/metrics.js';
 import { groupByStage } from '../report/runs.js';
 import { computeVerdict } from '../report/verdict.js';
+import { cleanAudit } from './helpers/audit-db.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const smoke = JSON.parse(readFileSync(join(root, 'results/fixtures/result-smoke.json'), 'utf8')) as ResultFile;
@@ -312,17 +313,7 @@ function drun(s: DSpec): RunRecord {
   const received = s.received ?? 30_000;
   r.delivery = { expected: received, received, missing: 0, duplicate: 0, outOfOrder: 0, phantom: 0 };
   r.errors = { total: refused, byCode: refused ? { BUSY_EXHAUSTED: refused } : {}, byKind: {} };
-  r.audit = {
-    lostAcked: 0,
-    storedNotAcked: 0,
-    phantom: 0,
-    notBroadcast: 0,
-    finalStateMismatches: 0,
-    seqGaps: 0,
-    eventsStored: 600 - refused,
-    ok: true,
-    examples: [],
-  };
+  r.audit = cleanAudit(600 - refused);
   r.server.commitMs = s.commitP99 === undefined || s.commitP99 === null ? null : { count: 300, mean: 1, p50: 1, p99: s.commitP99 };
   [r.server.busyHits, r.server.retries, r.server.exhausted] = s.busy === undefined || s.busy === null ? [null, null, null] : [s.busy, s.busy, 0];
   return r;

@@ -7,21 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Fault, FaultRecord } from '../model/faults.js';
 import type { Ledger, TimePoint } from '../model/fleet-result.js';
-import type { AuditReportDetailed, StoredEvent, StoredState } from '../runner/audit.js';
+import type { AuditReportDetailed, StoredState } from '../runner/audit.js';
 import { allBackSec, FAULT_LEAD_MS, faultOwning, faultRecords, type FaultTiming } from '../runner/fault-loss.js';
+import { storedEvent } from './helpers/audit-db.js';
 
 const point = (t: number, open: number, extra: Partial<TimePoint> = {}): TimePoint => timePoint(t, { openSockets: open, ...extra });
 const opens = (open: number[]): TimePoint[] => open.map((o, t) => point(t, o));
-const ev = (board: number, seq: number, committedAt?: number): StoredEvent => ({
-  board,
-  seq,
-  card: 1,
-  user: 1,
-  clientMsgId: `${board}-${seq}`,
-  col: 'todo',
-  title: '',
-  ...(committedAt === undefined ? {} : { committedAt }),
-});
+const ev = storedEvent;
 
 test('ownership: the lead, the boundaries of a middle fault, and times that are no time', () => {
   assert.equal(FAULT_LEAD_MS, 1000);

@@ -1,6 +1,6 @@
 /** Real SQLite files written as the servers write them, with the ledger a fleet would have kept. */
 import type { Ledger } from '../../model/fleet-result.js';
-import type { StoredState } from '../../runner/audit.js';
+import type { StoredEvent, StoredState } from '../../runner/audit.js';
 import { openDb } from '../../servers/common/db.js';
 
 /** Writes updates exactly as a server does: boards.seq + 1, one cards UPDATE, one card_events INSERT. */
@@ -76,3 +76,28 @@ export function fixture(): { stored: StoredState; ledger: Ledger } {
   };
   return { stored, ledger };
 }
+
+/** A stored event of board `board` at `seq` (card 1, user 1, id "board-seq"), with its commit time if given. */
+export const storedEvent = (board: number, seq: number, committedAt?: number): StoredEvent => ({
+  board,
+  seq,
+  card: 1,
+  user: 1,
+  clientMsgId: `${board}-${seq}`,
+  col: 'todo',
+  title: '',
+  ...(committedAt === undefined ? {} : { committedAt }),
+});
+
+/** A run's audit that found nothing wrong, with `eventsStored` events in the file. */
+export const cleanAudit = (eventsStored: number) => ({
+  lostAcked: 0,
+  storedNotAcked: 0,
+  phantom: 0,
+  notBroadcast: 0,
+  finalStateMismatches: 0,
+  seqGaps: 0,
+  eventsStored,
+  ok: true,
+  examples: [] as string[],
+});
