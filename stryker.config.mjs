@@ -82,7 +82,7 @@ export default {
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   incremental: false,
   // Target 80 %. Measured over all 22 modules (issue 17, 2026-12-01, one Stryker run per module or line
-  // range on the final tests): 96 % together, every module 83.8 % (seqset) or more; the mutants left are
+  // range on the final tests): 97 % together, every module 83.8 % (seqset) or more; the mutants left are
   // listed with why they are equivalent in test/mutation-equivalents.md. break is 85: the target, with
   // room for a slower runner's timeouts (they count as killed anyway). A whole run's single figure will
   // replace the sum: raise break to it rounded down, less a few points.
