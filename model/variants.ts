@@ -37,7 +37,7 @@ const SHARD_NODE_FLAGS = z
  * size, because the variant's (up to 64 MB a semi-space) made the primary, which holds no socket after
  * the handoff, grow to 240-290 MB RSS at 20-30k sockets (fleet-cost, 2026-12-01); and `gc` exposed, so
  * that it gives back the heap a connect burst grew once no socket waits (servers/common/burst-trim.ts:
- * 177 -> 80 MB at 30k).
+ * 164 -> 91 MB at 20k with a busy core beside it).
  */
 export const SHARD_PRIMARY_NODE_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=4096', '--expose-gc'];
 

@@ -1,14 +1,16 @@
 /**
  * Gives back the heap a connect burst grew in a process that is idle afterwards: a sharded server's
  * primary. While thousands of sockets wait for their shard, the primary's old generation grows (about
- * 100 MB at 30,000 sockets); once they are handed over it allocates almost nothing, so V8 runs no
- * collection and keeps every page: the primary stayed at 170-180 MB RSS for the whole run, 100 MB
- * more than when idle. Measured (/work/runs/primary-mem.sh, 30k sockets at 2,500/s, 2 shards,
- * 2026-12-01): a few full collections after the burst took its heap from 115 to 14 MB and its RSS
- * from 177 to 80 MB; each shrinks the heap a step, so they repeat until one gives back nothing.
+ * 100 MB at 30,000 sockets); once they are handed over it allocates almost nothing. On a quiet machine
+ * V8's memory reducer then gives the heap back by itself; on a busy one (a benchmark's: servers and
+ * fleet share the cores) it did not, and the primary kept its burst peak for the whole run. Measured
+ * with /work/runs/primary-mem.sh (2 shards, connects at 2,500/s, 2026-12-01): 20,000 sockets beside
+ * `stress-ng --cpu 1`, the primary stayed at 164 MB without this and fell to 91 MB with it; 30,000
+ * sockets on a quiet machine, 70 MB either way. Each full collection shrinks the heap a step (115 →
+ * 93 → 25 → 15 MB in one run), so they repeat until one gives back less than a MB.
  *
  * `gc` is V8's, exposed by `--expose-gc` (model/variants.ts SHARD_PRIMARY_NODE_FLAGS); without it
- * nothing is done. The collections run only once no socket waits, never during a burst.
+ * nothing is done. A collection runs only after a second with no handoff, never in a burst's middle.
  */
 export interface BurstTrimOptions {
   /** Handoffs since the last trim that make a burst worth a collection. */
