@@ -6,6 +6,7 @@ import type { TickReport } from '../clients/ipc.js';
 import { Recorder } from '../clients/recorder.js';
 import { SecondsAggregator } from '../clients/seconds.js';
 import { ack, bcast } from './helpers/server-frames.js';
+import { tickReport } from './helpers/tick-report.js';
 
 /** What an HDR histogram (3 significant digits) reports for one recorded value: the top of its bucket. */
 function hdr(ms: number): number {
@@ -151,25 +152,8 @@ test('a socket stalled on purpose (slow consumer): its receipts and acks count i
 });
 
 test("the fleet's seconds: summed over workers, emitted once every live worker ticked, late ticks kept out of the series", () => {
-  const tick = (index: number, t: number, sent: number, cpuPct: number): TickReport => ({
-    type: 'tick',
-    index,
-    t,
-    openSockets: 10,
-    reconnected: 0,
-    sent,
-    acked: sent,
-    errors: 0,
-    errorsBy: {},
-    delivered: 2 * sent,
-    ackHist: '',
-    fanoutHist: '',
-    lagHist: '',
-    cpuPct,
-    eventLoopDelayMsP99: 0,
-    rssBytes: 1000,
-    pendingAcks: 0,
-  });
+  const tick = (index: number, t: number, sent: number, cpuPct: number): TickReport =>
+    tickReport(index, t, { openSockets: 10, sent, acked: sent, delivered: 2 * sent, cpuPct, rssBytes: 1000 });
   const seen: number[] = [];
   const a = new SecondsAggregator(
     (p) => seen.push(p.t),

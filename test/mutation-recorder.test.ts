@@ -9,7 +9,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeHistogram, encodeHistogram, newHistogram, percentilesOf, recordMs } from '../clients/histogram.js';
-import type { TickReport } from '../clients/ipc.js';
 import { MeasuredWindow, Recorder } from '../clients/recorder.js';
 import { isSampled } from '../clients/sampling.js';
 import { SecondsAggregator } from '../clients/seconds.js';
@@ -17,6 +16,7 @@ import { closedByServerGone, serverGoneReason } from '../clients/vanished.js';
 import type { ServerMessage } from '../protocol/messages.js';
 import { timePoint } from './helpers/time-point.js';
 import { ack, bcast } from './helpers/server-frames.js';
+import { tickReport } from './helpers/tick-report.js';
 
 const error = (code: 'OVERLOADED' | 'BAD_MESSAGE', id?: string): ServerMessage => ({ type: 'error', code, message: 'm', ...(id === undefined ? {} : { id }) });
 /** count and max (ms) of a histogram. */
@@ -64,37 +64,15 @@ function enc(...ms: number[]): string {
   for (const v of ms) recordMs(h, v);
   return encodeHistogram(h);
 }
-function tick(index: number, t: number, o: Partial<TickReport> = {}): TickReport {
-  return {
-    type: 'tick',
-    index,
-    t,
-    openSockets: 0,
-    reconnected: 0,
-    sent: 0,
-    acked: 0,
-    errors: 0,
-    errorsBy: {},
-    delivered: 0,
-    ackHist: '',
-    fanoutHist: '',
-    lagHist: '',
-    cpuPct: 0,
-    eventLoopDelayMsP99: 0,
-    rssBytes: 0,
-    pendingAcks: 0,
-    ...o,
-  };
-}
 
 test('seconds: every count summed, errors by code merged, histograms merged, optional fields only when there is something', () => {
   const a = new SecondsAggregator(); // defaults: no callback, no extra RSS, no histograms kept
   const w0 = { openSockets: 10, reconnected: 2, sent: 5, acked: 4, errors: 2, errorsBy: { OVERLOADED: 2 }, delivered: 8 };
   const w1 = { openSockets: 20, reconnected: 3, sent: 7, acked: 6, errors: 2, errorsBy: { OVERLOADED: 1, 'closed-1006': 1 }, delivered: 9 };
-  a.tick(tick(0, 0, { ...w0, ackHist: enc(0.5), fanoutHist: enc(1, 2), cpuPct: 40, rssBytes: 1000 }), [0, 1]);
-  a.tick(tick(1, 0, { ...w1, ackHist: enc(1.5), lagHist: enc(0.25), cpuPct: 30.25, rssBytes: 3000 }), [0, 1]);
-  a.tick(tick(0, 1, { cpuPct: 10 }), [0, 1]);
-  a.tick(tick(1, 1, { cpuPct: 5 }), [0, 1]);
+  a.tick(tickReport(0, 0, { ...w0, ackHist: enc(0.5), fanoutHist: enc(1, 2), cpuPct: 40, rssBytes: 1000 }), [0, 1]);
+  a.tick(tickReport(1, 0, { ...w1, ackHist: enc(1.5), lagHist: enc(0.25), cpuPct: 30.25, rssBytes: 3000 }), [0, 1]);
+  a.tick(tickReport(0, 1, { cpuPct: 10 }), [0, 1]);
+  a.tick(tickReport(1, 1, { cpuPct: 5 }), [0, 1]);
   assert.deepEqual(a.timeseries, [
     {
       t: 0,
@@ -132,14 +110,14 @@ test('seconds: every count summed, errors by code merged, histograms merged, opt
 test('seconds: a worker first heard late holds nothing back; a tick for a second already emitted is not emitted again', () => {
   const seen: number[] = [];
   const a = new SecondsAggregator((p) => seen.push(p.t));
-  a.tick(tick(0, 0, { sent: 1 }), [0, 1]);
-  a.tick(tick(0, 1, { sent: 2 }), [0, 1]);
+  a.tick(tickReport(0, 0, { sent: 1 }), [0, 1]);
+  a.tick(tickReport(0, 1, { sent: 2 }), [0, 1]);
   assert.deepEqual(seen, [], 'worker 1 has ticked nothing');
-  a.tick(tick(1, 0, { sent: 4 }), [0, 1]);
+  a.tick(tickReport(1, 0, { sent: 4 }), [0, 1]);
   assert.deepEqual(seen, [0], 'worker 1 ticked second 0 only');
-  a.tick(tick(1, 1, { sent: 8 }), [0, 1]);
-  a.tick(tick(0, 1, { sent: 16, delivered: 3 }), [0, 1]); // late: second 1 is out
-  a.tick(tick(0, 0, { sent: 32, delivered: 5 }), [0, 1]); // later still
+  a.tick(tickReport(1, 1, { sent: 8 }), [0, 1]);
+  a.tick(tickReport(0, 1, { sent: 16, delivered: 3 }), [0, 1]); // late: second 1 is out
+  a.tick(tickReport(0, 0, { sent: 32, delivered: 5 }), [0, 1]); // later still
   a.flush(true);
   assert.deepEqual(seen, [0, 1]);
   assert.deepEqual(
@@ -152,12 +130,12 @@ test('seconds: a worker first heard late holds nothing back; a tick for a second
 test('seconds: flush emits in time order; forced, it waits for no one; with no live worker, everything is ready', () => {
   const seen: number[] = [];
   const a = new SecondsAggregator((p) => seen.push(p.t));
-  a.tick(tick(0, 2), [0, 1, 2]);
-  a.tick(tick(1, 1), [0, 1, 2]);
+  a.tick(tickReport(0, 2), [0, 1, 2]);
+  a.tick(tickReport(1, 1), [0, 1, 2]);
   assert.deepEqual(seen, [], 'worker 2 has ticked nothing');
   a.flush(true, [0, 1, 2]);
   assert.deepEqual(seen, [1, 2]);
-  a.tick(tick(0, 5), [0, 1]);
+  a.tick(tickReport(0, 5), [0, 1]);
   assert.deepEqual(seen, [1, 2]);
   a.flush(false);
   assert.deepEqual(seen, [1, 2, 5]);
@@ -165,7 +143,7 @@ test('seconds: flush emits in time order; forced, it waits for no one; with no l
 
 test("seconds: kept histograms (a segment's result) and the coordinator's own RSS", () => {
   const a = new SecondsAggregator(undefined, () => 500, true);
-  a.tick(tick(0, 0, { ackHist: enc(0.5, 1.5), rssBytes: 1000 }), [0]);
+  a.tick(tickReport(0, 0, { ackHist: enc(0.5, 1.5), rssBytes: 1000 }), [0]);
   const h = a.timeseries[0]?.histograms;
   assert.deepEqual([h?.fanout, h?.lag], ['', '']);
   assert.deepEqual(decoded(h?.ack ?? ''), [2, 0.5, 1.5]);
