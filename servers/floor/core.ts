@@ -14,7 +14,7 @@ import { parseClientFrame } from '../../protocol/parse.js';
 import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
 import type { CardIndex } from '../common/boards.js';
 import { Fanout } from '../common/fanout.js';
-import { closeAll, joinBoard, waitClosed } from '../common/sockets.js';
+import { boardJoiner, closeAll, waitClosed } from '../common/sockets.js';
 import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 
@@ -38,6 +38,8 @@ export interface FloorCoreOptions {
 export class FloorCore {
   private readonly boards = new Map<number, Board>();
   private readonly sockets = new Set<WebSocket>();
+  /** Adds a socket to its board (shared listeners, servers/common/sockets.ts). */
+  private readonly join = boardJoiner<Board>(this.sockets, (...frame) => this.onMessage(...frame));
   private readonly fanout: Fanout;
   private readonly cards: CardIndex | null;
   private stopping = false;
@@ -83,7 +85,7 @@ export class FloorCore {
       ws.close(CLOSE_GOING_AWAY, this.stopping ? 'server shutting down' : 'unknown board');
       return;
     }
-    joinBoard(ws, b.members, this.sockets, (data, isBinary) => this.onMessage(ws, b, board, user, data, isBinary));
+    this.join(ws, b, board, user);
   }
 
   private error(ws: WebSocket, code: ErrorCode, message: string, id?: string): void {
