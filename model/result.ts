@@ -61,10 +61,13 @@ export type FleetResources = z.infer<typeof FleetResourcesSchema>;
  * reached, null when none was; `rssBytesIdle`: RSS after start, before the fleet connected; `fleet`:
  * the fleet's tree over the same window (the runner's own process included); `kernelTcpMemBytesMax`:
  * the highest kernel TCP socket memory (the whole host: both ends of loopback sockets); `tickErrors`:
- * resource readings that failed unexpectedly.
+ * resource readings that failed unexpectedly. `rssBytesMax` is over the whole run (the connect burst
+ * and the close of every socket included); `rssBytesMaxMeasured` over the readings inside the fleet's
+ * measured window only (null when none was; absent in results written before it existed).
  */
 export const ServerResourcesSchema = z.object({
   rssBytesMax: num,
+  rssBytesMaxMeasured: nullableNum.optional(),
   pssBytesMax: nullableNum,
   cpuSec: num,
   rssBytesPerSocket: nullableNum,

@@ -84,12 +84,15 @@ function rangeWord(bytes: number): string {
 function ramClaim(picks: Pick[]): Claim {
   const measured = picks.map((p) => {
     const rss = med(p.runs, M.rss);
+    const inWindow = med(p.runs, M.rssMeasured);
     const pss = med(p.runs, M.pss);
     const idle = med(p.runs, M.rssIdle);
     const per = med(p.runs, M.ramPerSocket);
     if (rss === null) return `${p.variant}: no RSS figure ${where(p)}.`;
     const pssText = pss !== null ? ` (PSS ${fmtBytes(pss)})` : '';
-    if (p.stage.connections >= CLAIM_SOCKETS) return `${p.variant}: server RSS ${fmtBytes(rss)}${pssText} measured ${where(p)}: ${rangeWord(rss)}.`;
+    const windowText = inWindow !== null ? `; ${fmtBytes(inWindow)} at most over the measured window` : '';
+    if (p.stage.connections >= CLAIM_SOCKETS)
+      return `${p.variant}: server RSS ${fmtBytes(rss)}${pssText} measured ${where(p)}: ${rangeWord(rss)}${windowText}.`;
     if (idle === null || per === null) return `${p.variant}: server RSS ${fmtBytes(rss)}${pssText} ${where(p)}; no per-socket figure to extrapolate from.`;
     const est = idle + per * CLAIM_SOCKETS;
     return `${p.variant}: server RSS ${fmtBytes(rss)}${pssText} ${where(p)}. Extrapolated to ${fmtNum(CLAIM_SOCKETS)}: idle ${fmtBytes(idle)} + ${fmtBytes(per)} per socket × ${fmtNum(CLAIM_SOCKETS)} ≈ ${fmtBytes(est)}, ${rangeWord(est)} (an estimate, not a measurement).`;
@@ -100,7 +103,7 @@ function ramClaim(picks: Pick[]): Claim {
     quote: '30k users could use 500 MB – 1.5 GB RAM',
     measured,
     caveat:
-      'RSS of the whole server process tree (all workers or shards), at its peak. ' +
+      'RSS of the whole server process tree (all workers or shards), at its peak over the whole run (the connect burst and the closing of every socket included), and over the measured window. ' +
       (small
         ? `Below ${fmtNum(CLAIM_SOCKETS)} sockets the figure is a straight line through the idle RSS and the RSS at the largest stage; memory need not grow linearly, so run a ${fmtNum(CLAIM_SOCKETS)}-socket stage (ramp-30k) to measure it. `
         : '') +

@@ -386,6 +386,7 @@ export class RunLifecycle implements RunHandle {
         this.schedule = t;
         // The server's window figures (event-loop delay, queue-depth peak) cover the measured window only.
         this.scraper?.setWindow(t.measureStartMs, t.scheduleEndMs);
+        this.sampler?.setWindow(t.measureStartMs, t.scheduleEndMs);
         for (const h of this.hooks) h.scheduled?.(this, t);
       },
       onSecond: (p) => {

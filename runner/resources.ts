@@ -15,6 +15,7 @@
  * yields zero processes. Never calls process.memoryUsage() (it throws EMFILE near the fd limit).
  */
 import { performance } from 'node:perf_hooks';
+import { nowMs } from '../protocol/clock.js';
 import { clockTicksPerSec, readAllProcStats, readKernelTcpMemBytes, readPssBytes, readRssBytes, treePids, type ProcStat } from './proc.js';
 import type { FleetResources, ResourceSample, ServerResources } from '../model/result.js';
 
@@ -127,6 +128,9 @@ export class ResourceSampler {
   private idleRss: number | null = null;
   private firstRss: number | null = null;
   private rssMax = 0;
+  /** The fleet's measured window on the fleet's clock (protocol/clock.ts nowMs), once known. */
+  private window: { fromMs: number; toMs: number } | null = null;
+  private rssMaxWindow: number | null = null;
   private pssMax: number | null = null;
   private procMax = 0;
   private fleetRssMax = 0;
@@ -176,6 +180,15 @@ export class ResourceSampler {
   }
 
   /**
+   * The fleet's measured window, [fromMs, toMs] on the fleet's clock (protocol/clock.ts nowMs): from
+   * then on, readings taken inside it also keep `rssBytesMaxMeasured`, the server tree's RSS max
+   * without the connect burst before it and the close of every socket after it.
+   */
+  setWindow(fromMs: number, toMs: number): void {
+    this.window = { fromMs, toMs };
+  }
+
+  /**
    * Stops sampling after one last reading and returns the report. `socketsReached` (sockets the
    * fleet reached) fills rssBytesPerSocket; without it, or with 0, that is null (see rssBytesPerSocket()).
    * Calling it again returns the same report.
@@ -192,6 +205,7 @@ export class ResourceSampler {
     const idle = this.idleRss ?? this.firstRss ?? 0;
     this.report = {
       rssBytesMax: this.rssMax,
+      rssBytesMaxMeasured: this.rssMaxWindow,
       pssBytesMax: this.pssMax,
       cpuSec: round(this.serverCpu.totalTicks / tck, 3),
       rssBytesPerSocket: socketsReached === undefined ? null : rssBytesPerSocket(this.rssMax, idle, socketsReached),
@@ -312,6 +326,11 @@ export class ResourceSampler {
     // Maxima and the default idle figure: every reading counts.
     this.firstRss ??= serverRss;
     if (serverRss > this.rssMax) this.rssMax = serverRss;
+    const w = this.window;
+    if (w !== null) {
+      const now = nowMs();
+      if (now >= w.fromMs && now <= w.toMs && (this.rssMaxWindow === null || serverRss > this.rssMaxWindow)) this.rssMaxWindow = serverRss;
+    }
     if (pssSeen && (this.pssMax === null || pss > this.pssMax)) this.pssMax = pss;
     if (serverProcs > this.procMax) this.procMax = serverProcs;
     if (fleetRss > this.fleetRssMax) this.fleetRssMax = fleetRss;

@@ -62,6 +62,8 @@ export const METRICS: ReadonlyMap<string, Getter> = (() => {
   // null (the threshold fails) for a result from before seq reuse was checked
   m.set('audit.seqReused', (r) => r.audit?.seqReused ?? null);
   m.set('resources.server.rssBytesMax', (r) => r.resources.server.rssBytesMax);
+  // null (the threshold fails) for a result from before the measured window's maximum was kept
+  m.set('resources.server.rssBytesMaxMeasured', (r) => r.resources.server.rssBytesMaxMeasured ?? null);
   m.set('resources.server.pssBytesMax', (r) => r.resources.server.pssBytesMax);
   m.set('resources.server.rssBytesPerSocket', (r) => r.resources.server.rssBytesPerSocket);
   m.set('resources.server.cpuSec', (r) => r.resources.server.cpuSec);

@@ -62,7 +62,7 @@ function record(): RunRecord {
       ok: false,
       examples: [],
     },
-    resources: { server: { rssBytesMax: 50_000_000, pssBytesMax: 40_000_000, rssBytesPerSocket: 3000, cpuSec: 9.25 } },
+    resources: { server: { rssBytesMax: 50_000_000, rssBytesMaxMeasured: 45_000_000, pssBytesMax: 40_000_000, rssBytesPerSocket: 3000, cpuSec: 9.25 } },
     server: { busyHits: 31, retries: 32, exhausted: 33, walBytesMax: 34_000, eventLoopDelayMsP99: 3.5, queueDepthMax: 36, slowConsumerCloses: 37 },
   } as unknown as RunRecord;
 }
@@ -142,6 +142,7 @@ const EXPECTED_RUN_ONLY: Array<[string, number]> = [
   ['audit.seqGaps', 26],
   ['audit.seqReused', 27],
   ['resources.server.rssBytesMax', 50_000_000],
+  ['resources.server.rssBytesMaxMeasured', 45_000_000],
   ['resources.server.pssBytesMax', 40_000_000],
   ['resources.server.rssBytesPerSocket', 3000],
   ['resources.server.cpuSec', 9.25],

@@ -78,6 +78,11 @@ describe('memory at each stage', () => {
     assert.deepEqual(rowCells(t, 'server.rssBytesMaxPerSocket').slice(0, 5), ['818 KiB', '1.92 MiB', '1.23 MiB', '3.02 MiB ⚠ audit failed', '62.4 KiB']);
     assert.deepEqual(rowCells(t, 'server.rssBytesPerSocket').slice(0, 5), ['40 KiB', '20 KiB', '30 KiB', '25 KiB ⚠ audit failed', '1 KiB']);
     assert.deepEqual(rowCells(t, 'server.pssBytesMaxPerSocket').slice(0, 5), ['—', '—', '—', '—', '—'], 'no PSS was read');
+    // results written before the measured-window figure existed have none: a dash, never 0
+    assert.deepEqual(rowCells(t, 'server.rssBytesMaxMeasured').slice(0, 5), ['—', '—', '—', '—', '—']);
+    const w = golden();
+    w.runs[0]!.resources.server.rssBytesMaxMeasured = 64 * 1024 * 1024;
+    assert.equal(rowCells(stageTable(groupByStage(w)[0]!, {}, MEMORY_ROWS), 'server.rssBytesMaxMeasured')[0], '64 MiB');
     // the fleet's 100 MiB over 100 sockets
     assert.deepEqual(rowCells(t, 'fleet.rssBytesPerSocket').slice(0, 5), ['1 MiB', '1 MiB', '1 MiB', '1 MiB ⚠ audit failed', '1 MiB']);
     // Process and queue counts have no ratio column.

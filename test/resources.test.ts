@@ -5,6 +5,7 @@ import { after, describe, test } from 'node:test';
 import { parseProcStat, parseSmapsRollupPssBytes, parseSockstatTcpMemPages, readKernelTcpMemBytes, treePids, type ProcStat } from '../runner/proc.js';
 import { parseVmRss } from '../clients/procstat.js';
 import { CpuTracker, ResourceSampler, rssBytesPerSocket } from '../runner/resources.js';
+import { nowMs } from '../protocol/clock.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -190,6 +191,23 @@ describe('ResourceSampler on a real process tree', () => {
 
     parent.kill('SIGTERM');
     await new Promise((r) => parent.once('exit', r));
+  });
+
+  test('the measured window: readings inside it give rssBytesMaxMeasured, a window no reading fell in gives null', async () => {
+    const run = async (fromMs: number, toMs: number | null) => {
+      const s = new ResourceSampler({ serverRootPids: [process.pid], intervalMs: 20, pss: false });
+      if (toMs !== null) s.setWindow(fromMs, toMs);
+      s.start();
+      for (let i = 0; i < 3000 && s.current().length < 3; i++) await sleep(10);
+      return s.stop();
+    };
+    // every reading inside: the same maximum as the whole run's
+    const all = await run(nowMs() - 1e9, nowMs() + 1e9);
+    assert.ok(all.rssBytesMax > 0);
+    assert.equal(all.rssBytesMaxMeasured, all.rssBytesMax);
+    // a window that ended before the first reading, and none at all
+    assert.equal((await run(nowMs() - 2e9, nowMs() - 1e9)).rssBytesMaxMeasured, null);
+    assert.equal((await run(0, null)).rssBytesMaxMeasured, null);
   });
 
   test('roots that do not exist (or die) yield zero processes and never throw', async () => {
