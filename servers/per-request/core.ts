@@ -13,6 +13,7 @@ import { serializeAck, serializeBroadcast, serializeError } from '../../protocol
 import { boardReader, CardIndex, loadBoardSeqs, type BoardView } from '../common/boards.js';
 import { openDb, setDiskFull, type DB } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
+import { socketListeners } from '../common/sockets.js';
 import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { UpdateRow } from '../common/rows.js';
@@ -191,6 +192,15 @@ export class PerRequestCore {
     }
   }
 
+  /** A socket's frames and close, with its board and user (listeners shared by every socket). */
+  private readonly listen = socketListeners<{ board: number; user: number }>(
+    (ws, s, data, isBinary) => this.onFrame(ws, s.board, s.user, data, isBinary),
+    (ws, s) => {
+      this.sockets.delete(ws);
+      this.feeds.leave(s.board, ws);
+    },
+  );
+
   /** Takes over an open WebSocket of `user` on `board` (the board must exist). */
   attach(ws: WebSocket, board: number, user: number): void {
     if (this.stopping) {
@@ -199,21 +209,18 @@ export class PerRequestCore {
     }
     this.sockets.add(ws);
     this.feeds.join(board, ws, () => this.readSeq.get(board) as number);
-    ws.on('error', () => {});
-    ws.once('close', () => {
-      this.sockets.delete(ws);
-      this.feeds.leave(board, ws);
-    });
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const receivedAt = nowMs();
-      // After the server's Close frame nothing may be sent back (RFC 6455): not processed, counted.
-      if (ws.readyState !== OPEN) return void this.metrics.updatesAfterClose.inc();
-      const r = takeIn(data, isBinary, board, this.cards, this.metrics);
-      if (!r.ok) return this.sendError(ws, r.code, r.message, r.id);
-      const u = r.update;
-      if (this.stopping) return this.sendError(ws, 'OVERLOADED', 'server is shutting down', u.id);
-      void this.persist(ws, { board, card: u.card, user, id: u.id, column: u.column, title: u.title, at: u.at, sentAt: u.sentAt }, receivedAt);
-    });
+    this.listen(ws, { board, user });
+  }
+
+  private onFrame(ws: WebSocket, board: number, user: number, data: Buffer, isBinary: boolean): void {
+    const receivedAt = nowMs();
+    // After the server's Close frame nothing may be sent back (RFC 6455): not processed, counted.
+    if (ws.readyState !== OPEN) return void this.metrics.updatesAfterClose.inc();
+    const r = takeIn(data, isBinary, board, this.cards, this.metrics);
+    if (!r.ok) return this.sendError(ws, r.code, r.message, r.id);
+    const u = r.update;
+    if (this.stopping) return this.sendError(ws, 'OVERLOADED', 'server is shutting down', u.id);
+    void this.persist(ws, { board, card: u.card, user, id: u.id, column: u.column, title: u.title, at: u.at, sentAt: u.sentAt }, receivedAt);
   }
 
   /**
