@@ -37,12 +37,9 @@ const SHARD_NODE_FLAGS = z
  * size, because the variant's (up to 64 MB a semi-space) made the primary, which holds no socket after
  * the handoff, grow to 240-290 MB RSS at 20-30k sockets (fleet-cost, 2026-12-01); and `gc` exposed, so
  * that it gives back the heap a connect burst grew once no socket waits (servers/common/burst-trim.ts:
- * 164 -> 91 MB at 20k with a busy core beside it); and `--optimize-for-size`, which makes V8 grow the
- * heap less during that burst: the primary's peak while 30,000 sockets connect at 2,500/s was
- * 122 -> 80 MB (idle sockets), 145 -> 95 MB in a 30k memory-latency run (2026-12-01). It routes
- * handshakes only, so the speed V8 gives up for it is not on any measured path.
+ * 164 -> 91 MB at 20k with a busy core beside it).
  */
-export const SHARD_PRIMARY_NODE_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=4096', '--expose-gc', '--optimize-for-size'];
+export const SHARD_PRIMARY_NODE_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=4096', '--expose-gc'];
 
 /** Options of the sockets, the same for every kind. */
 const SOCKET_OPTIONS = {

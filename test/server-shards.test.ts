@@ -384,12 +384,7 @@ test('run-started sharded server: the primary runs with its own small young gene
   try {
     const argvOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     const primary = argvOf(srv.pid);
-    assert.deepEqual(primary.slice(1, 1 + SHARD_PRIMARY_NODE_FLAGS.length), [
-      '--max-semi-space-size=8',
-      '--max-old-space-size=4096',
-      '--expose-gc',
-      '--optimize-for-size',
-    ]);
+    assert.deepEqual(primary.slice(1, 1 + SHARD_PRIMARY_NODE_FLAGS.length), ['--max-semi-space-size=8', '--max-old-space-size=4096', '--expose-gc']);
     assert.ok(primary.includes('--shard-node-flags=--max-semi-space-size=12 --max-old-space-size=1024'), primary.join(' '));
     // the shards are ready once the primary listens: both are its children, forked with the run's flags
     const shards = descendantPids(srv.pid)
