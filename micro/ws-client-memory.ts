@@ -29,7 +29,14 @@ async function main(): Promise<number> {
   const [url, nText, mode, ...rest] = process.argv.slice(2);
   const n = Number(nText);
   const raw = mode === '--raw';
+  let parsed: URL | null = null;
+  try {
+    parsed = url ? new URL(url) : null;
+  } catch {
+    parsed = null;
+  }
   if (
+    parsed === null ||
     !url ||
     !/^wss?:\/\//.test(url) ||
     !Number.isSafeInteger(n) ||
@@ -50,7 +57,7 @@ async function main(): Promise<number> {
   let open = 0;
   let failed = 0;
   const sockets: Array<WebSocket | Socket> = [];
-  const u = new URL(url);
+  const u = parsed;
   for (let i = 0; i < n; i++) {
     const target = `${u.pathname}?board=${Math.floor(i / 20) + 1}&user=${i}`;
     const localAddress = `127.0.0.${2 + (i % 4)}`;
@@ -122,10 +129,14 @@ function rawWebSocket(host: string, port: number, target: string, localAddress: 
     if (state === 1) opened();
     else failed();
   });
-  s.on('error', () => {
-    if (state === 0) failed();
+  // a connection that ends or fails before the 101 is a failure, counted once
+  const lost = (): void => {
+    if (state !== 0) return;
     state = 2;
-  });
+    failed();
+  };
+  s.on('error', lost);
+  s.on('close', lost);
   return s;
 }
 

@@ -405,7 +405,7 @@ function renderClaims(result: ResultFile): string {
 function renderMemory(result: ResultFile, stages: StageGroup[], opts: HtmlOptions): string {
   const tables = `<div class="stages">${stages.map((g) => `<div><h3>${e(stageLabel(g))}</h3>${renderTable(stageTable(g, { ...opts, cpuCount: result.environment.cpuCount }, MEMORY_ROWS))}</div>`).join('\n')}</div>`;
   const note =
-    '<p class="note">Peaks over the run, medians of the valid runs. “÷ sockets” divides by the sockets reached; “growth” subtracts the RSS the server had before any socket connected, so it is what the sockets cost. ' +
+    '<p class="note">Peaks over the whole run (the connect burst and the closing of every socket included), except “RSS peak, measured window”: over the fleet’s measured window only (— for a result from before it was kept, or a fleet on other hosts). Medians of the valid runs. “÷ sockets” divides by the sockets reached; “growth” subtracts the RSS the server had before any socket connected, so it is what the sockets cost. ' +
     'The fleet runs on the same machine and its RSS includes the runner, which hosts its coordinator. Kernel TCP memory is the whole machine’s (/proc/net/sockstat): both ends of every loopback socket.</p>';
   return section('memory', 'Memory at each stage', renderClaims(result) + note + tables);
 }

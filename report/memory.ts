@@ -93,17 +93,20 @@ function ramClaim(picks: Pick[]): Claim {
     const windowText = inWindow !== null ? `; ${fmtBytes(inWindow)} at most over the measured window` : '';
     if (p.stage.connections >= CLAIM_SOCKETS)
       return `${p.variant}: server RSS ${fmtBytes(rss)}${pssText} measured ${where(p)}: ${rangeWord(rss)}${windowText}.`;
-    if (idle === null || per === null) return `${p.variant}: server RSS ${fmtBytes(rss)}${pssText} ${where(p)}; no per-socket figure to extrapolate from.`;
+    if (idle === null || per === null)
+      return `${p.variant}: server RSS ${fmtBytes(rss)}${pssText} ${where(p)}${windowText}; no per-socket figure to extrapolate from.`;
     const est = idle + per * CLAIM_SOCKETS;
-    return `${p.variant}: server RSS ${fmtBytes(rss)}${pssText} ${where(p)}. Extrapolated to ${fmtNum(CLAIM_SOCKETS)}: idle ${fmtBytes(idle)} + ${fmtBytes(per)} per socket × ${fmtNum(CLAIM_SOCKETS)} ≈ ${fmtBytes(est)}, ${rangeWord(est)} (an estimate, not a measurement).`;
+    return `${p.variant}: server RSS ${fmtBytes(rss)}${pssText} ${where(p)}${windowText}. Extrapolated to ${fmtNum(CLAIM_SOCKETS)}: idle ${fmtBytes(idle)} + ${fmtBytes(per)} per socket × ${fmtNum(CLAIM_SOCKETS)} ≈ ${fmtBytes(est)}, ${rangeWord(est)} (an estimate, not a measurement).`;
   });
   const small = picks.some((p) => p.stage.connections < CLAIM_SOCKETS);
+  const windowShown = picks.some((p) => med(p.runs, M.rssMeasured) !== null);
   return {
     id: 'ram30k',
     quote: '30k users could use 500 MB – 1.5 GB RAM',
     measured,
     caveat:
-      'RSS of the whole server process tree (all workers or shards), at its peak over the whole run (the connect burst and the closing of every socket included), and over the measured window. ' +
+      'RSS of the whole server process tree (all workers or shards), at its peak over the whole run (the connect burst and the closing of every socket included)' +
+      (windowShown ? ', and at its peak over the measured window. ' : '. ') +
       (small
         ? `Below ${fmtNum(CLAIM_SOCKETS)} sockets the figure is a straight line through the idle RSS and the RSS at the largest stage; memory need not grow linearly, so run a ${fmtNum(CLAIM_SOCKETS)}-socket stage (ramp-30k) to measure it. `
         : '') +

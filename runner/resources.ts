@@ -180,7 +180,7 @@ export class ResourceSampler {
   }
 
   /**
-   * The fleet's measured window, [fromMs, toMs] on the fleet's clock (protocol/clock.ts nowMs): from
+   * The fleet's measured window, [fromMs, toMs) on the fleet's clock (protocol/clock.ts nowMs): from
    * then on, readings taken inside it also keep `rssBytesMaxMeasured`, the server tree's RSS max
    * without the connect burst before it and the close of every socket after it.
    */
@@ -329,7 +329,7 @@ export class ResourceSampler {
     const w = this.window;
     if (w !== null) {
       const now = nowMs();
-      if (now >= w.fromMs && now <= w.toMs && (this.rssMaxWindow === null || serverRss > this.rssMaxWindow)) this.rssMaxWindow = serverRss;
+      if (now >= w.fromMs && now < w.toMs && (this.rssMaxWindow === null || serverRss > this.rssMaxWindow)) this.rssMaxWindow = serverRss;
     }
     if (pssSeen && (this.pssMax === null || pss > this.pssMax)) this.pssMax = pss;
     if (serverProcs > this.procMax) this.procMax = serverProcs;

@@ -201,12 +201,13 @@ describe('ResourceSampler on a real process tree', () => {
       for (let i = 0; i < 3000 && s.current().length < 3; i++) await sleep(10);
       return s.stop();
     };
-    // every reading inside: the same maximum as the whole run's
-    const all = await run(nowMs() - 1e9, nowMs() + 1e9);
+    // every reading inside (a window of a minute either side, on the fleet's clock): the same maximum as the whole run's
+    const all = await run(nowMs() - 60_000, nowMs() + 60_000);
     assert.ok(all.rssBytesMax > 0);
     assert.equal(all.rssBytesMaxMeasured, all.rssBytesMax);
-    // a window that ended before the first reading, and none at all
-    assert.equal((await run(nowMs() - 2e9, nowMs() - 1e9)).rssBytesMaxMeasured, null);
+    // a window that ended a second before the first reading, one that starts a minute after the last, and none at all
+    assert.equal((await run(nowMs() - 60_000, nowMs() - 1000)).rssBytesMaxMeasured, null);
+    assert.equal((await run(nowMs() + 60_000, nowMs() + 120_000)).rssBytesMaxMeasured, null);
     assert.equal((await run(0, null)).rssBytesMaxMeasured, null);
   });
 

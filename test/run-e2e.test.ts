@@ -117,6 +117,16 @@ test('both designs and the floor end to end: result.json validates, runs ok, aud
     assert.ok(run.resources.server.samples.length > 0);
     assert.ok(run.thresholds.length === 2 && run.thresholds.every((t) => t.pass));
   }
+  // the measured window's RSS max (the runner gives the sampler the fleet's window): never above the
+  // whole run's; 1 s readings over two 3 s windows, so at least one run has a reading inside
+  for (const run of result.runs) {
+    const m = run.resources.server.rssBytesMaxMeasured;
+    assert.ok(m === null || (typeof m === 'number' && m > 0 && m <= run.resources.server.rssBytesMax), `rssBytesMaxMeasured ${m}`);
+  }
+  assert.ok(
+    result.runs.some((run) => typeof run.resources.server.rssBytesMaxMeasured === 'number'),
+    'a reading inside the measured window',
+  );
   assert.equal(result.runs[1]!.resources.server.processes >= 3, true, 'per-request tree counts primary and workers');
   assert.deepEqual(result.environment.serverNodeFlags, ['--max-semi-space-size=16', '--max-old-space-size=4096']);
 
