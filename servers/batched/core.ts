@@ -75,7 +75,7 @@ export class BatchedCore {
   private stopping = false;
   private readonly sockets = new Set<WebSocket>();
   /** Adds a socket to its board (shared listeners, servers/common/sockets.ts). */
-  private readonly join = boardJoiner<Board>(this.sockets, (...frame) => this.onMessage(...frame));
+  private readonly join = boardJoiner<Board>(this.sockets, (ws, b, board, user, data, isBinary) => this.onMessage(ws, b, board, user, data, isBinary));
   /** Boards that asked the writer for a lease (they hold updates). */
   private readonly wanted = new Set<Board>();
   private heldTotal = 0;

@@ -39,7 +39,7 @@ export class FloorCore {
   private readonly boards = new Map<number, Board>();
   private readonly sockets = new Set<WebSocket>();
   /** Adds a socket to its board (shared listeners, servers/common/sockets.ts). */
-  private readonly join = boardJoiner<Board>(this.sockets, (...frame) => this.onMessage(...frame));
+  private readonly join = boardJoiner<Board>(this.sockets, (ws, b, board, user, data, isBinary) => this.onMessage(ws, b, board, user, data, isBinary));
   private readonly fanout: Fanout;
   private readonly cards: CardIndex | null;
   private stopping = false;
