@@ -19,7 +19,7 @@ import { CardIndex } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
 import { boardJoiner, closeAll, waitClosed } from '../common/sockets.js';
-import { takeIn } from '../common/intake.js';
+import { admitFrame } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { BatchedOptions } from '../../model/variants.js';
 import { BoundedQueue } from './batching.js';
@@ -63,8 +63,6 @@ interface Held {
   user: number;
   receivedAt: number;
 }
-
-const OPEN = 1;
 
 export class BatchedCore {
   private readonly queue: BoundedQueue<Queued>;
@@ -163,16 +161,12 @@ export class BatchedCore {
     this.metrics.errors.inc({ code });
     this.fanout.send(ws, serializeError(code, message, id));
   }
+  private readonly refuse = (ws: WebSocket, code: ErrorCode, message: string, id?: string): void => this.error(ws, code, message, id);
 
   private onMessage(ws: WebSocket, b: Board, board: number, user: number, data: Buffer, isBinary: boolean): void {
     const receivedAt = nowMs();
-    // After the server's Close frame (shutdown, slow consumer) nothing may be sent back (RFC 6455):
-    // the frame is not processed, and counted.
-    if (ws.readyState !== OPEN) return void this.metrics.updatesAfterClose.inc();
-    const r = takeIn(data, isBinary, board, this.cards, this.metrics);
-    if (!r.ok) return this.error(ws, r.code, r.message, r.id);
-    const u = r.update;
-    if (this.stopping) return this.error(ws, 'OVERLOADED', 'server is shutting down', u.id);
+    const u = admitFrame(ws, data, isBinary, board, this.cards, this.metrics, this.stopping, this.refuse);
+    if (u === null) return;
     if (this.queue.length + this.heldTotal >= this.queue.max) return this.error(ws, 'OVERLOADED', `write queue is full (${this.queue.max} updates)`, u.id);
     if (b.held.length > 0 || !canHandOut(b.seq, b.high)) {
       // The board used up its committed lease: hold (no seq, no broadcast) until the writer commits more.

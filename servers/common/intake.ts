@@ -3,6 +3,7 @@
  * frame is BAD_MESSAGE, a card that does not exist or is on another board is UNKNOWN_CARD; a valid
  * update is counted (wami_updates_received_total) and returned. Shutdown refusals stay with each core.
  */
+import type { WebSocket } from 'ws';
 import type { ClientUpdate, ErrorCode } from '../../protocol/messages.js';
 import { parseClientFrame } from '../../protocol/parse.js';
 import type { CardIndex } from './boards.js';
@@ -26,4 +27,40 @@ export function takeIn(data: Buffer, isBinary: boolean, board: number, cards: Ca
       id: u.id,
     };
   return { ok: true, update: u };
+}
+
+/** ws's readyState of an open socket. */
+const OPEN = 1;
+
+/**
+ * What a storing core does with a socket's frame before its own write path: a frame that arrives
+ * after the server's Close frame (shutdown, slow consumer) is counted and not processed, since
+ * nothing may be sent back (RFC 6455); a frame takeIn refuses is answered with its error; and while
+ * the server stops a valid update is answered OVERLOADED. Returns the update to process, or null
+ * when it was answered or dropped.
+ */
+export function admitFrame(
+  ws: WebSocket,
+  data: Buffer,
+  isBinary: boolean,
+  board: number,
+  cards: CardIndex,
+  metrics: ServerMetrics,
+  stopping: boolean,
+  refuse: (ws: WebSocket, code: ErrorCode, message: string, id?: string) => void,
+): ClientUpdate | null {
+  if (ws.readyState !== OPEN) {
+    metrics.updatesAfterClose.inc();
+    return null;
+  }
+  const r = takeIn(data, isBinary, board, cards, metrics);
+  if (!r.ok) {
+    refuse(ws, r.code, r.message, r.id);
+    return null;
+  }
+  if (stopping) {
+    refuse(ws, 'OVERLOADED', 'server is shutting down', r.update.id);
+    return null;
+  }
+  return r.update;
 }

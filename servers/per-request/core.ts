@@ -14,7 +14,7 @@ import { boardReader, CardIndex, loadBoardSeqs, type BoardView } from '../common
 import { openDb, setDiskFull, type DB } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
 import { socketListeners } from '../common/sockets.js';
-import { takeIn } from '../common/intake.js';
+import { admitFrame } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { UpdateRow } from '../common/rows.js';
 import { retryPolicyOf, type PerRequestServerOptions, type WorkerHealth } from './config.js';
@@ -22,7 +22,6 @@ import { BoardFeeds, type FeedRow } from './delivery.js';
 import { decideRetry, type RetryPolicy } from './retry-policy.js';
 import { createUpdateTx, type AttemptResult } from './tx.js';
 
-const OPEN = 1;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The broadcast of a stored update, whether this worker committed it or the poll found it. */
@@ -135,6 +134,7 @@ export class PerRequestCore {
     this.metrics.errors.inc({ code });
     this.fanout.send(ws, serializeError(code, message, id));
   }
+  private readonly refuse = (ws: WebSocket, code: ErrorCode, message: string, id?: string): void => this.sendError(ws, code, message, id);
 
   /** One update: its own transaction, retried on SQLITE_BUSY by the policy; then the ack and the broadcast here. */
   private async persist(ws: WebSocket, u: UpdateRow, receivedAt: number): Promise<void> {
@@ -214,12 +214,8 @@ export class PerRequestCore {
 
   private onFrame(ws: WebSocket, board: number, user: number, data: Buffer, isBinary: boolean): void {
     const receivedAt = nowMs();
-    // After the server's Close frame nothing may be sent back (RFC 6455): not processed, counted.
-    if (ws.readyState !== OPEN) return void this.metrics.updatesAfterClose.inc();
-    const r = takeIn(data, isBinary, board, this.cards, this.metrics);
-    if (!r.ok) return this.sendError(ws, r.code, r.message, r.id);
-    const u = r.update;
-    if (this.stopping) return this.sendError(ws, 'OVERLOADED', 'server is shutting down', u.id);
+    const u = admitFrame(ws, data, isBinary, board, this.cards, this.metrics, this.stopping, this.refuse);
+    if (u === null) return;
     void this.persist(ws, { board, card: u.card, user, id: u.id, column: u.column, title: u.title, at: u.at, sentAt: u.sentAt }, receivedAt);
   }
 
