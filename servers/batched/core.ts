@@ -18,7 +18,7 @@ import { serializeAck, serializeBroadcast, serializeError } from '../../protocol
 import { CardIndex } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Fanout } from '../common/fanout.js';
-import { boardJoiner, closeAll, waitClosed } from '../common/sockets.js';
+import { boardJoiner, closeAll, waitClosed, type Joined } from '../common/sockets.js';
 import { admitFrame } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 import type { BatchedOptions } from '../../model/variants.js';
@@ -73,7 +73,7 @@ export class BatchedCore {
   private stopping = false;
   private readonly sockets = new Set<WebSocket>();
   /** Adds a socket to its board (shared listeners, servers/common/sockets.ts). */
-  private readonly join = boardJoiner<Board>(this.sockets, (ws, b, board, user, data, isBinary) => this.onMessage(ws, b, board, user, data, isBinary));
+  private readonly join = boardJoiner<Board>(this.sockets, (ws, j, data, isBinary) => this.onMessage(ws, j, data, isBinary));
   /** Boards that asked the writer for a lease (they hold updates). */
   private readonly wanted = new Set<Board>();
   private heldTotal = 0;
@@ -163,7 +163,8 @@ export class BatchedCore {
   }
   private readonly refuse = (ws: WebSocket, code: ErrorCode, message: string, id?: string): void => this.error(ws, code, message, id);
 
-  private onMessage(ws: WebSocket, b: Board, board: number, user: number, data: Buffer, isBinary: boolean): void {
+  private onMessage(ws: WebSocket, j: Joined<Board>, data: Buffer, isBinary: boolean): void {
+    const { b, board, user } = j;
     const receivedAt = nowMs();
     const u = admitFrame(ws, data, isBinary, board, this.cards, this.metrics, this.stopping, this.refuse);
     if (u === null) return;

@@ -45,24 +45,25 @@ export interface Membership {
   readonly members: Set<WebSocket>;
 }
 
-/** A core's handler of one frame of a joined socket. */
-export type OnBoardFrame<B extends Membership> = (ws: WebSocket, b: B, board: number, user: number, data: Buffer, isBinary: boolean) => void;
+/** What a joined socket carries for its core: its board (with the members) and user. */
+export interface Joined<B extends Membership> {
+  readonly b: B;
+  readonly board: number;
+  readonly user: number;
+}
 
 /**
  * Returns `join(ws, b, board, user)`, which adds `ws` to `b.members` and `sockets`, hands its frames
- * to `onFrame` and removes it from both on close (socketListeners).
+ * to `onFrame` with what it joined, and removes it from both on close (socketListeners).
  */
 export function boardJoiner<B extends Membership>(
   sockets: Set<WebSocket>,
-  onFrame: OnBoardFrame<B>,
+  onFrame: (ws: WebSocket, j: Joined<B>, data: Buffer, isBinary: boolean) => void,
 ): (ws: WebSocket, b: B, board: number, user: number) => void {
-  const listen = socketListeners<{ b: B; board: number; user: number }>(
-    (ws, j, data, isBinary) => onFrame(ws, j.b, j.board, j.user, data, isBinary),
-    (ws, j) => {
-      j.b.members.delete(ws);
-      sockets.delete(ws);
-    },
-  );
+  const listen = socketListeners<Joined<B>>(onFrame, (ws, j) => {
+    j.b.members.delete(ws);
+    sockets.delete(ws);
+  });
   return (ws, b, board, user) => {
     b.members.add(ws);
     sockets.add(ws);

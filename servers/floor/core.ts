@@ -14,7 +14,7 @@ import { parseClientFrame } from '../../protocol/parse.js';
 import { serializeAck, serializeBroadcast, serializeError } from '../../protocol/serialize.js';
 import type { CardIndex } from '../common/boards.js';
 import { Fanout } from '../common/fanout.js';
-import { boardJoiner, closeAll, waitClosed } from '../common/sockets.js';
+import { boardJoiner, closeAll, waitClosed, type Joined } from '../common/sockets.js';
 import { takeIn } from '../common/intake.js';
 import type { ServerMetrics } from '../common/metrics.js';
 
@@ -39,7 +39,7 @@ export class FloorCore {
   private readonly boards = new Map<number, Board>();
   private readonly sockets = new Set<WebSocket>();
   /** Adds a socket to its board (shared listeners, servers/common/sockets.ts). */
-  private readonly join = boardJoiner<Board>(this.sockets, (ws, b, board, user, data, isBinary) => this.onMessage(ws, b, board, user, data, isBinary));
+  private readonly join = boardJoiner<Board>(this.sockets, (ws, j, data, isBinary) => this.onMessage(ws, j, data, isBinary));
   private readonly fanout: Fanout;
   private readonly cards: CardIndex | null;
   private stopping = false;
@@ -93,7 +93,8 @@ export class FloorCore {
     this.fanout.send(ws, serializeError(code, message, id));
   }
 
-  private onMessage(ws: WebSocket, b: Board, board: number, user: number, data: Buffer, isBinary: boolean): void {
+  private onMessage(ws: WebSocket, j: Joined<Board>, data: Buffer, isBinary: boolean): void {
+    const { b, board, user } = j;
     if (ws.readyState !== OPEN) return void this.metrics.updatesAfterClose.inc();
     let u: import('../../protocol/messages.js').ClientUpdate;
     if (this.cards) {
