@@ -19,7 +19,7 @@ import { serializeBroadcast, serializeUpdate } from '../protocol/serialize.js';
 import { BoundedQueue } from '../servers/batched/batching.js';
 import { createBatchWriter, type WriteRow } from '../servers/batched/writer-core.js';
 import { openDb, seedDatabase, type DB } from '../servers/common/db.js';
-import { readWalState } from '../servers/common/wal.js';
+import { WalHeads } from '../servers/common/wal.js';
 import { Fanout } from '../servers/common/fanout.js';
 import client, { Registry } from 'prom-client';
 import { createServer as createTcpServer, connect, type Socket } from 'node:net';
@@ -527,6 +527,7 @@ export function walCost(updates = 2000): WalCost[] {
   const out: WalCost[] = [];
   const run = (what: string, size: number, write: (db: DB, rows: WriteRow[]) => void): void => {
     const { db, dir } = tempDb(boards, cardsPerBoard);
+    const heads = new WalHeads(join(dir, 'micro.db'));
     try {
       db.pragma('wal_autocheckpoint = 0');
       const seqs = new Array<number>(boards + 1).fill(0);
@@ -548,7 +549,7 @@ export function walCost(updates = 2000): WalCost[] {
         };
       };
       for (let i = 0; i < updates / size; i++) write(db, Array.from({ length: size }, row));
-      const w = readWalState(join(dir, 'micro.db'));
+      const w = heads.read();
       const frames = w?.frames ?? 0;
       const pageSize = db.pragma('page_size', { simple: true }) as number;
       out.push({
@@ -561,6 +562,7 @@ export function walCost(updates = 2000): WalCost[] {
       });
     } finally {
       db.close();
+      heads.close(); // after the connection: see WalHeads
       rmSync(dir, { recursive: true, force: true });
     }
   };

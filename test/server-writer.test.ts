@@ -4,11 +4,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { openDb, seedDatabase } from '../servers/common/db.js';
 import { createBatchWriter, type WriteRow } from '../servers/batched/writer-core.js';
 import { createUpdateTx } from '../servers/per-request/tx.js';
-import { parseWalHeads, readWalState } from '../servers/common/wal.js';
+import { parseWalHeads, WalHeads } from '../servers/common/wal.js';
 
 function tempDb(): { file: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'wami-writer-'));
@@ -211,25 +213,94 @@ test('batched writer: the same rows and the same seq per board, across batches w
 
 test('the WAL headers: checkpoint sequence, frames and backfill, read from a real file', () => {
   const { file, done } = tempDb();
+  const heads = new WalHeads(file);
   try {
-    assert.equal(readWalState(file), null, 'a freshly seeded file has an empty WAL');
+    assert.equal(heads.read(), null, 'a freshly seeded file has an empty WAL');
     const db = openDb(file);
     const w = createBatchWriter(db);
     w.write([row(1)]);
-    const s1 = readWalState(file)!;
+    const s1 = heads.read()!;
     assert.ok(s1.frames > 0, 'frames in the WAL after one commit');
     assert.equal(s1.backfilled, 0);
     const seq0 = s1.checkpointSeq;
     db.pragma('wal_checkpoint(PASSIVE)');
-    const s2 = readWalState(file)!;
+    const s2 = heads.read()!;
     assert.equal(s2.backfilled, s2.frames, 'a complete checkpoint copied every frame');
     w.write([row(2)]);
-    const s3 = readWalState(file)!;
+    const s3 = heads.read()!;
     assert.equal(s3.checkpointSeq, seq0 + 1, 'the next write restarted the WAL from its start');
     assert.equal(s3.backfilled, 0);
     assert.equal(parseWalHeads(Buffer.alloc(32), Buffer.alloc(100)), null, 'no WAL magic: null');
     db.close();
+    // the last connection removed -wal and -shm: the held descriptors are replaced, not read stale
+    assert.equal(heads.read(), null, 'no WAL after the last connection closed');
+    const again = openDb(file);
+    createBatchWriter(again).write([row(3)]);
+    const s4 = heads.read()!;
+    assert.ok(s4.frames > 0 && s4.backfilled === 0, `the new WAL is read: ${JSON.stringify(s4)}`);
+    again.close();
   } finally {
+    heads.close();
+    done();
+  }
+});
+
+test("reading the WAL heads keeps this process's SQLite locks: another process cannot take the write lock of a transaction in progress", async () => {
+  // fcntl locks belong to the process: a close() of any descriptor of -shm used to drop them all.
+  const { file, done } = tempDb();
+  const walUrl = new URL('../servers/common/wal.js', import.meta.url).href;
+  const script = `
+    import Database from 'better-sqlite3';
+    import { WalHeads } from ${JSON.stringify(walUrl)};
+    const db = new Database(process.argv[1]);
+    db.exec('BEGIN IMMEDIATE');
+    db.prepare("UPDATE cards SET title = 'held' WHERE id = 1").run();
+    const heads = new WalHeads(process.argv[1]);
+    heads.read();
+    heads.read();
+    process.stdout.write('ready\\n');
+    process.stdin.once('data', () => {
+      db.exec('COMMIT');
+      db.close();
+      heads.close();
+      process.stdout.write('committed\\n');
+    });
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, file], {
+    cwd: fileURLToPath(new URL('.', import.meta.url)),
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  let out = '';
+  const saw = (what: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (out.includes(what)) resolve();
+      };
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        check();
+      });
+      child.once('exit', () => (out.includes(what) ? resolve() : reject(new Error(`child exited before "${what}": ${out}`))));
+      check();
+    });
+  try {
+    await saw('ready');
+    const other = new Database(file, { timeout: 0 });
+    try {
+      assert.throws(() => other.exec('BEGIN IMMEDIATE'), /database is locked/, 'the child still holds the write lock');
+    } finally {
+      other.close();
+    }
+    child.stdin!.end('go\n');
+    await saw('committed');
+    assert.deepEqual(await exited, { code: 0, signal: null });
+    const ro = new Database(file, { readonly: true });
+    assert.equal(ro.prepare('SELECT title FROM cards WHERE id = 1').pluck().get(), 'held');
+    assert.equal(ro.pragma('integrity_check', { simple: true }), 'ok');
+    ro.close();
+  } finally {
+    child.kill('SIGKILL');
     done();
   }
 });

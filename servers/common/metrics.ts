@@ -10,7 +10,7 @@
 import { statSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { METRIC } from '../../protocol/messages.js';
-import { readWalState } from './wal.js';
+import { WalHeads, type WalState } from './wal.js';
 import client, { type Counter, type Gauge, type Histogram, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
 
 export interface MetricsHooks {
@@ -178,14 +178,15 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       this.set({ pid }, Number.isFinite(v) ? v : 0);
     },
   });
-  const walGauge = (name: string, help: string, pick: (w: NonNullable<ReturnType<typeof readWalState>>) => number): void => {
+  const wal = new WalHeads(hooks.dbFile); // held for the process's life: see WalHeads
+  const walGauge = (name: string, help: string, pick: (w: WalState) => number): void => {
     new client.Gauge({
       name,
       help,
       registers: reg,
       aggregator: 'max',
       collect(this: Gauge) {
-        const w = readWalState(hooks.dbFile);
+        const w = wal.read();
         if (w) this.set(pick(w));
       },
     });

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { startServer, type TestServer } from './server.js';
-import { getJson, metric, msgId, WsClient } from './server-ws.js';
+import { fetchNamed, getJson, metric, msgId, WsClient } from './server-ws.js';
 import { cardId } from '../../protocol/layout.js';
 import type { AckMessage, BroadcastMessage } from '../../protocol/messages.js';
 
@@ -187,7 +187,7 @@ export function defineVariantContract(variant: 'batched' | 'per-request', flags:
     assert.equal((await getJson(`${srv.httpUrl}/boards/77`)).status, 404);
     assert.equal((await getJson(`${srv.httpUrl}/boards/x1`)).status, 400);
     assert.equal((await getJson(`${srv.httpUrl}/nope`)).status, 404);
-    const r = await fetch(`${srv.httpUrl}/metrics`);
+    const r = await fetchNamed(`${srv.httpUrl}/metrics`);
     assert.match(r.headers.get('content-type') ?? '', /^text\/plain/);
     const text = await r.text();
     for (const n of [

@@ -153,7 +153,7 @@ export class WsClient {
 
 /** Sum of a metric's samples in /metrics (all label sets unless `labels` given), 0 if absent. */
 export async function metric(httpUrl: string, name: string, labels?: string): Promise<number> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  const text = await (await fetchNamed(`${httpUrl}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
@@ -176,8 +176,21 @@ export async function waitUntil<T>(fn: () => Promise<T> | T, what: string, timeo
   }
 }
 
+/**
+ * fetch, whose failure names the URL and the cause (undici's own message is only "fetch failed";
+ * the socket error that made it is in `cause`).
+ */
+export async function fetchNamed(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    const c = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`${init?.method ?? 'GET'} ${url}: ${(e as Error).message}${c ? ` (${c.code ?? ''} ${c.message ?? ''})` : ''}`, { cause: e });
+  }
+}
+
 export async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const r = await fetch(url);
+  const r = await fetchNamed(url);
   const text = await r.text();
   let body: unknown = text;
   try {
