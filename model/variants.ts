@@ -23,23 +23,14 @@ export type VariantKind = (typeof VARIANT_KINDS)[number];
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
 
 /**
- * Node flags of the shard processes with `shards` >= 2, space-separated (not set: the primary's own).
- * The runner sets it: the shards get the variant's (or the run's) server flags, and the primary, which
- * only routes handshakes and holds no socket once handed over, runs with SHARD_PRIMARY_NODE_FLAGS.
+ * Node flags of the forked shard processes (shards 1…N-1) with `shards` >= 2, space-separated. Not
+ * set (the default, and what the runner does): the primary's own, which are the run's server flags.
+ * Shard 0 runs in the primary, with the primary's flags whatever this says.
  */
 const SHARD_NODE_FLAGS = z
   .string()
   .regex(/^\s*--[\w-]+(=\S*)?(\s+--[\w-]+(=\S*)?)*\s*$/, 'must be Node flags separated by spaces, like "--max-semi-space-size=16"')
   .optional();
-
-/**
- * Node flags of a sharded server's primary (runner/server-process.ts): a young generation of its own
- * size, because the variant's (up to 64 MB a semi-space) made the primary, which holds no socket after
- * the handoff, grow to 240-290 MB RSS at 20-30k sockets (fleet-cost, 2026-12-01); and `gc` exposed, so
- * that it gives back the heap a connect burst grew once no socket waits (servers/common/burst-trim.ts:
- * 164 -> 91 MB at 20k with a busy core beside it).
- */
-export const SHARD_PRIMARY_NODE_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=4096', '--expose-gc'];
 
 /** Options of the sockets, the same for every kind. */
 const SOCKET_OPTIONS = {

@@ -31,8 +31,8 @@ export type { RunEvent, RunHooks } from './lifecycle.js';
  * Node flags every server process runs with, whatever the variant (so neither design wins by tuning).
  * A 16 MB semi-space, chosen from the memory-latency scenario (scenarios/memory-latency.ts has the
  * figures): the smallest young generation whose fan-out p99 at 30,000 sockets stayed within 1.2× of
- * 64 MB's for both designs, at 100-280 MB less RSS. A sharded server's primary gets its own flags
- * (model/variants.ts, SHARD_PRIMARY_NODE_FLAGS).
+ * 64 MB's for both designs, at 100-280 MB less RSS. A sharded server's primary, which hosts shard 0,
+ * gets them too, and its forked shards inherit them.
  */
 export const DEFAULT_SERVER_NODE_FLAGS = ['--max-semi-space-size=16', '--max-old-space-size=4096'];
 

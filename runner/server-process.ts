@@ -6,7 +6,7 @@
 import { killTree, spawnChild, type Exit, type ManagedChild } from './child.js';
 import { dirname, resolve } from 'node:path';
 import type { ExternalRun } from '../model/result.js';
-import { SHARD_PRIMARY_NODE_FLAGS, variantArgv, type VariantSet } from '../model/variants.js';
+import { variantArgv, type VariantSet } from '../model/variants.js';
 import { fileURLToPath } from 'node:url';
 import { startExternalServer, type ExternalVariant } from './external.js';
 
@@ -82,14 +82,10 @@ export async function startServerProcess(spec: ServerSpec): Promise<RunningServe
     };
   }
   const host = spec.host ?? '127.0.0.1';
-  // A sharded server: the shards hold the sockets and get the run's flags; the primary only routes
-  // handshakes and gets a young generation of its own (SHARD_PRIMARY_NODE_FLAGS), unless the variant
-  // set the shards' flags itself.
-  const o = spec.variant.options as { shards?: number; shardNodeFlags?: string };
-  const sharded =
-    (spec.variant.kind === 'batched' || spec.variant.kind === 'floor') && (o.shards ?? 1) >= 2 && o.shardNodeFlags === undefined && spec.nodeFlags.length > 0;
+  // Every server process gets the run's flags: a sharded server's primary holds shard 0 and forks the
+  // other shards with its own flags (servers/batched/sharded.ts).
   const nodeArgs = [
-    ...(sharded ? SHARD_PRIMARY_NODE_FLAGS : spec.nodeFlags),
+    ...spec.nodeFlags,
     CLI_JS,
     'serve',
     spec.variant.kind,
@@ -100,7 +96,6 @@ export async function startServerProcess(spec: ServerSpec): Promise<RunningServe
     '--db',
     spec.db,
     ...variantArgv(spec.variant),
-    ...(sharded ? [`--shard-node-flags=${spec.nodeFlags.join(' ')}`] : []),
   ];
   const child = spawnChild(process.execPath, nodeArgs, spec.cpus ? { cpus: spec.cpus } : {});
   const { pid, exited } = child;

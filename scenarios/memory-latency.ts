@@ -14,8 +14,9 @@ import { defineScenario } from './schema.js';
  * 8 MB cost per-request 1.6× its 64 MB fan-out p99 (and 2.5× at 20k), so it is out; 16 MB stayed
  * within 0.9× at 30k (1.26× for per-request at 20k, one run each: within this machine's noise).
  * batched's two 30k runs at 16 and 64 MB lost sockets to 503s at the shard handoff (15 and 1,876 of
- * 30,000), since fixed by one handoff budget for all shards. A sharded server's primary now has its own
- * young generation (model/variants.ts SHARD_PRIMARY_NODE_FLAGS): it was 240-290 MB of the tree.
+ * 30,000), since fixed by one handoff budget for all shards. A sharded server's primary, which only
+ * routed handshakes then, was 240-290 MB of the tree at 64 MB; it now hosts shard 0 itself
+ * (servers/batched/sharded.ts), so every process of the tree runs the setting under test.
  */
 const SEMI_SPACE_MB = [8, 16, 64] as const;
 const flags = (mb: number): string[] => [`--max-semi-space-size=${mb}`, '--max-old-space-size=4096'];

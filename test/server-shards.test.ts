@@ -1,6 +1,7 @@
 /**
  * batched --shards 2 through real processes, sockets and a temp SQLite file: the shared v1
- * contract; boards 1 and 2 in different shard processes (X-Wami-Pid), board 3 with board 1;
+ * contract; boards 1 and 2 in different shard processes (X-Wami-Pid), board 3 with board 1, shard
+ * 0 in the primary itself;
  * broadcast within the board only, across shards too; a burst on two boards in two shards (two
  * writers on one file) gap-free with rows = acks; 400/404 at the handshake; /metrics and /healthz
  * summed over shards; SIGTERM with queued updates in both shards; a dead shard takes the primary
@@ -67,7 +68,7 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
     assert.equal(code, 0, `server exit code; output:\n${srv.output()}`);
   });
 
-  test('boards 1 and 2 land in different shard processes, board 3 with board 1; none in the primary', async () => {
+  test('boards 1 and 2 land in different shard processes, board 3 with board 1; shard 0 is the primary itself', async () => {
     const h = await health(srv);
     assert.equal(h.shards, 2);
     assert.equal(h.pid, srv.child.pid, 'healthz is answered by the primary');
@@ -83,7 +84,8 @@ describe('batched --shards 2: routing, isolation, aggregation', () => {
     assert.equal(a.pid, c.pid, 'boards 1 and 3 in the same shard');
     assert.equal(a.pid, shardPids[0], 'board 1 -> shard 0');
     assert.equal(b.pid, shardPids[1], 'board 2 -> shard 1');
-    assert.ok(!shardPids.includes(srv.child.pid!));
+    assert.equal(shardPids[0], srv.child.pid, 'shard 0 runs in the primary');
+    assert.notEqual(shardPids[1], srv.child.pid, 'shard 1 is a process of its own');
     await closeAll();
   });
 
@@ -297,24 +299,25 @@ describe('batched --shards 2: stop and failure', () => {
     }
   });
 
-  test('a shard that dies takes the primary down with a non-zero exit (no half service); the other shard stops too', async () => {
-    const srv = await startServer('batched', { boards: 2, cardsPerBoard: 5, flags: SHARDS });
+  test('a shard that dies takes the primary down with a non-zero exit (no half service); the other shards stop too', async () => {
+    const srv = await startServer('batched', { boards: 3, cardsPerBoard: 5, flags: ['--shards', '3'] });
     try {
       const h = await health(srv);
-      const [victim, survivor] = h.perShard.map((s) => s.pid) as [number, number];
+      const [own, victim, survivor] = h.perShard.map((s) => s.pid) as [number, number, number];
+      assert.equal(own, srv.child.pid, 'shard 0 is the primary');
       const exited = new Promise<number | null>((r) => (srv.child.exitCode !== null ? r(srv.child.exitCode) : srv.child.once('exit', (c) => r(c))));
       process.kill(victim, 'SIGKILL');
       const code = await exited;
       assert.notEqual(code, 0, srv.output());
-      assert.match(srv.output(), /shard 0 \(pid \d+\) exited \(code null, signal SIGKILL\)/);
-      await waitUntil(() => !alive(survivor), 'the surviving shard exits too');
+      assert.match(srv.output(), /shard 1 \(pid \d+\) exited \(code null, signal SIGKILL\)/);
+      await waitUntil(() => !alive(survivor), 'the surviving forked shard exits too');
     } finally {
       await srv.stop();
       srv.cleanup();
     }
   });
 
-  test("shards run with the primary's Node flags (execArgv); the config line and /healthz name their pids", async () => {
+  test("forked shards run with the primary's Node flags (execArgv); the config line and /healthz name their pids", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wami-shards-argv-'));
     const db = join(dir, 'a.db');
     seedDatabase(db, { boards: 2, cardsPerBoard: 5 });
@@ -335,7 +338,7 @@ describe('batched --shards 2: stop and failure', () => {
       });
       const config = JSON.parse(/config (\{.*\})/.exec(out)![1]!) as { shards: number; shardPids: number[] };
       assert.equal(config.shards, 2);
-      assert.equal(config.shardPids.length, 2);
+      assert.equal(config.shardPids.length, 1, 'one forked shard: shard 0 is the primary');
       for (const pid of config.shardPids) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
         assert.ok(argv.includes('--max-semi-space-size=8'), `shard ${pid}: ${argv.join(' ')}`);
@@ -343,7 +346,7 @@ describe('batched --shards 2: stop and failure', () => {
       const h = (await getJson(`http://127.0.0.1:${port}/healthz`)).body as Health;
       assert.deepEqual(
         h.perShard.map((x) => x.pid),
-        config.shardPids,
+        [child.pid, ...config.shardPids],
       );
     } finally {
       child.kill('SIGTERM');
@@ -373,20 +376,19 @@ describe('batched --shards 2: stop and failure', () => {
   });
 });
 
-test('run-started sharded server: the primary runs with its own small young generation, the shards with the run flags', async () => {
+test('run-started sharded server: the primary (shard 0) and the forked shards all run with the run flags', async () => {
   const { startServerProcess, descendantPids } = await import('../runner/server-process.js');
-  const { SHARD_PRIMARY_NODE_FLAGS } = await import('../model/variants.js');
   const dir = mkdtempSync(join(tmpdir(), 'wami-shardflags-'));
   const db = join(dir, 'x.db');
-  seedDatabase(db, { boards: 2, cardsPerBoard: 5 });
+  seedDatabase(db, { boards: 3, cardsPerBoard: 5 });
   const run = ['--max-semi-space-size=12', '--max-old-space-size=1024'];
-  const srv = await startServerProcess({ variant: { kind: 'batched', options: { shards: 2 } }, db, nodeFlags: run });
+  const srv = await startServerProcess({ variant: { kind: 'batched', options: { shards: 3 } }, db, nodeFlags: run });
   try {
     const argvOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     const primary = argvOf(srv.pid);
-    assert.deepEqual(primary.slice(1, 1 + SHARD_PRIMARY_NODE_FLAGS.length), ['--max-semi-space-size=8', '--max-old-space-size=4096', '--expose-gc']);
-    assert.ok(primary.includes('--shard-node-flags=--max-semi-space-size=12 --max-old-space-size=1024'), primary.join(' '));
-    // the shards are ready once the primary listens: both are its children, forked with the run's flags
+    assert.deepEqual(primary.slice(1, 3), run);
+    assert.ok(!primary.some((a) => a.startsWith('--shard-node-flags')), primary.join(' '));
+    // the shards are ready once the primary listens: both are its children, forked with its flags
     const shards = descendantPids(srv.pid)
       .map(argvOf)
       .filter((a) => a.some((x) => x.endsWith('shard.js')));

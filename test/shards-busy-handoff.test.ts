@@ -5,7 +5,7 @@
  *   every transaction of the shard's writer meets it; each BUSY counted once, the update given up
  *   (WRITE_FAILED) only after the last try, the counters equal to the attempts the update took;
  * - the handoff under load: 200 sockets at once, each in its board's shard, none lost, the primary
- *   keeping none of them; a burst of one update per socket, every seq once;
+ *   keeping only its own shard's (shard 0 runs in it); a burst of one update per socket, every seq once;
  * - a shard that dies with sockets waiting in the primary for it: the waiting ones are answered 503,
  *   the one being handed over is closed, none hangs; the primary goes down (non-zero).
  */
@@ -97,7 +97,7 @@ function socketFds(pid: number): number {
   return n;
 }
 
-test('200 sockets at once through the primary of --shards 2: each in its board’s shard, counted there, none kept by the primary; one update each, every seq once, every other member gets it', async () => {
+test('200 sockets at once through the primary of --shards 2: each in its board’s shard, counted there, the primary keeps only its own shard’s; one update each, every seq once, every other member gets it', async () => {
   const BOARDS = 20;
   const srv = await startServer('batched', { boards: BOARDS, cardsPerBoard: 5, flags: ['--shards', '2', '--flush-interval-ms', '10'] });
   const clients: WsClient[] = [];
@@ -116,8 +116,10 @@ test('200 sockets at once through the primary of --shards 2: each in its board�
       [100, 100],
     );
     assert.equal(h.connections, 200);
-    // Each handed socket's descriptor is closed in the primary once its shard has it.
-    await waitUntil(() => socketFds(srv.child.pid!) < 20, 'the primary to hold no handed socket');
+    // Each handed socket's descriptor is closed in the primary once its shard has it: the primary
+    // keeps shard 0's 100 and its few own (listener, IPC, HTTP).
+    await waitUntil(() => socketFds(srv.child.pid!) < 100 + 20, 'the primary to hold no handed socket');
+    assert.ok(socketFds(srv.child.pid!) >= 100, "shard 0's sockets are the primary's");
 
     const sent = clients.map((c, i) => c.sendUpdate(cardId(c.board, i % 5, 5), { title: `burst ${i}` }));
     const acks = (await Promise.all(clients.map((c, i) => c.answer(sent[i]!.id)))) as AckMessage[];
@@ -189,12 +191,13 @@ test('a shard that dies with sockets waiting in the primary for it: the waiting 
   let victim = 0;
   try {
     const [shard0, shard1] = (await healthOf(srv.httpUrl)).perShard.map((x) => x.pid) as [number, number];
-    victim = shard0;
-    // Stopped, shard 0 never takes the socket handed to it: the next ones wait in the primary's queue.
-    process.kill(shard0, 'SIGSTOP');
-    await waitUntil(() => readFileSync(`/proc/${shard0}/stat`, 'utf8').split(') ')[1]!.startsWith('T'), 'shard 0 stopped');
+    assert.equal(shard0, srv.child.pid, 'shard 0 is the primary: shard 1 is the forked one');
+    victim = shard1;
+    // Stopped, shard 1 never takes the socket handed to it: the next ones wait in the primary's queue.
+    process.kill(shard1, 'SIGSTOP');
+    await waitUntil(() => readFileSync(`/proc/${shard1}/stat`, 'utf8').split(') ')[1]!.startsWith('T'), 'shard 1 stopped');
     const K = 4;
-    const reqs = await Promise.all(Array.from({ length: K }, (_, i) => rawUpgrade(srv.port, 1, 100 + i)));
+    const reqs = await Promise.all(Array.from({ length: K }, (_, i) => rawUpgrade(srv.port, 2, 100 + i)));
     socks.push(...reqs.map((r) => r.sock));
     const ports = socks.map((x) => x.localPort!);
     // Every request read by the primary (nothing left in its receive queues): each was handed over or queued.
@@ -203,7 +206,7 @@ test('a shard that dies with sockets waiting in the primary for it: the waiting 
       return q.size === K && [...q.values()].every((n) => n === 0);
     }, 'the primary to read every request');
     const exited = new Promise<number | null>((r) => (srv.child.exitCode !== null ? r(srv.child.exitCode) : srv.child.once('exit', (c) => r(c))));
-    process.kill(shard0, 'SIGKILL');
+    process.kill(shard1, 'SIGKILL');
     const answers = await Promise.all(reqs.map((r) => r.answer));
     assert.deepEqual(
       answers.map((a) => (a === '' ? 'closed' : /^HTTP\/1\.1 503 [^\r]*\r\n[\s\S]*\r\n\r\nshard unavailable\n$/.test(a) ? '503' : a)).sort(),
@@ -211,7 +214,6 @@ test('a shard that dies with sockets waiting in the primary for it: the waiting 
       'K - 1 waiting: 503; the one in flight to the dead shard: closed',
     );
     assert.notEqual(await exited, 0, srv.output());
-    await waitUntil(() => !alive(shard1), 'the other shard exits too');
   } finally {
     for (const s of socks) s.destroy();
     if (victim && alive(victim)) process.kill(victim, 'SIGKILL');

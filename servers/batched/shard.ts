@@ -1,7 +1,7 @@
 /**
- * One shard process of batched or floor `--shards N` (forked by sharded.ts): the batched core (boards,
- * queue, writer thread), or the floor's core (servers/floor/core.ts, nothing stored), for its own
- * boards, fed with sockets the primary hands over. It never
+ * One shard process of batched or floor `--shards N` (forked by sharded.ts for shards 1…N-1; shard 0
+ * lives in the primary): its core (shard-core.ts: batched's boards, queue and writer thread, or the
+ * floor's, nothing stored) for its own boards, fed with sockets the primary hands over. It never
  * listens: its http.Server + ws only complete handshakes of sockets it is given, the pattern of
  * `@socket.io/sticky`: `server.emit('connection', socket)`, then the request head the primary
  * already read is replayed with `socket.emit('data', head)`. Its writer shares the SQLite file with
@@ -14,50 +14,37 @@
 import type { Socket } from 'node:net';
 import { PROTOCOL_VERSION } from '../../protocol/messages.js';
 import { Front } from '../common/front.js';
-import { createMetrics, renderMetrics } from '../common/metrics.js';
+import { renderMetrics } from '../common/metrics.js';
 import { answerCollect } from '../common/supervisor.js';
-import { FloorCore } from '../floor/core.js';
-import { loadFloorLayout } from '../floor/server.js';
-import { BatchedCore } from './core.js';
-import { SHARD_CONFIG_ENV, type FromShard, type ShardConfig, type ShardHealth, type ToShard } from './shard-ipc.js';
+import { openShard, type OpenShard } from './shard-core.js';
+import { SHARD_CONFIG_ENV, type FromShard, type ShardConfig, type ToShard } from './shard-ipc.js';
 
 const cfg = JSON.parse(process.env[SHARD_CONFIG_ENV] ?? 'null') as ShardConfig | null;
 if (!cfg || typeof process.send !== 'function') {
   process.stderr.write(`batched shard: ${SHARD_CONFIG_ENV} or the IPC channel is missing (started outside the primary?)\n`);
   process.exit(2);
 }
-const { opts, shard, shards } = cfg;
+const { opts, shard } = cfg;
 const variant = cfg.kind;
 const tell = (m: FromShard): void => {
   if (process.connected) process.send!(m);
 };
 
-let core: BatchedCore | FloorCore | null = null;
-const metrics = createMetrics({
-  dbFile: variant === 'floor' ? '' : opts.dbFile,
-  connections: () => core?.connections ?? 0,
-  queueDepth: () => core?.queueDepth ?? 0,
-  queueDepthPeak: () => core?.takeQueuePeak() ?? 0,
-  seqLeaseHeld: () => core?.held ?? 0,
-});
+let opened: OpenShard;
 try {
-  core =
-    cfg.kind === 'floor'
-      ? new FloorCore({ ...loadFloorLayout(cfg.opts.dbFile, { index: shard, of: shards }), maxBufferedBytes: cfg.opts.maxBufferedBytes }, metrics)
-      : await BatchedCore.open({ ...cfg.opts, writerSharedFile: true }, metrics, { index: shard, of: shards });
+  opened = await openShard(cfg);
 } catch (e) {
   const message = `${variant} shard ${shard}: cannot start: ${(e as Error).message}`;
   process.stderr.write(`${message}\n`);
   tell({ wami: 'fatal', message });
   process.exit(1);
 }
-const c = core;
+const { core: c, metrics, health } = opened;
 void c.failed.then((msg) => {
   process.stderr.write(`${variant} shard ${shard}: ${msg}\n`);
   process.exit(1);
 });
 
-const health = (): ShardHealth => ({ shard, pid: process.pid, connections: c.connections, queueDepth: c.queueDepth, boards: c.boardCount });
 const front = new Front({
   host: opts.host,
   port: 0,

@@ -1,27 +1,31 @@
 /**
  * batched `--shards N` (N >= 2): the primary. One process can hold only its descriptor limit less
  * what it keeps for itself (19,600 sockets under the hard RLIMIT_NOFILE of 20,000; see
- * runner/preflight.ts), so the batched design scales out by board: N shard processes
- * (shard.ts, child_process.fork with the primary's execArgv), each the batched core for the boards
- * b with (b - 1) mod N = its index, with its own board/socket map, queue and writer thread, all
- * committing to the same SQLite file.
+ * runner/preflight.ts), so the batched design scales out by board: N shards, each the batched core
+ * (shard-core.ts) for the boards b with (b - 1) mod N = its index, with its own board/socket map,
+ * queue and writer thread, all committing to the same SQLite file. Shard 0 runs in the primary
+ * itself; shards 1…N-1 are processes (shard.ts, child_process.fork with the primary's execArgv). A
+ * primary of its own, which only routed handshakes, cost a whole Node process: about 75 MiB of a
+ * 30k tree's 413-421 MiB (ramp-30k, 2026-12-01).
  *
  * The primary listens on the one port with the shared front (servers/common/front.ts): it answers
- * `/healthz` (shards + connections gathered from them), `/metrics` (the shards' metrics aggregated
- * with prom-client's AggregatorRegistry, as per-request does), and `/boards/:id` (its own read-only
- * connection). A WebSocket upgrade is checked here (400/404/503 at the handshake), then the raw
- * socket and the request head are handed to the board's shard (the `@socket.io/sticky` pattern:
+ * `/healthz` (its shard's health and the others', gathered), `/metrics` (every shard's metrics
+ * aggregated with prom-client's AggregatorRegistry, as per-request does), and `/boards/:id` (its
+ * own read-only connection). A WebSocket upgrade is checked here (400/404/503 at the handshake).
+ * For a board of shard 0 the handshake completes here; for another shard's board the raw socket and
+ * the request head are handed to that shard (the `@socket.io/sticky` pattern:
  * `child.send(msg, socket, { keepOpen: false })`): the primary keeps no descriptor of it, and the
  * shard's own http server + ws complete the handshake (its `X-Wami-Pid` names the shard). So a
  * board's members all live in one process: broadcast stays in RAM, and seq order and exactly-once
  * per board are those of the single-process design.
  *
  * Startup: resolves only once every shard is ready and the port listens. A shard that exits on its
- * own resolves `failed` (the CLI then stops the others and exits 1: no silent half-service).
- * `stop()`: stop accepting, tell every shard to stop (each flushes its queue, acks, closes its
- * sockets with 1001 and its database), wait for them, close.
+ * own, or shard 0's writer thread dying, resolves `failed` (the CLI then stops the others and exits
+ * 1: no silent half-service). `stop()`: stop accepting, tell every shard to stop (each flushes its
+ * queue, acks, closes its sockets with 1001 and its database; shard 0 here), wait for them, close.
  */
 import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -33,9 +37,9 @@ import { boardReader, loadBoardSeqs } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Front } from '../common/front.js';
 import { rejectUpgrade } from '../common/handshake.js';
-import { BurstTrim } from '../common/burst-trim.js';
-import { aggregateMetrics } from '../common/metrics.js';
-import { Supervisor, type Supervised } from '../common/supervisor.js';
+import { aggregateMetrics, metricsJson } from '../common/metrics.js';
+import { Supervisor, type GatherWhat, type Supervised } from '../common/supervisor.js';
+import { openShard, type OpenShard } from './shard-core.js';
 import type { BatchedServerOptions, RunningServer } from './server.js';
 import { SHARD_CONFIG_ENV, shardOf, type FromShard, type ShardConfig, type ShardedKind, type ShardHealth, type ToShard } from './shard-ipc.js';
 
@@ -44,6 +48,7 @@ export type ShardedBatchedOptions = BatchedServerOptions;
 
 /** `failed` resolves with a message if a shard exits on its own (the caller should stop and exit non-zero). */
 export interface RunningShardedServer extends RunningServer {
+  /** The forked shards' pids, shards 1…N-1 (shard 0 is the primary's own process). */
   shardPids: number[];
 }
 
@@ -55,9 +60,23 @@ const STOP_TIMEOUT_MS = 30_000;
 /**
  * Sockets waiting in the primary for their shard, all shards together (one budget), past which upgrades are
  * answered 503 at once: each holds a descriptor of the primary, which must stay under its own
- * 20,000 (an accept() failing with EMFILE would refuse connections blindly).
+ * limit (an accept() failing with EMFILE would refuse connections blindly). Shard 0's own sockets
+ * count against the same limit (see `socketBudget`).
  */
 const MAX_WAITING_HANDOFFS = 16_000;
+/** Descriptors the primary keeps for itself (database, WAL, pipes to the shards, stdio, epoll), as runner/preflight.ts's FD_RESERVE. */
+const FD_RESERVE = 400;
+
+/** Sockets the primary may hold at once, its shard's and those waiting together: its open-file limit less FD_RESERVE. */
+function socketBudget(): number {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return Math.max(0, Number(m[1]) - FD_RESERVE);
+  } catch {
+    // not Linux: the limit of the machines this runs on
+  }
+  return 20_000 - FD_RESERVE;
+}
 
 interface Shard {
   sup: Supervised;
@@ -105,13 +124,12 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
   const startedAt = Date.now();
 
   const sup = new Supervisor({ describe: (c) => `shard ${c.index} (pid ${c.pid})`, gatherTimeoutMs: GATHER_TIMEOUT_MS, stopTimeoutMs: STOP_TIMEOUT_MS });
-  const shards: Shard[] = [];
+  /** The forked shards by index; index 0 is the primary's own (`local`). */
+  const shards: (Shard | undefined)[] = [undefined];
   const ready: Promise<void>[] = [];
   /** Sockets waiting in the primary for their shard, all shards together. */
-  const waiting = (): number => shards.reduce((t, x) => t + x.queue.length - x.qHead + (x.inFlight ? 1 : 0), 0);
-  // the heap a connect burst grew is given back once no socket waits (servers/common/burst-trim.ts)
-  const trim = new BurstTrim((globalThis as { gc?: () => void }).gc);
-  for (let i = 0; i < n; i++) {
+  const waiting = (): number => shards.reduce((t, x) => t + (x ? x.queue.length - x.qHead + (x.inFlight ? 1 : 0) : 0), 0);
+  for (let i = 1; i < n; i++) {
     const config = { ...k, opts: { ...opts }, shard: i, shards: n } as ShardConfig;
     const child = fork(SHARD_MAIN, [], {
       execArgv: opts.shardNodeFlags !== undefined ? opts.shardNodeFlags.trim().split(/\s+/) : process.execArgv,
@@ -138,15 +156,25 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
         child.on('message', (m: FromShard) => {
           if (m?.wami === 'got') {
             s.inFlight = false;
-            trim.handedOff();
             pump(s);
-            if (waiting() === 0) trim.idle();
           } else if (m?.wami === 'ready') resolve();
           else if (m?.wami === 'fatal') fatal = m.message;
         });
       }),
     );
   }
+  // Shard 0, here, while the others start.
+  let local: OpenShard | null = null;
+  const opening = openShard({ ...k, opts: { ...opts }, shard: 0, shards: n } as ShardConfig).then(
+    (o) => {
+      local = o;
+    },
+    (e: Error) => {
+      throw new Error(`shard 0 (in the primary, pid ${process.pid}) cannot start: ${e.message}`);
+    },
+  );
+  ready.push(opening);
+  const budget = socketBudget();
 
   /**
    * Hands the shard its next waiting socket, one at a time. Node's IPC carries one handle at a time
@@ -191,19 +219,48 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
     }
   };
 
-  const handOff = (req: IncomingMessage, socket: Duplex, head: Buffer, board: number): void => {
-    const s = shards[shardOf(board, n)];
-    if (sup.isStopping || !s || s.sup.dead || !s.sup.child.connected)
-      return rejectUpgrade(socket, 503, sup.isStopping ? 'server is shutting down' : 'shard unavailable');
+  /** Takes the socket of another shard's board (true); leaves shard 0's to the front's own handshake (false). */
+  const handOff = (req: IncomingMessage, socket: Duplex, head: Buffer, board: number): boolean => {
+    const i = shardOf(board, n);
+    if (i === 0 && !sup.isStopping) return false;
+    const s = shards[i];
+    if (sup.isStopping || !s || s.sup.dead || !s.sup.child.connected) {
+      rejectUpgrade(socket, 503, sup.isStopping ? 'server is shutting down' : 'shard unavailable');
+      return true;
+    }
     // One budget for all shards (the primary's descriptors are one pool): a shard that falls behind
-    // for a while may use what the others do not, instead of refusing at its 1/n share.
-    if (waiting() >= MAX_WAITING_HANDOFFS) return rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
+    // for a while may use what the others do not, instead of refusing at its 1/n share. Shard 0's
+    // sockets are the primary's too.
+    const w = waiting();
+    if (w >= MAX_WAITING_HANDOFFS || w + (local?.core.connections ?? 0) >= budget) {
+      rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
+      return true;
+    }
     const sock = socket as Socket;
     // Paused: whatever arrives stays in the socket's buffer (sent along with the head), and an
     // EOF from a client that gave up is still seen while it waits.
     sock.pause();
     s.queue.push({ sock, head: requestHead(req) + head.toString('latin1') });
     pump(s);
+    return true;
+  };
+
+  /** A gather over every shard: shard 0's answer here, the others' over IPC. */
+  const gather = async (what: GatherWhat): Promise<unknown[]> => {
+    const here = local!;
+    const mine: Promise<unknown> =
+      what === 'health'
+        ? Promise.resolve(here.health())
+        : what === 'metrics'
+          ? metricsJson(here.metrics)
+          : !faultInjection
+            ? Promise.resolve(false)
+            : here.core.setDiskFull(what === 'disk-full-on').then(
+                () => true,
+                () => false,
+              );
+    const [a, rest] = await Promise.all([mine, sup.gather(what)]);
+    return [a, ...rest];
   };
 
   const front = new Front({
@@ -212,8 +269,9 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
     maxPayloadBytes: opts.maxPayloadBytes,
     hasBoard: (id) => boardIds.has(id),
     handOff,
+    onSocket: (ws, board, user) => local!.core.attach(ws, board, user),
     healthz: async () => {
-      const per = ((await sup.gather('health')) as ShardHealth[]).sort((a, b) => a.shard - b.shard);
+      const per = ((await gather('health')) as ShardHealth[]).sort((a, b) => a.shard - b.shard);
       return {
         status: per.length === n ? 'ok' : 'degraded',
         variant: k.kind,
@@ -228,13 +286,14 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
         perShard: per,
       };
     },
-    metrics: async () => aggregateMetrics((await sup.gather('metrics')) as MetricObjectWithValues<MetricValue<string>>[][][]),
+    metrics: async () => aggregateMetrics((await gather('metrics')) as MetricObjectWithValues<MetricValue<string>>[][][]),
     ...(readBoard ? { readBoard } : {}),
+    upgradeHeaders: [`X-Wami-Pid: ${process.pid}`],
     ...(faultInjection
       ? {
           faults: {
             diskFull: async (on: boolean) => {
-              const got = await sup.gather(on ? 'disk-full-on' : 'disk-full-off');
+              const got = await gather(on ? 'disk-full-on' : 'disk-full-off');
               return { diskFull: on, processes: got.filter((x) => x === true).length, of: n };
             },
           },
@@ -246,11 +305,23 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
   const stop = (): Promise<string[]> =>
     (stopPromise ??= (async () => {
       front.stopAccepting();
-      trim.stop();
       // Each shard is asked over IPC (it flushes, acks, closes its sockets and its database); SIGTERM when the channel is gone.
-      const problems = await sup.stop((c) =>
-        c.child.connected ? c.child.send({ wami: 'stop' } satisfies ToShard, (e: Error | null) => e && c.child.kill('SIGTERM')) : c.child.kill('SIGTERM'),
-      );
+      // Shard 0 does the same here, meanwhile.
+      const [problems, here] = await Promise.all([
+        sup.stop((c) =>
+          c.child.connected ? c.child.send({ wami: 'stop' } satisfies ToShard, (e: Error | null) => e && c.child.kill('SIGTERM')) : c.child.kill('SIGTERM'),
+        ),
+        opening.then(
+          async () => {
+            const c = local!.core;
+            const problem = await c.shutdown();
+            await c.waitSocketsClosed(2000);
+            return problem ? [`shard 0 (in the primary): ${problem}`] : [];
+          },
+          () => [] as string[], // it never started: nothing to stop
+        ),
+      ]);
+      problems.push(...here);
       for (const p of problems) process.stderr.write(`${k.kind}: ${p}\n`);
       front.destroyAll();
       if (readBoard) reader.close();
@@ -260,7 +331,9 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
   try {
     await Promise.all(ready);
     const addr = await front.listen();
-    return { host: addr.address, port: addr.port, shardPids: shards.map((s) => s.sup.pid), stop, failed: sup.failed };
+    const here = (local as OpenShard | null)!;
+    const failed = Promise.race([sup.failed, here.core.failed.then((msg) => `shard 0 (in the primary, pid ${process.pid}): ${msg}`)]);
+    return { host: addr.address, port: addr.port, shardPids: shards.flatMap((s) => (s ? [s.sup.pid] : [])), stop, failed };
   } catch (e) {
     // Every shard is stopped before the error goes up: a failed start leaves no process behind.
     await stop();

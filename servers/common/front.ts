@@ -3,8 +3,8 @@
  * `GET /healthz`, `GET /metrics`, `GET /boards/:id`, and the protocol v1 WebSocket handshake on
  * `/ws` (validated before any WebSocket exists: 400/404). It knows nothing about boards' sockets
  * or writes: an accepted socket is handed to `onSocket`, the variant's core. The primary of
- * batched `--shards N` gives `handOff` instead: a validated upgrade request is handed, socket and
- * all, to the shard process that owns the board (servers/batched/sharded.ts).
+ * batched `--shards N` also gives `handOff`: a validated upgrade request for a board of another
+ * shard is handed, socket and all, to the shard process that owns it (servers/batched/sharded.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,14 +21,15 @@ export interface FrontOptions {
   /** ws maxPayload: frames above it are closed by the transport with 1009. */
   maxPayloadBytes: number;
   hasBoard: (id: number) => boolean;
-  /** Gets each accepted WebSocket. Required unless `handOff` is given. */
+  /** Gets each WebSocket accepted here. Required unless `handOff` is given and takes every socket. */
   onSocket?: (ws: WebSocket, board: number, user: number) => void;
   /**
-   * Instead of completing the WebSocket handshake here: gets the upgrade request that passed the
-   * v1 checks (400/404/503 are answered here first), with its raw socket and the bytes read past
-   * the request head, and takes over the socket.
+   * Before the WebSocket handshake is completed here: gets the upgrade request that passed the v1
+   * checks (400/404/503 are answered here first), with its raw socket and the bytes read past the
+   * request head. Returns true when it took the socket over (handed it to another process, or
+   * answered it), false to have the handshake completed here and the socket given to `onSocket`.
    */
-  handOff?: (req: IncomingMessage, socket: Duplex, head: Buffer, board: number, user: number) => void;
+  handOff?: (req: IncomingMessage, socket: Duplex, head: Buffer, board: number, user: number) => boolean;
   healthz: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   metrics: () => Promise<string>;
   /** The board's state for `GET /boards/:id`; absent for a server that stores nothing (the floor): 501 for a board that exists. */
@@ -119,8 +120,9 @@ export class Front {
     const h = checkHandshake(req.url, this.opts.hasBoard);
     if (!h.ok) return rejectUpgrade(socket, h.status, h.reason);
     try {
-      if (this.opts.handOff) return this.opts.handOff(req, socket, head, h.board, h.user);
-      this.wss.handleUpgrade(req, socket, head, upgraded(this.opts.onSocket!, h.board, h.user));
+      if (this.opts.handOff?.(req, socket, head, h.board, h.user)) return;
+      if (!this.opts.onSocket) return rejectUpgrade(socket, 503, 'no process here serves this board');
+      this.wss.handleUpgrade(req, socket, head, upgraded(this.opts.onSocket, h.board, h.user));
     } catch {
       socket.destroy();
     }
