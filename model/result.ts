@@ -153,7 +153,9 @@ export type ServerMetricsSummary = z.infer<typeof ServerMetricsSummarySchema>;
  * seqs are not 1..n; seqReused: (board, seq) pairs given to two different updates (> 0 fails the
  * gate, always; absent in results from before it was checked); examples: a few of each failure, for
  * the reader. `excused`: in a run with faults, what the design documents it loses under a fault
- * (phantom, seqGaps; see the run's `faults`) and so did not fail the audit.
+ * (phantom, seqGaps; see the run's `faults`) and so did not fail the audit. integrity: SQLite's
+ * `PRAGMA integrity_check` of the file, "ok" or the problems it found (anything else fails the gate,
+ * always; absent in results from before it was checked).
  */
 export const AuditReportSchema = z.object({
   lostAcked: num,
@@ -165,6 +167,7 @@ export const AuditReportSchema = z.object({
   seqReused: num.optional(),
   excused: z.array(z.enum(['phantom', 'seqGaps'])).optional(),
   eventsStored: num,
+  integrity: z.string().optional(),
   ok: z.boolean(),
   examples: z.array(z.string()),
 });

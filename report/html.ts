@@ -219,12 +219,13 @@ function renderAudit(result: ResultFile): string {
       'final state mismatches',
       'boards with seq gaps',
       'seqs reused',
+      'database integrity',
       'events stored',
       'examples',
     ],
     result.runs.map((r) => {
       const a = r.audit;
-      if (!a) return [runName(r), { text: 'not audited', cls: 'fail' }, '', '', '', '', '', '', '', '', ''];
+      if (!a) return [runName(r), { text: 'not audited', cls: 'fail' }, '', '', '', '', '', '', '', '', '', ''];
       const excused = a.excused?.length ? ` (faults: ${a.excused.join(', ')} by design)` : '';
       return [
         runName(r),
@@ -236,6 +237,9 @@ function renderAudit(result: ResultFile): string {
         n(a.finalStateMismatches),
         n(a.seqGaps),
         n(a.seqReused),
+        a.integrity === undefined
+          ? '—'
+          : { text: a.integrity.length > 120 ? `${a.integrity.slice(0, 120)}…` : a.integrity, cls: a.integrity === 'ok' ? '' : 'fail' },
         n(a.eventsStored),
         a.examples.slice(0, 3).join('; '),
       ];

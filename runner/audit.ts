@@ -19,6 +19,9 @@
  * - seqReused: (board, seq) pairs given to more than one update: seen by a member with one id and
  *   stored with another, or seen (or acked) twice with different ids. Protocol v1 never allows it;
  *   fails the gate always.
+ * - integrity: SQLite's own `PRAGMA integrity_check` of the file ("ok", or the problems it found:
+ *   a corrupt page, an index that disagrees with its table). Anything but "ok" fails the gate always:
+ *   rows read from a corrupt file prove nothing.
  */
 import { readFileSync } from 'node:fs';
 import type { Ledger } from '../model/fleet-result.js';
@@ -57,7 +60,12 @@ export interface StoredState {
   events: StoredEvent[];
   cards: StoredCard[];
   boards: StoredBoard[];
+  /** `PRAGMA integrity_check`'s rows: `['ok']` for a sound file, else its first problems. Absent: not checked. */
+  integrity?: string[];
 }
+
+/** At most this many problems are read from `PRAGMA integrity_check` (it stops after as many). */
+export const INTEGRITY_MAX_ERRORS = 20;
 
 export interface AuditOptions {
   /**
@@ -341,7 +349,10 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
   }
   const seqReused = reusedSeqs.length;
 
-  const ok = lostAcked === 0 && phantom === 0 && seqGaps === 0 && finalStateMismatches === 0 && seqReused === 0;
+  const integrity = stored.integrity === undefined ? undefined : integrityVerdict(stored.integrity);
+  if (integrity !== undefined && integrity !== 'ok') for (const p of stored.integrity!.slice(0, maxExamples)) ex.add('integrity', p);
+
+  const ok = lostAcked === 0 && phantom === 0 && seqGaps === 0 && finalStateMismatches === 0 && seqReused === 0 && (integrity ?? 'ok') === 'ok';
   return {
     lostAcked,
     storedNotAcked,
@@ -351,6 +362,7 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
     seqGaps,
     seqReused,
     eventsStored: events.length,
+    ...(integrity !== undefined ? { integrity } : {}),
     ok,
     examples: ex.merged(maxExamples),
     storedNotAckedDetail: detail,
@@ -360,10 +372,24 @@ export function compareLedger(stored: StoredState, ledger: Ledger, opts: AuditOp
   };
 }
 
-/** Reads boards, cards and card_events from a database file, read-only. */
+/** `PRAGMA integrity_check`'s rows as the report's one string: "ok", or the problems joined by "; ". Pure. */
+export function integrityVerdict(rows: readonly string[]): string {
+  if (rows.length === 1 && rows[0] === 'ok') return 'ok';
+  if (rows.length === 0) return 'integrity_check returned nothing';
+  return rows.join('; ');
+}
+
+/** Reads boards, cards and card_events from a database file, read-only, and checks its integrity (SQLite's own check). */
 export function readStoredState(dbFile: string): StoredState {
   const db = openDb(dbFile, { readonly: true });
   try {
+    let integrity: string[];
+    try {
+      integrity = (db.pragma(`integrity_check(${INTEGRITY_MAX_ERRORS})`) as { integrity_check: string }[]).map((r) => String(r.integrity_check));
+    } catch (e) {
+      // a page too broken for the check to start (SQLITE_CORRUPT): that is its answer
+      integrity = [`integrity_check could not run: ${(e as Error).message}`];
+    }
     const boards: StoredBoard[] = [];
     for (const r of db.prepare('SELECT id, seq FROM boards').raw().iterate() as Iterable<[number, number]>) {
       boards.push({ id: r[0], seq: r[1] });
@@ -377,7 +403,7 @@ export function readStoredState(dbFile: string): StoredState {
     for (const r of stmt.iterate() as Iterable<[number, number, number, number, string, string, string, number]>) {
       events.push({ board: r[0], seq: r[1], card: r[2], user: r[3], clientMsgId: String(r[4]), col: r[5], title: r[6], committedAt: r[7] });
     }
-    return { events, cards, boards };
+    return { events, cards, boards, integrity };
   } finally {
     db.close();
   }

@@ -517,6 +517,7 @@ export class RunLifecycle implements RunHandle {
             a.lostAcked === 0 &&
             a.seqReused === 0 &&
             a.finalStateMismatches === 0 &&
+            (a.integrity ?? 'ok') === 'ok' &&
             (a.phantom === 0 || excused.includes('phantom')) &&
             (a.seqGaps === 0 || excused.includes('seqGaps'));
         }
@@ -525,7 +526,8 @@ export class RunLifecycle implements RunHandle {
       this.audit = report;
       if (!a.ok)
         this.reasons.push(
-          `audit failed: lostAcked ${a.lostAcked}, seqReused ${a.seqReused}, phantom ${a.phantom}, seqGaps ${a.seqGaps}, finalStateMismatches ${a.finalStateMismatches}`,
+          `audit failed: lostAcked ${a.lostAcked}, seqReused ${a.seqReused}, phantom ${a.phantom}, seqGaps ${a.seqGaps}, finalStateMismatches ${a.finalStateMismatches}` +
+            ((a.integrity ?? 'ok') === 'ok' ? '' : `, database integrity: ${a.integrity!.slice(0, 200)}`),
         );
     } catch (e) {
       this.status = 'errored';

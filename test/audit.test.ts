@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -128,6 +128,23 @@ describe('compareLedger (pure)', () => {
     assert.equal(compareLedger(stored, ledger, { maxExamples: 3 }).examples.length, 3);
   });
 
+  test("integrity: 'ok' passes; any problem SQLite's check names fails the gate, with examples; not checked: no field", () => {
+    const { stored, ledger } = fixture();
+    const sound = compareLedger({ ...stored, integrity: ['ok'] }, ledger);
+    assert.equal(sound.integrity, 'ok');
+    assert.deepEqual(counts(sound), ZERO);
+    const problems = ['Tree 5 page 5 cell 0: invalid page number 4294967295', 'row 3 missing from index card_events_u'];
+    const bad = compareLedger({ ...stored, integrity: problems }, ledger);
+    assert.equal(bad.integrity, problems.join('; '));
+    assert.deepEqual(counts(bad), { ...ZERO, ok: false }, 'every other count stays what the rows say');
+    assert.deepEqual(
+      bad.examples,
+      problems.map((p) => `integrity: ${p}`),
+    );
+    assert.equal(compareLedger({ ...stored, integrity: [] }, ledger).ok, false, 'no answer at all is not ok');
+    assert.equal('integrity' in compareLedger(stored, ledger), false);
+  });
+
   test('scale: 30k users, 300k events, compared exactly', () => {
     const users = 30_000;
     const boards = 300;
@@ -218,6 +235,50 @@ describe('auditDatabase (real SQLite)', () => {
       mtimes,
     );
     holder.close();
+  });
+
+  test("a corrupt file fails the audit by SQLite's own check, though every row reads back: an index entry that disagrees with its row, and an index page overwritten", () => {
+    const prepare = (name: string): { file: string; ledger: Ledger; pageSize: number; page: (table: string) => number } => {
+      const file = join(dir, name);
+      seedDatabase(file, { boards: 2, cardsPerBoard: 4 });
+      const ledger = simulate(file, 40, 2, 4, 4);
+      const clean = auditDatabase(file, ledger);
+      assert.equal(clean.integrity, 'ok');
+      assert.equal(clean.ok, true);
+      // the last connection closed, so every page is in the main file
+      assert.ok(!existsSync(`${file}-wal`) || statSync(`${file}-wal`).size === 0, 'nothing left in the WAL');
+      const db = openDb(file, { readonly: true });
+      const pageSize = db.pragma('page_size', { simple: true }) as number;
+      const roots = new Map(db.prepare('SELECT name, rootpage FROM sqlite_schema').raw().all() as [string, number][]);
+      db.close();
+      return { file, ledger, pageSize, page: (t) => roots.get(t)! };
+    };
+    const failsByIntegrity = (file: string, ledger: Ledger): string => {
+      const r = auditDatabase(file, ledger);
+      assert.equal(r.eventsStored, 40, 'every row still reads back');
+      assert.equal(r.lostAcked + r.phantom + r.seqGaps + r.finalStateMismatches + r.storedNotAcked, 0, 'the rows alone look clean');
+      assert.equal(r.ok, false);
+      assert.ok(r.examples.some((e) => e.startsWith('integrity: ')));
+      return r.integrity ?? '';
+    };
+
+    // One byte of one client_msg_id changed in the UNIQUE(user_id, client_msg_id) index's page: the
+    // table, which the audit reads, still has the right one.
+    const a = prepare('corrupt-row.db');
+    const buf = readFileSync(a.file);
+    const indexPage = (a.page('sqlite_autoindex_card_events_2') - 1) * a.pageSize;
+    const at = buf.indexOf(Buffer.from('u2-m6', 'latin1'), indexPage);
+    assert.ok(at >= indexPage && at < indexPage + a.pageSize, 'the id is in the index root page');
+    buf[at + 4] = buf[at + 4]! ^ 1;
+    writeFileSync(a.file, buf);
+    assert.match(failsByIntegrity(a.file, a.ledger), /row \d+ missing from index sqlite_autoindex_card_events_2/);
+
+    // The index's root page zeroed: too broken for the check to start, which is its answer.
+    const b = prepare('corrupt-page.db');
+    const fd = openSync(b.file, 'r+');
+    writeSync(fd, Buffer.alloc(b.pageSize), 0, b.pageSize, (b.page('sqlite_autoindex_card_events_2') - 1) * b.pageSize);
+    closeSync(fd);
+    assert.equal(failsByIntegrity(b.file, b.ledger), 'integrity_check could not run: database disk image is malformed');
   });
 
   test('a missing database file throws a clear error', () => {

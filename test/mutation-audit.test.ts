@@ -358,6 +358,7 @@ test('readStoredState: reads the rows, opens read-only (a rollback-journal file 
       { board: 1, seq: 1, card: 1, user: 10, clientMsgId: 'm1', col: 'todo', title: 'T1', committedAt: 100.5 },
       { board: 1, seq: 2, card: 1, user: 11, clientMsgId: 'm2', col: 'doing', title: 'T2', committedAt: 200.5 },
     ],
+    integrity: ['ok'],
   });
   // a read-write open would have switched the file to WAL (the shared pragmas), and an unclosed one would hold it
   assert.equal(hash(), before);
