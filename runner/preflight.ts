@@ -30,6 +30,18 @@ export interface MachineFacts {
 
 /** Descriptors a process keeps for itself (stdio, db, wal, shm, pipes, epoll, …). */
 export const FD_RESERVE = 400;
+/**
+ * Sockets a sharded server's primary keeps free, beyond its own shard's, for the sockets waiting in
+ * it to be handed to another shard (servers/batched/sharded.ts): the primary is shard 0, so its
+ * shard's share must leave it room for a connect burst (at 2,500 connects/s a few hundred wait).
+ */
+export const SHARD_PRIMARY_HEADROOM = 2_000;
+
+/** The fewest shards that hold `connections` sockets at `perProc` per process, the primary's headroom kept. */
+function shardsFor(connections: number, perProc: number): number {
+  if (connections <= perProc) return 1;
+  return Math.max(2, Math.ceil(connections / Math.max(1, perProc - SHARD_PRIMARY_HEADROOM)));
+}
 /** Sockets per loopback source address, as the fleet spreads them (a safe share of the ephemeral range). */
 export const SOCKETS_PER_SOURCE_ADDRESS = DEFAULT_SOCKETS_PER_ADDRESS;
 /** Rough memory per socket, both sides and the kernel, for the memory check (bytes). */
@@ -49,7 +61,7 @@ export function effectiveOptions<V extends VariantSet>(v: V, connections: number
     return v.options.workers === undefined ? { ...v, options: { ...v.options, workers: Math.max(1, cpus) } } : v;
   }
   if ((v.kind !== 'batched' && v.kind !== 'floor') || fdLimit === null || v.options.shards !== undefined) return v;
-  const shards = Math.max(1, Math.ceil(connections / (fdLimit - FD_RESERVE)));
+  const shards = shardsFor(connections, fdLimit - FD_RESERVE);
   return shards > 1 ? { ...v, options: { ...v.options, shards } } : v;
 }
 
@@ -66,8 +78,10 @@ export function socketsDoNotFit(v: VariantSet & { name: string }, connections: n
   // per-request balances sockets round-robin over workers (an external server's spread is unknown): allow 10% imbalance.
   const margin = spec.roundRobin ? 1.1 : 1;
   const perServerProc = Math.ceil((connections / procs) * (procs > 1 ? margin : 1));
-  if (perServerProc <= perProc) return null;
-  const need = Math.ceil((connections * margin) / perProc);
+  // a sharded primary holds its own shard's sockets and keeps room for those waiting for the others
+  const sharded = (v.kind === 'batched' || v.kind === 'floor') && procs > 1;
+  if (perServerProc <= perProc - (sharded ? SHARD_PRIMARY_HEADROOM : 0)) return null;
+  const need = v.kind === 'batched' || v.kind === 'floor' ? shardsFor(connections, perProc) : Math.ceil((connections * margin) / perProc);
   if (v.kind === 'external')
     return (
       `variant "${v.name}": ${connections} sockets on an external server of ${procs} process${procs === 1 ? '' : 'es'} is ~${perServerProc} per process, over the ` +
@@ -76,8 +90,11 @@ export function socketsDoNotFit(v: VariantSet & { name: string }, connections: n
     );
   const flag = flagOf(spec.processOption);
   return (
-    `variant "${v.name}": ${connections} sockets over ${procs} server process(es) is ~${perServerProc} per process, over the ` +
-    `${fd}-descriptor limit (the hard limit ${fdHard ?? '?'} cannot be raised here). Give it ${flag} ${need} or more (options.${spec.processOption} in the scenario's variant).`
+    `variant "${v.name}": ${connections} sockets over ${procs} server process(es) is ~${perServerProc} per process, over ` +
+    (sharded
+      ? `the ${perProc - SHARD_PRIMARY_HEADROOM} a sharded primary holds of its own shard's (the ${fd}-descriptor limit less ${FD_RESERVE}, less ${SHARD_PRIMARY_HEADROOM} kept for sockets waiting for the other shards; `
+      : `the ${fd}-descriptor limit (`) +
+    `the hard limit ${fdHard ?? '?'} cannot be raised here). Give it ${flag} ${need} or more (options.${spec.processOption} in the scenario's variant).`
   );
 }
 
@@ -264,7 +281,7 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
       const procs = serverProcesses(eff, f.cpus);
       if (VARIANT_SPECS[v.kind].autoShards && procs !== serverProcesses(v, f.cpus))
         notes.push(
-          `variant "${v.name}": ${maxConn} sockets need ${procs} shards (one process holds at most ${perProc} sockets here); added --shards where a stage needs it`,
+          `variant "${v.name}": ${maxConn} sockets need ${procs} shards (one process holds at most ${perProc} sockets here, the primary ${SHARD_PRIMARY_HEADROOM} fewer of its own shard's: it keeps room for handoffs); added --shards where a stage needs it`,
         );
       const problem = socketsDoNotFit(v, maxConn, fd, f.cpus, f.fdHard);
       if (problem) errors.push(problem);

@@ -55,8 +55,17 @@ test('30k sockets: batched without --shards gets 2 shards; an explicit --shards 
   ]);
   const c = checkPlan(s, facts);
   assert.deepEqual(c.errors, []);
-  assert.match(c.notes.join('\n'), /variant "batched": 30000 sockets need 2 shards \(one process holds at most 19600 sockets here\)/);
+  assert.match(
+    c.notes.join('\n'),
+    /variant "batched": 30000 sockets need 2 shards \(one process holds at most 19600 sockets here, the primary 2000 fewer of its own shard's: it keeps room for handoffs\)/,
+  );
   assert.deepEqual(argv({ kind: 'batched', options: {} }, 30000), ['--shards', '2']);
+  // the primary is shard 0 and keeps 2,000 descriptors for sockets waiting for the other shards
+  assert.deepEqual(argv({ kind: 'batched', options: {} }, 35200), ['--shards', '2'], '17,600 each');
+  assert.deepEqual(argv({ kind: 'batched', options: {} }, 35201), ['--shards', '3'], 'one more would leave the primary under 2,000 free');
+  assert.deepEqual(argv({ kind: 'batched', options: {} }, 19600), [], 'one process up to its own limit: nothing to hand off');
+  const tight = checkPlan(scenario(38000, [{ name: 'batched', kind: 'batched', flags: ['--shards', '2'] }]), facts);
+  assert.match(tight.errors.join('\n'), /38000 sockets over 2 server process\(es\) is ~19000 per process.* Give it --shards 3 or more/);
   assert.deepEqual(argv({ kind: 'batched', options: {} }, 19000), [], 'one process when it fits: the seed design');
   assert.deepEqual(argv({ kind: 'batched', options: { shards: 3 } }, 30000), ['--shards', '3'], 'explicit options are kept');
   assert.deepEqual(argv({ kind: 'per-request', options: {} }, 30000), ['--workers', '2'], 'the worker count is written out, so taskset cannot shrink it');

@@ -272,18 +272,20 @@ test("reading the WAL heads keeps this process's SQLite locks: another process c
   });
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
   let out = '';
-  const saw = (what: string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (out.includes(what)) resolve();
-      };
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        check();
-      });
-      child.once('exit', () => (out.includes(what) ? resolve() : reject(new Error(`child exited before "${what}": ${out}`))));
-      check();
-    });
+  const waiters: (() => void)[] = [];
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  // 'close', not 'exit': stdout may still hold the last line when the process has exited
+  const closed = new Promise<void>((r) => child.once('close', () => r()));
+  const saw = async (what: string): Promise<void> => {
+    while (!out.includes(what)) {
+      const more = new Promise<'more'>((r) => waiters.push(() => r('more')));
+      if ((await Promise.race([more, closed.then(() => 'closed' as const)])) === 'closed' && !out.includes(what))
+        throw new Error(`child ended before "${what}": ${out}`);
+    }
+  };
   try {
     await saw('ready');
     const other = new Database(file, { timeout: 0 });

@@ -11,10 +11,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { alive, startServer } from './helpers/server.js';
+import { seedDatabase } from '../servers/common/db.js';
+import { alive, CLI, LISTEN_RE, startServer } from './helpers/server.js';
 import { getJson, metric, waitUntil, WsClient } from './helpers/server-ws.js';
 import { cardId } from '../protocol/layout.js';
 import type { AckMessage, BroadcastMessage, ErrorMessage } from '../protocol/messages.js';
@@ -219,5 +223,62 @@ test('a shard that dies with sockets waiting in the primary for it: the waiting 
     if (victim && alive(victim)) process.kill(victim, 'SIGKILL');
     await srv.stop();
     srv.cleanup();
+  }
+});
+
+/** Opens a WebSocket upgrade and resolves with the status code of the first answer; the socket stays open. */
+function upgradeStatus(port: number, board: number, user: number, keep: Socket[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sock = netConnect(port, '127.0.0.1', () => {
+      sock.write(
+        `GET /ws?board=${board}&user=${user} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      );
+    });
+    keep.push(sock);
+    sock.on('error', () => {});
+    sock.once('data', (d) => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(d.toString('latin1'))?.[1] ?? 0)));
+    sock.once('close', () => reject(new Error(`closed before an answer (board ${board}, user ${user})`)));
+  });
+}
+
+test("the primary holds shard 0's sockets within its descriptor limit: past it, upgrades for any shard are answered 503, not lost to EMFILE", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wami-shard-budget-'));
+  const db = join(dir, 'b.db');
+  seedDatabase(db, { boards: 2, cardsPerBoard: 5 });
+  // 460 descriptors, 400 kept: the primary may hold 60 sockets, its own shard's and those waiting together
+  const child = spawn('bash', ['-c', `ulimit -n 460 && exec "${process.execPath}" "${CLI}" serve batched --db "${db}" --port 0 --shards 2`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  const socks: Socket[] = [];
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = LISTEN_RE.exec(out);
+        if (m) resolve(Number(m[2]));
+      });
+      child.once('exit', (c) => reject(new Error(`exited ${c} before listening:\n${out}`)));
+    });
+    const got: number[] = [];
+    // one at a time: each answer is known before the next socket comes
+    for (let u = 0; u < 62; u++) got.push(await upgradeStatus(port, 1, 100 + u, socks));
+    assert.deepEqual(got, [...Array<number>(60).fill(101), 503, 503], 'board 1 (shard 0): 60 accepted, then 503');
+    assert.equal(await upgradeStatus(port, 2, 999, socks), 503, 'board 2 (shard 1): no descriptor left to wait in either');
+    const h = (await getJson(`http://127.0.0.1:${port}/healthz`)).body as Health;
+    assert.deepEqual(
+      h.perShard.map((x) => x.connections),
+      [60, 0],
+    );
+    for (const s of socks.splice(0)) s.destroy();
+    await waitUntil(async () => ((await getJson(`http://127.0.0.1:${port}/healthz`)).body as Health).connections === 0, 'the sockets to close');
+    assert.equal(await upgradeStatus(port, 2, 1000, socks), 101, 'with room again, board 2 is handed to shard 1');
+  } finally {
+    for (const s of socks) s.destroy();
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, out);
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -130,7 +130,8 @@ export async function main(argv: string[]): Promise<number> {
     host,
     port,
     ...server.options,
-    ...((variant === 'batched' || variant === 'floor') && server.childPids.length > 0 ? { shardPids: server.childPids } : {}),
+    // each shard's pid by index: shard 0 is this process, the others its children
+    ...((variant === 'batched' || variant === 'floor') && server.childPids.length > 0 ? { shardPids: [process.pid, ...server.childPids] } : {}),
   };
 
   const name = `wami-bench serve ${variant}`;

@@ -222,7 +222,14 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
   /** Takes the socket of another shard's board (true); leaves shard 0's to the front's own handshake (false). */
   const handOff = (req: IncomingMessage, socket: Duplex, head: Buffer, board: number): boolean => {
     const i = shardOf(board, n);
-    if (i === 0 && !sup.isStopping) return false;
+    const w = waiting();
+    const own = local?.core.connections ?? 0;
+    if (i === 0 && !sup.isStopping) {
+      // shard 0's sockets are the primary's: past its budget, accept() would fail blindly (EMFILE)
+      if (w + own < budget) return false;
+      rejectUpgrade(socket, 503, 'server busy: no descriptor left for another socket');
+      return true;
+    }
     const s = shards[i];
     if (sup.isStopping || !s || s.sup.dead || !s.sup.child.connected) {
       rejectUpgrade(socket, 503, sup.isStopping ? 'server is shutting down' : 'shard unavailable');
@@ -231,8 +238,7 @@ export async function startShardedServer(k: ShardedKind): Promise<RunningSharded
     // One budget for all shards (the primary's descriptors are one pool): a shard that falls behind
     // for a while may use what the others do not, instead of refusing at its 1/n share. Shard 0's
     // sockets are the primary's too.
-    const w = waiting();
-    if (w >= MAX_WAITING_HANDOFFS || w + (local?.core.connections ?? 0) >= budget) {
+    if (w >= MAX_WAITING_HANDOFFS || w + own >= budget) {
       rejectUpgrade(socket, 503, 'server busy: too many connections waiting for their shard');
       return true;
     }

@@ -178,7 +178,8 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       this.set({ pid }, Number.isFinite(v) ? v : 0);
     },
   });
-  const wal = new WalHeads(hooks.dbFile); // held for the process's life: see WalHeads
+  // held for the process's life (see WalHeads); none for a server that stores nothing (the floor: no file)
+  const wal = hooks.dbFile ? new WalHeads(hooks.dbFile) : null;
   const walGauge = (name: string, help: string, pick: (w: WalState) => number): void => {
     new client.Gauge({
       name,
@@ -186,7 +187,7 @@ export function createMetrics(hooks: MetricsHooks): ServerMetrics {
       registers: reg,
       aggregator: 'max',
       collect(this: Gauge) {
-        const w = wal.read();
+        const w = wal?.read();
         if (w) this.set(pick(w));
       },
     });
