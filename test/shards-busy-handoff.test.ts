@@ -11,14 +11,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { seedDatabase } from '../servers/common/db.js';
-import { alive, CLI, LISTEN_RE, startServer } from './helpers/server.js';
+import { alive, CLI, spawnListening, startServer } from './helpers/server.js';
 import { getJson, metric, waitUntil, WsClient } from './helpers/server-ws.js';
 import { cardId } from '../protocol/layout.js';
 import type { AckMessage, BroadcastMessage, ErrorMessage } from '../protocol/messages.js';
@@ -246,22 +245,14 @@ test("the primary holds shard 0's sockets within its descriptor limit: past it, 
   const db = join(dir, 'b.db');
   seedDatabase(db, { boards: 2, cardsPerBoard: 5 });
   // 460 descriptors, 400 kept: the primary may hold 60 sockets, its own shard's and those waiting together
-  const child = spawn('bash', ['-c', `ulimit -n 460 && exec "${process.execPath}" "${CLI}" serve batched --db "${db}" --port 0 --shards 2`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  const srv = await spawnListening(
+    'bash',
+    ['-c', `ulimit -n 460 && exec "${process.execPath}" "${CLI}" serve batched --db "${db}" --port 0 --shards 2`],
+    'a primary under ulimit -n 460',
+  );
+  const port = srv.port;
   const socks: Socket[] = [];
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = LISTEN_RE.exec(out);
-        if (m) resolve(Number(m[2]));
-      });
-      child.once('exit', (c) => reject(new Error(`exited ${c} before listening:\n${out}`)));
-    });
     const got: number[] = [];
     // one at a time: each answer is known before the next socket comes
     for (let u = 0; u < 62; u++) got.push(await upgradeStatus(port, 1, 100 + u, socks));
@@ -277,8 +268,7 @@ test("the primary holds shard 0's sockets within its descriptor limit: past it, 
     assert.equal(await upgradeStatus(port, 2, 1000, socks), 101, 'with room again, board 2 is handed to shard 1');
   } finally {
     for (const s of socks) s.destroy();
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, out);
+    assert.deepEqual(await srv.stop(), { code: 0, signal: null }, srv.output());
     rmSync(dir, { recursive: true, force: true });
   }
 });
