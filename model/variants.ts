@@ -32,6 +32,13 @@ const SHARD_NODE_FLAGS = z
   .regex(/^\s*--[\w-]+(=\S*)?(\s+--[\w-]+(=\S*)?)*\s*$/, 'must be Node flags separated by spaces, like "--max-semi-space-size=16"')
   .optional();
 
+/**
+ * Descriptors a server process keeps for itself (stdio, database, WAL, shm, pipes, epoll, …): it
+ * holds at most its open-file limit less this many sockets (runner/preflight.ts sizes processes by
+ * it; a sharded primary budgets its sockets by it, servers/batched/sharded.ts).
+ */
+export const FD_RESERVE = 400;
+
 /** Options of the sockets, the same for every kind. */
 const SOCKET_OPTIONS = {
   /** ws maxPayload, bytes: larger frames are closed by the transport with 1009 (default 64 KiB, at least MAX_FRAME_BYTES). */

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import type { Scenario } from '../scenarios/schema.js';
 import { DEFAULT_SOCKETS_PER_ADDRESS, type HostLimits, planFleet, segmentsNeeded, type FleetPlan } from '../clients/plan.js';
 import { flagOf } from '../model/options.js';
-import { serverProcesses, VARIANT_SPECS, type VariantSet } from '../model/variants.js';
+import { FD_RESERVE, serverProcesses, VARIANT_SPECS, type VariantSet } from '../model/variants.js';
 
 export interface MachineFacts {
   cpus: number;
@@ -28,8 +28,7 @@ export interface MachineFacts {
   conntrackMax: number | null;
 }
 
-/** Descriptors a process keeps for itself (stdio, db, wal, shm, pipes, epoll, …). */
-export const FD_RESERVE = 400;
+export { FD_RESERVE };
 /**
  * Sockets a sharded server's primary keeps free, beyond its own shard's, for the sockets waiting in
  * it to be handed to another shard (servers/batched/sharded.ts): the primary is shard 0, so its

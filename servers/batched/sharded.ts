@@ -32,6 +32,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { listenProblem } from '../../model/errors.js';
+import { FD_RESERVE } from '../../model/variants.js';
 import { PROTOCOL_VERSION } from '../../protocol/messages.js';
 import { boardReader, loadBoardSeqs } from '../common/boards.js';
 import { openDb } from '../common/db.js';
@@ -64,9 +65,6 @@ const STOP_TIMEOUT_MS = 30_000;
  * count against the same limit (see `socketBudget`).
  */
 const MAX_WAITING_HANDOFFS = 16_000;
-/** Descriptors the primary keeps for itself (database, WAL, pipes to the shards, stdio, epoll), as runner/preflight.ts's FD_RESERVE. */
-const FD_RESERVE = 400;
-
 /** Sockets the primary may hold at once, its shard's and those waiting together: its open-file limit less FD_RESERVE. */
 function socketBudget(): number {
   try {
