@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import type { Scenario } from '../scenarios/schema.js';
 import { DEFAULT_SOCKETS_PER_ADDRESS, type HostLimits, planFleet, segmentsNeeded, type FleetPlan } from '../clients/plan.js';
 import { flagOf } from '../model/options.js';
+import { readFdLimits } from '../servers/common/fd-limits.js';
 import { FD_RESERVE, serverProcesses, VARIANT_SPECS, type VariantSet } from '../model/variants.js';
 
 export interface MachineFacts {
@@ -342,19 +343,6 @@ export function checkPlan(s: Scenario, f: MachineFacts, outDirBytesNeeded = 200 
   return { ok: errors.length === 0, errors, warnings, notes };
 }
 
-function readLimits(): { soft: number | null; hard: number | null } {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('Max open files'));
-    const m = line ? /Max open files\s+(\S+)\s+(\S+)/.exec(line) : null;
-    const n = (s: string | undefined): number | null => (s && /^\d+$/.test(s) ? Number(s) : null);
-    return { soft: n(m?.[1]), hard: n(m?.[2]) };
-  } catch {
-    return { soft: null, hard: null };
-  }
-}
-
 export function readPortRange(): [number, number] | null {
   try {
     const [a, b] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
@@ -382,7 +370,7 @@ function canBind(address: string): Promise<boolean> {
 
 /** Reads the machine; `addresses`: the source addresses the fleet plans to bind (each is tried). */
 export async function gatherFacts(outDir: string, addresses: readonly string[]): Promise<MachineFacts> {
-  const lim = readLimits();
+  const lim = readFdLimits();
   const addrs = addresses.length > 0 ? addresses : ['127.0.0.2'];
   const ok: string[] = [];
   const failed: string[] = [];

@@ -25,7 +25,6 @@
  * queue, acks, closes its sockets with 1001 and its database; shard 0 here), wait for them, close.
  */
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -38,6 +37,7 @@ import { boardReader, loadBoardSeqs } from '../common/boards.js';
 import { openDb } from '../common/db.js';
 import { Front } from '../common/front.js';
 import { rejectUpgrade } from '../common/handshake.js';
+import { readFdLimits } from '../common/fd-limits.js';
 import { aggregateMetrics, metricsJson } from '../common/metrics.js';
 import { Supervisor, type GatherWhat, type Supervised } from '../common/supervisor.js';
 import { openShard, type OpenShard } from './shard-core.js';
@@ -65,15 +65,12 @@ const STOP_TIMEOUT_MS = 30_000;
  * count against the same limit (see `socketBudget`).
  */
 const MAX_WAITING_HANDOFFS = 16_000;
+
 /** Sockets the primary may hold at once, its shard's and those waiting together: its open-file limit less FD_RESERVE. */
 function socketBudget(): number {
-  try {
-    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    if (m) return Math.max(0, Number(m[1]) - FD_RESERVE);
-  } catch {
-    // not Linux: the limit of the machines this runs on
-  }
-  return 20_000 - FD_RESERVE;
+  const { soft } = readFdLimits();
+  // not readable (not Linux): the limit of the machines this runs on
+  return Math.max(0, (soft ?? 20_000) - FD_RESERVE);
 }
 
 interface Shard {

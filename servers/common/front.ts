@@ -21,8 +21,8 @@ export interface FrontOptions {
   /** ws maxPayload: frames above it are closed by the transport with 1009. */
   maxPayloadBytes: number;
   hasBoard: (id: number) => boolean;
-  /** Gets each WebSocket accepted here. Required unless `handOff` is given and takes every socket. */
-  onSocket?: (ws: WebSocket, board: number, user: number) => void;
+  /** Gets each WebSocket accepted here. */
+  onSocket: (ws: WebSocket, board: number, user: number) => void;
   /**
    * Before the WebSocket handshake is completed here: gets the upgrade request that passed the v1
    * checks (400/404/503 are answered here first), with its raw socket and the bytes read past the
@@ -55,7 +55,7 @@ function destroyOnError(this: Duplex): void {
 }
 
 /** handleUpgrade's callback, made outside onUpgrade for the same reason (it captures no request). */
-function upgraded(onSocket: NonNullable<FrontOptions['onSocket']>, board: number, user: number): (ws: WebSocket) => void {
+function upgraded(onSocket: FrontOptions['onSocket'], board: number, user: number): (ws: WebSocket) => void {
   return (ws) => onSocket(ws, board, user);
 }
 
@@ -65,7 +65,6 @@ export class Front {
   private accepting = true;
 
   constructor(private readonly opts: FrontOptions) {
-    if (!opts.onSocket && !opts.handOff) throw new TypeError('Front needs onSocket or handOff');
     this.wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -121,7 +120,6 @@ export class Front {
     if (!h.ok) return rejectUpgrade(socket, h.status, h.reason);
     try {
       if (this.opts.handOff?.(req, socket, head, h.board, h.user)) return;
-      if (!this.opts.onSocket) return rejectUpgrade(socket, 503, 'no process here serves this board');
       this.wss.handleUpgrade(req, socket, head, upgraded(this.opts.onSocket, h.board, h.user));
     } catch {
       socket.destroy();
